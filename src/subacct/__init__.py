@@ -1,0 +1,113 @@
+"""subacct: an embeddable master/sub-account system.
+
+>>> import subacct
+>>> svc = subacct.AccountService(subacct.MemoryStore())
+>>> svc.create_master("Agency Demo", account_id="agencydemo").kind
+<AccountKind.MASTER: 'master'>
+"""
+
+from subacct._version import __version__
+from subacct.domain import (
+    ALLOWED_TRANSITIONS,
+    Account,
+    AccountId,
+    AccountKind,
+    AccountStatus,
+    AgencyLink,
+    HierarchyRules,
+    Membership,
+    RoleId,
+    Tree,
+    User,
+    UserId,
+    can_send,
+    normalize_login,
+)
+from subacct.errors import (
+    AccountClosed,
+    AccountHasOpenSubs,
+    AccountNotActive,
+    AccountNotFound,
+    AlreadyExists,
+    ConcurrentModification,
+    Conflict,
+    DepthExceeded,
+    DuplicateLogin,
+    ForbiddenTransition,
+    HierarchyCycle,
+    HierarchyError,
+    IdempotencyConflict,
+    InsufficientCredit,
+    InvalidInput,
+    LifecycleError,
+    LinkError,
+    MembershipNotFound,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    SchemaError,
+    StorageError,
+    SubacctError,
+    UserNotFound,
+)
+from subacct.money import Money
+from subacct.runtime import FixedClock, SequentialIds, SystemClock, UuidIds
+from subacct.serialization import converter, structure, unstructure
+from subacct.service import AccountService
+from subacct.storage import MemoryStore, SqliteStore, Store, UnitOfWork
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "Account",
+    "AccountClosed",
+    "AccountHasOpenSubs",
+    "AccountId",
+    "AccountKind",
+    "AccountNotActive",
+    "AccountNotFound",
+    "AccountService",
+    "AccountStatus",
+    "AgencyLink",
+    "AlreadyExists",
+    "ConcurrentModification",
+    "Conflict",
+    "DepthExceeded",
+    "DuplicateLogin",
+    "FixedClock",
+    "ForbiddenTransition",
+    "HierarchyCycle",
+    "HierarchyError",
+    "HierarchyRules",
+    "IdempotencyConflict",
+    "InsufficientCredit",
+    "InvalidInput",
+    "LifecycleError",
+    "LinkError",
+    "Membership",
+    "MembershipNotFound",
+    "MemoryStore",
+    "Money",
+    "NotFound",
+    "PermissionDenied",
+    "QuotaExceeded",
+    "RoleId",
+    "SchemaError",
+    "SequentialIds",
+    "SqliteStore",
+    "Store",
+    "StorageError",
+    "SubacctError",
+    "SystemClock",
+    "Tree",
+    "UnitOfWork",
+    "User",
+    "UserId",
+    "UserNotFound",
+    "UuidIds",
+    "__version__",
+    "can_send",
+    "converter",
+    "normalize_login",
+    "structure",
+    "unstructure",
+]

@@ -1,0 +1,125 @@
+"""The ``subacct`` command line: ``subacct demo`` builds the seed 000 agency and prints it.
+
+>>> from subacct.cli import main
+>>> import tempfile, pathlib
+>>> main(["demo", "--db", str(pathlib.Path(tempfile.mkdtemp()) / "demo.db")])  # doctest: +ELLIPSIS
+subacct demo: JangoMail agency example (seed 000)
+...
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from subacct._version import __version__
+from subacct.domain import AccountId, Tree
+from subacct.errors import SubacctError
+from subacct.runtime import FixedClock
+from subacct.service import AccountService
+from subacct.storage.sqlite import SqliteStore
+
+__all__ = ["main", "render_tree"]
+
+DEMO_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+
+DEMO_ACCOUNTS = [
+    ("agencydemo", None, "Agency Demo"),
+    ("agency1", "agencydemo", "Company X"),
+    ("agency2", "agencydemo", "Company Y"),
+]
+DEMO_USERS = [
+    ("u_owner", "owner@agencydemo.example", "Olivia Owner", "agencydemo", "parent_admin"),
+    ("u_xadmin", "admin@companyx.example", "Xavier Admin", "agency1", "sub_admin"),
+    ("u_xbasic", "sender@companyx.example", "Sam Sender", "agency1", "basic_user"),
+    ("u_yadv", "analyst@companyy.example", "Yara Analyst", "agency2", "advanced_user"),
+]
+
+
+def render_tree(tree: Tree) -> list[str]:
+    """The forest as indented text lines, one account per line."""
+    lines: list[str] = []
+
+    def walk(account_id: AccountId, prefix: str, last: bool, top: bool) -> None:
+        account = tree.get(account_id)
+        branch = "" if top else ("`-- " if last else "|-- ")
+        lines.append(
+            f"{prefix}{branch}{account.id}  {account.name}  "
+            f"[{account.kind.value}, {account.status.value}]"
+        )
+        kids = tree.children(account_id)
+        child_prefix = prefix if top else prefix + ("    " if last else "|   ")
+        for index, kid in enumerate(kids):
+            walk(kid, child_prefix, index == len(kids) - 1, False)
+
+    for root in tree.roots():
+        walk(root, "", True, True)
+    return lines
+
+
+def build_demo(svc: AccountService) -> None:
+    """Create the seed 000 agency (idempotent: existing accounts and users are kept)."""
+    existing = {a.id for a in svc.tree()}
+    for account_id, parent, name in DEMO_ACCOUNTS:
+        if account_id in existing:
+            continue
+        if parent is None:
+            svc.create_master(name, account_id=account_id)
+        else:
+            svc.create_sub(parent, name, account_id=account_id)
+    for user_id, login, display, account_id, role in DEMO_USERS:
+        if svc.find_user_by_login(login) is None:
+            svc.create_user(login, display, user_id=user_id)
+            svc.add_membership(user_id, account_id, role)
+
+
+def _demo(db: Path | None) -> int:
+    if db is None:
+        db = Path(tempfile.mkdtemp(prefix="subacct-demo-")) / "subacct.db"
+    store = SqliteStore(db)
+    try:
+        svc = AccountService(store, clock=FixedClock(DEMO_TIME))
+        build_demo(svc)
+        tree = svc.tree()
+        print("subacct demo: JangoMail agency example (seed 000)")
+        print(f"database: {db}")
+        print()
+        print("Accounts")
+        for line in render_tree(tree):
+            print("  " + line)
+        print()
+        print("Users and memberships")
+        for account in tree:
+            for m in svc.members_of(account.id):
+                user = svc.get_user(m.user_id)
+                print(f"  {user.login:<28} {m.role:<14} in {account.id}")
+        print()
+        print("Sub-accounts of agencydemo:", ", ".join(svc.descendants("agencydemo")))
+        print("Siblings of agency1:", ", ".join(svc.siblings("agency1")))
+    finally:
+        store.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``subacct`` console script."""
+    parser = argparse.ArgumentParser(prog="subacct", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"subacct {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="build the seed 000 agency example and print it")
+    demo.add_argument("--db", type=Path, help="SQLite file to use (default: a new temp dir)")
+    args = parser.parse_args(argv)
+    try:
+        return _demo(args.db)
+    except SubacctError as exc:
+        print(f"subacct: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""The pure domain core: accounts, the hierarchy, agency links, users and memberships."""
+
+from subacct.domain.accounts import (
+    ALLOWED_TRANSITIONS,
+    Account,
+    AccountKind,
+    AccountStatus,
+    can_send,
+    new_master,
+)
+from subacct.domain.hierarchy import (
+    HierarchyRules,
+    Tree,
+    plan_attach,
+    plan_detach,
+    plan_move,
+    plan_new_sub,
+)
+from subacct.domain.ids import AccountId, RoleId, UserId
+from subacct.domain.links import AgencyLink, plan_link, plan_unlink
+from subacct.domain.users import Membership, User, normalize_login
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "Account",
+    "AccountId",
+    "AccountKind",
+    "AccountStatus",
+    "AgencyLink",
+    "HierarchyRules",
+    "Membership",
+    "RoleId",
+    "Tree",
+    "User",
+    "UserId",
+    "can_send",
+    "new_master",
+    "normalize_login",
+    "plan_attach",
+    "plan_detach",
+    "plan_link",
+    "plan_move",
+    "plan_new_sub",
+    "plan_unlink",
+]

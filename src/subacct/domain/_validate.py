@@ -1,0 +1,30 @@
+"""Small validators shared by the domain value objects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from subacct.errors import InvalidInput
+
+MAX_NAME = 200
+
+
+def clean_name(value: object, *, field: str = "name") -> str:
+    """Trim a display name; refuse empty, whitespace-only, over-long or non-string names."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string, not {type(value).__name__}", field=field)
+    cleaned = value.strip()
+    if not cleaned:
+        raise InvalidInput(f"{field} must not be empty or whitespace", field=field)
+    if len(cleaned) > MAX_NAME:
+        raise InvalidInput(f"{field} is longer than {MAX_NAME} characters", field=field)
+    return cleaned
+
+
+def utc_timestamp(value: object, *, field: str = "created_at") -> datetime:
+    """Accept only timezone-aware datetimes; store them in UTC."""
+    if not isinstance(value, datetime):
+        raise InvalidInput(f"{field} must be a datetime", field=field)
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"{field} must be timezone-aware", field=field)
+    return value.astimezone(UTC)

@@ -1,0 +1,94 @@
+"""Users (login identities) and memberships (a user's role in one account).
+
+A login is unique across the whole system after normalization: surrounding spaces are
+trimmed and case is folded, so ``" Ann@Example.com "`` and ``"ann@example.com"`` are the
+same login. A user may hold one membership per account, in as many accounts as needed.
+Removing a membership or a user never touches account data.
+
+>>> from datetime import datetime, UTC
+>>> from subacct.domain import User, UserId, normalize_login
+>>> normalize_login("  Ann@Example.COM ")
+'ann@example.com'
+>>> User(UserId("u1"), " Ann@Example.COM", "Ann", datetime(2026, 1, 1, tzinfo=UTC)).login
+'ann@example.com'
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from subacct.domain._validate import clean_name, utc_timestamp
+from subacct.domain.ids import AccountId, RoleId, UserId, check_id
+from subacct.errors import InvalidInput
+
+__all__ = ["Membership", "User", "normalize_login"]
+
+_MAX_LOGIN = 254
+
+
+def normalize_login(value: object) -> str:
+    """Trim and case-fold a login; refuse empty logins and logins with inner spaces."""
+    if not isinstance(value, str):
+        raise InvalidInput("login must be a string", field="login")
+    login = value.strip().casefold()
+    if not login:
+        raise InvalidInput("login must not be empty or whitespace", field="login")
+    if any(c.isspace() for c in login):
+        raise InvalidInput(f"login {value!r} must not contain spaces", field="login")
+    if len(login) > _MAX_LOGIN:
+        raise InvalidInput(f"login is longer than {_MAX_LOGIN} characters", field="login")
+    return login
+
+
+def _user_id(value: object) -> UserId:
+    return UserId(check_id(value, field="user_id"))
+
+
+def _account_id(value: object) -> AccountId:
+    return AccountId(check_id(value, field="account_id"))
+
+
+def _role_id(value: object) -> RoleId:
+    return RoleId(check_id(value, field="role"))
+
+
+def _version(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(f"version must be a positive integer, got {value!r}", field="version")
+    return value
+
+
+def _display_name(value: object) -> str:
+    return clean_name(value, field="display_name")
+
+
+@attrs.frozen
+class User:
+    """A login identity. ``login`` is stored normalized."""
+
+    id: UserId = attrs.field(converter=_user_id)
+    login: str = attrs.field(converter=normalize_login)
+    display_name: str = attrs.field(converter=_display_name)
+    created_at: datetime = attrs.field(converter=utc_timestamp)
+    version: int = attrs.field(default=1, converter=_version)
+
+    def renamed(self, display_name: str) -> User:
+        return attrs.evolve(
+            self, display_name=_display_name(display_name), version=self.version + 1
+        )
+
+
+@attrs.frozen
+class Membership:
+    """User ``user_id`` holds ``role`` in account ``account_id`` (one per user and account)."""
+
+    user_id: UserId = attrs.field(converter=_user_id)
+    account_id: AccountId = attrs.field(converter=_account_id)
+    role: RoleId = attrs.field(converter=_role_id)
+    created_at: datetime = attrs.field(converter=utc_timestamp)
+    version: int = attrs.field(default=1, converter=_version)
+
+    def with_role(self, role: RoleId) -> Membership:
+        return attrs.evolve(self, role=_role_id(role), version=self.version + 1)

@@ -1,0 +1,366 @@
+"""The service layer hosts call: load -> pure domain operation -> save, in one unit of work.
+
+Each method validates everything before it writes; a refused call raises one
+``SubacctError`` and leaves storage exactly as it was.
+
+>>> from subacct import AccountService, MemoryStore
+>>> svc = AccountService(MemoryStore())
+>>> master = svc.create_master("Agency Demo", account_id="agencydemo")
+>>> sub = svc.create_sub("agencydemo", "Agency 1", account_id="agency1")
+>>> svc.path("agency1")
+['agencydemo', 'agency1']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from subacct.domain import (
+    Account,
+    AccountId,
+    AccountStatus,
+    AgencyLink,
+    HierarchyRules,
+    Membership,
+    RoleId,
+    Tree,
+    User,
+    UserId,
+    can_send,
+    new_master,
+    normalize_login,
+    plan_attach,
+    plan_detach,
+    plan_link,
+    plan_move,
+    plan_new_sub,
+    plan_unlink,
+)
+from subacct.domain.ids import check_id
+from subacct.errors import AccountClosed, AlreadyExists, DuplicateLogin, MembershipNotFound
+from subacct.runtime import SystemClock, UuidIds
+from subacct.storage.ports import Clock, IdFactory, Store, UnitOfWork
+
+__all__ = ["AccountService"]
+
+T = TypeVar("T")
+
+
+def _subtree_height(uow: UnitOfWork, account: Account) -> int:
+    below = uow.accounts.descendants(account.id)
+    if not below:
+        return 1
+    levels = {account.id: 1}
+    for acc in below:  # depth first: a parent always comes before its children
+        assert acc.parent_id is not None
+        levels[acc.id] = levels[acc.parent_id] + 1
+    return max(levels.values())
+
+
+class AccountService:
+    """Accounts, the hierarchy, agency links, users and memberships over any ``Store``."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        ids: IdFactory | None = None,
+        rules: HierarchyRules | None = None,
+    ) -> None:
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self.ids: IdFactory = ids or UuidIds()
+        self.rules = rules or HierarchyRules()
+
+    def _write(self, work: Callable[[UnitOfWork], T]) -> T:
+        with self.store.unit_of_work() as uow:
+            result = work(uow)
+            uow.commit()
+            return result
+
+    def _read(self, work: Callable[[UnitOfWork], T]) -> T:
+        with self.store.unit_of_work() as uow:
+            return work(uow)
+
+    def _new_id(self, given: str | None, kind: str) -> str:
+        return check_id(given if given is not None else self.ids.new_id(kind), field=f"{kind}_id")
+
+    # -- accounts and hierarchy -----------------------------------------------------------
+
+    def create_master(self, name: str, *, account_id: str | None = None) -> Account:
+        """A new top-level account."""
+        account = new_master(AccountId(self._new_id(account_id, "account")), name, self.clock.now())
+
+        def work(uow: UnitOfWork) -> Account:
+            uow.accounts.add(account)
+            return account
+
+        return self._write(work)
+
+    def create_sub(self, parent_id: str, name: str, *, account_id: str | None = None) -> Account:
+        """A new sub-account of ``parent_id`` (refused over the depth limit)."""
+        new_id = AccountId(self._new_id(account_id, "account"))
+        now = self.clock.now()
+
+        def work(uow: UnitOfWork) -> Account:
+            parent = uow.accounts.get(AccountId(parent_id))
+            sub = plan_new_sub(
+                new_id, name, parent, uow.accounts.ancestors(parent.id), self.rules, now
+            )
+            uow.accounts.add(sub)
+            return sub
+
+        return self._write(work)
+
+    def move(self, account_id: str, new_parent_id: str) -> Account:
+        """Move a sub-account and its whole subtree under another parent."""
+
+        def work(uow: UnitOfWork) -> Account:
+            account = uow.accounts.get(AccountId(account_id))
+            parent = uow.accounts.get(AccountId(new_parent_id))
+            moved = plan_move(
+                account,
+                parent,
+                uow.accounts.ancestors(parent.id),
+                _subtree_height(uow, account),
+                self.rules,
+            )
+            if moved is not account:
+                uow.accounts.update(moved)
+            return moved
+
+        return self._write(work)
+
+    def attach(self, account_id: str, parent_id: str) -> Account:
+        """Make a standalone master (with its subtree) a sub-account of ``parent_id``."""
+
+        def work(uow: UnitOfWork) -> Account:
+            account = uow.accounts.get(AccountId(account_id))
+            parent = uow.accounts.get(AccountId(parent_id))
+            attached = plan_attach(
+                account,
+                parent,
+                uow.accounts.ancestors(parent.id),
+                _subtree_height(uow, account),
+                self.rules,
+            )
+            uow.accounts.update(attached)
+            return attached
+
+        return self._write(work)
+
+    def detach(self, account_id: str) -> Account:
+        """Turn a sub-account into a standalone master (it keeps its own subs)."""
+
+        def work(uow: UnitOfWork) -> Account:
+            detached = plan_detach(uow.accounts.get(AccountId(account_id)))
+            uow.accounts.update(detached)
+            return detached
+
+        return self._write(work)
+
+    def rename(self, account_id: str, name: str) -> Account:
+        def work(uow: UnitOfWork) -> Account:
+            renamed = uow.accounts.get(AccountId(account_id)).renamed(name)
+            uow.accounts.update(renamed)
+            return renamed
+
+        return self._write(work)
+
+    def set_status(self, account_id: str, status: AccountStatus) -> Account:
+        """Change the lifecycle status (see ``Account.with_status`` for the rules)."""
+
+        def work(uow: UnitOfWork) -> Account:
+            account = uow.accounts.get(AccountId(account_id))
+            open_children = [c.id for c in uow.accounts.children(account.id) if c.is_open]
+            changed = account.with_status(status, open_children=open_children)
+            uow.accounts.update(changed)
+            return changed
+
+        return self._write(work)
+
+    def suspend(self, account_id: str) -> Account:
+        return self.set_status(account_id, AccountStatus.SUSPENDED)
+
+    def pause(self, account_id: str) -> Account:
+        return self.set_status(account_id, AccountStatus.PAUSED)
+
+    def resume(self, account_id: str) -> Account:
+        return self.set_status(account_id, AccountStatus.ACTIVE)
+
+    def close(self, account_id: str) -> Account:
+        return self.set_status(account_id, AccountStatus.CLOSED)
+
+    # -- agency links ---------------------------------------------------------------------
+
+    def link_client(self, agency_id: str, client_id: str, alias: str) -> AgencyLink:
+        """Link the standalone account ``client_id`` to the agency ``agency_id``."""
+        now = self.clock.now()
+
+        def work(uow: UnitOfWork) -> AgencyLink:
+            agency = uow.accounts.get(AccountId(agency_id))
+            client = uow.accounts.get(AccountId(client_id))
+            linked, link = plan_link(
+                agency,
+                client,
+                alias,
+                now,
+                client_has_link=uow.links.for_client(client.id) is not None,
+                client_is_agency=bool(uow.links.for_agency(client.id)),
+            )
+            uow.accounts.update(linked)
+            uow.links.add(link)
+            return link
+
+        return self._write(work)
+
+    def unlink_client(self, client_id: str) -> Account:
+        """Remove the client's agency link; it becomes a standalone master again."""
+
+        def work(uow: UnitOfWork) -> Account:
+            client = plan_unlink(uow.accounts.get(AccountId(client_id)))
+            uow.links.remove(client.id)
+            uow.accounts.update(client)
+            return client
+
+        return self._write(work)
+
+    # -- users and memberships ------------------------------------------------------------
+
+    def create_user(self, login: str, display_name: str, *, user_id: str | None = None) -> User:
+        """A new user; the normalized login must be free across the whole system."""
+        user = User(UserId(self._new_id(user_id, "user")), login, display_name, self.clock.now())
+
+        def work(uow: UnitOfWork) -> User:
+            if uow.users.find_by_login(user.login) is not None:
+                raise DuplicateLogin(user.login)
+            uow.users.add(user)
+            return user
+
+        return self._write(work)
+
+    def rename_user(self, user_id: str, display_name: str) -> User:
+        def work(uow: UnitOfWork) -> User:
+            user = uow.users.get(UserId(user_id)).renamed(display_name)
+            uow.users.update(user)
+            return user
+
+        return self._write(work)
+
+    def remove_user(self, user_id: str) -> list[Membership]:
+        """Delete the user and their memberships (account data stays). Returns what went."""
+
+        def work(uow: UnitOfWork) -> list[Membership]:
+            user = uow.users.get(UserId(user_id))
+            gone = uow.memberships.for_user(user.id)
+            for membership in gone:
+                uow.memberships.remove(membership.user_id, membership.account_id)
+            uow.users.remove(user.id)
+            return gone
+
+        return self._write(work)
+
+    def add_membership(self, user_id: str, account_id: str, role: str) -> Membership:
+        """Give the user ``role`` in the account (one membership per user and account)."""
+        membership = Membership(
+            UserId(user_id), AccountId(account_id), RoleId(role), self.clock.now()
+        )
+
+        def work(uow: UnitOfWork) -> Membership:
+            uow.users.get(membership.user_id)
+            account = uow.accounts.get(membership.account_id)
+            if not account.is_open:
+                raise AccountClosed(f"account {account.id!r} is closed", account_id=account.id)
+            if uow.memberships.find(membership.user_id, account.id) is not None:
+                raise AlreadyExists(
+                    f"user {user_id!r} is already a member of {account_id!r}",
+                    user_id=user_id,
+                    account_id=account_id,
+                )
+            uow.memberships.add(membership)
+            return membership
+
+        return self._write(work)
+
+    def change_role(self, user_id: str, account_id: str, role: str) -> Membership:
+        def work(uow: UnitOfWork) -> Membership:
+            current = uow.memberships.find(UserId(user_id), AccountId(account_id))
+            if current is None:
+                raise MembershipNotFound(user_id, account_id)
+            changed = current.with_role(RoleId(role))
+            uow.memberships.update(changed)
+            return changed
+
+        return self._write(work)
+
+    def remove_membership(self, user_id: str, account_id: str) -> None:
+        """Take the user out of the account; the account's data is untouched."""
+        self._write(lambda uow: uow.memberships.remove(UserId(user_id), AccountId(account_id)))
+
+    # -- queries --------------------------------------------------------------------------
+
+    def get_account(self, account_id: str) -> Account:
+        return self._read(lambda uow: uow.accounts.get(AccountId(account_id)))
+
+    def get_user(self, user_id: str) -> User:
+        return self._read(lambda uow: uow.users.get(UserId(user_id)))
+
+    def find_user_by_login(self, login: str) -> User | None:
+        key = normalize_login(login)
+        return self._read(lambda uow: uow.users.find_by_login(key))
+
+    def children(self, account_id: str) -> list[Account]:
+        return self._read(lambda uow: uow.accounts.children(AccountId(account_id)))
+
+    def ancestors(self, account_id: str) -> list[AccountId]:
+        """Parent first, root last."""
+        return self._read(lambda uow: [a.id for a in uow.accounts.ancestors(AccountId(account_id))])
+
+    def path(self, account_id: str) -> list[AccountId]:
+        """Root first, the account last."""
+        return [*reversed(self.ancestors(account_id)), AccountId(account_id)]
+
+    def descendants(self, account_id: str) -> list[AccountId]:
+        return self._read(
+            lambda uow: [a.id for a in uow.accounts.descendants(AccountId(account_id))]
+        )
+
+    def siblings(self, account_id: str) -> list[AccountId]:
+        def work(uow: UnitOfWork) -> list[AccountId]:
+            account = uow.accounts.get(AccountId(account_id))
+            if account.parent_id is None:
+                return []
+            return [c.id for c in uow.accounts.children(account.parent_id) if c.id != account.id]
+
+        return self._read(work)
+
+    def tree(self) -> Tree:
+        """Every account as an immutable ``Tree``."""
+        return self._read(lambda uow: Tree(uow.accounts.all()))
+
+    def can_send(self, account_id: str) -> bool:
+        """True when the account and all its ancestors are active."""
+
+        def work(uow: UnitOfWork) -> bool:
+            account = uow.accounts.get(AccountId(account_id))
+            return can_send(account, uow.accounts.ancestors(account.id))
+
+        return self._read(work)
+
+    def memberships_of(self, user_id: str) -> list[Membership]:
+        return self._read(lambda uow: uow.memberships.for_user(UserId(user_id)))
+
+    def members_of(self, account_id: str) -> list[Membership]:
+        def work(uow: UnitOfWork) -> list[Membership]:
+            uow.accounts.get(AccountId(account_id))
+            return uow.memberships.for_account(AccountId(account_id))
+
+        return self._read(work)
+
+    def linked_clients(self, agency_id: str) -> list[AgencyLink]:
+        return self._read(lambda uow: uow.links.for_agency(AccountId(agency_id)))
+
+    def agency_of(self, client_id: str) -> AgencyLink | None:
+        return self._read(lambda uow: uow.links.for_client(AccountId(client_id)))

@@ -1,0 +1,27 @@
+"""Storage ports and the reference adapters (in-memory and SQLite)."""
+
+from subacct.storage.memory import MemoryStore
+from subacct.storage.ports import (
+    AccountRepository,
+    Clock,
+    IdFactory,
+    LinkRepository,
+    MembershipRepository,
+    Store,
+    UnitOfWork,
+    UserRepository,
+)
+from subacct.storage.sqlite import SqliteStore
+
+__all__ = [
+    "AccountRepository",
+    "Clock",
+    "IdFactory",
+    "LinkRepository",
+    "MemoryStore",
+    "MembershipRepository",
+    "SqliteStore",
+    "Store",
+    "UnitOfWork",
+    "UserRepository",
+]

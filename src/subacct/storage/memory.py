@@ -1,0 +1,358 @@
+"""In-memory adapter: the reference implementation of the storage ports.
+
+Units of work are serialized by one lock and undone from a journal on rollback, so the
+adapter is safe to share between threads and never shows half a unit to anyone.
+
+>>> from subacct.storage.memory import MemoryStore
+>>> store = MemoryStore()
+>>> with store.unit_of_work() as uow:
+...     uow.accounts.all()
+[]
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from types import TracebackType
+from typing import Generic, Self, TypeVar
+
+from subacct.domain import Account, AccountId, AgencyLink, Membership, User, UserId
+from subacct.errors import (
+    AccountNotFound,
+    AlreadyExists,
+    ConcurrentModification,
+    DuplicateLogin,
+    MembershipNotFound,
+    NotFound,
+    StorageError,
+    UserNotFound,
+)
+
+__all__ = ["MemoryStore", "MemoryUnitOfWork"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Journal:
+    """Undo steps recorded while a unit of work runs."""
+
+    def __init__(self) -> None:
+        self.steps: list[Callable[[], None]] = []
+        self.active = False
+
+    def record(self, undo: Callable[[], None]) -> None:
+        if not self.active:
+            raise StorageError("write outside an open unit of work")
+        self.steps.append(undo)
+
+    def undo_all(self) -> None:
+        while self.steps:
+            self.steps.pop()()
+
+
+class Table(Generic[K, V]):
+    """A dict whose writes are journaled."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.rows: dict[K, V] = {}
+        self._journal = journal
+
+    def get(self, key: K) -> V | None:
+        return self.rows.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        if key in self.rows:
+            old = self.rows[key]
+            self._journal.record(lambda: self.rows.__setitem__(key, old))
+        else:
+            self._journal.record(lambda: self._forget(key))
+        self.rows[key] = value
+
+    def _forget(self, key: K) -> None:
+        del self.rows[key]
+
+    def delete(self, key: K) -> None:
+        old = self.rows.pop(key)
+        self._journal.record(lambda: self.rows.__setitem__(key, old))
+
+
+class Index(Generic[K, V]):
+    """A journaled one-to-many index: key -> set of values."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._table: Table[K, frozenset[V]] = Table(journal)
+
+    def add(self, key: K, value: V) -> None:
+        self._table.put(key, self._table.rows.get(key, frozenset()) | {value})
+
+    def discard(self, key: K, value: V) -> None:
+        remaining = self._table.rows.get(key, frozenset()) - {value}
+        if remaining:
+            self._table.put(key, remaining)
+        elif key in self._table.rows:
+            self._table.delete(key)
+
+    def values(self, key: K) -> frozenset[V]:
+        return self._table.rows.get(key, frozenset())
+
+
+class _Data:
+    def __init__(self) -> None:
+        self.journal = Journal()
+        self.accounts: Table[AccountId, Account] = Table(self.journal)
+        self.links: Table[AccountId, AgencyLink] = Table(self.journal)
+        self.users: Table[UserId, User] = Table(self.journal)
+        self.logins: Table[str, UserId] = Table(self.journal)
+        self.memberships: Table[tuple[UserId, AccountId], Membership] = Table(self.journal)
+        self.children: Index[AccountId, AccountId] = Index(self.journal)
+        self.user_accounts: Index[UserId, AccountId] = Index(self.journal)
+        self.account_users: Index[AccountId, UserId] = Index(self.journal)
+
+
+def _check_version(stored_version: int, new_version: int, what: str) -> None:
+    if new_version != stored_version + 1:
+        raise ConcurrentModification(
+            f"{what} changed since it was read (stored version {stored_version}, "
+            f"write carries {new_version})",
+            stored_version=stored_version,
+            version=new_version,
+        )
+
+
+class MemoryAccounts:
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def add(self, account: Account) -> None:
+        if self._d.accounts.get(account.id) is not None:
+            raise AlreadyExists(f"account {account.id!r} exists", account_id=account.id)
+        if account.parent_id is not None:
+            self.get(account.parent_id)
+            self._d.children.add(account.parent_id, account.id)
+        self._d.accounts.put(account.id, account)
+
+    def get(self, account_id: AccountId) -> Account:
+        account = self._d.accounts.get(account_id)
+        if account is None:
+            raise AccountNotFound(account_id)
+        return account
+
+    def find(self, account_id: AccountId) -> Account | None:
+        return self._d.accounts.get(account_id)
+
+    def update(self, account: Account) -> None:
+        stored = self.get(account.id)
+        _check_version(stored.version, account.version, f"account {account.id!r}")
+        if account.parent_id != stored.parent_id:
+            if account.parent_id is not None:
+                self.get(account.parent_id)
+                self._d.children.add(account.parent_id, account.id)
+            if stored.parent_id is not None:
+                self._d.children.discard(stored.parent_id, account.id)
+        self._d.accounts.put(account.id, account)
+
+    def children(self, account_id: AccountId) -> list[Account]:
+        rows = self._d.accounts.rows
+        return [rows[c] for c in sorted(self._d.children.values(account_id))]
+
+    def ancestors(self, account_id: AccountId) -> list[Account]:
+        out: list[Account] = []
+        current = self.get(account_id).parent_id
+        while current is not None:
+            parent = self.get(current)
+            out.append(parent)
+            current = parent.parent_id
+        return out
+
+    def descendants(self, account_id: AccountId) -> list[Account]:
+        out: list[Account] = []
+        stack = list(reversed(self.children(account_id)))
+        while stack:
+            current = stack.pop()
+            out.append(current)
+            stack.extend(reversed(self.children(current.id)))
+        return out
+
+    def all(self) -> list[Account]:
+        return sorted(self._d.accounts.rows.values(), key=lambda a: a.id)
+
+
+class MemoryLinks:
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def add(self, link: AgencyLink) -> None:
+        if self._d.links.get(link.client_id) is not None:
+            raise AlreadyExists(
+                f"account {link.client_id!r} is linked already", account_id=link.client_id
+            )
+        for account_id in (link.agency_id, link.client_id):
+            if self._d.accounts.get(account_id) is None:
+                raise AccountNotFound(account_id)
+        self._d.links.put(link.client_id, link)
+
+    def remove(self, client_id: AccountId) -> None:
+        if self._d.links.get(client_id) is None:
+            raise NotFound(f"account {client_id!r} has no agency link", account_id=client_id)
+        self._d.links.delete(client_id)
+
+    def for_client(self, client_id: AccountId) -> AgencyLink | None:
+        return self._d.links.get(client_id)
+
+    def for_agency(self, agency_id: AccountId) -> list[AgencyLink]:
+        return sorted(
+            (lk for lk in self._d.links.rows.values() if lk.agency_id == agency_id),
+            key=lambda lk: lk.client_id,
+        )
+
+
+class MemoryUsers:
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def add(self, user: User) -> None:
+        if self._d.users.get(user.id) is not None:
+            raise AlreadyExists(f"user {user.id!r} exists", user_id=user.id)
+        if self._d.logins.get(user.login) is not None:
+            raise DuplicateLogin(user.login)
+        self._d.users.put(user.id, user)
+        self._d.logins.put(user.login, user.id)
+
+    def get(self, user_id: UserId) -> User:
+        user = self._d.users.get(user_id)
+        if user is None:
+            raise UserNotFound(user_id)
+        return user
+
+    def find(self, user_id: UserId) -> User | None:
+        return self._d.users.get(user_id)
+
+    def find_by_login(self, login: str) -> User | None:
+        user_id = self._d.logins.get(login)
+        return None if user_id is None else self._d.users.get(user_id)
+
+    def update(self, user: User) -> None:
+        stored = self.get(user.id)
+        _check_version(stored.version, user.version, f"user {user.id!r}")
+        if user.login != stored.login:
+            if self._d.logins.get(user.login) is not None:
+                raise DuplicateLogin(user.login)
+            self._d.logins.delete(stored.login)
+            self._d.logins.put(user.login, user.id)
+        self._d.users.put(user.id, user)
+
+    def remove(self, user_id: UserId) -> None:
+        user = self.get(user_id)
+        if self._d.user_accounts.values(user_id):
+            raise StorageError(f"user {user_id!r} still has memberships", user_id=user_id)
+        self._d.logins.delete(user.login)
+        self._d.users.delete(user_id)
+
+    def all(self) -> list[User]:
+        return sorted(self._d.users.rows.values(), key=lambda u: u.id)
+
+
+class MemoryMemberships:
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def add(self, membership: Membership) -> None:
+        key = (membership.user_id, membership.account_id)
+        if self._d.memberships.get(key) is not None:
+            raise AlreadyExists(
+                f"user {membership.user_id!r} is already a member of {membership.account_id!r}",
+                user_id=membership.user_id,
+                account_id=membership.account_id,
+            )
+        if self._d.users.get(membership.user_id) is None:
+            raise UserNotFound(membership.user_id)
+        if self._d.accounts.get(membership.account_id) is None:
+            raise AccountNotFound(membership.account_id)
+        self._d.memberships.put(key, membership)
+        self._d.user_accounts.add(membership.user_id, membership.account_id)
+        self._d.account_users.add(membership.account_id, membership.user_id)
+
+    def find(self, user_id: UserId, account_id: AccountId) -> Membership | None:
+        return self._d.memberships.get((user_id, account_id))
+
+    def update(self, membership: Membership) -> None:
+        key = (membership.user_id, membership.account_id)
+        stored = self._d.memberships.get(key)
+        if stored is None:
+            raise MembershipNotFound(*key)
+        _check_version(stored.version, membership.version, "membership")
+        self._d.memberships.put(key, membership)
+
+    def remove(self, user_id: UserId, account_id: AccountId) -> None:
+        if self._d.memberships.get((user_id, account_id)) is None:
+            raise MembershipNotFound(user_id, account_id)
+        self._d.memberships.delete((user_id, account_id))
+        self._d.user_accounts.discard(user_id, account_id)
+        self._d.account_users.discard(account_id, user_id)
+
+    def for_user(self, user_id: UserId) -> list[Membership]:
+        rows = self._d.memberships.rows
+        return [rows[(user_id, a)] for a in sorted(self._d.user_accounts.values(user_id))]
+
+    def for_account(self, account_id: AccountId) -> list[Membership]:
+        rows = self._d.memberships.rows
+        return [rows[(u, account_id)] for u in sorted(self._d.account_users.values(account_id))]
+
+    def all(self) -> list[Membership]:
+        return sorted(self._d.memberships.rows.values(), key=lambda m: (m.account_id, m.user_id))
+
+
+class MemoryUnitOfWork:
+    """A unit of work over a ``MemoryStore``; holds the store's lock while open."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        data = store._data
+        self.accounts = MemoryAccounts(data)
+        self.links = MemoryLinks(data)
+        self.users = MemoryUsers(data)
+        self.memberships = MemoryMemberships(data)
+
+    def __enter__(self) -> Self:
+        if self._store._owner == threading.get_ident():
+            raise StorageError("units of work do not nest; finish the open one first")
+        self._store._lock.acquire()
+        self._store._owner = threading.get_ident()
+        journal = self._store._data.journal
+        journal.steps.clear()
+        journal.active = True
+        return self
+
+    def commit(self) -> None:
+        self._store._data.journal.steps.clear()
+
+    def rollback(self) -> None:
+        self._store._data.journal.undo_all()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        journal = self._store._data.journal
+        try:
+            journal.undo_all()
+        finally:
+            journal.active = False
+            self._store._owner = None
+            self._store._lock.release()
+
+
+class MemoryStore:
+    """Everything in process memory; nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        self._data = _Data()
+
+    def unit_of_work(self) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self)

@@ -1,0 +1,214 @@
+"""Storage ports: the ``typing.Protocol`` classes a host implements to plug in its database.
+
+Every adapter must give the guarantees written on each method; the conformance kit in
+``subacct.testing.conformance`` checks them. The rules themselves (who may be moved where,
+which transitions are allowed) live in the pure core, never in an adapter.
+
+Work happens inside a unit of work::
+
+    with store.unit_of_work() as uow:
+        account = uow.accounts.get(AccountId("agency1"))
+        uow.accounts.update(account.renamed("Agency One"))
+        uow.commit()
+
+Leaving the block without ``commit()`` (or with an exception) rolls everything back: all or
+nothing. Writes use optimistic versions: ``update(x)`` succeeds only when ``x.version`` is
+exactly one more than the stored version, otherwise ``ConcurrentModification``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from subacct.domain import Account, AccountId, AgencyLink, Membership, User, UserId
+
+__all__ = [
+    "AccountRepository",
+    "Clock",
+    "IdFactory",
+    "LinkRepository",
+    "MembershipRepository",
+    "Store",
+    "UnitOfWork",
+    "UserRepository",
+]
+
+
+class AccountRepository(Protocol):
+    """Accounts and the parent relation between them."""
+
+    def add(self, account: Account) -> None:
+        """Insert a new account. ``AlreadyExists`` if the id is taken; the parent must exist
+        (``AccountNotFound`` otherwise)."""
+        ...
+
+    def get(self, account_id: AccountId) -> Account:
+        """The stored account, or ``AccountNotFound``."""
+        ...
+
+    def find(self, account_id: AccountId) -> Account | None:
+        """The stored account, or ``None``."""
+        ...
+
+    def update(self, account: Account) -> None:
+        """Replace the stored account; ``account.version`` must be stored version + 1
+        (``ConcurrentModification`` otherwise, ``AccountNotFound`` if missing)."""
+        ...
+
+    def children(self, account_id: AccountId) -> list[Account]:
+        """Direct sub-accounts, in id order."""
+        ...
+
+    def ancestors(self, account_id: AccountId) -> list[Account]:
+        """Parent first, root last (empty for a top-level account)."""
+        ...
+
+    def descendants(self, account_id: AccountId) -> list[Account]:
+        """Every account below, depth first, children in id order."""
+        ...
+
+    def all(self) -> list[Account]:
+        """Every account, in id order."""
+        ...
+
+
+class LinkRepository(Protocol):
+    """Agency links. A client has at most one link."""
+
+    def add(self, link: AgencyLink) -> None:
+        """Insert; ``AlreadyExists`` if the client is linked already."""
+        ...
+
+    def remove(self, client_id: AccountId) -> None:
+        """Delete the client's link; ``NotFound`` if there is none."""
+        ...
+
+    def for_client(self, client_id: AccountId) -> AgencyLink | None: ...
+
+    def for_agency(self, agency_id: AccountId) -> list[AgencyLink]:
+        """The agency's links, in client id order."""
+        ...
+
+
+class UserRepository(Protocol):
+    """Users. ``login`` (already normalized) is unique across the store."""
+
+    def add(self, user: User) -> None:
+        """Insert; ``AlreadyExists`` for a taken id, ``DuplicateLogin`` for a taken login."""
+        ...
+
+    def get(self, user_id: UserId) -> User:
+        """The stored user, or ``UserNotFound``."""
+        ...
+
+    def find(self, user_id: UserId) -> User | None: ...
+
+    def find_by_login(self, login: str) -> User | None:
+        """Look up by normalized login."""
+        ...
+
+    def update(self, user: User) -> None:
+        """Optimistic replace (see ``AccountRepository.update``); ``DuplicateLogin`` if the
+        new login is taken by someone else."""
+        ...
+
+    def remove(self, user_id: UserId) -> None:
+        """Delete the user; ``UserNotFound`` if missing. Memberships must be gone first."""
+        ...
+
+    def all(self) -> list[User]:
+        """Every user, in id order."""
+        ...
+
+
+class MembershipRepository(Protocol):
+    """Memberships, unique per (user, account)."""
+
+    def add(self, membership: Membership) -> None:
+        """Insert; ``AlreadyExists`` if the user already has a membership in the account;
+        the user and account must exist."""
+        ...
+
+    def find(self, user_id: UserId, account_id: AccountId) -> Membership | None: ...
+
+    def update(self, membership: Membership) -> None:
+        """Optimistic replace; ``MembershipNotFound`` if missing."""
+        ...
+
+    def remove(self, user_id: UserId, account_id: AccountId) -> None:
+        """Delete; ``MembershipNotFound`` if missing."""
+        ...
+
+    def for_user(self, user_id: UserId) -> list[Membership]:
+        """The user's memberships, in account id order."""
+        ...
+
+    def for_account(self, account_id: AccountId) -> list[Membership]:
+        """The account's memberships, in user id order."""
+        ...
+
+    def all(self) -> list[Membership]:
+        """Every membership, ordered by (account id, user id)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository: all or nothing."""
+
+    @property
+    def accounts(self) -> AccountRepository: ...
+
+    @property
+    def links(self) -> LinkRepository: ...
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def memberships(self) -> MembershipRepository: ...
+
+    def commit(self) -> None:
+        """Make every write of this unit durable and visible at once."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard every write of this unit."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back whatever was not committed."""
+        ...
+
+
+class Store(Protocol):
+    """A storage backend: hands out units of work. Safe to share between threads."""
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work; enter it with ``with``. Writers are serialized or
+        conflict-checked so that no update is lost."""
+        ...
+
+
+class Clock(Protocol):
+    """Where timestamps come from (the core never reads a clock)."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+        ...
+
+
+class IdFactory(Protocol):
+    """Where new ids come from (the core never makes ids)."""
+
+    def new_id(self, kind: str) -> str:
+        """A fresh, never reused id for an object of ``kind`` (``"account"``, ``"user"``...)."""
+        ...

@@ -1,0 +1,408 @@
+"""The adapter conformance kit: the definition of "a correct storage adapter".
+
+A host that implements the storage ports on its own database subclasses
+``StoreConformance`` in its test suite and provides one fixture, ``store_factory``, that
+returns a callable making a fresh, empty store::
+
+    import pytest
+    from subacct.testing.conformance import StoreConformance
+
+    class TestMyPostgresStore(StoreConformance):
+        @pytest.fixture
+        def store_factory(self, tmp_path):
+            return lambda: MyPostgresStore(fresh_database_url())
+
+pytest then runs every ``test_*`` method below against the host's adapter. subacct runs
+the same kit against its in-memory and SQLite adapters. Needs the ``test`` extra
+(pytest and hypothesis).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from subacct.domain import (
+    Account,
+    AccountId,
+    AccountKind,
+    AccountStatus,
+    AgencyLink,
+    HierarchyRules,
+    Membership,
+    RoleId,
+    Tree,
+    User,
+    UserId,
+    new_master,
+)
+from subacct.errors import (
+    AccountNotFound,
+    AlreadyExists,
+    ConcurrentModification,
+    DuplicateLogin,
+    MembershipNotFound,
+    NotFound,
+    StorageError,
+    SubacctError,
+    UserNotFound,
+)
+from subacct.runtime import FixedClock, SequentialIds
+from subacct.service import AccountService
+from subacct.storage.ports import Store
+
+__all__ = ["StoreConformance", "store_state"]
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+StoreFactory = Callable[[], Store]
+
+
+def store_state(store: Store) -> dict[str, Any]:
+    """Everything the ports can see, for "nothing changed" comparisons."""
+    with store.unit_of_work() as uow:
+        accounts = uow.accounts.all()
+        return {
+            "accounts": accounts,
+            "links": [uow.links.for_client(a.id) for a in accounts],
+            "users": uow.users.all(),
+            "memberships": uow.memberships.all(),
+        }
+
+
+def _service(store: Store, max_levels: int = 2) -> AccountService:
+    return AccountService(
+        store, clock=FixedClock(T0), ids=SequentialIds(), rules=HierarchyRules(max_levels)
+    )
+
+
+def _agency(store: Store) -> AccountService:
+    """The seed 000 agency: agencydemo with agency1 and agency2, plus two users."""
+    svc = _service(store)
+    svc.create_master("Agency Demo", account_id="agencydemo")
+    svc.create_sub("agencydemo", "Agency 1", account_id="agency1")
+    svc.create_sub("agencydemo", "Agency 2", account_id="agency2")
+    svc.create_user("owner@agency.test", "Owner", user_id="u_owner")
+    svc.create_user("ann@agency1.test", "Ann", user_id="u_ann")
+    svc.add_membership("u_owner", "agencydemo", "parent_admin")
+    svc.add_membership("u_ann", "agency1", "sub_admin")
+    return svc
+
+
+class StoreConformance:
+    """Contract tests every adapter must pass. Override ``store_factory``."""
+
+    @pytest.fixture
+    def store_factory(self) -> StoreFactory:
+        raise NotImplementedError("subclasses provide a store_factory fixture")
+
+    @pytest.fixture
+    def store(self, store_factory: StoreFactory) -> Store:
+        return store_factory()
+
+    # -- accounts -------------------------------------------------------------------------
+
+    def test_account_add_get_find(self, store: Store) -> None:
+        acc = new_master(AccountId("m1"), "Master", T0)
+        with store.unit_of_work() as uow:
+            uow.accounts.add(acc)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.accounts.get(AccountId("m1")) == acc
+            assert uow.accounts.find(AccountId("nope")) is None
+            with pytest.raises(AccountNotFound):
+                uow.accounts.get(AccountId("nope"))
+            with pytest.raises(AlreadyExists):
+                uow.accounts.add(acc)
+
+    def test_account_needs_existing_parent(self, store: Store) -> None:
+        orphan = Account(AccountId("s"), "Sub", AccountKind.SUB, T0, parent_id=AccountId("gone"))
+        with store.unit_of_work() as uow, pytest.raises(AccountNotFound):
+            uow.accounts.add(orphan)
+
+    def test_optimistic_version_refuses_stale_write(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.accounts.add(new_master(AccountId("m1"), "Master", T0))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            first = uow.accounts.get(AccountId("m1"))
+            uow.accounts.update(first.renamed("One"))
+            with pytest.raises(ConcurrentModification):
+                uow.accounts.update(first.renamed("Two"))  # built from a stale read
+            uow.commit()
+        with store.unit_of_work() as uow:
+            stored = uow.accounts.get(AccountId("m1"))
+        assert (stored.name, stored.version) == ("One", 2)
+
+    def test_tree_queries_are_ordered(self, store: Store) -> None:
+        svc = _service(store, max_levels=3)
+        svc.create_master("Root", account_id="r")
+        for sub in ("c", "a", "b"):
+            svc.create_sub("r", sub.upper(), account_id=sub)
+        svc.create_sub("a", "A2", account_id="a2")
+        svc.create_sub("a", "A1", account_id="a1")
+        with store.unit_of_work() as uow:
+            assert [a.id for a in uow.accounts.children(AccountId("r"))] == ["a", "b", "c"]
+            assert [a.id for a in uow.accounts.ancestors(AccountId("a1"))] == ["a", "r"]
+            assert [a.id for a in uow.accounts.ancestors(AccountId("r"))] == []
+            assert [a.id for a in uow.accounts.descendants(AccountId("r"))] == [
+                "a",
+                "a1",
+                "a2",
+                "b",
+                "c",
+            ]
+            assert [a.id for a in uow.accounts.all()] == ["a", "a1", "a2", "b", "c", "r"]
+
+    # -- units of work --------------------------------------------------------------------
+
+    def test_leaving_without_commit_rolls_back(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.accounts.add(new_master(AccountId("m1"), "Master", T0))
+        with store.unit_of_work() as uow:
+            assert uow.accounts.find(AccountId("m1")) is None
+
+    def test_exception_rolls_back_everything(self, store: Store) -> None:
+
+        def fail_midway() -> None:
+            with store.unit_of_work() as uow:
+                uow.accounts.add(new_master(AccountId("m1"), "Master", T0))
+                uow.users.add(User(UserId("u1"), "a@b.test", "A", T0))
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            fail_midway()
+        assert store_state(store) == {"accounts": [], "links": [], "users": [], "memberships": []}
+
+    def test_explicit_rollback_discards(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.accounts.add(new_master(AccountId("m1"), "Master", T0))
+            uow.rollback()
+            uow.accounts.add(new_master(AccountId("m2"), "Master 2", T0))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [a.id for a in uow.accounts.all()] == ["m2"]
+
+    def test_units_of_work_do_not_nest(self, store: Store) -> None:
+        outer = store.unit_of_work()
+        with outer, pytest.raises(StorageError), store.unit_of_work():
+            pass
+
+    def test_concurrent_read_modify_write_loses_nothing(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.accounts.add(new_master(AccountId("m1"), "0", T0))
+            uow.commit()
+        threads, rounds = 4, 25
+
+        def bump() -> None:
+            for _ in range(rounds):
+                with store.unit_of_work() as uow:
+                    acc = uow.accounts.get(AccountId("m1"))
+                    uow.accounts.update(acc.renamed(str(int(acc.name) + 1)))
+                    uow.commit()
+
+        workers = [threading.Thread(target=bump) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        with store.unit_of_work() as uow:
+            acc = uow.accounts.get(AccountId("m1"))
+        assert (acc.name, acc.version) == (str(threads * rounds), threads * rounds + 1)
+
+    # -- users, memberships, links --------------------------------------------------------
+
+    def test_login_is_unique(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.users.add(User(UserId("u1"), "Ann@Example.com", "Ann", T0))
+            with pytest.raises(DuplicateLogin):
+                uow.users.add(User(UserId("u2"), " ann@example.COM ", "Other Ann", T0))
+            with pytest.raises(AlreadyExists):
+                uow.users.add(User(UserId("u1"), "zed@example.com", "Zed", T0))
+            found = uow.users.find_by_login("ann@example.com")
+            assert found is not None
+            assert found.id == "u1"
+            uow.users.add(User(UserId("u3"), "bob@example.com", "Bob", T0))
+            bob = uow.users.get(UserId("u3"))
+            with pytest.raises(DuplicateLogin):
+                uow.users.update(attrs.evolve(bob, login="ann@example.com", version=2))
+            with pytest.raises(UserNotFound):
+                uow.users.get(UserId("nobody"))
+
+    def test_memberships_unique_and_ordered(self, store: Store) -> None:
+        svc = _agency(store)
+        svc.add_membership("u_ann", "agency2", "basic_user")
+        svc.add_membership("u_ann", "agencydemo", "advanced_user")
+        with store.unit_of_work() as uow:
+            mine = uow.memberships.for_user(UserId("u_ann"))
+            assert [m.account_id for m in mine] == ["agency1", "agency2", "agencydemo"]
+            members = uow.memberships.for_account(AccountId("agencydemo"))
+            assert [m.user_id for m in members] == ["u_ann", "u_owner"]
+            with pytest.raises(AlreadyExists):
+                uow.memberships.add(
+                    Membership(UserId("u_ann"), AccountId("agency1"), RoleId("x"), T0)
+                )
+            with pytest.raises(UserNotFound):
+                uow.memberships.add(
+                    Membership(UserId("ghost"), AccountId("agency1"), RoleId("x"), T0)
+                )
+            with pytest.raises(AccountNotFound):
+                uow.memberships.add(
+                    Membership(UserId("u_ann"), AccountId("ghost"), RoleId("x"), T0)
+                )
+            with pytest.raises(MembershipNotFound):
+                uow.memberships.remove(UserId("u_owner"), AccountId("agency1"))
+            with pytest.raises(StorageError):
+                uow.users.remove(UserId("u_ann"))  # memberships first
+
+    def test_links(self, store: Store) -> None:
+        svc = _agency(store)
+        svc.create_master("Client", account_id="client")
+        link = svc.link_client("agencydemo", "client", "Acme")
+        with store.unit_of_work() as uow:
+            assert uow.links.for_client(AccountId("client")) == link
+            assert uow.links.for_agency(AccountId("agencydemo")) == [link]
+            with pytest.raises(AlreadyExists):
+                uow.links.add(AgencyLink(AccountId("agency1"), AccountId("client"), "x", T0))
+            with pytest.raises(NotFound):
+                uow.links.remove(AccountId("agency1"))
+
+    # -- the service over this adapter ----------------------------------------------------
+
+    def test_removing_users_keeps_account_data(self, store: Store) -> None:
+        svc = _agency(store)
+        before = svc.tree()
+        svc.remove_membership("u_ann", "agency1")
+        gone = svc.remove_user("u_owner")
+        assert [m.account_id for m in gone] == ["agencydemo"]
+        assert list(svc.tree()) == list(before)
+        assert svc.find_user_by_login("OWNER@agency.test") is None
+        assert svc.get_user("u_ann").login == "ann@agency1.test"
+
+    @pytest.mark.parametrize(
+        "bad_call",
+        [
+            pytest.param(lambda s: s.create_master("   "), id="blank-name"),
+            pytest.param(lambda s: s.create_master(""), id="empty-name"),
+            pytest.param(lambda s: s.create_master("X", account_id="agency1"), id="dup-id"),
+            pytest.param(lambda s: s.create_sub("ghost", "X"), id="unknown-parent"),
+            pytest.param(lambda s: s.create_sub("agency1", "X"), id="over-depth"),
+            pytest.param(lambda s: s.create_user(" OWNER@agency.test", "Dup"), id="dup-login"),
+            pytest.param(lambda s: s.create_user("  ", "Nobody"), id="blank-login"),
+            pytest.param(
+                lambda s: s.add_membership("ghost", "agency1", "basic_user"), id="no-user"
+            ),
+            pytest.param(
+                lambda s: s.add_membership("u_ann", "agency1", "basic_user"), id="dup-member"
+            ),
+            pytest.param(lambda s: s.move("agency1", "agency2"), id="over-depth-move"),
+            pytest.param(lambda s: s.move("agencydemo", "agency1"), id="move-master"),
+            pytest.param(lambda s: s.attach("agencydemo", "agency1"), id="cycle"),
+            pytest.param(lambda s: s.attach("agency1", "agency2"), id="second-parent"),
+            pytest.param(lambda s: s.close("agencydemo"), id="close-with-open-subs"),
+            pytest.param(lambda s: s.resume("agency1"), id="active-to-active"),
+            pytest.param(lambda s: s.detach("agencydemo"), id="detach-master"),
+            pytest.param(lambda s: s.link_client("agencydemo", "agency1", "x"), id="link-sub"),
+            pytest.param(lambda s: s.change_role("u_ann", "agency2", "x"), id="no-membership"),
+            pytest.param(lambda s: s.rename("agency1", "\t"), id="blank-rename"),
+        ],
+    )
+    def test_refused_operations_change_nothing(
+        self, store: Store, bad_call: Callable[[AccountService], object]
+    ) -> None:
+        svc = _agency(store)
+        before = store_state(store)
+        with pytest.raises(SubacctError):
+            bad_call(svc)
+        assert store_state(store) == before
+
+    def test_closed_account_is_final(self, store: Store) -> None:
+        svc = _agency(store)
+        svc.close("agency2")
+        before = store_state(store)
+        for call in (
+            lambda: svc.resume("agency2"),
+            lambda: svc.rename("agency2", "Back"),
+            lambda: svc.add_membership("u_ann", "agency2", "basic_user"),
+            lambda: svc.move("agency2", "agencydemo"),
+            lambda: svc.create_sub("agency2", "Child"),
+        ):
+            with pytest.raises(SubacctError):
+                call()
+        assert store_state(store) == before
+        assert svc.get_account("agency2").status is AccountStatus.CLOSED
+
+    @pytest.mark.slow
+    def test_hierarchy_invariants_under_random_operations(
+        self, store_factory: StoreFactory
+    ) -> None:
+        _run_random_hierarchy(store_factory)
+
+
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["sub", "sub", "move", "move", "move", "attach", "detach", "close", "master"]
+        ),
+        st.integers(0, 9),
+        st.integers(0, 9),
+    ),
+    max_size=25,
+)
+
+
+def _run_random_hierarchy(store_factory: StoreFactory) -> None:
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(ops=_OPS, max_levels=st.integers(2, 4))
+    def run(ops: list[tuple[str, int, int]], max_levels: int) -> None:
+        store = store_factory()
+        svc = _service(store, max_levels)
+        ids = [svc.create_master("Root A", account_id="a0").id]
+        ids += [svc.create_sub("a0", "Sub", account_id=f"a{n}").id for n in (1, 2)]
+        ids += [svc.create_master("Root B", account_id="b0").id]
+        ids += [svc.create_sub("b0", "Sub", account_id="b1").id]
+        for op, i, j in ops:
+            before_tree = svc.tree()
+            subs = [a.id for a in before_tree if a.kind is AccountKind.SUB]
+            pool = subs if op in ("move", "detach") and subs else ids
+            src, dst = pool[i % len(pool)], ids[j % len(ids)]
+            try:
+                if op == "master":
+                    ids.append(svc.create_master("M").id)
+                elif op == "sub":
+                    ids.append(svc.create_sub(src, "S").id)
+                elif op == "move":
+                    svc.move(src, dst)
+                elif op == "attach":
+                    svc.attach(src, dst)
+                elif op == "detach":
+                    svc.detach(src)
+                else:
+                    svc.close(src)
+            except SubacctError:
+                assert list(svc.tree()) == list(before_tree), "a refused op changed the tree"
+                continue
+            tree = svc.tree()  # constructing it proves: no cycles, every parent exists
+            for account in tree:
+                assert tree.level(account.id) <= max_levels
+                assert (account.kind is AccountKind.SUB) == (account.parent_id is not None)
+            if op in ("move", "attach", "detach"):
+                assert set(tree.descendants(AccountId(src))) == set(
+                    before_tree.descendants(AccountId(src))
+                ), "the moved subtree lost or gained accounts"
+            _assert_same_tree_via_ports(store, tree)
+
+    run()
+
+
+def _assert_same_tree_via_ports(store: Store, tree: Tree) -> None:
+    with store.unit_of_work() as uow:
+        for root in tree.roots():
+            got = [a.id for a in uow.accounts.descendants(root)]
+            assert got == tree.descendants(root)

@@ -1,0 +1,41 @@
+"""The conformance kit, run against both reference adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from subacct.storage import MemoryStore, SqliteStore, Store
+from subacct.testing.conformance import StoreConformance
+
+
+class TestMemoryStore(StoreConformance):
+    @pytest.fixture
+    def store_factory(self) -> Callable[[], Store]:
+        return MemoryStore
+
+
+class TestSqliteStore(StoreConformance):
+    @pytest.fixture
+    def store_factory(self, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+        opened: list[SqliteStore] = []
+        counter = iter(range(1_000_000))
+
+        def make() -> Store:
+            store = SqliteStore(tmp_path / f"db{next(counter)}.sqlite")
+            opened.append(store)
+            return store
+
+        yield make
+        for store in opened:
+            store.close()
+
+
+class TestSqliteMemoryDatabase(StoreConformance):
+    """``":memory:"`` shares one connection between threads; the kit must pass there too."""
+
+    @pytest.fixture
+    def store_factory(self) -> Callable[[], Store]:
+        return lambda: SqliteStore(":memory:")

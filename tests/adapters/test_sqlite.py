@@ -1,0 +1,89 @@
+"""SQLite specifics: schema versioning, pragmas, durability, and refusals leaving the
+database byte-for-byte unchanged."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from subacct import AccountService, FixedClock, StorageError, SubacctError
+from subacct.cli import DEMO_TIME, build_demo
+from subacct.storage.sqlite import MIGRATIONS, SqliteStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "subacct.db")
+    yield s
+    s.close()
+
+
+def test_schema_is_created_versioned_with_wal_and_foreign_keys(store: SqliteStore) -> None:
+    assert store.schema_version() == len(MIGRATIONS)
+    with store.unit_of_work() as uow:
+        conn = uow.connection
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None:
+    first = SqliteStore(tmp_path / "x.db")
+    AccountService(first).create_master("Kept", account_id="m1")
+    first.close()
+    second = SqliteStore(tmp_path / "x.db")
+    assert AccountService(second).get_account("m1").name == "Kept"
+    assert second.schema_version() == len(MIGRATIONS)
+    second.close()
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(StorageError, match="newer than this library"):
+        SqliteStore(path)
+
+
+def test_foreign_keys_guard_the_database_itself(store: SqliteStore) -> None:
+    with store.unit_of_work() as uow, pytest.raises(sqlite3.IntegrityError):
+        uow.connection.execute(
+            "INSERT INTO memberships VALUES ('ghost', 'ghost', 'r', '2026-01-01', 1)"
+        )
+
+
+BAD_CALLS: list[Callable[[AccountService], object]] = [
+    lambda s: s.create_master(" "),
+    lambda s: s.create_user(" Owner@AgencyDemo.example ", "Duplicate"),
+    lambda s: s.create_sub("nope", "X"),
+    lambda s: s.attach("agencydemo", "agency1"),
+    lambda s: s.create_sub("agency1", "Too deep"),
+    lambda s: s.resume("agency1"),
+    lambda s: s.attach("agency1", "agency2"),
+    lambda s: s.close("agencydemo"),
+    lambda s: s.move("agency2", "ghost"),
+    lambda s: s.remove_membership("u_owner", "agency1"),
+]
+
+
+@pytest.mark.parametrize("bad_call", BAD_CALLS)
+def test_refused_operation_leaves_database_byte_for_byte_unchanged(
+    tmp_path: Path, bad_call: Callable[[AccountService], object]
+) -> None:
+    path = tmp_path / "demo.db"
+    store = SqliteStore(path)
+    svc = AccountService(store, clock=FixedClock(DEMO_TIME))
+    build_demo(svc)
+    store.close()  # checkpoint WAL into the main file
+    before_bytes = path.read_bytes()
+    store = SqliteStore(path)
+    svc = AccountService(store, clock=FixedClock(DEMO_TIME))
+    before_dump = store.dump()
+    with pytest.raises(SubacctError):
+        bad_call(svc)
+    assert store.dump() == before_dump
+    store.close()
+    assert path.read_bytes() == before_bytes

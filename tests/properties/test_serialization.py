@@ -1,0 +1,93 @@
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from subacct import (
+    Account,
+    AgencyLink,
+    Membership,
+    Money,
+    SchemaError,
+    User,
+    structure,
+    unstructure,
+)
+from subacct.domain import AccountId, HierarchyRules
+from subacct.testing.strategies import accounts, hierarchies, organizations, timestamps
+
+
+def roundtrip(obj: object) -> object:
+    data = unstructure(obj)
+    text = json.dumps(data)  # plain JSON types only
+    return structure(json.loads(text), type(obj))
+
+
+@given(accounts())
+def test_account_roundtrip(account: Account) -> None:
+    assert roundtrip(account) == account
+
+
+@given(hierarchies(max_levels=3))
+def test_hierarchy_roundtrip(items: list[Account]) -> None:
+    assert [roundtrip(a) for a in items] == items
+
+
+@given(organizations())
+def test_users_and_memberships_roundtrip(org: object) -> None:
+    for user in org.users:  # type: ignore[attr-defined]
+        assert roundtrip(user) == user
+    for membership in org.memberships:  # type: ignore[attr-defined]
+        assert roundtrip(membership) == membership
+
+
+@given(timestamps(), st.text(min_size=1).filter(lambda s: bool(s.strip())))
+def test_link_roundtrip(ts: datetime, alias: str) -> None:
+    link = AgencyLink(AccountId("a"), AccountId("c"), alias, ts)
+    assert roundtrip(link) == link
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False), st.sampled_from(["USD", "EUR", "JPY"]))
+def test_money_roundtrip_is_exact(amount: Decimal, currency: str) -> None:
+    money = Money(amount, currency)
+    assert roundtrip(money) == money
+    assert unstructure(money) == {"amount": str(money.amount), "currency": currency}
+
+
+def test_every_shape_carries_the_schema_version() -> None:
+    user = User("u1", "a@b.test", "A", datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    assert unstructure(user)["schema"] == 1
+    assert unstructure(HierarchyRules())["schema"] == 1
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.pop("schema"),
+        lambda d: d.update(schema=99),
+        lambda d: d.update(extra="field"),
+        lambda d: d.update(login="  "),
+        lambda d: d.update(created_at="yesterday"),
+    ],
+)
+def test_bad_data_is_refused_with_schema_error(mutate: object) -> None:
+    user = User("u1", "a@b.test", "A", datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    data = unstructure(user)
+    mutate(data)  # type: ignore[operator]
+    with pytest.raises(SchemaError):
+        structure(data, User)
+
+
+def test_membership_shape_is_stable() -> None:
+    m = Membership("u1", "a1", "basic_user", datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    assert unstructure(m) == {
+        "schema": 1,
+        "user_id": "u1",
+        "account_id": "a1",
+        "role": "basic_user",
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "version": 1,
+    }
