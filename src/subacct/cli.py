@@ -119,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SubacctError as exc:
         print(f"subacct: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `subacct demo | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

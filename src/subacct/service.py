@@ -38,7 +38,13 @@ from subacct.domain import (
     plan_unlink,
 )
 from subacct.domain.ids import check_id
-from subacct.errors import AccountClosed, AlreadyExists, DuplicateLogin, MembershipNotFound
+from subacct.errors import (
+    AccountClosed,
+    AlreadyExists,
+    ConcurrentModification,
+    DuplicateLogin,
+    MembershipNotFound,
+)
 from subacct.runtime import SystemClock, UuidIds
 from subacct.storage.ports import Clock, IdFactory, Store, UnitOfWork
 
@@ -68,17 +74,27 @@ class AccountService:
         clock: Clock | None = None,
         ids: IdFactory | None = None,
         rules: HierarchyRules | None = None,
+        max_attempts: int = 5,
     ) -> None:
         self.store = store
+        self.max_attempts = max_attempts
         self.clock: Clock = clock or SystemClock()
         self.ids: IdFactory = ids or UuidIds()
         self.rules = rules or HierarchyRules()
 
     def _write(self, work: Callable[[UnitOfWork], T]) -> T:
-        with self.store.unit_of_work() as uow:
-            result = work(uow)
-            uow.commit()
-            return result
+        """Run ``work`` in one unit of work and commit; re-run it when the adapter reports
+        that a concurrent unit won a race (everything is re-read, so a retry is safe)."""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                with self.store.unit_of_work() as uow:
+                    result = work(uow)
+                    uow.commit()
+                    return result
+            except ConcurrentModification:
+                if attempt == self.max_attempts:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _read(self, work: Callable[[UnitOfWork], T]) -> T:
         with self.store.unit_of_work() as uow:

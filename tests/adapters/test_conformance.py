@@ -9,6 +9,7 @@ import pytest
 
 from subacct.storage import MemoryStore, SqliteStore, Store
 from subacct.testing.conformance import StoreConformance
+from subacct.testing.pgcluster import TempCluster
 
 
 class TestMemoryStore(StoreConformance):
@@ -39,3 +40,25 @@ class TestSqliteMemoryDatabase(StoreConformance):
     @pytest.fixture
     def store_factory(self) -> Callable[[], Store]:
         return lambda: SqliteStore(":memory:")
+
+
+class TestPostgresStore(StoreConformance):
+    @pytest.fixture
+    def store_factory(
+        self, pg_cluster: TempCluster, pg_schema: str
+    ) -> Iterator[Callable[[], Store]]:
+        from subacct.storage.postgres import PostgresStore
+
+        opened: list[PostgresStore] = []
+        counter = iter(range(1_000_000))
+
+        def make() -> Store:
+            store = PostgresStore(
+                pg_cluster.conninfo(), schema=f"{pg_schema}_{next(counter)}", max_size=8
+            )
+            opened.append(store)
+            return store
+
+        yield make
+        for store in opened:
+            store.close()

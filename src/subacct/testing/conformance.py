@@ -20,6 +20,7 @@ the same kit against its in-memory and SQLite adapters. Needs the ``test`` extra
 from __future__ import annotations
 
 import threading
+from functools import partial
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -201,11 +202,16 @@ class StoreConformance:
         threads, rounds = 4, 25
 
         def bump() -> None:
-            for _ in range(rounds):
-                with store.unit_of_work() as uow:
-                    acc = uow.accounts.get(AccountId("m1"))
-                    uow.accounts.update(acc.renamed(str(int(acc.name) + 1)))
-                    uow.commit()
+            done = 0
+            while done < rounds:  # a host retries a unit of work that lost a race
+                try:
+                    with store.unit_of_work() as uow:
+                        acc = uow.accounts.get(AccountId("m1"))
+                        uow.accounts.update(acc.renamed(str(int(acc.name) + 1)))
+                        uow.commit()
+                    done += 1
+                except ConcurrentModification:
+                    continue
 
         workers = [threading.Thread(target=bump) for _ in range(threads)]
         for w in workers:
@@ -215,6 +221,15 @@ class StoreConformance:
         with store.unit_of_work() as uow:
             acc = uow.accounts.get(AccountId("m1"))
         assert (acc.name, acc.version) == (str(threads * rounds), threads * rounds + 1)
+
+    def test_no_write_skew_between_close_and_create_sub(self, store: Store) -> None:
+        """Closing a master while a sub is created under it: one of them must lose."""
+        svc = _service(store)
+        for trial in range(10):
+            master_id = svc.create_master("M", account_id=f"m{trial}").id
+            _race(partial(svc.close, master_id), partial(svc.create_sub, master_id, "S"))
+            if svc.get_account(master_id).status is AccountStatus.CLOSED:
+                assert all(not c.is_open for c in svc.children(master_id))
 
     # -- users, memberships, links --------------------------------------------------------
 
@@ -343,6 +358,28 @@ class StoreConformance:
         self, store_factory: StoreFactory
     ) -> None:
         _run_random_hierarchy(store_factory)
+
+
+def _race(*calls: Callable[[], object]) -> None:
+    """Start ``calls`` at the same moment on threads; refusals are fine, crashes are not."""
+    barrier = threading.Barrier(len(calls))
+    crashes: list[BaseException] = []
+
+    def run(call: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            call()
+        except SubacctError:
+            pass
+        except BaseException as exc:  # pragma: no cover - reported below
+            crashes.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not crashes, crashes
 
 
 _OPS = st.lists(
