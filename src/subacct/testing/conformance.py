@@ -20,9 +20,9 @@ the same kit against its in-memory and SQLite adapters. Needs the ``test`` extra
 from __future__ import annotations
 
 import threading
-from functools import partial
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import attrs
