@@ -127,7 +127,13 @@ class PostgresUnitOfWork:
             raise StorageError("units of work do not nest; finish the open one first")
         self._conn = self._store._pool.getconn()
         self._store._local.open = True
+        self._begin()
         return self
+
+    def _begin(self) -> None:
+        if not self._store._owns_pool:  # a host's pool: set up this transaction only
+            self.connection.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+            self.connection.execute(f"SET LOCAL search_path TO {self._store.schema}")
 
     def commit(self) -> None:
         psycopg = self._store._psycopg
@@ -135,10 +141,12 @@ class PostgresUnitOfWork:
             self.connection.commit()
         except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as exc:
             raise ConcurrentModification(f"retry the unit of work: {exc}") from exc
+        self._begin()
 
     def rollback(self) -> None:
         if self._conn is not None:
             self._conn.rollback()
+            self._begin()
 
     def __exit__(
         self,
@@ -193,25 +201,33 @@ class PostgresStore:
 
     def _migrate(self) -> None:
         with self._pool.connection() as conn:
-            if not self._owns_pool:
-                self._configure(conn)
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self._schema}")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS subacct_schema_version (version INTEGER NOT NULL)"
-            )
-            row = conn.execute("SELECT max(version) FROM subacct_schema_version").fetchone()
-            current = int(row[0]) if row and row[0] is not None else 0
-            if current > len(MIGRATIONS):
-                raise StorageError(
-                    f"database schema version {current} is newer than this library "
-                    f"({len(MIGRATIONS)}); upgrade subacct",
-                    schema_version=current,
-                )
-            for number in range(current, len(MIGRATIONS)):
-                conn.execute(MIGRATIONS[number])
-                conn.execute("INSERT INTO subacct_schema_version VALUES (%s)", (number + 1,))
+            # A session lock, taken in its own transaction, so that the migration
+            # transaction's snapshot starts after the previous holder committed.
+            conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
             conn.commit()
+            try:
+                self._apply_migrations(conn)
+            finally:
+                conn.rollback()
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+                conn.commit()
+
+    def _apply_migrations(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self._schema}")
+        conn.execute(f"SET LOCAL search_path TO {self._schema}")
+        conn.execute("CREATE TABLE IF NOT EXISTS subacct_schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT max(version) FROM subacct_schema_version").fetchone()
+        current = int(row[0]) if row and row[0] is not None else 0
+        if current > len(MIGRATIONS):
+            raise StorageError(
+                f"database schema version {current} is newer than this library "
+                f"({len(MIGRATIONS)}); upgrade subacct",
+                schema_version=current,
+            )
+        for number in range(current, len(MIGRATIONS)):
+            conn.execute(MIGRATIONS[number])
+            conn.execute("INSERT INTO subacct_schema_version VALUES (%s)", (number + 1,))
+        conn.commit()
 
     @property
     def schema(self) -> str:
@@ -219,6 +235,7 @@ class PostgresStore:
 
     def schema_version(self) -> int:
         with self._pool.connection() as conn:
+            conn.execute(f"SET LOCAL search_path TO {self._schema}")
             row = conn.execute("SELECT max(version) FROM subacct_schema_version").fetchone()
             return int(row[0]) if row and row[0] is not None else 0
 
