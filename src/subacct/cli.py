@@ -18,8 +18,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from subacct._version import __version__
-from subacct.domain import AccountId, Tree
+from subacct.domain import AccountId, Tree, UserId
 from subacct.errors import SubacctError
+from subacct.policy import (
+    EXPORT_REPORTS,
+    MANAGE_API_KEYS,
+    SEND_MESSAGES,
+    VIEW_BILLING,
+    VIEW_REPORTS,
+    Action,
+    Principal,
+)
+from subacct.policy_service import PolicyService
 from subacct.runtime import FixedClock
 from subacct.service import AccountService
 from subacct.storage.sqlite import SqliteStore
@@ -78,12 +88,40 @@ def build_demo(svc: AccountService) -> None:
             svc.add_membership(user_id, account_id, role)
 
 
+DEMO_CHECKS: list[tuple[str, Action, str]] = [
+    ("u_owner", VIEW_BILLING, "agency2"),
+    ("u_xadmin", SEND_MESSAGES, "agency1"),
+    ("u_xadmin", SEND_MESSAGES, "agency2"),
+    ("u_xadmin", VIEW_BILLING, "agencydemo"),
+    ("u_xbasic", VIEW_REPORTS, "agency1"),
+    ("u_xbasic", EXPORT_REPORTS, "agency1"),
+    ("u_yadv", EXPORT_REPORTS, "agency2"),
+]
+
+
+def _print_decisions(svc: PolicyService) -> None:
+    """A few permission decisions of seed 004's role matrix, with their reasons."""
+    print("Permission decisions")
+    rows: list[tuple[str, Principal, Action, str]] = [
+        (u, UserId(u), a, acc) for u, a, acc in DEMO_CHECKS
+    ]
+    session = svc.start_impersonation("u_owner", "agency1")
+    rows.append(("u_owner as agency1", session, MANAGE_API_KEYS, "agency1"))
+    rows.append(("u_owner as agency1", session, SEND_MESSAGES, "agency2"))
+    for label, principal, action, account in rows:
+        decision = svc.check(principal, action, account)
+        verdict = "allowed" if decision.allowed else "denied "
+        scope = f" (scope {decision.scope.value})" if decision.scope is not None else ""
+        print(f"  {verdict} {label:<19} {action:<17} in {account:<10} {decision.code}{scope}")
+    svc.end_impersonation(session.id)
+
+
 def _demo(db: Path | None) -> int:
     if db is None:
         db = Path(tempfile.mkdtemp(prefix="subacct-demo-")) / "subacct.db"
     store = SqliteStore(db)
     try:
-        svc = AccountService(store, clock=FixedClock(DEMO_TIME))
+        svc = PolicyService(store, clock=FixedClock(DEMO_TIME))
         build_demo(svc)
         tree = svc.tree()
         print("subacct demo: JangoMail agency example (seed 000)")
@@ -101,6 +139,8 @@ def _demo(db: Path | None) -> int:
         print()
         print("Sub-accounts of agencydemo:", ", ".join(svc.descendants("agencydemo")))
         print("Siblings of agency1:", ", ".join(svc.siblings("agency1")))
+        print()
+        _print_decisions(svc)
     finally:
         store.close()
     return 0

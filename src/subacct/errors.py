@@ -12,34 +12,67 @@ A refused operation never leaves partial state behind.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from subacct.policy.decisions import Decision
 
 __all__ = [
     "AccountClosed",
     "AccountHasOpenSubs",
     "AccountNotActive",
     "AccountNotFound",
+    "ActionDenied",
+    "AllocationError",
     "AlreadyExists",
+    "ApiKeyRevoked",
     "ConcurrentModification",
     "Conflict",
+    "CreditReservationClosed",
+    "CreditReservationNotFound",
     "DepthExceeded",
     "DuplicateLogin",
+    "EscalationRefused",
     "ForbiddenTransition",
     "HierarchyCycle",
     "HierarchyError",
     "IdempotencyConflict",
+    "ImpersonationRefused",
     "InsufficientCredit",
+    "InvalidBillingStructure",
     "InvalidInput",
+    "InvalidPricing",
+    "InvalidQuantity",
     "LifecycleError",
     "LinkError",
+    "LinkedAccountsCannotShare",
     "MembershipNotFound",
+    "NotADescendant",
     "NotFound",
+    "NotResourceOwner",
+    "OverdraftInUse",
+    "PaymentMethodRequired",
+    "PeriodMismatch",
     "PermissionDenied",
+    "PlanChangeError",
+    "PlanNotFound",
+    "PrerequisitesMissing",
+    "QuotaCapExceedsParent",
     "QuotaExceeded",
+    "RefundExceedsSpent",
+    "ReservationNotFound",
+    "ResourceAccessDenied",
+    "ResourceNotFound",
+    "RoleNotFound",
     "SchemaError",
+    "SelfRoleChangeRefused",
+    "ShareNotFound",
+    "SharingError",
     "StorageError",
     "SubacctError",
     "UserNotFound",
+    "VolumeAboveLadder",
+    "WalletNotFound",
     "error_codes",
 ]
 
@@ -217,6 +250,218 @@ class StorageError(SubacctError):
     """The storage adapter failed in a way that is not the caller's fault."""
 
     code = "storage_error"
+
+
+# -- pricing and billing (subacct.pricing) ---------------------------------------------------
+
+
+class InvalidQuantity(InvalidInput):
+    """A usage quantity is negative, fractional or not an integer."""
+
+    code = "invalid_quantity"
+
+
+class InvalidPricing(InvalidInput):
+    """A price model, ladder, tier list, fee schedule or rate is malformed."""
+
+    code = "invalid_pricing"
+
+
+class VolumeAboveLadder(InvalidInput):
+    """The volume is above the top plan of a ladder that defines no overage rate."""
+
+    code = "volume_above_ladder"
+
+
+class PeriodMismatch(InvalidInput):
+    """A usage record or invoice belongs to another billing period."""
+
+    code = "period_mismatch"
+
+
+class InvalidBillingStructure(InvalidInput):
+    """Billing data does not fit the structure (no payer, unknown account, cycle...)."""
+
+    code = "invalid_billing_structure"
+
+
+class PlanNotFound(NotFound):
+    """No plan of that name on the ladder."""
+
+    code = "plan_not_found"
+
+
+class ReservationNotFound(NotFound):
+    """No quota reservation under that idempotency key."""
+
+    code = "reservation_not_found"
+
+
+class QuotaCapExceedsParent(Conflict):
+    """A sub-account's quota cap would be above an ancestor's limit (or vice versa)."""
+
+    code = "quota_cap_exceeds_parent"
+
+
+class PlanChangeError(Conflict):
+    """The plan change is not allowed now (not pending, account not active...)."""
+
+    code = "plan_change_refused"
+
+
+class PrerequisitesMissing(PlanChangeError):
+    """An upgrade cannot be approved before its prerequisites (e.g. SPF, DKIM) are met."""
+
+    code = "prerequisites_missing"
+
+
+# -- permission policy refusals (subacct.policy) ---------------------------------------------
+
+
+class RoleNotFound(NotFound):
+    """A membership, invitation or impersonation names a role the role set does not have."""
+
+    code = "role_not_found"
+
+    def __init__(self, role_id: str) -> None:
+        super().__init__(f"role {role_id!r} is not defined", role_id=role_id)
+        self.role_id = role_id
+
+
+class ActionDenied(PermissionDenied):
+    """The policy engine said no. ``decision`` is the ``subacct.policy.Decision``, ``reason``
+    its stable reason code (``no_membership``, ``ceiling_excludes_action``...); ``details``
+    name the principal, action and account."""
+
+    code = "action_denied"
+
+    def __init__(self, message: str, *, decision: Decision, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.decision = decision
+        self.reason: str = decision.code
+
+
+class EscalationRefused(ActionDenied):
+    """A grant, invitation, API key or impersonation would give more than the grantor holds."""
+
+    code = "escalation_refused"
+
+
+class SelfRoleChangeRefused(EscalationRefused):
+    """Nobody grants, changes or removes their own membership."""
+
+    code = "self_role_change_refused"
+
+
+class ImpersonationRefused(ActionDenied):
+    """Impersonation is only downward, from an ancestor's administrator, where allowed."""
+
+    code = "impersonation_refused"
+
+
+class ApiKeyRevoked(ActionDenied):
+    """The API key was revoked; it no longer acts for its account."""
+
+    code = "api_key_revoked"
+
+
+# -- prepaid credit ledger (subacct.pricing.ledger) ------------------------------------------
+
+
+class WalletNotFound(NotFound):
+    """The account has no wallet in the credit ledger (open one first)."""
+
+    code = "wallet_not_found"
+
+
+class CreditReservationNotFound(ReservationNotFound):
+    """No credit reservation with that id."""
+
+    code = "credit_reservation_not_found"
+
+
+class CreditReservationClosed(Conflict):
+    """The credit reservation is already committed, released or expired (or past expiry)."""
+
+    code = "credit_reservation_closed"
+
+
+class AllocationError(Conflict):
+    """The sub's allocation policy or master does not allow this (e.g. resetting a
+    non-recurring allocation, distributing to an unlimited sub, changing a wallet's master)."""
+
+    code = "allocation_error"
+
+
+class PaymentMethodRequired(Conflict):
+    """Only a master, or a sub with its own payment details, can top up its own credit."""
+
+    code = "payment_method_required"
+
+
+class RefundExceedsSpent(Conflict):
+    """A refund would give back more credit than the account has spent."""
+
+    code = "refund_exceeds_spent"
+
+
+class OverdraftInUse(Conflict):
+    """The overdraft limit cannot be lowered below the debt the wallet is already in."""
+
+    code = "overdraft_in_use"
+
+
+# -- resources and sharing (subacct.domain.resources, .sharing) --------------------------------
+
+
+class ResourceNotFound(NotFound):
+    """No such resource, or none the asking account may see (siblings learn nothing)."""
+
+    code = "resource_not_found"
+
+    def __init__(self, resource_id: str) -> None:
+        super().__init__(f"resource {resource_id!r} does not exist", resource_id=resource_id)
+        self.resource_id = resource_id
+
+
+class ShareNotFound(NotFound):
+    """No share grant with that id."""
+
+    code = "share_not_found"
+
+    def __init__(self, share_id: str) -> None:
+        super().__init__(f"share {share_id!r} does not exist", share_id=share_id)
+        self.share_id = share_id
+
+
+class SharingError(Conflict):
+    """A share or revocation does not fit the tree or the resource's ownership."""
+
+    code = "sharing_error"
+
+
+class NotADescendant(SharingError):
+    """A share target is not below the owner in the tree (sharing only goes down)."""
+
+    code = "not_a_descendant"
+
+
+class NotResourceOwner(SharingError):
+    """Only the account that owns a resource shares it or revokes its shares."""
+
+    code = "not_resource_owner"
+
+
+class LinkedAccountsCannotShare(LinkError):
+    """Agency-linked accounts share nothing, in either direction (seed 002)."""
+
+    code = "linked_accounts_cannot_share"
+
+
+class ResourceAccessDenied(PermissionDenied):
+    """The account sees the resource but lacks the right (e.g. editing without an edit grant)."""
+
+    code = "resource_access_denied"
 
 
 def error_codes() -> dict[str, type[SubacctError]]:

@@ -14,7 +14,7 @@ Each method validates everything before it writes; a refused call raises one
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from subacct.domain import (
     Account,
@@ -37,6 +37,24 @@ from subacct.domain import (
     plan_new_sub,
     plan_unlink,
 )
+from subacct.domain.events import AccountClosed as AccountClosedEvent
+from subacct.domain.events import (
+    AccountCreated,
+    AccountMoved,
+    AccountRenamed,
+    AccountStatusChanged,
+    ClientLinked,
+    ClientUnlinked,
+    DomainEvent,
+    EventId,
+    EventMeta,
+    RoleChanged,
+    UserCreated,
+    UserDeleted,
+    UserInvited,
+    UserRemoved,
+    UserRenamed,
+)
 from subacct.domain.ids import check_id
 from subacct.errors import (
     AccountClosed,
@@ -44,11 +62,16 @@ from subacct.errors import (
     ConcurrentModification,
     DuplicateLogin,
     MembershipNotFound,
+    RoleNotFound,
 )
+from subacct.policy.roles import DEFAULT_ROLES
 from subacct.runtime import SystemClock, UuidIds
+from subacct.storage.collections import ROLES
 from subacct.storage.ports import Clock, IdFactory, Store, UnitOfWork
 
-__all__ = ["AccountService"]
+__all__ = ["AccountService", "event_meta"]
+
+DEFAULT_ROLE_IDS = frozenset(r.id for r in DEFAULT_ROLES)
 
 T = TypeVar("T")
 
@@ -62,6 +85,42 @@ def _subtree_height(uow: UnitOfWork, account: Account) -> int:
         assert acc.parent_id is not None
         levels[acc.id] = levels[acc.parent_id] + 1
     return max(levels.values())
+
+
+def _base(meta: EventMeta, account_id: AccountId | None) -> dict[str, Any]:
+    return {
+        "event_id": meta.event_id,
+        "occurred_at": meta.occurred_at,
+        "actor": meta.actor,
+        "account_id": account_id,
+    }
+
+
+def _require_role(uow: UnitOfWork, role: RoleId) -> None:
+    """Memberships name a built-in role or a custom one stored with ``define_role``."""
+    if role not in DEFAULT_ROLE_IDS and uow.records(ROLES).find(role) is None:
+        raise RoleNotFound(role)
+
+
+def event_meta(service: AccountService, actor: str | None) -> EventMeta:
+    """Event id and time from the service's ports, and the user who really acted."""
+    return EventMeta(
+        EventId(service.ids.new_id("event")),
+        service.clock.now(),
+        None if actor is None else UserId(actor),
+    )
+
+
+def _created(account: Account, meta: EventMeta) -> AccountCreated:
+    return AccountCreated(
+        **_base(meta, account.id), name=account.name, kind=account.kind, parent_id=account.parent_id
+    )
+
+
+def _moved(before: Account, after: Account, meta: EventMeta) -> AccountMoved:
+    return AccountMoved(
+        **_base(meta, after.id), from_parent_id=before.parent_id, to_parent_id=after.parent_id
+    )
 
 
 class AccountService:
@@ -100,25 +159,40 @@ class AccountService:
         with self.store.unit_of_work() as uow:
             return work(uow)
 
+    def _meta(self, actor: str | None) -> EventMeta:
+        return event_meta(self, actor)
+
     def _new_id(self, given: str | None, kind: str) -> str:
         return check_id(given if given is not None else self.ids.new_id(kind), field=f"{kind}_id")
 
     # -- accounts and hierarchy -----------------------------------------------------------
 
-    def create_master(self, name: str, *, account_id: str | None = None) -> Account:
+    def create_master(
+        self, name: str, *, account_id: str | None = None, actor: str | None = None
+    ) -> Account:
         """A new top-level account."""
         account = new_master(AccountId(self._new_id(account_id, "account")), name, self.clock.now())
+        meta = self._meta(actor)
 
         def work(uow: UnitOfWork) -> Account:
             uow.accounts.add(account)
+            uow.events.append(_created(account, meta))
             return account
 
         return self._write(work)
 
-    def create_sub(self, parent_id: str, name: str, *, account_id: str | None = None) -> Account:
+    def create_sub(
+        self,
+        parent_id: str,
+        name: str,
+        *,
+        account_id: str | None = None,
+        actor: str | None = None,
+    ) -> Account:
         """A new sub-account of ``parent_id`` (refused over the depth limit)."""
         new_id = AccountId(self._new_id(account_id, "account"))
         now = self.clock.now()
+        meta = self._meta(actor)
 
         def work(uow: UnitOfWork) -> Account:
             parent = uow.accounts.get(AccountId(parent_id))
@@ -126,12 +200,15 @@ class AccountService:
                 new_id, name, parent, uow.accounts.ancestors(parent.id), self.rules, now
             )
             uow.accounts.add(sub)
+            uow.events.append(_created(sub, meta))
             return sub
 
         return self._write(work)
 
-    def move(self, account_id: str, new_parent_id: str) -> Account:
-        """Move a sub-account and its whole subtree under another parent."""
+    def move(self, account_id: str, new_parent_id: str, *, actor: str | None = None) -> Account:
+        """Move a sub-account and its whole subtree under another parent (moving it where
+        it already is changes nothing and emits no event)."""
+        meta = self._meta(actor)
 
         def work(uow: UnitOfWork) -> Account:
             account = uow.accounts.get(AccountId(account_id))
@@ -145,12 +222,14 @@ class AccountService:
             )
             if moved is not account:
                 uow.accounts.update(moved)
+                uow.events.append(_moved(account, moved, meta))
             return moved
 
         return self._write(work)
 
-    def attach(self, account_id: str, parent_id: str) -> Account:
+    def attach(self, account_id: str, parent_id: str, *, actor: str | None = None) -> Account:
         """Make a standalone master (with its subtree) a sub-account of ``parent_id``."""
+        meta = self._meta(actor)
 
         def work(uow: UnitOfWork) -> Account:
             account = uow.accounts.get(AccountId(account_id))
@@ -163,57 +242,84 @@ class AccountService:
                 self.rules,
             )
             uow.accounts.update(attached)
+            uow.events.append(_moved(account, attached, meta))
             return attached
 
         return self._write(work)
 
-    def detach(self, account_id: str) -> Account:
+    def detach(self, account_id: str, *, actor: str | None = None) -> Account:
         """Turn a sub-account into a standalone master (it keeps its own subs)."""
+        meta = self._meta(actor)
 
         def work(uow: UnitOfWork) -> Account:
-            detached = plan_detach(uow.accounts.get(AccountId(account_id)))
+            account = uow.accounts.get(AccountId(account_id))
+            detached = plan_detach(account)
             uow.accounts.update(detached)
+            uow.events.append(_moved(account, detached, meta))
             return detached
 
         return self._write(work)
 
-    def rename(self, account_id: str, name: str) -> Account:
+    def rename(self, account_id: str, name: str, *, actor: str | None = None) -> Account:
+        meta = self._meta(actor)
+
         def work(uow: UnitOfWork) -> Account:
-            renamed = uow.accounts.get(AccountId(account_id)).renamed(name)
+            account = uow.accounts.get(AccountId(account_id))
+            renamed = account.renamed(name)
             uow.accounts.update(renamed)
+            uow.events.append(
+                AccountRenamed(
+                    **_base(meta, account.id), old_name=account.name, new_name=renamed.name
+                )
+            )
             return renamed
 
         return self._write(work)
 
-    def set_status(self, account_id: str, status: AccountStatus) -> Account:
+    def set_status(
+        self, account_id: str, status: AccountStatus, *, actor: str | None = None
+    ) -> Account:
         """Change the lifecycle status (see ``Account.with_status`` for the rules)."""
+        meta = self._meta(actor)
 
         def work(uow: UnitOfWork) -> Account:
             account = uow.accounts.get(AccountId(account_id))
             open_children = [c.id for c in uow.accounts.children(account.id) if c.is_open]
             changed = account.with_status(status, open_children=open_children)
             uow.accounts.update(changed)
+            if status is AccountStatus.CLOSED:
+                event: DomainEvent = AccountClosedEvent(
+                    **_base(meta, account.id), from_status=account.status
+                )
+            else:
+                event = AccountStatusChanged(
+                    **_base(meta, account.id), from_status=account.status, to_status=status
+                )
+            uow.events.append(event)
             return changed
 
         return self._write(work)
 
-    def suspend(self, account_id: str) -> Account:
-        return self.set_status(account_id, AccountStatus.SUSPENDED)
+    def suspend(self, account_id: str, *, actor: str | None = None) -> Account:
+        return self.set_status(account_id, AccountStatus.SUSPENDED, actor=actor)
 
-    def pause(self, account_id: str) -> Account:
-        return self.set_status(account_id, AccountStatus.PAUSED)
+    def pause(self, account_id: str, *, actor: str | None = None) -> Account:
+        return self.set_status(account_id, AccountStatus.PAUSED, actor=actor)
 
-    def resume(self, account_id: str) -> Account:
-        return self.set_status(account_id, AccountStatus.ACTIVE)
+    def resume(self, account_id: str, *, actor: str | None = None) -> Account:
+        return self.set_status(account_id, AccountStatus.ACTIVE, actor=actor)
 
-    def close(self, account_id: str) -> Account:
-        return self.set_status(account_id, AccountStatus.CLOSED)
+    def close(self, account_id: str, *, actor: str | None = None) -> Account:
+        return self.set_status(account_id, AccountStatus.CLOSED, actor=actor)
 
     # -- agency links ---------------------------------------------------------------------
 
-    def link_client(self, agency_id: str, client_id: str, alias: str) -> AgencyLink:
+    def link_client(
+        self, agency_id: str, client_id: str, alias: str, *, actor: str | None = None
+    ) -> AgencyLink:
         """Link the standalone account ``client_id`` to the agency ``agency_id``."""
         now = self.clock.now()
+        meta = self._meta(actor)
 
         def work(uow: UnitOfWork) -> AgencyLink:
             agency = uow.accounts.get(AccountId(agency_id))
@@ -228,45 +334,67 @@ class AccountService:
             )
             uow.accounts.update(linked)
             uow.links.add(link)
+            uow.events.append(
+                ClientLinked(**_base(meta, agency.id), client_id=client.id, alias=link.alias)
+            )
             return link
 
         return self._write(work)
 
-    def unlink_client(self, client_id: str) -> Account:
+    def unlink_client(self, client_id: str, *, actor: str | None = None) -> Account:
         """Remove the client's agency link; it becomes a standalone master again."""
+        meta = self._meta(actor)
 
         def work(uow: UnitOfWork) -> Account:
             client = plan_unlink(uow.accounts.get(AccountId(client_id)))
+            link = uow.links.for_client(client.id)
             uow.links.remove(client.id)
             uow.accounts.update(client)
+            agency = link.agency_id if link is not None else None
+            uow.events.append(ClientUnlinked(**_base(meta, agency), client_id=client.id))
             return client
 
         return self._write(work)
 
     # -- users and memberships ------------------------------------------------------------
 
-    def create_user(self, login: str, display_name: str, *, user_id: str | None = None) -> User:
+    def create_user(
+        self,
+        login: str,
+        display_name: str,
+        *,
+        user_id: str | None = None,
+        actor: str | None = None,
+    ) -> User:
         """A new user; the normalized login must be free across the whole system."""
         user = User(UserId(self._new_id(user_id, "user")), login, display_name, self.clock.now())
+        meta = self._meta(actor)
 
         def work(uow: UnitOfWork) -> User:
             if uow.users.find_by_login(user.login) is not None:
                 raise DuplicateLogin(user.login)
             uow.users.add(user)
+            uow.events.append(UserCreated(**_base(meta, None), user_id=user.id, login=user.login))
             return user
 
         return self._write(work)
 
-    def rename_user(self, user_id: str, display_name: str) -> User:
+    def rename_user(self, user_id: str, display_name: str, *, actor: str | None = None) -> User:
+        meta = self._meta(actor)
+
         def work(uow: UnitOfWork) -> User:
             user = uow.users.get(UserId(user_id)).renamed(display_name)
             uow.users.update(user)
+            uow.events.append(
+                UserRenamed(**_base(meta, None), user_id=user.id, display_name=user.display_name)
+            )
             return user
 
         return self._write(work)
 
-    def remove_user(self, user_id: str) -> list[Membership]:
+    def remove_user(self, user_id: str, *, actor: str | None = None) -> list[Membership]:
         """Delete the user and their memberships (account data stays). Returns what went."""
+        meta = self._meta(actor)
 
         def work(uow: UnitOfWork) -> list[Membership]:
             user = uow.users.get(UserId(user_id))
@@ -274,17 +402,28 @@ class AccountService:
             for membership in gone:
                 uow.memberships.remove(membership.user_id, membership.account_id)
             uow.users.remove(user.id)
+            uow.events.append(
+                UserDeleted(
+                    **_base(meta, None),
+                    user_id=user.id,
+                    removed_from=tuple(m.account_id for m in gone),
+                )
+            )
             return gone
 
         return self._write(work)
 
-    def add_membership(self, user_id: str, account_id: str, role: str) -> Membership:
+    def add_membership(
+        self, user_id: str, account_id: str, role: str, *, actor: str | None = None
+    ) -> Membership:
         """Give the user ``role`` in the account (one membership per user and account)."""
         membership = Membership(
             UserId(user_id), AccountId(account_id), RoleId(role), self.clock.now()
         )
+        meta = self._meta(actor)
 
         def work(uow: UnitOfWork) -> Membership:
+            _require_role(uow, membership.role)
             uow.users.get(membership.user_id)
             account = uow.accounts.get(membership.account_id)
             if not account.is_open:
@@ -296,24 +435,55 @@ class AccountService:
                     account_id=account_id,
                 )
             uow.memberships.add(membership)
+            uow.events.append(
+                UserInvited(
+                    **_base(meta, account.id), user_id=membership.user_id, role=membership.role
+                )
+            )
             return membership
 
         return self._write(work)
 
-    def change_role(self, user_id: str, account_id: str, role: str) -> Membership:
+    def change_role(
+        self, user_id: str, account_id: str, role: str, *, actor: str | None = None
+    ) -> Membership:
+        meta = self._meta(actor)
+
         def work(uow: UnitOfWork) -> Membership:
             current = uow.memberships.find(UserId(user_id), AccountId(account_id))
             if current is None:
                 raise MembershipNotFound(user_id, account_id)
+            _require_role(uow, RoleId(role))
             changed = current.with_role(RoleId(role))
             uow.memberships.update(changed)
+            uow.events.append(
+                RoleChanged(
+                    **_base(meta, current.account_id),
+                    user_id=current.user_id,
+                    from_role=current.role,
+                    to_role=changed.role,
+                )
+            )
             return changed
 
         return self._write(work)
 
-    def remove_membership(self, user_id: str, account_id: str) -> None:
+    def remove_membership(self, user_id: str, account_id: str, *, actor: str | None = None) -> None:
         """Take the user out of the account; the account's data is untouched."""
-        self._write(lambda uow: uow.memberships.remove(UserId(user_id), AccountId(account_id)))
+        meta = self._meta(actor)
+
+        def work(uow: UnitOfWork) -> None:
+            current = uow.memberships.find(UserId(user_id), AccountId(account_id))
+            if current is None:
+                raise MembershipNotFound(user_id, account_id)
+            uow.memberships.remove(current.user_id, current.account_id)
+            uow.events.append(
+                UserRemoved(
+                    **_base(meta, current.account_id), user_id=current.user_id, role=current.role
+                )
+            )
+
+        self._write(work)
 
     # -- queries --------------------------------------------------------------------------
 

@@ -12,12 +12,14 @@ adapter is safe to share between threads and never shows half a unit to anyone.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Hashable
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar, cast
 
 from subacct.domain import Account, AccountId, AgencyLink, Membership, User, UserId
+from subacct.domain.events import DomainEvent, event_to_dict
 from subacct.errors import (
     AccountNotFound,
     AlreadyExists,
@@ -28,6 +30,8 @@ from subacct.errors import (
     StorageError,
     UserNotFound,
 )
+from subacct.storage.ports import LoggedEvent
+from subacct.storage.records import Collection, check_record_version, dump_record
 
 __all__ = ["MemoryStore", "MemoryUnitOfWork"]
 
@@ -109,6 +113,16 @@ class _Data:
         self.children: Index[AccountId, AccountId] = Index(self.journal)
         self.user_accounts: Index[UserId, AccountId] = Index(self.journal)
         self.account_users: Index[AccountId, UserId] = Index(self.journal)
+        self.events: Table[int, LoggedEvent] = Table(self.journal)
+        self.event_ids: Table[str, int] = Table(self.journal)
+        self.records: dict[str, Table[str, Any]] = {}
+        self.record_index: dict[str, Index[tuple[str, str], str]] = {}
+
+    def record_tables(self, name: str) -> tuple[Table[str, Any], Index[tuple[str, str], str]]:
+        if name not in self.records:
+            self.records[name] = Table(self.journal)
+            self.record_index[name] = Index(self.journal)
+        return self.records[name], self.record_index[name]
 
 
 def _check_version(stored_version: int, new_version: int, what: str) -> None:
@@ -304,6 +318,92 @@ class MemoryMemberships:
         return sorted(self._d.memberships.rows.values(), key=lambda m: (m.account_id, m.user_id))
 
 
+class MemoryRecords(Generic[V]):
+    """Any collection's records, kept as the values themselves (they are immutable)."""
+
+    def __init__(self, data: _Data, coll: Collection[V]) -> None:
+        self._coll = coll
+        self._rows, self._index = data.record_tables(coll.name)
+
+    def _missing(self, key: str) -> NotFound:
+        return NotFound(f"{self._coll.name} record {key!r} does not exist", key=key)
+
+    def _index_all(self, key: str, record: V, add: bool) -> None:
+        for field, value in self._coll.index_values(record).items():
+            if value is not None:
+                if add:
+                    self._index.add((field, value), key)
+                else:
+                    self._index.discard((field, value), key)
+
+    def add(self, record: V) -> None:
+        dump_record(self._coll, record)  # the same type and shape checks as the SQL adapters
+        key = self._coll.key_of(record)
+        if self._rows.get(key) is not None:
+            raise AlreadyExists(f"{self._coll.name} record {key!r} exists", key=key)
+        self._rows.put(key, record)
+        self._index_all(key, record, True)
+
+    def get(self, key: str) -> V:
+        record = self._rows.get(key)
+        if record is None:
+            raise self._missing(key)
+        return cast(V, record)
+
+    def find(self, key: str) -> V | None:
+        return cast("V | None", self._rows.get(key))
+
+    def update(self, record: V) -> None:
+        if self._coll.append_only:
+            raise StorageError(f"{self._coll.name} is append-only")
+        dump_record(self._coll, record)
+        key = self._coll.key_of(record)
+        stored = self.get(key)
+        check_record_version(self._coll, stored, record)
+        self._index_all(key, stored, False)
+        self._rows.put(key, record)
+        self._index_all(key, record, True)
+
+    def remove(self, key: str) -> None:
+        if self._coll.append_only:
+            raise StorageError(f"{self._coll.name} is append-only")
+        stored = self.get(key)
+        self._index_all(key, stored, False)
+        self._rows.delete(key)
+
+    def list_by(self, field: str, value: str) -> list[V]:
+        self._coll.check_index(field)
+        return [self.get(k) for k in sorted(self._index.values((field, value)))]
+
+    def all(self) -> list[V]:
+        return [self.get(k) for k in sorted(self._rows.rows)]
+
+
+class MemoryEventLog:
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def append(self, event: DomainEvent) -> int:
+        event_to_dict(event)  # the same type check as the SQL adapters
+        if self._d.event_ids.get(event.event_id) is not None:
+            raise AlreadyExists(f"event {event.event_id!r} is logged already")
+        seq = len(self._d.events.rows) + 1
+        self._d.events.put(seq, LoggedEvent(seq, event))
+        self._d.event_ids.put(event.event_id, seq)
+        return seq
+
+    def since(self, seq: int = 0, limit: int = 1000) -> list[LoggedEvent]:
+        rows = self._d.events.rows
+        return [rows[n] for n in range(seq + 1, min(len(rows), seq + limit) + 1)]
+
+    def for_account(
+        self, account_id: AccountId, since: int = 0, limit: int = 1000
+    ) -> list[LoggedEvent]:
+        rows = self._d.events.rows
+        hits = (rows[n] for n in range(since + 1, len(rows) + 1))
+        return list(itertools.islice((e for e in hits if e.event.account_id == account_id), limit))
+
+
 class MemoryUnitOfWork:
     """A unit of work over a ``MemoryStore``; holds the store's lock while open."""
 
@@ -314,6 +414,10 @@ class MemoryUnitOfWork:
         self.links = MemoryLinks(data)
         self.users = MemoryUsers(data)
         self.memberships = MemoryMemberships(data)
+        self.events = MemoryEventLog(data)
+
+    def records(self, coll: Collection[V]) -> MemoryRecords[V]:
+        return MemoryRecords(self._store._data, coll)
 
     def __enter__(self) -> Self:
         if self._store._owner == threading.get_ident():

@@ -20,15 +20,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
+
+import attrs
 
 from subacct.domain import Account, AccountId, AgencyLink, Membership, User, UserId
+from subacct.domain.events import DomainEvent
+from subacct.storage.records import Collection, RecordRepository
+
+T = TypeVar("T")
 
 __all__ = [
     "AccountRepository",
     "Clock",
+    "EventLog",
     "IdFactory",
     "LinkRepository",
+    "LoggedEvent",
     "MembershipRepository",
     "Store",
     "UnitOfWork",
@@ -154,6 +162,35 @@ class MembershipRepository(Protocol):
         ...
 
 
+@attrs.frozen
+class LoggedEvent:
+    """An event as the audit log holds it: ``seq`` grows in commit order."""
+
+    seq: int
+    event: DomainEvent
+
+
+class EventLog(Protocol):
+    """The append-only audit log of domain events, written in the same unit of work as
+    the change it records (a rollback drops the event too)."""
+
+    def append(self, event: DomainEvent) -> int:
+        """Store the event and return its sequence number; ``AlreadyExists`` for an
+        event id already logged. Sequence numbers grow in commit order, so a reader
+        polling ``since(last_seen)`` never skips an event."""
+        ...
+
+    def since(self, seq: int = 0, limit: int = 1000) -> list[LoggedEvent]:
+        """Events with a sequence number above ``seq``, oldest first."""
+        ...
+
+    def for_account(
+        self, account_id: AccountId, since: int = 0, limit: int = 1000
+    ) -> list[LoggedEvent]:
+        """Events about ``account_id`` above ``since``, oldest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository: all or nothing."""
 
@@ -168,6 +205,13 @@ class UnitOfWork(Protocol):
 
     @property
     def memberships(self) -> MembershipRepository: ...
+
+    @property
+    def events(self) -> EventLog: ...
+
+    def records(self, collection: Collection[T]) -> RecordRepository[T]:
+        """The repository of one record collection (see ``subacct.storage.records``)."""
+        ...
 
     def commit(self) -> None:
         """Make every write of this unit durable and visible at once."""

@@ -23,10 +23,21 @@ import re
 import threading
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from subacct.errors import ConcurrentModification, StorageError
-from subacct.storage.sql import SqlAccounts, SqlLinks, SqlMemberships, SqlUsers
+from subacct.storage.records import Collection
+from subacct.storage.sql import (
+    MIGRATIONS,
+    SqlAccounts,
+    SqlEventLog,
+    SqlLinks,
+    SqlMemberships,
+    SqlRecords,
+    SqlUsers,
+)
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import psycopg
@@ -34,47 +45,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MIGRATIONS", "PostgresStore", "PostgresUnitOfWork"]
 
-MIGRATIONS: Final[list[str]] = [
-    # 1: accounts, links, users, memberships
-    """
-    CREATE TABLE accounts (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        parent_id TEXT REFERENCES accounts(id),
-        status TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        version INTEGER NOT NULL
-    );
-    CREATE INDEX accounts_parent ON accounts(parent_id);
-    CREATE TABLE agency_links (
-        client_id TEXT PRIMARY KEY REFERENCES accounts(id),
-        agency_id TEXT NOT NULL REFERENCES accounts(id),
-        alias TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX agency_links_agency ON agency_links(agency_id);
-    CREATE TABLE users (
-        id TEXT PRIMARY KEY,
-        login TEXT NOT NULL UNIQUE,
-        display_name TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        version INTEGER NOT NULL
-    );
-    CREATE TABLE memberships (
-        user_id TEXT NOT NULL REFERENCES users(id),
-        account_id TEXT NOT NULL REFERENCES accounts(id),
-        role TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        PRIMARY KEY (user_id, account_id)
-    );
-    CREATE INDEX memberships_account ON memberships(account_id, user_id);
-    """,
-]
-
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_MIGRATION_LOCK = 0x5B_AC_C7  # pg_advisory_xact_lock key for migrations
+_MIGRATION_LOCK = 0x5B_AC_C7  # advisory lock key for migrations
+_AUDIT_LOCK_SQL = "SELECT pg_advisory_xact_lock(5942433)"  # serializes audit log appends
 
 
 def _import_psycopg() -> Any:
@@ -98,6 +71,11 @@ class PostgresUnitOfWork:
         self.links = SqlLinks(self)
         self.users = SqlUsers(self)
         self.memberships = SqlMemberships(self)
+        # appends take a transaction-scoped lock, so sequence numbers follow commit order
+        self.events = SqlEventLog(self, before_append=_AUDIT_LOCK_SQL)
+
+    def records(self, coll: Collection[T]) -> SqlRecords[T]:
+        return SqlRecords(self, coll)
 
     @property
     def connection(self) -> psycopg.Connection[Any]:
@@ -225,7 +203,8 @@ class PostgresStore:
                 schema_version=current,
             )
         for number in range(current, len(MIGRATIONS)):
-            conn.execute(MIGRATIONS[number])
+            for statement in MIGRATIONS[number]:
+                conn.execute(statement)
             conn.execute("INSERT INTO subacct_schema_version VALUES (%s)", (number + 1,))
         conn.commit()
 

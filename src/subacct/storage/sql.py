@@ -8,9 +8,10 @@ does not depend on a database's collation.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from subacct.domain import (
     Account,
@@ -23,6 +24,7 @@ from subacct.domain import (
     User,
     UserId,
 )
+from subacct.domain.events import DomainEvent, event_from_dict, event_to_dict
 from subacct.errors import (
     AccountNotFound,
     AlreadyExists,
@@ -33,8 +35,28 @@ from subacct.errors import (
     StorageError,
     UserNotFound,
 )
+from subacct.storage.ports import LoggedEvent
+from subacct.storage.records import (
+    Collection,
+    check_record_version,
+    dump_record,
+    load_record,
+)
 
-__all__ = ["SqlAccounts", "SqlLinks", "SqlMemberships", "SqlSession", "SqlUsers"]
+__all__ = [
+    "AUDIT_LOG_DDL",
+    "MIGRATIONS",
+    "SqlAccounts",
+    "SqlEventLog",
+    "SqlLinks",
+    "SqlMemberships",
+    "SqlRecords",
+    "SqlSession",
+    "SqlUsers",
+    "record_table_ddl",
+]
+
+R = TypeVar("R")
 
 _ACCOUNT_COLS = "id, name, kind, parent_id, status, created_at, version"
 _PREFIXED_COLS = ", ".join("a." + c.strip() for c in _ACCOUNT_COLS.split(","))
@@ -371,3 +393,182 @@ class SqlMemberships(_Repo):
     def all(self) -> list[Membership]:
         rows = self._q(f"SELECT {self._COLS} FROM memberships ORDER BY account_id, user_id")
         return [_membership(r) for r in rows]
+
+
+def record_table(coll: Collection[Any]) -> str:
+    return f"rec_{coll.name}"
+
+
+def record_table_ddl(coll: Collection[Any]) -> list[str]:
+    """CREATE statements for one collection (same SQL on SQLite and PostgreSQL)."""
+    table = record_table(coll)
+    columns = ["k TEXT PRIMARY KEY", "body TEXT NOT NULL"]
+    columns += [f"i_{field} TEXT" for field in coll.indexes]
+    statements = [f"CREATE TABLE {table} ({', '.join(columns)})"]
+    statements += [
+        f"CREATE INDEX {table}_{field} ON {table}(i_{field}, k)" for field in coll.indexes
+    ]
+    return statements
+
+
+class SqlRecords(Generic[R]):
+    """Any collection's records as JSON text with their key and index columns."""
+
+    def __init__(self, db: SqlSession, coll: Collection[R]) -> None:
+        self._db = db
+        self._coll = coll
+        self._table = record_table(coll)
+
+    def _missing(self, key: str) -> NotFound:
+        return NotFound(f"{self._coll.name} record {key!r} does not exist", key=key)
+
+    def add(self, record: R) -> None:
+        body = dump_record(self._coll, record)
+        key = self._coll.key_of(record)
+        if self.find(key) is not None:
+            raise AlreadyExists(f"{self._coll.name} record {key!r} exists", key=key)
+        index = self._coll.index_values(record)
+        names = ", ".join(["k", "body", *(f"i_{f}" for f in index)])
+        marks = ", ".join("?" * (2 + len(index)))
+        self._db.execute(
+            f"INSERT INTO {self._table} ({names}) VALUES ({marks})", (key, body, *index.values())
+        )
+
+    def find(self, key: str) -> R | None:
+        rows = self._db.query(f"SELECT body FROM {self._table} WHERE k = ?", (key,))
+        return load_record(self._coll, rows[0][0]) if rows else None
+
+    def get(self, key: str) -> R:
+        record = self.find(key)
+        if record is None:
+            raise self._missing(key)
+        return record
+
+    def update(self, record: R) -> None:
+        if self._coll.append_only:
+            raise StorageError(f"{self._coll.name} is append-only")
+        body = dump_record(self._coll, record)
+        key = self._coll.key_of(record)
+        rows = self._db.query(f"SELECT body FROM {self._table} WHERE k = ?", (key,))
+        if not rows:
+            raise self._missing(key)
+        check_record_version(self._coll, load_record(self._coll, rows[0][0]), record)
+        index = self._coll.index_values(record)
+        sets = ", ".join(["body = ?", *(f"i_{f} = ?" for f in index)])
+        changed = self._db.execute(
+            f"UPDATE {self._table} SET {sets} WHERE k = ? AND body = ?",
+            (body, *index.values(), key, rows[0][0]),
+        )
+        if changed != 1:
+            raise ConcurrentModification(f"{self._coll.name} record {key!r} changed; retry")
+
+    def remove(self, key: str) -> None:
+        if self._coll.append_only:
+            raise StorageError(f"{self._coll.name} is append-only")
+        if not self._db.execute(f"DELETE FROM {self._table} WHERE k = ?", (key,)):
+            raise self._missing(key)
+
+    def list_by(self, field: str, value: str) -> list[R]:
+        self._coll.check_index(field)
+        rows = self._db.query(f"SELECT k, body FROM {self._table} WHERE i_{field} = ?", (value,))
+        return self._load_sorted(rows)
+
+    def all(self) -> list[R]:
+        return self._load_sorted(self._db.query(f"SELECT k, body FROM {self._table}"))
+
+    def _load_sorted(self, rows: list[Sequence[Any]]) -> list[R]:
+        return [load_record(self._coll, str(r[1])) for r in sorted(rows, key=lambda r: str(r[0]))]
+
+
+class SqlEventLog:
+    """The audit log: ``seq`` is assigned by ``seq_sql`` (the adapter makes it grow in
+    commit order), the event is stored as JSON."""
+
+    def __init__(self, db: SqlSession, *, before_append: str | None = None) -> None:
+        self._db = db
+        self._before_append = before_append
+
+    def append(self, event: DomainEvent) -> int:
+        body = json.dumps(event_to_dict(event), sort_keys=True, separators=(",", ":"))
+        if self._db.query("SELECT 1 FROM audit_log WHERE event_id = ?", (event.event_id,)):
+            raise AlreadyExists(f"event {event.event_id!r} is logged already")
+        if self._before_append:
+            self._db.query(self._before_append)
+        row = self._db.query("SELECT coalesce(max(seq), 0) + 1 FROM audit_log")
+        seq = int(row[0][0])
+        self._db.execute(
+            "INSERT INTO audit_log (seq, event_id, account_id, body) VALUES (?, ?, ?, ?)",
+            (seq, event.event_id, event.account_id, body),
+        )
+        return seq
+
+    def _rows(self, where: str, params: Sequence[Any], limit: int) -> list[LoggedEvent]:
+        rows = self._db.query(
+            f"SELECT seq, body FROM audit_log WHERE {where} ORDER BY seq LIMIT ?",
+            (*params, limit),
+        )
+        return [LoggedEvent(int(seq), event_from_dict(json.loads(body))) for seq, body in rows]
+
+    def since(self, seq: int = 0, limit: int = 1000) -> list[LoggedEvent]:
+        return self._rows("seq > ?", (seq,), limit)
+
+    def for_account(
+        self, account_id: AccountId, since: int = 0, limit: int = 1000
+    ) -> list[LoggedEvent]:
+        return self._rows("account_id = ? AND seq > ?", (account_id, since), limit)
+
+
+AUDIT_LOG_DDL: Final = [
+    "CREATE TABLE audit_log (seq BIGINT PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, "
+    "account_id TEXT, body TEXT NOT NULL)",
+    "CREATE INDEX audit_log_account ON audit_log(account_id, seq)",
+]
+
+
+def _migrations() -> list[list[str]]:
+    from subacct.storage.collections import COLLECTIONS
+
+    core = [
+        """CREATE TABLE accounts (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            parent_id TEXT REFERENCES accounts(id),
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            version INTEGER NOT NULL
+        )""",
+        "CREATE INDEX accounts_parent ON accounts(parent_id)",
+        """CREATE TABLE agency_links (
+            client_id TEXT PRIMARY KEY REFERENCES accounts(id),
+            agency_id TEXT NOT NULL REFERENCES accounts(id),
+            alias TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX agency_links_agency ON agency_links(agency_id)",
+        """CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            login TEXT NOT NULL UNIQUE,
+            display_name TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            version INTEGER NOT NULL
+        )""",
+        """CREATE TABLE memberships (
+            user_id TEXT NOT NULL REFERENCES users(id),
+            account_id TEXT NOT NULL REFERENCES accounts(id),
+            role TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (user_id, account_id)
+        )""",
+        "CREATE INDEX memberships_account ON memberships(account_id, user_id)",
+    ]
+    records = list(AUDIT_LOG_DDL)
+    for coll in COLLECTIONS.values():
+        records += record_table_ddl(coll)
+    return [core, records]
+
+
+MIGRATIONS: Final = _migrations()
+"""Schema versions, shared by the SQLite and PostgreSQL adapters: version N is reached by
+running the statements of ``MIGRATIONS[N - 1]`` in one transaction."""

@@ -22,54 +22,26 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from os import PathLike
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Self, TypeVar
 
 from subacct.errors import StorageError
-from subacct.storage.sql import SqlAccounts, SqlLinks, SqlMemberships, SqlUsers
+from subacct.storage.records import Collection
+from subacct.storage.sql import (
+    MIGRATIONS,
+    SqlAccounts,
+    SqlEventLog,
+    SqlLinks,
+    SqlMemberships,
+    SqlRecords,
+    SqlUsers,
+)
+
+T = TypeVar("T")
 
 __all__ = ["MIGRATIONS", "SqliteStore", "SqliteUnitOfWork"]
-
-MIGRATIONS: Final[list[str]] = [
-    # 1: accounts, links, users, memberships
-    """
-    CREATE TABLE accounts (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        parent_id TEXT REFERENCES accounts(id),
-        status TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        version INTEGER NOT NULL
-    );
-    CREATE INDEX accounts_parent ON accounts(parent_id);
-    CREATE TABLE agency_links (
-        client_id TEXT PRIMARY KEY REFERENCES accounts(id),
-        agency_id TEXT NOT NULL REFERENCES accounts(id),
-        alias TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX agency_links_agency ON agency_links(agency_id);
-    CREATE TABLE users (
-        id TEXT PRIMARY KEY,
-        login TEXT NOT NULL UNIQUE,
-        display_name TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        version INTEGER NOT NULL
-    );
-    CREATE TABLE memberships (
-        user_id TEXT NOT NULL REFERENCES users(id),
-        account_id TEXT NOT NULL REFERENCES accounts(id),
-        role TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        PRIMARY KEY (user_id, account_id)
-    );
-    CREATE INDEX memberships_account ON memberships(account_id, user_id);
-    """,
-]
 
 
 class SqliteUnitOfWork:
@@ -82,6 +54,10 @@ class SqliteUnitOfWork:
         self.links = SqlLinks(self)
         self.users = SqlUsers(self)
         self.memberships = SqlMemberships(self)
+        self.events = SqlEventLog(self)
+
+    def records(self, coll: Collection[T]) -> SqlRecords[T]:
+        return SqlRecords(self, coll)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         return self.connection.execute(sql, params).fetchall()
@@ -197,7 +173,7 @@ class SqliteStore:
                     schema_version=current,
                 )
             for number in range(current, len(MIGRATIONS)):
-                for statement in _statements(MIGRATIONS[number]):
+                for statement in MIGRATIONS[number]:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number + 1}")
             conn.execute("COMMIT")
@@ -223,9 +199,3 @@ class SqliteStore:
             self._all.clear()
         self._local = threading.local()
         self._shared = None
-
-
-def _statements(script: str) -> Iterator[str]:
-    for part in script.split(";"):
-        if part.strip():
-            yield part.strip()

@@ -44,11 +44,23 @@ from subacct.domain import (
     UserId,
     new_master,
 )
+from subacct.domain.events import EventId, ShareRevoked
+from subacct.domain.resources import (
+    Resource,
+    ResourceId,
+    ResourceKind,
+    Share,
+    ShareId,
+    ShareMode,
+    SharePermission,
+    encode_content,
+)
 from subacct.errors import (
     AccountNotFound,
     AlreadyExists,
     ConcurrentModification,
     DuplicateLogin,
+    InvalidInput,
     MembershipNotFound,
     NotFound,
     StorageError,
@@ -57,6 +69,7 @@ from subacct.errors import (
 )
 from subacct.runtime import FixedClock, SequentialIds
 from subacct.service import AccountService
+from subacct.storage.collections import COLLECTIONS, RESOURCES
 from subacct.storage.ports import Store
 
 __all__ = ["StoreConformance", "store_state"]
@@ -288,6 +301,126 @@ class StoreConformance:
             with pytest.raises(NotFound):
                 uow.links.remove(AccountId("agency1"))
 
+    # -- record collections ---------------------------------------------------------------
+
+    def test_records_add_get_list_update_remove(self, store: Store) -> None:
+        first = _resource("tpl_b", "agencydemo")
+        second = _resource("tpl_a", "agencydemo")
+        other = _resource("tpl_c", "agency1")
+        with store.unit_of_work() as uow:
+            repo = uow.records(RESOURCES)
+            for record in (first, second, other):
+                repo.add(record)
+            with pytest.raises(AlreadyExists):
+                repo.add(first)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            repo = uow.records(RESOURCES)
+            assert repo.get("tpl_b") == first
+            assert repo.find("nope") is None
+            with pytest.raises(NotFound):
+                repo.get("nope")
+            assert [r.id for r in repo.list_by("owner_id", "agencydemo")] == ["tpl_a", "tpl_b"]
+            assert [r.id for r in repo.all()] == ["tpl_a", "tpl_b", "tpl_c"]
+            with pytest.raises(InvalidInput):
+                repo.list_by("name", "x")  # not an index
+            changed = first.changed(content=b"v2")
+            repo.update(changed)
+            with pytest.raises(ConcurrentModification):
+                repo.update(first.changed(content=b"stale"))
+            moved = attrs.evolve(changed, owner_id="agency1", version=changed.version + 1)
+            repo.update(moved)  # index follows the new value
+            repo.remove("tpl_a")
+            with pytest.raises(NotFound):
+                repo.remove("tpl_a")
+            uow.commit()
+        with store.unit_of_work() as uow:
+            repo = uow.records(RESOURCES)
+            assert repo.get("tpl_b") == moved
+            assert [r.id for r in repo.list_by("owner_id", "agency1")] == ["tpl_b", "tpl_c"]
+            assert repo.list_by("owner_id", "agencydemo") == []
+
+    def test_records_roll_back_with_the_unit(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.records(RESOURCES).add(_resource("tpl_a", "agencydemo"))
+        with store.unit_of_work() as uow:
+            assert uow.records(RESOURCES).all() == []
+            assert uow.records(RESOURCES).list_by("owner_id", "agencydemo") == []
+
+    def test_records_refuse_the_wrong_type(self, store: Store) -> None:
+        with store.unit_of_work() as uow, pytest.raises(InvalidInput):
+            uow.records(RESOURCES).add(new_master(AccountId("m"), "M", T0))  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("name", sorted(COLLECTIONS))
+    def test_every_collection_round_trips_and_lists_by_its_indexes(
+        self, store: Store, name: str
+    ) -> None:
+        coll = COLLECTIONS[name]
+        record = _samples()[name]
+        with store.unit_of_work() as uow:
+            uow.records(coll).add(record)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            repo = uow.records(coll)
+            key = coll.key_of(record)
+            assert repo.get(key) == record
+            assert repo.all() == [record]
+            for field, value in coll.index_values(record).items():
+                if value is not None:
+                    assert repo.list_by(field, value) == [record]
+                    assert repo.list_by(field, value + "_other") == []
+            if coll.append_only:
+                with pytest.raises(StorageError):
+                    repo.update(record)
+                with pytest.raises(StorageError):
+                    repo.remove(key)
+            else:
+                repo.remove(key)
+                assert repo.all() == []
+
+    # -- audit log ------------------------------------------------------------------------
+
+    def test_event_log_appends_in_order_and_reads_back(self, store: Store) -> None:
+        events = [_event(f"ev{n}", "agency1" if n % 2 else "agency2") for n in range(1, 6)]
+        with store.unit_of_work() as uow:
+            seqs = [uow.events.append(e) for e in events]
+            with pytest.raises(AlreadyExists):
+                uow.events.append(events[0])
+            uow.commit()
+        assert seqs == [1, 2, 3, 4, 5]
+        with store.unit_of_work() as uow:
+            assert [x.event for x in uow.events.since()] == events
+            assert [x.seq for x in uow.events.since(3)] == [4, 5]
+            assert [x.seq for x in uow.events.since(0, limit=2)] == [1, 2]
+            assert [x.seq for x in uow.events.for_account(AccountId("agency1"))] == [1, 3, 5]
+            assert [x.seq for x in uow.events.for_account(AccountId("agency1"), 1, 1)] == [3]
+
+    def test_event_log_rolls_back_with_the_change(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.events.append(_event("ev1", "agency1"))
+        with store.unit_of_work() as uow:
+            assert uow.events.since() == []
+            assert uow.events.append(_event("ev2", "agency1")) == 1
+            uow.commit()
+
+    def test_concurrent_appends_get_distinct_gapless_sequence_numbers(self, store: Store) -> None:
+        def append_many(worker: int) -> None:
+            for n in range(10):
+                while True:
+                    try:
+                        with store.unit_of_work() as uow:
+                            uow.events.append(_event(f"ev_{worker}_{n}", "agency1"))
+                            uow.commit()
+                        break
+                    except ConcurrentModification:
+                        continue
+
+        _race(*(partial(append_many, w) for w in range(4)))
+        with store.unit_of_work() as uow:
+            logged = uow.events.since(0, limit=100)
+        assert [x.seq for x in logged] == list(range(1, 41))
+        assert len({x.event.event_id for x in logged}) == 40
+
     # -- the service over this adapter ----------------------------------------------------
 
     def test_removing_users_keeps_account_data(self, store: Store) -> None:
@@ -382,6 +515,64 @@ def _race(*calls: Callable[[], object]) -> None:
     assert not crashes, crashes
 
 
+def _resource(resource_id: str, owner: str) -> Resource:
+    return Resource(
+        ResourceId(resource_id),
+        AccountId(owner),
+        ResourceKind.TEMPLATE,
+        "Branding",
+        encode_content(b"<h1>Brand</h1>"),
+        T0,
+        metadata={"subject": "Hello"},
+    )
+
+
+def _samples() -> dict[str, Any]:
+    from subacct.policy import (
+        SEND_MESSAGES,
+        ApiKey,
+        Ceiling,
+        Decision,
+        Grant,
+        ImpersonationSession,
+        ImpersonationSetting,
+        Reason,
+        Role,
+        Scope,
+        audit_record,
+    )
+    from subacct.policy.api_keys import ApiKeyCredential
+
+    session = ImpersonationSession("imp1", "u_owner", "agency1", T0)
+    allowed = Decision(True, Reason.ALLOWED_BY_ROLE, Scope.ALL, role_id="sub_admin")
+    return {
+        "roles": Role("clerk", "Clerk", (Grant(SEND_MESSAGES),)),
+        "ceilings": Ceiling("agency1", "agencydemo", (SEND_MESSAGES,)),
+        "api_keys": ApiKey("key1", "agency1", "CI", "u_ann", (Grant(SEND_MESSAGES),), T0),
+        "api_key_credentials": ApiKeyCredential("ab" * 32, "key1"),
+        "impersonation_sessions": session,
+        "impersonation_settings": ImpersonationSetting("agency1", False),
+        "audit_records": audit_record(
+            "aud1", T0, session, SEND_MESSAGES, AccountId("agency1"), allowed
+        ),
+        "resources": _resource("tpl_a", "agencydemo"),
+        "shares": Share(
+            "sh1", "tpl_a", "agencydemo", ShareMode.ALL_SUBS, (), SharePermission.USE, T0
+        ),
+    }
+
+
+def _event(event_id: str, account_id: str) -> ShareRevoked:
+    return ShareRevoked(
+        event_id=EventId(event_id),
+        occurred_at=T0,
+        actor=UserId("u_owner"),
+        account_id=AccountId(account_id),
+        share_id=ShareId("sh1"),
+        resource_id=ResourceId("tpl"),
+    )
+
+
 _OPS = st.lists(
     st.tuples(
         st.sampled_from(
@@ -406,6 +597,7 @@ def _run_random_hierarchy(store_factory: StoreFactory) -> None:
         ids += [svc.create_sub("b0", "Sub", account_id="b1").id]
         for op, i, j in ops:
             before_tree = svc.tree()
+            before_seq = _last_seq(store)
             subs = [a.id for a in before_tree if a.kind is AccountKind.SUB]
             pool = subs if op in ("move", "detach") and subs else ids
             src, dst = pool[i % len(pool)], ids[j % len(ids)]
@@ -424,8 +616,13 @@ def _run_random_hierarchy(store_factory: StoreFactory) -> None:
                     svc.close(src)
             except SubacctError:
                 assert list(svc.tree()) == list(before_tree), "a refused op changed the tree"
+                assert _last_seq(store) == before_seq, "a refused op logged an event"
                 continue
             tree = svc.tree()  # constructing it proves: no cycles, every parent exists
+            with store.unit_of_work() as uow:
+                logged = [x.event.event_type for x in uow.events.since(before_seq)]
+            changed = list(tree) != list(before_tree)
+            assert logged == ([_EXPECTED_EVENT[op]] if changed else []), (op, logged)
             for account in tree:
                 assert tree.level(account.id) <= max_levels
                 assert (account.kind is AccountKind.SUB) == (account.parent_id is not None)
@@ -436,6 +633,22 @@ def _run_random_hierarchy(store_factory: StoreFactory) -> None:
             _assert_same_tree_via_ports(store, tree)
 
     run()
+
+
+_EXPECTED_EVENT = {
+    "master": "account_created",
+    "sub": "account_created",
+    "move": "account_moved",
+    "attach": "account_moved",
+    "detach": "account_moved",
+    "close": "account_closed",
+}
+
+
+def _last_seq(store: Store) -> int:
+    with store.unit_of_work() as uow:
+        logged = uow.events.since(0, limit=1_000_000)
+    return logged[-1].seq if logged else 0
 
 
 def _assert_same_tree_via_ports(store: Store, tree: Tree) -> None:

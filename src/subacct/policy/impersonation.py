@@ -1,0 +1,88 @@
+"""Impersonation ("log on as the sub-account", seed 000) and the per-account opt-out.
+
+An ``ImpersonationSession`` is made by ``plan_impersonation``: an administrator of a strict
+ancestor of ``account_id`` assumes the identity of that account with the rights of
+``as_role`` (the sub-account administrator by default). While it lasts, the session is the
+principal passed to ``check``; decisions and audit records name both the real user and the
+impersonated account. It acts in that one account only, never up or sideways.
+
+``ImpersonationSetting`` lets an account forbid being impersonated at all.
+
+>>> from datetime import datetime, UTC
+>>> from subacct.policy import ImpersonationSession
+>>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+>>> s = ImpersonationSession("imp1", "ann", "agency1", t0)
+>>> s.as_role, s.is_active, s.ended(t0).is_active
+('sub_admin', True, False)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NewType
+
+import attrs
+
+from subacct.domain._validate import utc_timestamp
+from subacct.domain.ids import AccountId, RoleId, UserId, check_id
+from subacct.errors import InvalidInput
+from subacct.policy._validate import of_type
+from subacct.policy.roles import SUB_ADMIN_ID
+
+__all__ = ["ImpersonationId", "ImpersonationSession", "ImpersonationSetting"]
+
+ImpersonationId = NewType("ImpersonationId", str)
+
+
+def _optional_time(value: object) -> datetime | None:
+    return None if value is None else utc_timestamp(value, field="ended_at")
+
+
+def _account(value: object) -> AccountId:
+    return AccountId(check_id(value, field="account_id"))
+
+
+def _session_id(value: object) -> ImpersonationId:
+    return ImpersonationId(check_id(value, field="impersonation_id"))
+
+
+def _user(value: object) -> UserId:
+    return UserId(check_id(value, field="real_user_id"))
+
+
+def _role(value: object) -> RoleId:
+    return RoleId(check_id(value, field="as_role"))
+
+
+@attrs.frozen
+class ImpersonationSession:
+    """``real_user_id`` acting as account ``account_id`` with the rights of ``as_role``."""
+
+    id: ImpersonationId = attrs.field(converter=_session_id)
+    real_user_id: UserId = attrs.field(converter=_user)
+    account_id: AccountId = attrs.field(converter=_account)
+    started_at: datetime = attrs.field(converter=utc_timestamp)
+    as_role: RoleId = attrs.field(default=SUB_ADMIN_ID, converter=_role)
+    ended_at: datetime | None = attrs.field(default=None, converter=_optional_time)
+
+    def __attrs_post_init__(self) -> None:
+        if self.ended_at is not None and self.ended_at < self.started_at:
+            raise InvalidInput("an impersonation cannot end before it starts", field="ended_at")
+
+    @property
+    def is_active(self) -> bool:
+        return self.ended_at is None
+
+    def ended(self, at: datetime) -> ImpersonationSession:
+        """The session, ended at ``at`` (ending twice keeps the first time)."""
+        if self.ended_at is not None:
+            return self
+        return attrs.evolve(self, ended_at=at)
+
+
+@attrs.frozen
+class ImpersonationSetting:
+    """Whether administrators of ancestors may impersonate ``account_id`` (default: yes)."""
+
+    account_id: AccountId = attrs.field(converter=_account)
+    allow_impersonation: bool = attrs.field(validator=of_type(bool))

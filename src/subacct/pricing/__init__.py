@@ -1,0 +1,117 @@
+"""The pure billing core: plans, tiers, usage, pooling, commitments, quotas, fees, invoices.
+
+No I/O, no clock, no randomness: periods, ids and usage come in from the caller; every
+function returns a value (or raises a typed ``subacct.errors`` error) and changes nothing.
+See ``docs/billing.md`` for the concepts and worked examples.
+
+>>> from subacct.money import Money
+>>> from subacct.pricing import Plan, PlanLadder, compare
+>>> usd = lambda a: Money(a, "USD")
+>>> ladder = PlanLadder([Plan("2,500", 2500, usd(15)), Plan("8,500", 8500, usd(45)),
+...                      Plan("12,000", 12000, usd(60)), Plan("18,000", 18000, usd(90))])
+>>> compare(ladder, {"agencydemo": 9000, "agency1": 5300, "agency2": 1700}).saving
+Money(amount=Decimal('30'), currency='USD')
+"""
+
+from subacct.pricing.commissions import (
+    SUBSCRIPTION_KINDS,
+    CommissionLine,
+    CommissionStatement,
+    commission_statement,
+)
+from subacct.pricing.commitments import (
+    Commitment,
+    CommitmentCharge,
+    commitment_charge,
+    true_up,
+)
+from subacct.pricing.fees import SetupDiscount, SetupFeeSchedule
+from subacct.pricing.invoices import (
+    Invoice,
+    InvoiceLine,
+    LineKind,
+    Rounding,
+    build_invoices,
+)
+from subacct.pricing.ladder import Plan, PlanLadder
+from subacct.pricing.model import Piece, PriceModel
+from subacct.pricing.period import BillingPeriod
+from subacct.pricing.plan_changes import (
+    ChangeKind,
+    ChangeStatus,
+    PlanChange,
+    Subscription,
+    UpgradePolicy,
+    UpgradeRule,
+    apply_change,
+    approve,
+    reject,
+    request_change,
+    upgrade_charge,
+)
+from subacct.pricing.pooling import Comparison, compare, split_pro_rata
+from subacct.pricing.quotas import Quota, QuotaCheck, QuotaState
+from subacct.pricing.structure import BillingMode, BillingStructure, Payer
+from subacct.pricing.subadditivity import is_subadditive, subadditivity_witness
+from subacct.pricing.tiers import PackagePrice, Tier, TieredPrice, TierMode
+from subacct.pricing.usage import (
+    Channel,
+    UsageBook,
+    UsageRecord,
+    subtree_total,
+    subtree_totals,
+)
+
+__all__ = [
+    "SUBSCRIPTION_KINDS",
+    "BillingMode",
+    "BillingPeriod",
+    "BillingStructure",
+    "ChangeKind",
+    "ChangeStatus",
+    "Channel",
+    "CommissionLine",
+    "CommissionStatement",
+    "Commitment",
+    "CommitmentCharge",
+    "Comparison",
+    "Invoice",
+    "InvoiceLine",
+    "LineKind",
+    "PackagePrice",
+    "Payer",
+    "Piece",
+    "Plan",
+    "PlanChange",
+    "PlanLadder",
+    "PriceModel",
+    "Quota",
+    "QuotaCheck",
+    "QuotaState",
+    "Rounding",
+    "SetupDiscount",
+    "SetupFeeSchedule",
+    "Subscription",
+    "Tier",
+    "TierMode",
+    "TieredPrice",
+    "UpgradePolicy",
+    "UpgradeRule",
+    "UsageBook",
+    "UsageRecord",
+    "apply_change",
+    "approve",
+    "build_invoices",
+    "commission_statement",
+    "commitment_charge",
+    "compare",
+    "is_subadditive",
+    "reject",
+    "request_change",
+    "split_pro_rata",
+    "subadditivity_witness",
+    "subtree_total",
+    "subtree_totals",
+    "true_up",
+    "upgrade_charge",
+]

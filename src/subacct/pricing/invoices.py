@@ -1,0 +1,338 @@
+"""Invoices for a period: one per payer, one line per account it pays for.
+
+Each payer's invoice has a usage line for itself and for every account pooled into it
+(each department or client shows separately, seeds 003/004); a standalone account (own
+payment details, or an agency-linked client) gets its own invoice. Lines are final
+amounts and ``Invoice.total`` is their exact sum, checked when the invoice is built.
+
+Rounding (explicit, configurable with ``Rounding``): by default half-even to the
+currency's minor unit, per line. A pooled price is rounded once and then split into
+lines in whole minor units (see ``subacct.pricing.pooling``), so the usage lines add up
+to the rounded pooled price exactly. A commitment adds a payer line when the base is
+above the price reached (``max(base, reached)``, seed 000); a prepaid commitment adds a
+credit line for the amount paid in advance, so the invoice total is the true-up (seed 001).
+
+>>> from subacct.money import Money
+>>> from subacct.pricing import (BillingPeriod, BillingStructure, Plan, PlanLadder,
+...                              build_invoices)
+>>> ladder = PlanLadder([Plan("2,500", 2500, Money("15", "USD")),
+...                      Plan("18,000", 18000, Money("90", "USD"))])
+>>> s = BillingStructure.pooled("agencydemo", ["agency1", "agency2"], ladder)
+>>> usage = {"agencydemo": 9000, "agency1": 5300, "agency2": 1700}
+>>> (inv,) = build_invoices(s, usage, BillingPeriod(2026, 1))
+>>> [str(line.amount) for line in inv.lines], str(inv.total)
+(['50.63 USD', '29.81 USD', '9.56 USD'], '90.00 USD')
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from decimal import (
+    ROUND_05UP,
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_FLOOR,
+    ROUND_HALF_DOWN,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    ROUND_UP,
+    Decimal,
+)
+from typing import Final, cast
+
+import attrs
+
+from subacct.domain.ids import AccountId
+from subacct.errors import InvalidBillingStructure, InvalidInput, PeriodMismatch
+from subacct.money import Money, minor_unit_exponent
+from subacct.pricing import _checks
+from subacct.pricing.period import BillingPeriod
+from subacct.pricing.pooling import split_pro_rata
+from subacct.pricing.structure import BillingStructure, Payer
+from subacct.pricing.usage import UsageBook
+
+__all__ = ["Invoice", "InvoiceLine", "LineKind", "Rounding", "build_invoices"]
+
+_MODES: Final = frozenset(
+    {
+        ROUND_05UP,
+        ROUND_CEILING,
+        ROUND_DOWN,
+        ROUND_FLOOR,
+        ROUND_HALF_DOWN,
+        ROUND_HALF_EVEN,
+        ROUND_HALF_UP,
+        ROUND_UP,
+    }
+)
+
+
+def _mode(value: object) -> str:
+    if value not in _MODES:
+        raise InvalidInput(f"unknown decimal rounding mode {value!r}", field="mode")
+    assert isinstance(value, str)
+    return value
+
+
+def _digits(value: object) -> int | None:
+    if value is not None and (type(value) is not int or not 0 <= value <= 12):
+        raise InvalidInput(f"digits must be an integer from 0 to 12, got {value!r}")
+    return value
+
+
+@attrs.frozen
+class Rounding:
+    """How line amounts are rounded: ``mode`` to ``digits`` places (None: the minor unit).
+
+    >>> Rounding().round(Money("0.125", "USD")), Rounding(digits=0).round(Money("2.5", "USD"))
+    (Money(amount=Decimal('0.12'), currency='USD'), Money(amount=Decimal('2'), currency='USD'))
+    """
+
+    mode: str = attrs.field(default=ROUND_HALF_EVEN, converter=_mode)
+    digits: int | None = attrs.field(default=None, converter=_digits)
+
+    def places(self, currency: str) -> int:
+        return minor_unit_exponent(currency) if self.digits is None else self.digits
+
+    def round(self, money: Money) -> Money:
+        return money.rounded(self.mode, self.places(money.currency))
+
+
+class LineKind(enum.Enum):
+    """What an invoice line is for. Commissions apply to ``USAGE`` and ``COMMITMENT``."""
+
+    USAGE = "usage"
+    COMMITMENT = "commitment"
+    PREPAID = "prepaid"
+    SETUP_FEE = "setup_fee"
+    ADJUSTMENT = "adjustment"
+
+
+def _description(v: object) -> str:
+    return _checks.text(v, field="description")
+
+
+@attrs.frozen
+class InvoiceLine:
+    """One line: ``amount`` charged for ``account_id`` (``quantity`` messages or items)."""
+
+    account_id: AccountId = attrs.field(converter=_checks.account)
+    kind: LineKind = attrs.field(validator=_checks.is_a(LineKind))
+    description: str = attrs.field(converter=_description)
+    quantity: int = attrs.field(converter=_checks.quantity)
+    amount: Money = attrs.field(validator=_checks.is_a(Money))
+
+
+def _lines(value: object) -> tuple[InvoiceLine, ...]:
+    if not isinstance(value, Iterable):
+        raise InvalidInput("lines must be a list of InvoiceLine", field="lines")
+    lines = tuple(value)
+    for line in lines:
+        if not isinstance(line, InvoiceLine):
+            raise InvalidInput(f"expected an InvoiceLine, got {type(line).__name__}")
+    return lines
+
+
+def _sum_lines(invoice: Invoice) -> Money:
+    return Money(_checks.total(line.amount.amount for line in invoice.lines), invoice.currency)
+
+
+@attrs.frozen
+class Invoice:
+    """A payer's invoice for ``period``; ``total`` is the exact sum of ``lines``."""
+
+    payer_id: AccountId = attrs.field(converter=_checks.account)
+    period: BillingPeriod = attrs.field(validator=_checks.is_a(BillingPeriod))
+    currency: str = attrs.field(converter=_checks.currency)
+    lines: tuple[InvoiceLine, ...] = attrs.field(converter=_lines)
+    _total: Money = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        for line in self.lines:
+            if line.amount.currency != self.currency:
+                raise InvalidInput(
+                    f"line for {line.account_id!r} is in {line.amount.currency}, "
+                    f"the invoice in {self.currency}",
+                    field="currency",
+                )
+        object.__setattr__(self, "_total", _sum_lines(self))
+
+    @property
+    def total(self) -> Money:
+        """The exact sum of the lines (derived, so it can never disagree with them)."""
+        return self._total
+
+    def lines_for(self, account_id: str) -> tuple[InvoiceLine, ...]:
+        """The lines of one account (a department, a client) on this invoice."""
+        return tuple(line for line in self.lines if line.account_id == account_id)
+
+
+def _usage_map(usage: Mapping[str, int] | UsageBook, period: BillingPeriod) -> Mapping[str, int]:
+    if isinstance(usage, UsageBook):
+        if usage.period != period:
+            raise PeriodMismatch(
+                f"usage is for {usage.period}, the invoices for {period}", field="period"
+            )
+        return cast(Mapping[str, int], usage.totals())
+    if not isinstance(usage, Mapping):
+        raise InvalidInput("usage must be a UsageBook or a mapping account -> volume")
+    for account, volume in usage.items():
+        _checks.quantity(volume, field=f"usage of {account!r}")
+    return usage
+
+
+def _usage_line(account: AccountId, description: str, quantity: int, amount: Money) -> InvoiceLine:
+    """A usage line from parts that are valid by construction (hot path: no re-validation).
+
+    ``account`` comes from a validated ``BillingStructure``, ``quantity`` from validated
+    usage, ``amount`` is a ``Money`` and ``description`` is generated here.
+    """
+    line: InvoiceLine = object.__new__(InvoiceLine)
+    set_field = object.__setattr__
+    set_field(line, "account_id", account)
+    set_field(line, "kind", LineKind.USAGE)
+    set_field(line, "description", description)
+    set_field(line, "quantity", quantity)
+    set_field(line, "amount", amount)
+    return line
+
+
+def _money(units: int, quantum: Decimal, currency: str, cache: dict[int, Money]) -> Money:
+    """``units`` minor units as Money; equal amounts share one (immutable) instance."""
+    money = cache.get(units)
+    if money is None:
+        money = cache[units] = Money(units * quantum, currency)
+    return money
+
+
+def _invoice(
+    payer_id: AccountId,
+    period: BillingPeriod,
+    currency: str,
+    lines: list[InvoiceLine],
+    total: Money,
+) -> Invoice:
+    """An invoice from lines checked by ``build_invoices`` (hot path: no re-validation).
+
+    ``total`` is the exact sum of ``lines``, known by construction (the usage lines split
+    the rounded pooled price exactly); the tests check it against ``Invoice``'s own sum.
+    """
+    invoice: Invoice = object.__new__(Invoice)
+    set_field = object.__setattr__
+    set_field(invoice, "payer_id", payer_id)
+    set_field(invoice, "period", period)
+    set_field(invoice, "currency", currency)
+    set_field(invoice, "lines", tuple(lines))
+    set_field(invoice, "_total", total)
+    return invoice
+
+
+def _payer_lines(
+    structure: BillingStructure,
+    payer: Payer,
+    usage: Mapping[str, int],
+    rounding: Rounding,
+    caches: dict[tuple[Decimal, str], dict[int, Money]],
+) -> tuple[list[InvoiceLine], Money]:
+    """The payer's lines and their exact total."""
+    model = payer.price
+    currency = model.currency
+    places = rounding.places(currency)
+    quantum = Decimal(1).scaleb(-places)
+    cache = caches.setdefault((quantum, currency), {})
+    members = structure.members(payer.account_id)
+    volumes = [usage.get(m, 0) for m in members]
+    pooled = sum(volumes)
+    reached = model.amount(pooled).quantize(quantum, rounding=rounding.mode)
+    units = int(reached.scaleb(places))
+    shares = split_pro_rata(units, volumes)
+    how = model.describe(pooled)
+    note = (
+        f"messages (pro rata share of {pooled} pooled: {how})"
+        if len(members) > 1
+        else f"messages ({how})"
+    )
+    usage_line, cached = _usage_line, cache.get
+    lines = [
+        usage_line(m, note, v, cached(s) or _money(s, quantum, currency, cache))
+        for m, v, s in zip(members, volumes, shares, strict=True)
+    ]
+    total = cached(units) or _money(units, quantum, currency, cache)
+    commitment = payer.commitment
+    if commitment is None:
+        return lines, total
+    base = model.amount(commitment.volume).quantize(quantum, rounding=rounding.mode)
+    plan = model.describe(commitment.volume)
+    if base > reached:
+        lines.append(
+            InvoiceLine(
+                payer.account_id,
+                LineKind.COMMITMENT,
+                f"base commitment {commitment.volume} messages ({plan}), "
+                f"above the {pooled} messages used",
+                commitment.volume,
+                Money(base - reached, currency),
+            )
+        )
+    if commitment.prepaid:
+        lines.append(
+            InvoiceLine(
+                payer.account_id,
+                LineKind.PREPAID,
+                f"prepaid in advance: {commitment.volume} messages ({plan})",
+                commitment.volume,
+                Money(-base, currency),
+            )
+        )
+    return lines, Money(_checks.total(line.amount.amount for line in lines), currency)
+
+
+def build_invoices(
+    structure: BillingStructure,
+    usage: Mapping[str, int] | UsageBook,
+    period: BillingPeriod,
+    *,
+    rounding: Rounding | None = None,
+    extra_lines: Iterable[InvoiceLine] = (),
+) -> tuple[Invoice, ...]:
+    """Every payer's invoice for ``period``, in payer id order.
+
+    ``usage`` is the volume per account (a ``UsageBook`` of the same period, or a mapping).
+    ``extra_lines`` (setup fees, adjustments) go on the invoice of each line's payer.
+    Everything is validated before anything is priced; a refusal returns nothing.
+    """
+    if not isinstance(structure, BillingStructure):
+        raise InvalidInput("structure must be a BillingStructure", field="structure")
+    if not isinstance(period, BillingPeriod):
+        raise InvalidInput("period must be a BillingPeriod", field="period")
+    rounding = Rounding() if rounding is None else rounding
+    volumes = dict(_usage_map(usage, period))
+    strangers = structure.unknown(volumes)
+    if strangers:
+        raise InvalidBillingStructure(
+            f"usage for accounts outside the billing structure: {strangers[:10]}",
+            accounts=strangers,
+        )
+    extras: dict[AccountId, list[InvoiceLine]] = {}
+    for line in extra_lines:
+        if not isinstance(line, InvoiceLine):
+            raise InvalidInput(f"expected an InvoiceLine, got {type(line).__name__}")
+        payer_id = structure.payer_of(line.account_id)
+        if line.amount.currency != structure.payer(payer_id).price.currency:
+            raise InvalidInput(
+                f"line for {line.account_id!r} is in {line.amount.currency}, its payer "
+                f"{payer_id!r} is billed in {structure.payer(payer_id).price.currency}",
+                field="currency",
+            )
+        extras.setdefault(payer_id, []).append(line)
+    invoices = []
+    caches: dict[tuple[Decimal, str], dict[int, Money]] = {}
+    for payer in sorted(structure.payers, key=lambda p: p.account_id):
+        lines, total = _payer_lines(structure, payer, volumes, rounding, caches)
+        extra = extras.get(payer.account_id)
+        if extra:
+            lines.extend(extra)
+            total = Money(_checks.total(line.amount.amount for line in lines), total.currency)
+        invoices.append(_invoice(payer.account_id, period, total.currency, lines, total))
+    return tuple(invoices)

@@ -1,0 +1,136 @@
+"""Pooled versus standalone billing, and how a pooled price is split into per-account lines.
+
+``compare`` prices a group of accounts both ways. Pooling is not always cheaper: it is
+for every volume exactly when the price model is subadditive (see
+``subacct.pricing.subadditivity``), so ``compare`` reports which structure wins.
+
+Split rule for pooled invoices: the pooled price is rounded once (to the currency's minor
+unit by default), then shared pro-rata by volume in whole minor units with the
+largest-remainder method: each account gets ``floor(total * v_i / V)`` minor units and
+the units left over go, one each, to the largest remainders (ties: payer first, then
+account id order). The lines therefore sum exactly to the pooled total. When the pool sent
+nothing, the whole (minimum plan) price is on the payer's line.
+
+>>> from subacct.money import Money
+>>> from subacct.pricing import Plan, PlanLadder, compare
+>>> usd = lambda a: Money(a, "USD")
+>>> ladder = PlanLadder([Plan("2,500", 2500, usd(15)), Plan("8,500", 8500, usd(45)),
+...                      Plan("12,000", 12000, usd(60)), Plan("18,000", 18000, usd(90))])
+>>> c = compare(ladder, {"agencydemo": 9000, "agency1": 5300, "agency2": 1700})
+>>> c.standalone_total.amount, c.pooled_total.amount, c.saving.amount, c.cheaper.value
+(Decimal('120'), Decimal('90'), Decimal('30'), 'pooled')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from subacct.domain.ids import AccountId
+from subacct.errors import InvalidInput
+from subacct.money import Money
+from subacct.pricing import _checks
+from subacct.pricing.model import PriceModel
+from subacct.pricing.structure import BillingMode
+
+__all__ = ["Comparison", "compare", "split_pro_rata"]
+
+
+def split_pro_rata(total: int, weights: Sequence[int]) -> list[int]:
+    """Split ``total`` whole units in proportion to ``weights`` (largest remainder method).
+
+    The shares sum exactly to ``total``; ties go to the earlier weight. With all weights
+    zero the first share takes everything.
+
+    >>> split_pro_rata(9000, [9000, 5300, 1700])
+    [5063, 2981, 956]
+    >>> split_pro_rata(100, [1, 1, 1])
+    [34, 33, 33]
+    """
+    if type(total) is not int or total < 0:
+        raise InvalidInput(f"total must be a non-negative integer, got {total!r}", field="total")
+    if not weights:
+        raise InvalidInput("at least one weight is needed", field="weights")
+    for w in weights:
+        if type(w) is not int or w < 0:
+            _checks.quantity(w, field="weight")  # raises the typed error
+    whole = sum(weights)
+    if whole == 0:
+        return [total] + [0] * (len(weights) - 1)
+    shares: list[int] = []
+    remainders: list[int] = []
+    for w in weights:
+        share, rest = divmod(total * w, whole)
+        shares.append(share)
+        remainders.append(rest)
+    left = total - sum(shares)
+    if left:
+        # Largest remainders first; the sort is stable, so ties keep the earlier weight.
+        order = sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)
+        for i in order[:left]:
+            shares[i] += 1
+    return shares
+
+
+@attrs.frozen
+class Comparison:
+    """Both prices of one group of accounts (exact, unrounded)."""
+
+    volumes: tuple[tuple[AccountId, int], ...]
+    standalone: tuple[tuple[AccountId, Money], ...]
+    pooled_total: Money
+
+    @property
+    def pooled_volume(self) -> int:
+        return sum(v for _, v in self.volumes)
+
+    @property
+    def standalone_total(self) -> Money:
+        return Money.sum((m for _, m in self.standalone), self.pooled_total.currency)
+
+    @property
+    def saving(self) -> Money:
+        """Standalone total minus pooled total; negative when pooling costs more."""
+        return self.standalone_total - self.pooled_total
+
+    @property
+    def cheaper(self) -> BillingMode | None:
+        """The cheaper structure, or ``None`` when both cost the same."""
+        if self.saving.is_zero():
+            return None
+        return BillingMode.STANDALONE if self.saving.is_negative() else BillingMode.POOLED
+
+
+def compare(
+    model: PriceModel,
+    volumes: Mapping[str, int],
+    *,
+    standalone_models: Mapping[str, PriceModel] | None = None,
+) -> Comparison:
+    """Price ``volumes`` pooled on ``model`` and standalone (each on its own model if given).
+
+    Raises ``VolumeAboveLadder`` when the pooled volume is above a ladder without overage.
+    """
+    if not isinstance(volumes, Mapping) or not volumes:
+        raise InvalidInput("volumes must be a non-empty mapping account -> volume")
+    own = dict(standalone_models or {})
+    pairs = tuple(
+        sorted(
+            (_checks.account(a), _checks.quantity(v, field="volume")) for a, v in volumes.items()
+        )
+    )
+    unknown = sorted(set(own) - {a for a, _ in pairs})
+    if unknown:
+        raise InvalidInput(f"standalone models given for unknown accounts {unknown}")
+    standalone: list[tuple[AccountId, Money]] = []
+    for account, volume in pairs:
+        price = own.get(account, model).price(volume)
+        if price.currency != model.currency:
+            raise InvalidInput(
+                f"account {account!r} is priced in {price.currency}, the pool in {model.currency}",
+                field="currency",
+            )
+        standalone.append((account, price))
+    pooled = model.price(sum(v for _, v in pairs))
+    return Comparison(volumes=pairs, standalone=tuple(standalone), pooled_total=pooled)

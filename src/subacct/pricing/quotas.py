@@ -1,0 +1,252 @@
+"""Monthly quotas: a limit per account, and caps a parent sets on each sub within its own.
+
+A send by an account counts against its own quota and against every ancestor's (a parent's
+limit covers its whole subtree). A sub's cap can never exceed an ancestor's limit; a
+parent's limit can never drop below a sub's cap (``QuotaCapExceedsParent``). A send that
+would go over a limit is refused with ``QuotaExceeded`` (code ``over_quota``) naming the
+account, the limit, the volume used and the volume requested, unless that quota allows
+overage (JangoMail's fluctuating-volume option): then it goes through and the excess is
+billed at the end of the month by the true-up (``subacct.pricing.true_up``).
+
+The state is an immutable value: ``reserve`` and ``release`` return a new state and
+leave the old one as it was. Reservations carry an idempotency key, so a retried send
+never counts twice. ``for_period`` starts the next month: usage resets, nothing carries
+over.
+
+>>> from subacct.pricing import BillingPeriod, Quota, QuotaState
+>>> from subacct.errors import QuotaExceeded
+>>> state = QuotaState(BillingPeriod(2026, 1), parents={"agency1": "agencydemo"},
+...                    quotas={"agencydemo": Quota(10000), "agency1": Quota(6000)})
+>>> state = state.reserve("agency1", 5000, key="send-1")
+>>> state.check("agency1", 2000).refusal.details["limit"]
+6000
+>>> state.used("agencydemo"), state.remaining("agency1")
+(5000, 1000)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import attrs
+
+from subacct.domain.ids import AccountId
+from subacct.errors import (
+    IdempotencyConflict,
+    InvalidInput,
+    QuotaCapExceedsParent,
+    QuotaExceeded,
+    ReservationNotFound,
+)
+from subacct.pricing import _checks
+from subacct.pricing.period import BillingPeriod
+
+__all__ = ["Quota", "QuotaCheck", "QuotaState"]
+
+
+def _limit(v: object) -> int:
+    return _checks.quantity(v, field="limit")
+
+
+@attrs.frozen
+class Quota:
+    """At most ``limit`` messages a month; past it, refuse unless ``allow_overage``.
+
+    >>> Quota(30000, allow_overage=True).limit
+    30000
+    """
+
+    limit: int = attrs.field(converter=_limit)
+    allow_overage: bool = attrs.field(default=False, validator=_checks.is_a(bool))
+
+
+@attrs.frozen
+class QuotaCheck:
+    """The answer to "may this account send ``requested`` more messages now?"."""
+
+    account_id: AccountId
+    requested: int
+    overage: int  # messages beyond a limit that allows overage (billed by the true-up)
+    refusal: QuotaExceeded | None = attrs.field(eq=False)
+
+    @property
+    def allowed(self) -> bool:
+        return self.refusal is None
+
+
+def _quotas(value: object) -> Mapping[AccountId, Quota]:
+    if not isinstance(value, Mapping):
+        raise InvalidInput("quotas must be a mapping account -> Quota", field="quotas")
+    out: dict[AccountId, Quota] = {}
+    for account, quota in value.items():
+        if not isinstance(quota, Quota):
+            raise InvalidInput(f"quota of {account!r} must be a Quota", field="quotas")
+        out[_checks.account(account)] = quota
+    return MappingProxyType(out)
+
+
+@attrs.frozen(eq=False)
+class QuotaState:
+    """Quotas, the account tree (child -> parent) and the period's usage so far."""
+
+    period: BillingPeriod = attrs.field(validator=_checks.is_a(BillingPeriod))
+    parents: Mapping[AccountId, AccountId] = attrs.field(
+        factory=dict, converter=_checks.parent_map, repr=False
+    )
+    quotas: Mapping[AccountId, Quota] = attrs.field(factory=dict, converter=_quotas)
+    _used: Mapping[AccountId, int] = attrs.field(init=False, repr=False)
+    _reservations: Mapping[str, tuple[AccountId, int]] = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        # Checking every quota against its ancestors covers every (parent, sub) pair once.
+        for account in self.quotas:
+            self._check_caps(account, self.quotas[account], downward=False)
+        object.__setattr__(self, "_used", MappingProxyType({}))
+        object.__setattr__(self, "_reservations", MappingProxyType({}))
+
+    def _evolve(
+        self,
+        *,
+        quotas: Mapping[AccountId, Quota] | None = None,
+        used: Mapping[AccountId, int] | None = None,
+        reservations: Mapping[str, tuple[AccountId, int]] | None = None,
+    ) -> QuotaState:
+        # Everything here was validated already: copy the fields without re-validating.
+        state: QuotaState = object.__new__(QuotaState)
+        fields = {
+            "period": self.period,
+            "parents": self.parents,
+            "quotas": self.quotas if quotas is None else MappingProxyType(dict(quotas)),
+            "_used": self._used if used is None else MappingProxyType(dict(used)),
+            "_reservations": (
+                self._reservations if reservations is None else MappingProxyType(dict(reservations))
+            ),
+        }
+        for name, value in fields.items():
+            object.__setattr__(state, name, value)
+        return state
+
+    def chain(self, account_id: str) -> tuple[AccountId, ...]:
+        """The account, then its parent, up to the top."""
+        out = [_checks.account(account_id)]
+        while out[-1] in self.parents:
+            out.append(self.parents[out[-1]])
+        return tuple(out)
+
+    def _descendants(self, account_id: AccountId) -> list[AccountId]:
+        return [a for a in self.parents if account_id in self.chain(a)[1:]]
+
+    def _check_caps(self, account: AccountId, quota: Quota, *, downward: bool = True) -> None:
+        for ancestor in self.chain(account)[1:]:
+            above = self.quotas.get(ancestor)
+            if above is not None and quota.limit > above.limit:
+                raise QuotaCapExceedsParent(
+                    f"the cap of {account!r} ({quota.limit}) would exceed the limit of "
+                    f"{ancestor!r} ({above.limit})",
+                    account_id=account,
+                    limit=quota.limit,
+                    parent_id=ancestor,
+                    parent_limit=above.limit,
+                )
+        for below in self._descendants(account) if downward else ():
+            capped = self.quotas.get(below)
+            if capped is not None and capped.limit > quota.limit:
+                raise QuotaCapExceedsParent(
+                    f"the limit of {account!r} ({quota.limit}) would be below the cap of "
+                    f"its sub {below!r} ({capped.limit})",
+                    account_id=below,
+                    limit=capped.limit,
+                    parent_id=account,
+                    parent_limit=quota.limit,
+                )
+
+    def with_quota(self, account_id: str, quota: Quota | None) -> QuotaState:
+        """A state where ``account_id`` has ``quota`` (``None`` removes it); usage is kept."""
+        account = _checks.account(account_id)
+        quotas = dict(self.quotas)
+        if quota is None:
+            quotas.pop(account, None)
+        else:
+            if not isinstance(quota, Quota):
+                raise InvalidInput("quota must be a Quota or None", field="quota")
+            self._check_caps(account, quota)
+            quotas[account] = quota
+        return self._evolve(quotas=quotas)
+
+    def used(self, account_id: str) -> int:
+        """Messages sent this period by the account and every account below it."""
+        return self._used.get(AccountId(account_id), 0)
+
+    def remaining(self, account_id: str) -> int | None:
+        """Messages the account can still send before a hard limit (``None``: no limit)."""
+        room = [
+            q.limit - self.used(a)
+            for a in self.chain(account_id)
+            if (q := self.quotas.get(a)) is not None and not q.allow_overage
+        ]
+        return max(0, min(room)) if room else None
+
+    def check(self, account_id: str, requested: int) -> QuotaCheck:
+        """May ``account_id`` send ``requested`` more? The first limit crossed decides."""
+        account = _checks.account(account_id)
+        n = _checks.quantity(requested, field="requested")
+        overage = 0
+        for holder in self.chain(account):
+            quota = self.quotas.get(holder)
+            if quota is None:
+                continue
+            used = self.used(holder)
+            if used + n <= quota.limit:
+                continue
+            if quota.allow_overage:
+                overage = max(overage, min(n, used + n - quota.limit))
+                continue
+            refusal = QuotaExceeded(
+                f"account {account!r} is over quota: {used} of {quota.limit} messages used "
+                f"this period{'' if holder == account else f' under {holder!r}'}, "
+                f"{n} more requested",
+                account_id=account,
+                limit=quota.limit,
+                used=used,
+                requested=n,
+                limited_by=holder,
+                period=str(self.period),
+            )
+            return QuotaCheck(account, n, overage, refusal)
+        return QuotaCheck(account, n, overage, None)
+
+    def reserve(self, account_id: str, requested: int, *, key: str) -> QuotaState:
+        """Count a send against the quotas, or raise ``QuotaExceeded``. Idempotent by ``key``."""
+        key = _checks.text(key, field="key")
+        decision = self.check(account_id, requested)
+        previous = self._reservations.get(key)
+        if previous is not None:
+            if previous == (decision.account_id, decision.requested):
+                return self
+            raise IdempotencyConflict(
+                f"reservation key {key!r} was already used for another send", key=key
+            )
+        if decision.refusal is not None:
+            raise decision.refusal
+        used = dict(self._used)
+        for holder in self.chain(decision.account_id):
+            used[holder] = used.get(holder, 0) + decision.requested
+        reservations = {**self._reservations, key: (decision.account_id, decision.requested)}
+        return self._evolve(used=used, reservations=reservations)
+
+    def release(self, key: str) -> QuotaState:
+        """Give back a reservation (the send did not happen)."""
+        reservation = self._reservations.get(key)
+        if reservation is None:
+            raise ReservationNotFound(f"no reservation under key {key!r}", key=key)
+        account, n = reservation
+        used = dict(self._used)
+        for holder in self.chain(account):
+            used[holder] -= n
+        reservations = {k: v for k, v in self._reservations.items() if k != key}
+        return self._evolve(used=used, reservations=reservations)
+
+    def for_period(self, period: BillingPeriod) -> QuotaState:
+        """The same quotas for ``period``, with nothing used (unused volume never carries)."""
+        return QuotaState(period, self.parents, self.quotas)

@@ -1,0 +1,232 @@
+"""Usage: what each account sent in a period, counted once per idempotency key.
+
+A ``UsageRecord`` says that an account sent ``quantity`` messages on a channel (email,
+SMTP or SMS: billing is channel-agnostic), optionally under a label (sms77's labels for
+analysis inside a sub-account), with the idempotency key of the send. A ``UsageBook`` is
+the period's immutable collection: ``ingest`` returns a new book. A key seen again with
+the same content is a retry and counts once; the same key with different content raises
+``IdempotencyConflict``; a record of another period raises ``PeriodMismatch``. A refused
+batch leaves the book as it was (the old book is never changed).
+
+Aggregation is per account (``total``, ``totals``), per label or channel inside an account,
+over any set of accounts (``total_of``) and rolled up over a subtree given as data
+(``subtree_totals`` with a child -> parent mapping).
+
+>>> from subacct.pricing import BillingPeriod, Channel, UsageBook, UsageRecord
+>>> jan = BillingPeriod(2026, 1)
+>>> r1 = UsageRecord("agency1", jan, Channel.EMAIL, 5000, "send-1", label="newsletter")
+>>> r2 = UsageRecord("agency1", jan, Channel.SMS, 300, "send-2")
+>>> book = UsageBook(jan).ingest([r1, r2, r1])  # r1 retried: counted once
+>>> book.total("agency1"), book.by_label("agency1")
+(5300, {None: 300, 'newsletter': 5000})
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
+from operator import attrgetter
+from types import MappingProxyType
+
+import attrs
+
+from subacct.domain.ids import AccountId
+from subacct.errors import HierarchyCycle, IdempotencyConflict, InvalidInput, PeriodMismatch
+from subacct.pricing import _checks
+from subacct.pricing.period import BillingPeriod
+
+__all__ = ["Channel", "UsageBook", "UsageRecord", "subtree_total", "subtree_totals"]
+
+
+class Channel(enum.Enum):
+    """The sending channel. The same billing structure serves all of them."""
+
+    EMAIL = "email"
+    SMTP = "smtp"
+    SMS = "sms"
+
+
+def _channel(value: object) -> Channel:
+    if isinstance(value, Channel):
+        return value
+    try:
+        return Channel(value)
+    except ValueError:
+        raise InvalidInput(f"unknown channel {value!r}", field="channel") from None
+
+
+def _key(v: object) -> str:
+    return _checks.text(v, field="idempotency_key")
+
+
+def _label(v: object) -> str | None:
+    return _checks.optional_text(v, field="label")
+
+
+@attrs.frozen
+class UsageRecord:
+    """``quantity`` messages sent by ``account_id`` in ``period`` (one idempotent send)."""
+
+    account_id: AccountId = attrs.field(converter=_checks.account)
+    period: BillingPeriod = attrs.field(validator=_checks.is_a(BillingPeriod))
+    channel: Channel = attrs.field(converter=_channel)
+    quantity: int = attrs.field(converter=_checks.quantity)
+    idempotency_key: str = attrs.field(converter=_key)
+    label: str | None = attrs.field(default=None, converter=_label)
+
+
+_KEY = attrgetter("idempotency_key")
+_PERIOD = attrgetter("period")
+_ACCOUNT_QUANTITY = attrgetter("account_id", "quantity")
+
+
+@attrs.frozen(eq=False)
+class UsageBook:
+    """The usage of one period, deduplicated by idempotency key. Immutable."""
+
+    period: BillingPeriod = attrs.field(validator=_checks.is_a(BillingPeriod))
+    _records: tuple[UsageRecord, ...] = attrs.field(init=False, repr=False)
+    _keys: AbstractSet[str] = attrs.field(init=False, repr=False)  # never mutated
+    _totals: Mapping[AccountId, int] = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_records", ())
+        object.__setattr__(self, "_keys", frozenset())
+        object.__setattr__(self, "_totals", {})
+
+    def _with(
+        self,
+        records: tuple[UsageRecord, ...],
+        keys: AbstractSet[str],
+        totals: dict[AccountId, int],
+    ) -> UsageBook:
+        book = UsageBook(self.period)
+        object.__setattr__(book, "_records", records)
+        object.__setattr__(book, "_keys", keys)
+        object.__setattr__(book, "_totals", totals)
+        return book
+
+    def _fresh_slow(
+        self, batch: tuple[UsageRecord, ...], keys: set[str]
+    ) -> tuple[UsageRecord, ...]:
+        """New records in first-seen order; refuses a key reused with other content."""
+        clashing = keys & self._keys
+        seen: dict[str, UsageRecord] = (
+            {r.idempotency_key: r for r in self._records if r.idempotency_key in clashing}
+            if clashing
+            else {}
+        )
+        fresh: list[UsageRecord] = []
+        for record in batch:
+            key = record.idempotency_key
+            known = seen.get(key)
+            if known is None:
+                seen[key] = record
+                fresh.append(record)
+            elif known != record:
+                raise IdempotencyConflict(
+                    f"idempotency key {key!r} was already used for a different usage record",
+                    idempotency_key=key,
+                    account_id=record.account_id,
+                )
+        return tuple(fresh)
+
+    def ingest(self, records: Iterable[UsageRecord]) -> UsageBook:
+        """A new book with ``records`` added (retries counted once). All or nothing.
+
+        The hot path sums plain integers per account; no money is computed here. A tuple
+        is kept as it is (it is immutable), any other iterable is copied.
+        """
+        batch = records if type(records) is tuple else tuple(records)
+        if set(map(type, batch)) - {UsageRecord}:
+            bad = next(r for r in batch if type(r) is not UsageRecord)
+            raise InvalidInput(f"expected a UsageRecord, got {type(bad).__name__}")
+        period = self.period
+        for record_period in set(map(_PERIOD, batch)):  # BillingPeriod caches its hash
+            if record_period != period:
+                raise PeriodMismatch(
+                    f"a usage record for {record_period} cannot go into the book of {period}",
+                    field="period",
+                )
+        keys = set(map(_KEY, batch))
+        fresh = batch
+        if len(keys) != len(batch) or not keys.isdisjoint(self._keys):
+            fresh = self._fresh_slow(batch, keys)
+            keys = set(map(_KEY, fresh))
+        totals = dict(self._totals)
+        get = totals.get
+        for account, quantity in map(_ACCOUNT_QUANTITY, fresh):
+            totals[account] = get(account, 0) + quantity
+        return self._with(
+            self._records + fresh if self._records else fresh,
+            self._keys | keys if self._keys else keys,
+            totals,
+        )
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, idempotency_key: object) -> bool:
+        return idempotency_key in self._keys
+
+    def records(self) -> Iterator[UsageRecord]:
+        """Every distinct record, in the order first ingested."""
+        return iter(self._records)
+
+    def total(self, account_id: str) -> int:
+        """Messages sent by one account (0 if none)."""
+        return self._totals.get(AccountId(account_id), 0)
+
+    def totals(self) -> Mapping[AccountId, int]:
+        """Messages per account that sent anything (a read-only view)."""
+        return MappingProxyType(self._totals)
+
+    def total_of(self, accounts: Iterable[str]) -> int:
+        """Messages sent by a set of accounts (each counted once)."""
+        return sum(self.total(a) for a in set(accounts))
+
+    def by_label(self, account_id: str) -> dict[str | None, int]:
+        """One account's messages per label (``None``: unlabelled), labels sorted."""
+        out: dict[str | None, int] = {}
+        for r in self._records:
+            if r.account_id == account_id:
+                out[r.label] = out.get(r.label, 0) + r.quantity
+        return dict(sorted(out.items(), key=lambda kv: (kv[0] is not None, kv[0] or "")))
+
+    def by_channel(self, account_id: str) -> dict[Channel, int]:
+        """One account's messages per channel."""
+        out: dict[Channel, int] = {}
+        for r in self._records:
+            if r.account_id == account_id:
+                out[r.channel] = out.get(r.channel, 0) + r.quantity
+        return out
+
+
+def subtree_totals(
+    totals: Mapping[str, int], parents: Mapping[str, str | None]
+) -> dict[AccountId, int]:
+    """Each account's own volume plus all its descendants' (``parents``: child -> parent).
+
+    >>> subtree_totals({"m": 9000, "a": 5300, "b": 1700}, {"a": "m", "b": "m"})
+    {'a': 5300, 'b': 1700, 'm': 16000}
+    """
+    nodes: set[str] = set(totals) | set(parents)
+    nodes |= {p for p in parents.values() if p is not None}
+    out: dict[AccountId, int] = {AccountId(n): 0 for n in sorted(nodes)}
+    for node in sorted(nodes):
+        volume = _checks.quantity(totals.get(node, 0), field=f"usage of {node!r}")
+        current: str | None = node
+        steps = 0
+        while current is not None:
+            out[AccountId(current)] += volume
+            current = parents.get(current)
+            steps += 1
+            if steps > len(nodes):
+                raise HierarchyCycle(f"the parents mapping has a cycle above {node!r}")
+    return out
+
+
+def subtree_total(totals: Mapping[str, int], parents: Mapping[str, str | None], root: str) -> int:
+    """``root``'s own volume plus all its descendants' (see ``subtree_totals``)."""
+    return subtree_totals(totals, parents).get(AccountId(root), 0)

@@ -1,0 +1,80 @@
+"""Every record collection subacct stores.
+
+Adapters create one table per collection (SQL) or one journaled dict (memory); the
+conformance kit runs the same generic cases on every collection. Changing a collection
+here (a new one, a new index) needs a new entry in ``subacct.storage.sql.MIGRATIONS``.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any, Final
+
+from subacct.domain.resources import Resource, Share
+from subacct.policy.api_keys import ApiKey, ApiKeyCredential
+from subacct.policy.audit import AuditRecord
+from subacct.policy.ceilings import Ceiling
+from subacct.policy.impersonation import ImpersonationSession, ImpersonationSetting
+from subacct.policy.roles import Role
+from subacct.storage.records import Collection
+
+__all__ = [
+    "API_KEYS",
+    "API_KEY_CREDENTIALS",
+    "AUDIT_RECORDS",
+    "CEILINGS",
+    "COLLECTIONS",
+    "IMPERSONATION_SESSIONS",
+    "IMPERSONATION_SETTINGS",
+    "RESOURCES",
+    "ROLES",
+    "SHARES",
+]
+
+# -- policy ------------------------------------------------------------------------------
+ROLES: Final = Collection("roles", Role, ("id",))
+"""Custom roles defined by the host (the default roles are built in)."""
+CEILINGS: Final = Collection(
+    "ceilings", Ceiling, ("account_id", "set_by"), indexes=("account_id", "set_by")
+)
+API_KEYS: Final = Collection("api_keys", ApiKey, ("id",), indexes=("account_id", "created_by"))
+API_KEY_CREDENTIALS: Final = Collection(
+    "api_key_credentials", ApiKeyCredential, ("secret_hash",), indexes=("key_id",)
+)
+IMPERSONATION_SESSIONS: Final = Collection(
+    "impersonation_sessions",
+    ImpersonationSession,
+    ("id",),
+    indexes=("real_user_id", "account_id"),
+)
+IMPERSONATION_SETTINGS: Final = Collection(
+    "impersonation_settings", ImpersonationSetting, ("account_id",)
+)
+AUDIT_RECORDS: Final = Collection(
+    "audit_records",
+    AuditRecord,
+    ("id",),
+    indexes=("account_id", "acting_user_id", "impersonated_account_id"),
+    append_only=True,
+)
+
+# -- sharing -----------------------------------------------------------------------------
+RESOURCES: Final = Collection("resources", Resource, ("id",), indexes=("owner_id",), versioned=True)
+SHARES: Final = Collection("shares", Share, ("id",), indexes=("owner_id", "resource_id"))
+
+COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
+    {
+        c.name: c
+        for c in (
+            ROLES,
+            CEILINGS,
+            API_KEYS,
+            API_KEY_CREDENTIALS,
+            IMPERSONATION_SESSIONS,
+            IMPERSONATION_SETTINGS,
+            AUDIT_RECORDS,
+            RESOURCES,
+            SHARES,
+        )
+    }
+)

@@ -1,0 +1,121 @@
+"""Record collections: one generic repository port for the data of policy, billing,
+credits and sharing.
+
+Each ``Collection`` names a kind of record (its Python type, the attributes that form its
+key, the attributes it can be listed by, and whether it is versioned or append-only). An
+adapter implements ``RecordRepository`` once and serves every collection: records travel
+through ``subacct.serialization.converter`` (plain JSON with a schema version), so an
+adapter stores them without knowing their fields.
+
+The collections subacct stores are listed in ``subacct.storage.collections``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Generic, Protocol, TypeVar
+
+import attrs
+
+from subacct.errors import ConcurrentModification, InvalidInput
+from subacct.serialization import converter, structure
+
+__all__ = ["Collection", "RecordRepository", "check_record_version", "dump_record", "load_record"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@attrs.frozen
+class Collection(Generic[T]):
+    """A kind of stored record.
+
+    ``key`` attributes (joined with ``/``) identify a record; ``indexes`` are attributes
+    ``list_by`` can filter on; ``versioned`` records carry an integer ``version`` that
+    ``update`` checks optimistically; ``append_only`` records are never updated or removed.
+    """
+
+    name: str
+    type: type[T]
+    key: tuple[str, ...]
+    indexes: tuple[str, ...] = ()
+    versioned: bool = False
+    append_only: bool = False
+
+    def key_of(self, record: T) -> str:
+        return "/".join(_text(getattr(record, field)) for field in self.key)
+
+    def index_values(self, record: T) -> dict[str, str | None]:
+        return {
+            field: None if getattr(record, field) is None else _text(getattr(record, field))
+            for field in self.indexes
+        }
+
+    def check_index(self, field: str) -> None:
+        """Refuse a ``list_by`` on an attribute that is not indexed."""
+        if field not in self.indexes:
+            raise InvalidInput(
+                f"{self.name} records can be listed by {list(self.indexes)}, not {field!r}",
+                field=field,
+            )
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""  # ids are never empty, so "" cannot clash with a real key part
+    enum_value = getattr(value, "value", None)
+    return str(enum_value if isinstance(enum_value, str | int) else value)
+
+
+class RecordRepository(Protocol[R]):
+    """Stored records of one collection, inside a unit of work."""
+
+    def add(self, record: R) -> None:
+        """Insert; ``AlreadyExists`` when the key is taken."""
+        ...
+
+    def get(self, key: str) -> R:
+        """The record with this key (``Collection.key_of``), or ``NotFound``."""
+        ...
+
+    def find(self, key: str) -> R | None: ...
+
+    def update(self, record: R) -> None:
+        """Replace; ``NotFound`` if missing; versioned records need stored version + 1
+        (``ConcurrentModification``); append-only collections refuse (``StorageError``)."""
+        ...
+
+    def remove(self, key: str) -> None:
+        """Delete; ``NotFound`` if missing; append-only collections refuse."""
+        ...
+
+    def list_by(self, field: str, value: str) -> list[R]:
+        """Records whose index ``field`` equals ``value``, in key order."""
+        ...
+
+    def all(self) -> list[R]:
+        """Every record, in key order."""
+        ...
+
+
+def check_record_version(coll: Collection[Any], stored: Any, new: Any) -> None:
+    """The optimistic check shared by every adapter's ``update``."""
+    if coll.versioned and new.version != stored.version + 1:
+        raise ConcurrentModification(
+            f"{coll.name} record {coll.key_of(new)!r} changed since it was read "
+            f"(stored version {stored.version}, write carries {new.version})",
+            stored_version=stored.version,
+            version=new.version,
+        )
+
+
+def dump_record(coll: Collection[Any], record: Any) -> str:
+    """The record as JSON text (through the one converter)."""
+    if not isinstance(record, coll.type):
+        raise InvalidInput(f"{coll.name} stores {coll.type.__name__}, not {type(record).__name__}")
+    return json.dumps(converter.unstructure(record), sort_keys=True, separators=(",", ":"))
+
+
+def load_record(coll: Collection[T], text: str) -> T:
+    """Back from ``dump_record``."""
+    return structure(json.loads(text), coll.type)

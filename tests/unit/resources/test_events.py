@@ -1,0 +1,246 @@
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from subacct.domain import AccountKind, AccountStatus
+from subacct.domain.events import (
+    EVENT_TYPES,
+    AccountClosed,
+    AccountCreated,
+    AccountMoved,
+    AccountRenamed,
+    AccountStatusChanged,
+    BaseEvent,
+    ClientLinked,
+    ClientUnlinked,
+    CreditsMoved,
+    EventMeta,
+    ImpersonationEnded,
+    ImpersonationStarted,
+    InvoiceIssued,
+    ResourceCopied,
+    ResourceCreated,
+    ResourceDeleted,
+    ResourceShared,
+    ResourceUpdated,
+    RoleChanged,
+    ShareRevoked,
+    UserCreated,
+    UserDeleted,
+    UserInvited,
+    UserRemoved,
+    UserRenamed,
+    event_from_dict,
+    event_to_dict,
+)
+from subacct.domain.resources import ResourceKind, ShareMode, SharePermission
+from subacct.errors import InvalidInput, SchemaError
+from subacct.money import Money
+from subacct.testing.strategies import timestamps
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def base(**extra: Any) -> dict[str, Any]:
+    return {"event_id": "ev1", "occurred_at": T0, "actor": "ann", "account_id": "agency1", **extra}
+
+
+def system(**extra: Any) -> dict[str, Any]:
+    return {**base(**extra), "account_id": None, "actor": None}
+
+
+SAMPLES: list[BaseEvent] = [
+    AccountCreated(**base(name="Agency 1", kind=AccountKind.SUB, parent_id="agencydemo")),
+    AccountRenamed(**base(old_name="Agency 1", new_name="Agency One")),
+    AccountMoved(**base(from_parent_id="agencydemo", to_parent_id=None)),
+    AccountStatusChanged(**base(from_status=AccountStatus.ACTIVE, to_status=AccountStatus.PAUSED)),
+    AccountClosed(**base(from_status=AccountStatus.PAUSED)),
+    ClientLinked(**base(client_id="client", alias="Client Co")),
+    ClientUnlinked(**base(client_id="client")),
+    UserCreated(**system(user_id="bob", login="bob@example.com")),
+    UserRenamed(**system(user_id="bob", display_name="Bob")),
+    UserDeleted(**system(user_id="bob", removed_from=["agency2", "agency1"])),
+    UserInvited(**base(user_id="bob", role="basic_user")),
+    RoleChanged(**base(user_id="bob", from_role="basic_user", to_role="advanced_user")),
+    UserRemoved(**base(user_id="bob", role="advanced_user")),
+    ImpersonationStarted(**base(session_id="imp1", as_role="sub_admin")),
+    ImpersonationEnded(**base(session_id="imp1")),
+    ResourceCreated(**base(resource_id="tpl", kind=ResourceKind.TEMPLATE, name="Brand")),
+    ResourceUpdated(**base(resource_id="tpl", owner_id="agencydemo", version=2)),
+    ResourceCopied(
+        **base(
+            resource_id="mine",
+            kind=ResourceKind.IMAGE,
+            source_resource_id="logo",
+            source_owner_id="agencydemo",
+            source_version=3,
+        )
+    ),
+    ResourceDeleted(**base(resource_id="tpl", owner_id="agency1", revoked_share_ids=["s2", "s1"])),
+    ResourceShared(
+        **base(
+            share_id="sh1",
+            resource_id="tpl",
+            kind=ResourceKind.CONTACT_GROUP,
+            mode=ShareMode.CHOSEN,
+            targets=["agency2"],
+            permission=SharePermission.EDIT,
+        )
+    ),
+    ShareRevoked(**base(share_id="sh1", resource_id="tpl")),
+    CreditsMoved(
+        **base(
+            operation="distribute",
+            idempotency_key="dist-1",
+            from_account_id="agencydemo",
+            to_account_id="agency1",
+            amount=Money("25.50", "EUR"),
+        )
+    ),
+    InvoiceIssued(**base(invoice_id="inv-2026-01", period="2026-01", total=Money("90", "USD"))),
+]
+
+
+def test_every_event_type_has_a_sample() -> None:
+    assert sorted(type(e).event_type for e in SAMPLES) == sorted(EVENT_TYPES)
+    assert all(EVENT_TYPES[e.event_type] is type(e) for e in SAMPLES)
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: e.event_type)
+def test_every_event_roundtrips_through_json(event: Any) -> None:
+    data = event_to_dict(event)
+    assert data["type"] == event.event_type
+    assert data["schema"] == 1
+    back = event_from_dict(json.loads(json.dumps(data)))
+    assert back == event
+    assert type(back) is type(event)
+
+
+def test_a_mixed_list_reads_back_in_order() -> None:
+    text = json.dumps([event_to_dict(e) for e in SAMPLES])  # type: ignore[arg-type]
+    assert [event_from_dict(d) for d in json.loads(text)] == SAMPLES
+
+
+@settings(max_examples=50)
+@given(timestamps(), st.sampled_from(SAMPLES))
+def test_times_are_kept_exactly_in_utc(at: datetime, sample: Any) -> None:
+    local = at.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    event = type(sample)(**{**attrs.asdict(sample, recurse=False), "occurred_at": local})
+    assert event.occurred_at.utcoffset() == timedelta(0)
+    assert event_from_dict(json.loads(json.dumps(event_to_dict(event)))) == event
+
+
+def test_wire_shape_is_stable() -> None:
+    shared = next(e for e in SAMPLES if isinstance(e, ResourceShared))
+    assert event_to_dict(shared) == {
+        "type": "resource_shared",
+        "schema": 1,
+        "event_id": "ev1",
+        "occurred_at": "2026-01-01T00:00:00+00:00",
+        "actor": "ann",
+        "account_id": "agency1",
+        "share_id": "sh1",
+        "resource_id": "tpl",
+        "kind": "contact_group",
+        "mode": "chosen",
+        "targets": ["agency2"],
+        "permission": "edit",
+    }
+    credits = next(e for e in SAMPLES if isinstance(e, CreditsMoved))
+    assert event_to_dict(credits)["amount"] == {"amount": "25.50", "currency": "EUR"}
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.pop("type"),
+        lambda d: d.update(type="account_exploded"),
+        lambda d: d.update(type=7),
+        lambda d: d.pop("schema"),
+        lambda d: d.update(schema=2),
+        lambda d: d.update(extra=1),
+        lambda d: d.pop("share_id"),
+        lambda d: d.update(mode="everyone"),
+        lambda d: d.update(occurred_at="yesterday"),
+        lambda d: d.update(account_id=None),
+    ],
+)
+def test_bad_data_is_a_schema_error(mutate: Any) -> None:
+    data = event_to_dict(next(e for e in SAMPLES if isinstance(e, ResourceShared)))
+    mutate(data)
+    with pytest.raises(SchemaError):
+        event_from_dict(data)
+    with pytest.raises(SchemaError):
+        event_from_dict([data])
+
+
+def test_events_validate_at_construction() -> None:
+    refused = [
+        lambda: ShareRevoked(**base(share_id="s", resource_id="r", account_id=None)),
+        lambda: UserCreated(**base(user_id="bob", login="bob@x.test")),  # not account scoped
+        lambda: ImpersonationEnded(**base(session_id="imp", actor=None)),
+        lambda: AccountStatusChanged(
+            **base(from_status=AccountStatus.ACTIVE, to_status=AccountStatus.CLOSED)
+        ),
+        lambda: AccountStatusChanged(
+            **base(from_status=AccountStatus.ACTIVE, to_status=AccountStatus.ACTIVE)
+        ),
+        lambda: AccountClosed(**base(from_status=AccountStatus.CLOSED)),
+        lambda: AccountMoved(**base(from_parent_id="a", to_parent_id="a")),
+        lambda: AccountRenamed(**base(old_name=" padded", new_name="x")),
+        lambda: ResourceUpdated(**base(resource_id="r", owner_id="o", version=0)),
+        lambda: ResourceCreated(**base(resource_id="r", kind="template", name="x")),
+        lambda: InvoiceIssued(**base(invoice_id="i", period="2026-13", total=Money("1", "USD"))),
+        lambda: CreditsMoved(
+            **base(
+                operation="top_up",
+                idempotency_key="k",
+                from_account_id=None,
+                to_account_id="a",
+                amount=Money("0", "USD"),
+            )
+        ),
+        lambda: CreditsMoved(
+            **base(
+                operation="Top Up",
+                idempotency_key="k",
+                from_account_id=None,
+                to_account_id="a",
+                amount=Money("1", "USD"),
+            )
+        ),
+        lambda: ResourceDeleted(**base(resource_id="r", owner_id="o", revoked_share_ids="s1")),
+        lambda: ShareRevoked(**base(share_id="has space", resource_id="r")),
+        lambda: ShareRevoked(
+            **base(share_id="s", resource_id="r", occurred_at=datetime(2026, 1, 1))
+        ),
+        lambda: EventMeta("ev", datetime(2026, 1, 1)),  # type: ignore[arg-type]
+    ]
+    for make in refused:
+        with pytest.raises(InvalidInput):
+            make()
+
+
+def test_event_to_dict_takes_domain_events_only() -> None:
+    with pytest.raises(InvalidInput):
+        event_to_dict(BaseEvent(**base()))  # type: ignore[arg-type]
+
+
+def test_meta_normalizes_time_to_utc() -> None:
+    at = datetime(2026, 1, 1, 5, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    meta = EventMeta("ev", at, "ann")  # type: ignore[arg-type]
+    assert meta.occurred_at == T0
+    assert meta.occurred_at.tzinfo is UTC
+
+
+def test_every_event_type_is_documented() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "events.md").read_text()
+    missing = [name for name in EVENT_TYPES if f"`{name}`" not in text]
+    assert not missing, f"event types missing from docs/events.md: {missing}"
