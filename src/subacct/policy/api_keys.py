@@ -30,8 +30,7 @@ from subacct.errors import InvalidInput
 from subacct.policy.actions import Action, Scope
 from subacct.policy.roles import Grant, check_grants
 
-__all__ = [
-    "ApiKeyCredential","ApiKey", "ApiKeyId"]
+__all__ = ["ApiKeyCredential", "ApiKey", "ApiKeyId"]
 
 ApiKeyId = NewType("ApiKeyId", str)
 
