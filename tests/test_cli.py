@@ -15,6 +15,16 @@ def test_demo_prints_the_seed000_tree(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "`-- agency2  Company Y  [sub, active]" in out
     assert "parent_admin" in out
     assert (tmp_path / "d.db").exists()
+    # seed 004 decisions with their reasons
+    assert "denied  u_xadmin            messages.send     in agency2    no_membership" in out
+    assert (
+        "allowed u_xbasic            reports.view      in agency1    allowed_by_role (scope own)"
+        in out
+    )
+    # seed 000 billing comparison
+    assert "standalone total                     $120.00" in out
+    assert "pooled: 16,000 in the 18,000          $90.00" in out
+    assert "saving with pooled billing            $30.00" in out
 
 
 def test_demo_can_run_twice_on_the_same_database(

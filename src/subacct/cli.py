@@ -18,8 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from subacct._version import __version__
+from subacct.billing_service import BillingService
 from subacct.domain import AccountId, Tree, UserId
 from subacct.errors import SubacctError
+from subacct.money import Money
 from subacct.policy import (
     EXPORT_REPORTS,
     MANAGE_API_KEYS,
@@ -30,6 +32,7 @@ from subacct.policy import (
     Principal,
 )
 from subacct.policy_service import PolicyService
+from subacct.pricing import BillingPeriod, Plan, PlanLadder, UsageRecord
 from subacct.runtime import FixedClock
 from subacct.service import AccountService
 from subacct.storage.sqlite import SqliteStore
@@ -116,12 +119,52 @@ def _print_decisions(svc: PolicyService) -> None:
     svc.end_impersonation(session.id)
 
 
+DEMO_PERIOD = BillingPeriod(2026, 1)
+DEMO_LADDER = PlanLadder(
+    [
+        Plan("2,500", 2500, Money("15", "USD")),
+        Plan("8,500", 8500, Money("45", "USD")),
+        Plan("12,000", 12000, Money("60", "USD")),
+        Plan("18,000", 18000, Money("90", "USD")),
+    ]
+)
+DEMO_USAGE = [("agencydemo", 9000), ("agency1", 5300), ("agency2", 1700)]
+
+
+def _print_billing(svc: BillingService) -> None:
+    """Seed 000's comparison: each account on its own plan vs the pooled volume."""
+    if svc.billing_profile("agencydemo") is None:
+        svc.set_billing_profile("agencydemo", DEMO_LADDER)
+    svc.record_usage(
+        UsageRecord(account, DEMO_PERIOD, "email", volume, f"demo-{account}")
+        for account, volume in DEMO_USAGE
+    )
+    comparison = svc.compare("agencydemo", DEMO_PERIOD)
+    volumes = dict(comparison.volumes)
+    print(f"Billing for {DEMO_PERIOD} (seed 000 plan ladder)")
+    print(f"  {'account':<12} {'messages':>9}  {'plan':>7}  {'standalone':>10}")
+    for account, price in comparison.standalone:
+        plan = DEMO_LADDER.plan_for(volumes[account]).name
+        print(f"  {account:<12} {volumes[account]:>9,}  {plan:>7}  {_usd(price):>10}")
+    pooled_plan = DEMO_LADDER.plan_for(comparison.pooled_volume).name
+    print(f"  {'standalone total':<32}  {_usd(comparison.standalone_total):>10}")
+    print(
+        f"  {'pooled: ' + format(comparison.pooled_volume, ',') + ' in the ' + pooled_plan:<32}"
+        f"  {_usd(comparison.pooled_total):>10}"
+    )
+    print(f"  {'saving with pooled billing':<32}  {_usd(comparison.saving):>10}")
+
+
+def _usd(money: Money) -> str:
+    return f"${money.rounded().amount:,.2f}"
+
+
 def _demo(db: Path | None) -> int:
     if db is None:
         db = Path(tempfile.mkdtemp(prefix="subacct-demo-")) / "subacct.db"
     store = SqliteStore(db)
     try:
-        svc = PolicyService(store, clock=FixedClock(DEMO_TIME))
+        svc = BillingService(store, clock=FixedClock(DEMO_TIME))
         build_demo(svc)
         tree = svc.tree()
         print("subacct demo: JangoMail agency example (seed 000)")
@@ -141,6 +184,8 @@ def _demo(db: Path | None) -> int:
         print("Siblings of agency1:", ", ".join(svc.siblings("agency1")))
         print()
         _print_decisions(svc)
+        print()
+        _print_billing(svc)
     finally:
         store.close()
     return 0

@@ -95,7 +95,25 @@ def make_converter() -> cattrs.Converter:
 
     conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
     conv.register_structure_hook_factory(attrs.has, structure_factory)
+    _configure_unions(conv)
     return conv
+
+
+_MODEL_TAGS: Final = {"PlanLadder": "ladder", "TieredPrice": "tiered", "PackagePrice": "package"}
+
+
+def _configure_unions(conv: cattrs.Converter) -> None:
+    """Unions stored in records carry a tag naming their member (``"model": "ladder"``)."""
+    from cattrs.strategies import configure_tagged_union
+
+    from subacct.pricing.profiles import PriceSpec
+
+    configure_tagged_union(
+        PriceSpec,  # type: ignore[arg-type]
+        conv,
+        tag_generator=lambda cls: _MODEL_TAGS[cls.__name__],
+        tag_name="model",
+    )
 
 
 def _structure_money(value: Any, _: type) -> Money:

@@ -127,6 +127,20 @@ class QuotaState:
             object.__setattr__(state, name, value)
         return state
 
+    @classmethod
+    def restore(
+        cls,
+        period: BillingPeriod,
+        parents: Mapping[str, str],
+        quotas: Mapping[str, Quota],
+        used: Mapping[str, int],
+    ) -> QuotaState:
+        """A state with ``used`` volumes already counted (as a store keeps them), so a
+        service can check and reserve against what is stored."""
+        state = cls(period, parents, quotas)
+        counted = {_checks.account(a): _checks.quantity(n, field="used") for a, n in used.items()}
+        return state._evolve(used=counted)
+
     def chain(self, account_id: str) -> tuple[AccountId, ...]:
         """The account, then its parent, up to the top."""
         out = [_checks.account(account_id)]

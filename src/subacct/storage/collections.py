@@ -16,9 +16,18 @@ from subacct.policy.audit import AuditRecord
 from subacct.policy.ceilings import Ceiling
 from subacct.policy.impersonation import ImpersonationSession, ImpersonationSetting
 from subacct.policy.roles import Role
+from subacct.pricing.invoices import Invoice
+from subacct.pricing.profiles import BillingProfile, QuotaCounter, QuotaReservation, QuotaSetting
+from subacct.pricing.usage import UsageRecord
 from subacct.storage.records import Collection
 
 __all__ = [
+    "BILLING_PROFILES",
+    "INVOICES",
+    "QUOTAS",
+    "QUOTA_COUNTERS",
+    "QUOTA_RESERVATIONS",
+    "USAGE",
     "API_KEYS",
     "API_KEY_CREDENTIALS",
     "AUDIT_RECORDS",
@@ -58,6 +67,23 @@ AUDIT_RECORDS: Final = Collection(
     append_only=True,
 )
 
+# -- billing ------------------------------------------------------------------------------
+BILLING_PROFILES: Final = Collection(
+    "billing_profiles", BillingProfile, ("account_id",), versioned=True
+)
+USAGE: Final = Collection(
+    "usage", UsageRecord, ("period", "idempotency_key"), indexes=("account_id", "period")
+)
+"""Usage records; a repeated (period, idempotency key) is the same record."""
+INVOICES: Final = Collection(
+    "invoices", Invoice, ("payer_id", "period"), indexes=("payer_id", "period")
+)
+QUOTAS: Final = Collection("quotas", QuotaSetting, ("account_id",))
+QUOTA_COUNTERS: Final = Collection(
+    "quota_counters", QuotaCounter, ("account_id", "period"), versioned=True
+)
+QUOTA_RESERVATIONS: Final = Collection("quota_reservations", QuotaReservation, ("period", "key"))
+
 # -- sharing -----------------------------------------------------------------------------
 RESOURCES: Final = Collection("resources", Resource, ("id",), indexes=("owner_id",), versioned=True)
 SHARES: Final = Collection("shares", Share, ("id",), indexes=("owner_id", "resource_id"))
@@ -73,6 +99,12 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             IMPERSONATION_SESSIONS,
             IMPERSONATION_SETTINGS,
             AUDIT_RECORDS,
+            BILLING_PROFILES,
+            USAGE,
+            INVOICES,
+            QUOTAS,
+            QUOTA_COUNTERS,
+            QUOTA_RESERVATIONS,
             RESOURCES,
             SHARES,
         )

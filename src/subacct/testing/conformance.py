@@ -541,7 +541,15 @@ def _samples() -> dict[str, Any]:
         Scope,
         audit_record,
     )
+    from subacct.money import Money
     from subacct.policy.api_keys import ApiKeyCredential
+    from subacct.pricing import BillingPeriod, Invoice, Plan, PlanLadder, Quota, UsageRecord
+    from subacct.pricing.profiles import (
+        BillingProfile,
+        QuotaCounter,
+        QuotaReservation,
+        QuotaSetting,
+    )
 
     session = ImpersonationSession("imp1", "u_owner", "agency1", T0)
     allowed = Decision(True, Reason.ALLOWED_BY_ROLE, Scope.ALL, role_id="sub_admin")
@@ -555,6 +563,14 @@ def _samples() -> dict[str, Any]:
         "audit_records": audit_record(
             "aud1", T0, session, SEND_MESSAGES, AccountId("agency1"), allowed
         ),
+        "billing_profiles": BillingProfile(
+            "agencydemo", PlanLadder([Plan("18,000", 18000, Money("90", "USD"))])
+        ),
+        "usage": UsageRecord("agency1", BillingPeriod(2026, 1), "email", 5300, "k1", "promo"),
+        "invoices": Invoice("agencydemo", BillingPeriod(2026, 1), "USD", ()),
+        "quotas": QuotaSetting("agency1", Quota(6000)),
+        "quota_counters": QuotaCounter("agency1", BillingPeriod(2026, 1), 10),
+        "quota_reservations": QuotaReservation(BillingPeriod(2026, 1), "send-1", "agency1", 10),
         "resources": _resource("tpl_a", "agencydemo"),
         "shares": Share(
             "sh1", "tpl_a", "agencydemo", ShareMode.ALL_SUBS, (), SharePermission.USE, T0

@@ -1,0 +1,113 @@
+"""What storage keeps about billing: payer profiles, quota settings and counters.
+
+A ``BillingProfile`` makes an account a payer: it has its own price model (a plan
+ladder, a tiered or a package price) and its own invoice; every account below it without
+a profile is pooled into it. Top-level accounts (masters, linked clients) need one to be
+billed. Quota counters hold the volume reserved in a period by an account and everything
+below it; reservations remember what a send took, by idempotency key.
+
+>>> from subacct.money import Money
+>>> from subacct.pricing import Plan, PlanLadder
+>>> from subacct.pricing.profiles import BillingProfile
+>>> ladder = PlanLadder([Plan("18,000", 18000, Money("90", "USD"))])
+>>> BillingProfile("agencydemo", ladder).payer().account_id
+'agencydemo'
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TypeAlias
+
+import attrs
+
+from subacct.domain.ids import AccountId
+from subacct.errors import InvalidInput
+from subacct.pricing import _checks
+from subacct.pricing.commitments import Commitment
+from subacct.pricing.fees import SetupFeeSchedule
+from subacct.pricing.ladder import PlanLadder
+from subacct.pricing.period import BillingPeriod
+from subacct.pricing.quotas import Quota
+from subacct.pricing.structure import Payer
+from subacct.pricing.tiers import PackagePrice, TieredPrice
+
+__all__ = [
+    "BillingProfile",
+    "PriceSpec",
+    "QuotaCounter",
+    "QuotaReservation",
+    "QuotaSetting",
+]
+
+PriceSpec: TypeAlias = PlanLadder | TieredPrice | PackagePrice
+"""The price models a profile can store (each serializes with a ``model`` tag)."""
+
+
+def _price(value: object) -> PriceSpec:
+    if not isinstance(value, PlanLadder | TieredPrice | PackagePrice):
+        raise InvalidInput("price must be a PlanLadder, TieredPrice or PackagePrice", field="price")
+    return value
+
+
+def _optional_rate(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool | float) or not isinstance(value, Decimal | int | str):
+        raise InvalidInput("commission_rate must be a Decimal, int or str", field="commission_rate")
+    rate = Decimal(value)
+    if not Decimal(0) <= rate <= Decimal(1):
+        raise InvalidInput("commission_rate is a fraction from 0 to 1", field="commission_rate")
+    return rate
+
+
+def _version(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput("version must be a positive integer", field="version")
+    return value
+
+
+@attrs.frozen
+class BillingProfile:
+    """A payer: its price model, optional base commitment, setup-fee schedule for the
+    sub-accounts it creates, and (for an agency) the commission rate it earns on its
+    linked clients' subscriptions (0.25 in seed 002)."""
+
+    account_id: AccountId = attrs.field(converter=_checks.account)
+    price: PriceSpec = attrs.field(converter=_price)
+    commitment: Commitment | None = None
+    setup_fees: SetupFeeSchedule | None = None
+    commission_rate: Decimal | None = attrs.field(default=None, converter=_optional_rate)
+    version: int = attrs.field(default=1, converter=_version)
+
+    def payer(self) -> Payer:
+        return Payer(self.account_id, self.price, self.commitment)
+
+
+@attrs.frozen
+class QuotaSetting:
+    """The monthly quota of one account (a cap within its parent's limit, for a sub)."""
+
+    account_id: AccountId = attrs.field(converter=_checks.account)
+    quota: Quota = attrs.field(validator=attrs.validators.instance_of(Quota))
+
+
+@attrs.frozen
+class QuotaCounter:
+    """Volume reserved in ``period`` by the account and every account below it."""
+
+    account_id: AccountId = attrs.field(converter=_checks.account)
+    period: BillingPeriod = attrs.field(validator=attrs.validators.instance_of(BillingPeriod))
+    used: int = attrs.field(converter=_checks.quantity)
+    version: int = attrs.field(default=1, converter=_version)
+
+
+@attrs.frozen
+class QuotaReservation:
+    """What the send with idempotency ``key`` reserved (and how much of it was overage)."""
+
+    period: BillingPeriod = attrs.field(validator=attrs.validators.instance_of(BillingPeriod))
+    key: str = attrs.field(converter=lambda v: _checks.text(v, field="key"))
+    account_id: AccountId = attrs.field(converter=_checks.account)
+    quantity: int = attrs.field(converter=_checks.quantity)
+    overage: int = attrs.field(default=0, converter=_checks.quantity)
