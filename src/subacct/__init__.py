@@ -25,6 +25,8 @@ from subacct.domain import (
     normalize_login,
 )
 from subacct.domain.events import DomainEvent, EventMeta, event_from_dict, event_to_dict
+from subacct.domain.resolution import Access, Origin
+from subacct.domain.resources import Resource, ResourceKind, Share, ShareMode, SharePermission
 from subacct.errors import (
     AccountClosed,
     AccountHasOpenSubs,
@@ -46,14 +48,21 @@ from subacct.errors import (
     InsufficientCredit,
     InvalidInput,
     LifecycleError,
+    LinkedAccountsCannotShare,
     LinkError,
     MembershipNotFound,
+    NotADescendant,
     NotFound,
+    NotResourceOwner,
     PermissionDenied,
     QuotaExceeded,
+    ResourceAccessDenied,
+    ResourceNotFound,
     RoleNotFound,
     SchemaError,
     SelfRoleChangeRefused,
+    ShareNotFound,
+    SharingError,
     StorageError,
     SubacctError,
     UserNotFound,
@@ -105,15 +114,18 @@ from subacct.pricing import (
     compare,
 )
 from subacct.pricing.profiles import BillingProfile
+from subacct.reports import Grouping, Report, UsageRow
 from subacct.runtime import FixedClock, SequentialIds, SystemClock, UuidIds
 from subacct.serialization import converter, structure, unstructure
 from subacct.service import AccountService
+from subacct.sharing_service import SharingService
 from subacct.storage import MemoryStore, SqliteStore, Store, UnitOfWork
 from subacct.storage.ports import LoggedEvent
 
 __all__ = [
     "ADVANCED_USER",
     "ALLOWED_TRANSITIONS",
+    "Access",
     "Account",
     "AccountClosed",
     "AccountHasOpenSubs",
@@ -154,6 +166,7 @@ __all__ = [
     "FixedClock",
     "ForbiddenTransition",
     "Grant",
+    "Grouping",
     "HierarchyCycle",
     "HierarchyError",
     "HierarchyRules",
@@ -166,12 +179,16 @@ __all__ = [
     "InvoiceLine",
     "LifecycleError",
     "LinkError",
+    "LinkedAccountsCannotShare",
     "LoggedEvent",
     "Membership",
     "MembershipNotFound",
     "MemoryStore",
     "Money",
+    "NotADescendant",
     "NotFound",
+    "NotResourceOwner",
+    "Origin",
     "PARENT_ADMIN",
     "PackagePrice",
     "PermissionDenied",
@@ -183,6 +200,11 @@ __all__ = [
     "Quota",
     "QuotaExceeded",
     "Reason",
+    "Report",
+    "Resource",
+    "ResourceAccessDenied",
+    "ResourceKind",
+    "ResourceNotFound",
     "Role",
     "RoleId",
     "RoleNotFound",
@@ -194,9 +216,16 @@ __all__ = [
     "SequentialIds",
     "SetupDiscount",
     "SetupFeeSchedule",
+    "Share",
+    "ShareMode",
+    "ShareNotFound",
+    "SharePermission",
+    "SharingError",
+    "SharingService",
     "SqliteStore",
     "StorageError",
     "Store",
+    "Subacct",
     "SubacctError",
     "SystemClock",
     "Tier",
@@ -205,6 +234,7 @@ __all__ = [
     "Tree",
     "UnitOfWork",
     "UsageRecord",
+    "UsageRow",
     "User",
     "UserId",
     "UserNotFound",
@@ -220,3 +250,15 @@ __all__ = [
     "structure",
     "unstructure",
 ]
+
+
+class Subacct(BillingService, SharingService):
+    """Everything in one object: accounts and users (``AccountService``), checked
+    operations (``PolicyService``), billing (``BillingService``) and sharing and reports
+    (``SharingService``), over one store.
+
+    >>> import subacct
+    >>> app = subacct.Subacct(subacct.MemoryStore())
+    >>> app.create_master("Agency Demo", account_id="agencydemo").id
+    'agencydemo'
+    """

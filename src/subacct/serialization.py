@@ -109,7 +109,7 @@ def _configure_unions(conv: cattrs.Converter) -> None:
     from subacct.pricing.profiles import PriceSpec
 
     configure_tagged_union(
-        PriceSpec,  # type: ignore[arg-type]
+        PriceSpec,
         conv,
         tag_generator=lambda cls: _MODEL_TAGS[cls.__name__],
         tag_name="model",

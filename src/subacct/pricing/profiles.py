@@ -102,12 +102,16 @@ class QuotaCounter:
     version: int = attrs.field(default=1, converter=_version)
 
 
+def _key(value: object) -> str:
+    return _checks.text(value, field="key")
+
+
 @attrs.frozen
 class QuotaReservation:
     """What the send with idempotency ``key`` reserved (and how much of it was overage)."""
 
     period: BillingPeriod = attrs.field(validator=attrs.validators.instance_of(BillingPeriod))
-    key: str = attrs.field(converter=lambda v: _checks.text(v, field="key"))
+    key: str = attrs.field(converter=_key)
     account_id: AccountId = attrs.field(converter=_checks.account)
     quantity: int = attrs.field(converter=_checks.quantity)
     overage: int = attrs.field(default=0, converter=_checks.quantity)

@@ -528,6 +528,7 @@ def _resource(resource_id: str, owner: str) -> Resource:
 
 
 def _samples() -> dict[str, Any]:
+    from subacct.money import Money
     from subacct.policy import (
         SEND_MESSAGES,
         ApiKey,
@@ -541,7 +542,6 @@ def _samples() -> dict[str, Any]:
         Scope,
         audit_record,
     )
-    from subacct.money import Money
     from subacct.policy.api_keys import ApiKeyCredential
     from subacct.pricing import BillingPeriod, Invoice, Plan, PlanLadder, Quota, UsageRecord
     from subacct.pricing.profiles import (

@@ -1,0 +1,321 @@
+"""The planning core: read a few balances, decide, return what to write.
+
+``plan(view, request, authorize)`` is pure: it reads the current state through a
+``LedgerView`` (only the balances, wallets, reservation and idempotency record the request
+touches) and returns a ``Plan``: the transfers to append, the balance changes with the floor
+each changed balance must stay at or above, the reservations and wallets to upsert and the
+idempotency record to insert. A refusal raises a typed error and plans nothing.
+
+A store runs it inside one transaction: load under a write lock, plan, write the plan,
+commit. The in-memory ``Ledger`` does exactly this with dicts.
+
+>>> from datetime import datetime, UTC
+>>> from decimal import Decimal
+>>> from subacct.money import Money
+>>> from subacct.pricing.ledger import Ledger, TopUp, Wallet, allow_all, plan
+>>> book = Ledger("EUR", authorize=allow_all)
+>>> _ = book.open_wallet(Wallet("agencydemo"))
+>>> p = plan(book, TopUp(account_id="agencydemo", amount=Money("100", "EUR"), key="t1",
+...                      at=datetime(2026, 1, 1, tzinfo=UTC)), allow_all)
+>>> [(str(c.account), c.delta, c.floor) for c in p.changes]
+[('external:agencydemo', Decimal('-100'), None), ('wallet:agencydemo', Decimal('100'), None)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final, NamedTuple, Protocol
+
+import attrs
+
+from subacct.domain.ids import AccountId
+from subacct.errors import (
+    AllocationError,
+    IdempotencyConflict,
+    InsufficientCredit,
+    InvalidInput,
+    OverdraftInUse,
+    WalletNotFound,
+)
+from subacct.money import Money
+from subacct.pricing.ledger.accounts import LedgerAccount
+from subacct.pricing.ledger.authorization import Authorizer, LedgerAction
+from subacct.pricing.ledger.records import (
+    IdempotencyRecord,
+    Receipt,
+    Reservation,
+    Transfer,
+)
+from subacct.pricing.ledger.requests import LedgerRequest
+from subacct.pricing.ledger.wallets import Wallet
+
+__all__ = ["BalanceChange", "Draft", "LedgerView", "Plan", "configure_wallet"]
+
+_ZERO: Final = Decimal(0)
+_tuple_new = tuple.__new__
+_MAX_FUNDING_DEPTH: Final = 32
+
+
+class LedgerView(Protocol):
+    """Read access to the ledger state a plan needs. A store implements it inside the
+    transaction that will write the plan (reads must see that transaction's lock)."""
+
+    @property
+    def currency(self) -> str:
+        """The ledger's one currency (ISO 4217)."""
+        ...
+
+    def balance(self, account: LedgerAccount) -> Decimal:
+        """The account's balance (zero if it never moved)."""
+        ...
+
+    def wallet(self, account_id: AccountId) -> Wallet | None: ...
+
+    def reservation(self, reservation_id: str) -> Reservation | None: ...
+
+    def due_reservations(self, at: datetime) -> Sequence[Reservation]:
+        """Open reservations with ``expires_at <= at``, ordered by (expires_at, id)."""
+        ...
+
+    def idempotency(self, key: str) -> IdempotencyRecord | None: ...
+
+
+class BalanceChange(NamedTuple):
+    """Add ``delta`` to ``account``; the result must stay ``>= floor`` (``None``: no floor).
+
+    A store applies it as a guarded update and aborts the transaction when the guard fails.
+    """
+
+    account: LedgerAccount
+    delta: Decimal
+    floor: Decimal | None
+
+
+@attrs.frozen
+class Plan:
+    """What one operation writes. A replay plans only its receipt (``replayed=True``).
+
+    ``request`` is the request that made a new plan (``None`` for a replay); ``record``,
+    the idempotency record to insert, is derived from it when a store asks.
+    """
+
+    receipt: Receipt
+    changes: tuple[BalanceChange, ...] = ()
+    reservations: tuple[Reservation, ...] = ()
+    wallets: tuple[Wallet, ...] = ()
+    request: LedgerRequest | None = None
+
+    @property
+    def replayed(self) -> bool:
+        return self.receipt.replayed
+
+    @property
+    def transfers(self) -> tuple[Transfer, ...]:
+        """The transfers to append (none for a replay)."""
+        return () if self.receipt.replayed else self.receipt.transfers
+
+    @property
+    def record(self) -> IdempotencyRecord | None:
+        """The idempotency record to insert with the plan (``None`` for a replay)."""
+        if self.request is None:
+            return None
+        return IdempotencyRecord(self.receipt.key, self.request.fingerprint(), self.receipt)
+
+
+class Draft:
+    """Working state of one planning call: balances as the planned transfers leave them.
+
+    Handlers call ``move``; ``finish`` turns the moves into a ``Plan``.
+    """
+
+    __slots__ = ("_changes", "_legs", "request", "view")
+
+    def __init__(self, view: LedgerView, request: LedgerRequest) -> None:
+        self.view = view
+        self.request = request
+        # per touched account: [balance before, planned delta, strictest floor or None]
+        self._changes: dict[LedgerAccount, list[Any]] = {}
+        self._legs: list[tuple[LedgerAccount, LedgerAccount, Decimal]] = []
+
+    def balance(self, account: LedgerAccount) -> Decimal:
+        """The balance as the moves planned so far leave it."""
+        entry = self._changes.get(account)
+        if entry is None:
+            return self.view.balance(account)
+        start: Decimal = entry[0]
+        delta: Decimal = entry[1]
+        return start + delta
+
+    def _entry(self, account: LedgerAccount) -> list[Any]:
+        entry = self._changes.get(account)
+        if entry is None:
+            entry = self._changes[account] = [self.view.balance(account), _ZERO, None]
+        return entry
+
+    def move(
+        self,
+        source: LedgerAccount,
+        destination: LedgerAccount,
+        amount: Decimal,
+        floor: Decimal | None,
+    ) -> None:
+        """Plan a transfer; ``InsufficientCredit`` if ``source`` would fall below ``floor``."""
+        entry = self._entry(source)
+        if floor is not None:
+            available = entry[0] + entry[1] - floor
+            if amount > available:
+                currency = self.view.currency
+                raise InsufficientCredit(
+                    f"{source} cannot cover {amount} {currency}: {available} available",
+                    account_id=source.owner,
+                    ledger_account=str(source),
+                    requested=str(amount),
+                    available=str(available),
+                    currency=currency,
+                )
+            if entry[2] is None or floor > entry[2]:
+                entry[2] = floor
+        entry[1] -= amount
+        self._entry(destination)[1] += amount
+        self._legs.append((source, destination, amount))
+
+    def finish(
+        self,
+        *,
+        reservations: tuple[Reservation, ...] = (),
+        wallets: tuple[Wallet, ...] = (),
+    ) -> Plan:
+        req = self.request
+        currency = self.view.currency
+        key, operation, at, reference = req.key, req.operation, req.at, req.reference
+        asked = getattr(req, "amount", None)  # reuse the request's Money for equal legs
+        transfers = tuple(
+            [
+                Transfer._trusted(
+                    key,
+                    i,
+                    operation,
+                    src,
+                    dst,
+                    asked
+                    if asked is not None and asked.amount == amount
+                    else Money(amount, currency),
+                    at,
+                    reference,
+                )
+                for i, (src, dst, amount) in enumerate(self._legs)
+            ]
+        )
+        receipt = Receipt._trusted(key, operation, transfers, tuple([r.id for r in reservations]))
+        changes = tuple(
+            [
+                _tuple_new(BalanceChange, (acc, entry[1], entry[2]))
+                for acc, entry in self._changes.items()
+                if entry[1]
+            ]
+        )
+        return Plan(receipt, changes, reservations, wallets, req)
+
+
+def replayed(view: LedgerView, request: LedgerRequest) -> Plan | None:
+    """The replay plan when ``request.key`` was used before; ``IdempotencyConflict`` when it
+    was used with different parameters; ``None`` for a new key."""
+    record = view.idempotency(request.key)
+    if record is None:
+        return None
+    if record.fingerprint != request.fingerprint():
+        raise IdempotencyConflict(
+            f"idempotency key {request.key!r} was already used for different parameters",
+            key=request.key,
+            operation=request.operation.value,
+        )
+    return Plan(record.receipt.as_replay())
+
+
+def amount_of(view: LedgerView, money: Money) -> Decimal:
+    """``money.amount`` after checking it is in the ledger's currency."""
+    if money.currency != view.currency:
+        raise InvalidInput(
+            f"this ledger keeps {view.currency}, not {money.currency}",
+            field="currency",
+            expected=view.currency,
+            got=money.currency,
+        )
+    return money.amount
+
+
+def wallet_of(view: LedgerView, account_id: AccountId) -> Wallet:
+    wallet = view.wallet(account_id)
+    if wallet is None:
+        raise WalletNotFound(f"account {account_id!r} has no wallet", account_id=account_id)
+    return wallet
+
+
+def master_of(wallet: Wallet) -> AccountId:
+    if wallet.master_id is None:
+        raise AllocationError(
+            f"account {wallet.account_id!r} is not a sub-account funded by a master",
+            account_id=wallet.account_id,
+        )
+    return wallet.master_id
+
+
+def funding_wallet(view: LedgerView, wallet: Wallet) -> Wallet:
+    """The wallet that pays for ``wallet``'s sends: its own, or up the chain of unlimited
+    allocations to the first master that holds credit."""
+    if not wallet.draws_on_master:
+        return wallet
+    for _ in range(_MAX_FUNDING_DEPTH):
+        if not wallet.draws_on_master:
+            return wallet
+        wallet = wallet_of(view, master_of(wallet))
+    raise AllocationError(
+        f"unlimited allocations nest deeper than {_MAX_FUNDING_DEPTH} levels",
+        account_id=wallet.account_id,
+    )
+
+
+def configure_wallet(view: LedgerView, wallet: Wallet, authorize: Authorizer) -> Wallet:
+    """Validate opening or re-configuring a wallet; returns the wallet to store.
+
+    The master of a wallet is fixed when it opens and must already have a wallet.
+    Allocations change only through ``SetAllocation`` (it moves credit); an overdraft
+    limit cannot drop below the debt the wallet is already in (``OverdraftInUse``).
+    """
+    owner = wallet.master_id or wallet.account_id
+    authorize(LedgerAction.MANAGE_WALLET, owner)
+    allocated = None if wallet.allocation is None else wallet.allocation.amount
+    for money in (wallet.overdraft_limit, allocated):
+        if money is not None:
+            amount_of(view, money)
+    current = view.wallet(wallet.account_id)
+    if current is None:
+        if wallet.master_id is not None:
+            wallet_of(view, wallet.master_id)
+        if wallet.allocation is not None:
+            raise AllocationError(
+                "open the wallet first, then give it an allocation with SetAllocation",
+                account_id=wallet.account_id,
+            )
+    else:
+        if current.master_id != wallet.master_id:
+            raise AllocationError(
+                f"the master of wallet {wallet.account_id!r} is fixed; reclaim its credit and "
+                "open a new wallet instead",
+                account_id=wallet.account_id,
+            )
+        if current.allocation != wallet.allocation:
+            raise AllocationError(
+                "allocations change only through SetAllocation", account_id=wallet.account_id
+            )
+    balance = view.balance(LedgerAccount.wallet(wallet.account_id))
+    if balance < wallet.floor:
+        raise OverdraftInUse(
+            f"wallet {wallet.account_id!r} is {-balance} in debt; the overdraft limit cannot "
+            "go below that",
+            account_id=wallet.account_id,
+            balance=str(balance),
+        )
+    return wallet
