@@ -44,6 +44,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from _machine import machine
 from subacct.money import Money
 from subacct.pricing import (
     BillingPeriod,
@@ -120,17 +121,6 @@ def interleaved(
     return sub_result, min(sub_times), floor_result, min(floor_times)
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def measure(
     accounts: int, records: int, subs_per_master: int, seed: int, repeat: int
 ) -> dict[str, Any]:
@@ -203,12 +193,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     result = {
         "benchmark": "billing_bench",
-        "machine": {
-            "cpu": cpu_model(),
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "seed": args.seed,
         **full,
         "subacct_vs_floor": round(full["subacct_s"] / full["floor_s"], 2),

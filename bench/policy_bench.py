@@ -28,15 +28,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import random
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from _machine import machine
 from subacct.domain import Account, AccountKind, Membership
 from subacct.policy import (
     DEFAULT_CATALOG,
@@ -247,17 +245,6 @@ def timed(run: Callable[[], list[bool]]) -> tuple[list[bool], float]:
     return results, time.perf_counter() - start
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subs", type=int, default=10_000)
@@ -344,12 +331,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     base_rate = len(checks) / base_s
     result = {
         "benchmark": "policy_bench",
-        "machine": {
-            "cpu": cpu_model(),
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "seed": args.seed,
         "accounts": len(world.accounts),
         "memberships": len(world.memberships),

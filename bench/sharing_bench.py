@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import random
-import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from _machine import machine
 from subacct.domain import Account, AccountId, AccountKind, Tree
 from subacct.domain.resolution import Origin, SharingIndex
 from subacct.domain.resources import (
@@ -108,17 +106,6 @@ def brute_force(
     return sorted(rows)
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--subs", type=int, default=10_000)
@@ -166,12 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     result = {
         "benchmark": "sharing_bench",
-        "machine": {
-            "cpu": cpu_model(),
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "seed": args.seed,
         "accounts": len(accounts),
         "resources": len(resources),
