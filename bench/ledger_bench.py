@@ -1,35 +1,61 @@
-"""Credit ledger benchmark (issue 5): speed and safety of the double-entry ledger.
+"""Credit ledger benchmark (issues 5 and 7): speed and safety of the double-entry ledger.
 
-Phases (each a function returning its figures; ``PHASES`` runs them in order):
+    PYTHONPATH=src python bench/ledger_bench.py   # ~1 minute; the last line is one JSON object
 
-* ``memory``: random distribute / spend / reclaim operations on shared wallets through the
-  in-memory ``Ledger`` (plan + apply per operation, requests built beforehand), then every
-  balance is checked against a replay of the transfer log.
+Every phase runs random distribute / spend / reclaim operations (``workload``) on one
+master and ``--subs`` (16) shared sub wallets, then checks the result (``check``):
 
-A store's phases (SQLite file, threads on one SQLite file) plug in the same way: build the
-same workload with ``workload``, run it, then call ``check_against_replay`` with the stored
-balances and transfer log; ``lost_updates`` and ``conservation_violations`` are summed over
-all phases.
+* ``memory``: ``--ops`` (200,000) operations through the in-memory ``Ledger.execute``
+  (plan + apply), one thread. The requests are built first; that setup state is moved out
+  of the garbage collector's way with ``gc.freeze()`` before timing (a host can do the
+  same with its long-lived state). ``transfers_per_s_memory_unfrozen`` is the same run
+  without it.
+* ``sqlite``: ``--sqlite-ops`` (20,000) operations on a SQLite file through the ledger port,
+  one thread: per operation one unit of work (``BEGIN IMMEDIATE``), ``plan`` against
+  ``uow.ledger(currency)``, ``write_plan`` (compare-and-set guarded), commit.
+* ``sqlite_service``: ``--service-ops`` (5,000) operations on a SQLite file through
+  ``LedgerService.execute_as_system``, which also appends a ``CreditsMoved`` event per
+  movement (what a host calling the service gets), one thread.
+* ``sqlite_threads``: ``--workers`` (8) threads, each running ``--worker-ops`` (2,000)
+  operations of its own on the shared wallets in one SQLite file, through the port.
+* ``postgres``: ``--workers`` (8) processes (``spawn``), each running ``--worker-ops``
+  operations on the shared wallets of one PostgreSQL database (a throwaway cluster the
+  bench starts, ``subacct.testing.pgcluster.TempCluster``), through the port; every unit
+  of work is SERIALIZABLE and re-run on ``ConcurrentModification`` (``retries``).
 
-Run: ``PYTHONPATH=src python bench/ledger_bench.py [--ops 200000] [--seed 5]``. The last
-line printed is one JSON object.
+``check``: ``lost_updates`` counts ledger accounts whose stored balance differs from a
+replay of the stored transfer log, plus transfers acknowledged to a caller (a receipt)
+missing from the log, plus logged transfers no caller was acknowledged;
+``conservation_violations`` counts ledgers whose stored or replayed balances do not sum
+to zero, plus balances below their floor. ``lost_updates`` and
+``conservation_violations`` in the JSON sum every phase but PostgreSQL, which reports
+``postgres_lost_updates`` and ``postgres_conservation_violations``.
+
+Throughput is transfers written per second of wall time (``transfers_per_s_*``), next to
+operations per second (about 9% of the operations are refusals that write nothing).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
-import os
-import platform
+import multiprocessing
 import random
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from subacct.errors import SubacctError
+from _machine import machine
+from subacct.errors import ConcurrentModification, SubacctError
+from subacct.ledger_service import LedgerService, plan_and_write
 from subacct.money import Money
 from subacct.pricing.ledger import (
     Distribute,
@@ -37,29 +63,25 @@ from subacct.pricing.ledger import (
     LedgerAccount,
     LedgerAccountKind,
     LedgerRequest,
+    Receipt,
     Reclaim,
     Spend,
     TopUp,
     Transfer,
     Wallet,
     allow_all,
+    configure_wallet,
+    plan,
     replay_balances,
 )
+from subacct.runtime import FixedClock, SequentialIds
+from subacct.storage.ports import Store
+from subacct.storage.sqlite import SqliteStore
 
 CURRENCY = "EUR"
 MASTER = "master"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ZERO = Decimal(0)
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-    }
 
 
 def wallets(subs: int) -> list[Wallet]:
@@ -94,21 +116,30 @@ def workload(rng: random.Random, ops: int, subs: int, prefix: str = "op") -> lis
     return requests
 
 
-def check_against_replay(
+def check(
     balances: Mapping[LedgerAccount, Decimal],
     transfers: Iterable[Transfer],
     floors: Mapping[LedgerAccount, Decimal],
+    acknowledged: Mapping[str, int] | None = None,
 ) -> dict[str, int]:
-    """Compare stored balances with a replay of the transfer log.
+    """Compare stored balances with a replay of the transfer log, and (given what callers
+    were acknowledged: per idempotency key, the number of transfers in its receipt) the
+    log with what callers were told.
 
-    ``lost_updates``: ledger accounts whose stored balance differs from the replay.
-    ``conservation_violations``: the stored or the replayed balances do not sum to zero,
-    plus balances below their floor (``floors``; wallets without an entry have floor 0,
-    external accounts none).
+    ``lost_updates``: ledger accounts whose stored balance differs from the replay, plus
+    per key the difference between acknowledged and logged transfers (the funding top-up
+    excepted). ``conservation_violations``: the stored or replayed
+    balances do not sum to zero, plus balances below their floor (``floors``; other
+    non-external accounts have floor 0, external accounts none).
     """
-    replayed = replay_balances(transfers)
+    log = list(transfers)
+    replayed = replay_balances(log)
     accounts = set(balances) | set(replayed)
     lost = sum(1 for a in accounts if balances.get(a, ZERO) != replayed.get(a, ZERO))
+    if acknowledged is not None:
+        logged = Counter(t.key for t in log if t.key != "bench-funding")
+        for key in set(logged) | set(acknowledged):
+            lost += abs(logged.get(key, 0) - acknowledged.get(key, 0))
     violations = int(sum(balances.values(), ZERO) != 0) + int(sum(replayed.values(), ZERO) != 0)
     for account, amount in balances.items():
         if account.kind is not LedgerAccountKind.EXTERNAL and amount < floors.get(account, ZERO):
@@ -116,22 +147,42 @@ def check_against_replay(
     return {"lost_updates": lost, "conservation_violations": violations}
 
 
+# -- the in-memory core ---------------------------------------------------------------------
+
+
 def run_memory(args: argparse.Namespace) -> dict[str, Any]:
-    """The pure core in memory: ``Ledger.execute`` (plan + apply) per operation."""
+    """The pure core in memory: ``Ledger.execute`` (plan + apply) per operation; the
+    same run without ``gc.freeze()`` is reported too (``..._unfrozen``)."""
+    unfrozen = memory_run(args, freeze=False)
+    figures = memory_run(args, freeze=True)
+    figures["transfers_per_s_memory_unfrozen"] = unfrozen["transfers_per_s_memory"]
+    for key in SUMMED:
+        figures[key] += unfrozen[key]
+    return figures
+
+
+def memory_run(args: argparse.Namespace, *, freeze: bool) -> dict[str, Any]:
     book = Ledger(CURRENCY, authorize=allow_all)
     for wallet in wallets(args.subs):
         book.open_wallet(wallet)
     book.execute(funding())
     requests = workload(random.Random(args.seed), args.ops, args.subs)
     execute, refused = book.execute, 0
+    told: dict[str, int] = {}
     logged = len(book.transfers())
+    gc.collect()
+    if freeze:  # the setup state (requests, wallets) is long-lived: out of the GC's way
+        gc.freeze()
     started = time.perf_counter()
     for request in requests:
         try:
-            execute(request)
+            receipt = execute(request)
         except SubacctError:
             refused += 1
+            continue
+        told[receipt.key] = len(receipt.transfers)
     elapsed = time.perf_counter() - started
+    gc.unfreeze()
     transfers = book.transfers()
     moved = len(transfers) - logged
     floors = {LedgerAccount.wallet(w.account_id): w.floor for w in book.wallets()}
@@ -142,28 +193,244 @@ def run_memory(args: argparse.Namespace) -> dict[str, Any]:
         "memory_operations": len(requests),
         "memory_transfers": moved,
         "memory_refused": refused,
-        **check_against_replay(balances, transfers, floors),
+        **check(balances, transfers, floors, told),
+    }
+
+
+# -- stores ---------------------------------------------------------------------------------
+
+
+def store_execute(store: Store, request: LedgerRequest) -> tuple[Receipt, int]:
+    """One operation in one unit of work through the ledger port (``plan_and_write``:
+    a plan gone stale before it wrote anything is planned again in the unit), the unit
+    re-run on ``ConcurrentModification``. Returns the receipt and the re-runs."""
+    retries = 0
+    while True:
+        try:
+            with store.unit_of_work() as uow:
+                planned = plan_and_write(uow.ledger(CURRENCY), request, allow_all)
+                uow.commit()
+            return planned.receipt, retries
+        except ConcurrentModification:
+            retries += 1
+
+
+def prepare(store: Store, subs: int) -> None:
+    """Open the wallets and buy the master's credit."""
+    with store.unit_of_work() as uow:
+        ledger = uow.ledger(CURRENCY)
+        for wallet in wallets(subs):
+            ledger.put_wallet(configure_wallet(ledger, wallet, allow_all))
+        ledger.write_plan(plan(ledger, funding(), allow_all))
+        uow.commit()
+
+
+def run_requests(
+    execute: Callable[[LedgerRequest], tuple[Receipt, int]], requests: Sequence[LedgerRequest]
+) -> dict[str, Any]:
+    """Run ``requests`` in order; what a worker reports back."""
+    told: dict[str, int] = {}
+    refused = retries = 0
+    for request in requests:
+        try:
+            receipt, again = execute(request)
+        except SubacctError:
+            refused += 1
+            continue
+        retries += again
+        told[receipt.key] = len(receipt.transfers)
+    return {"acknowledged": told, "refused": refused, "retries": retries}
+
+
+def store_figures(store: Store, acknowledged: Mapping[str, int]) -> dict[str, Any]:
+    with store.unit_of_work() as uow:
+        ledger = uow.ledger(CURRENCY)
+        balances = ledger.balances()
+        transfers = ledger.transfers()
+        floors = {LedgerAccount.wallet(w.account_id): w.floor for w in ledger.wallets()}
+    figures = check(balances, transfers, floors, acknowledged)
+    figures["transfers"] = len(transfers) - 1  # the funding top-up came before the clock
+    return figures
+
+
+def run_sqlite(args: argparse.Namespace) -> dict[str, Any]:
+    """One thread on a SQLite file through the ledger port."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "ledger.db")
+        prepare(store, args.subs)
+        requests = workload(random.Random(args.seed), args.sqlite_ops, args.subs)
+        started = time.perf_counter()
+        done = run_requests(lambda r: store_execute(store, r), requests)
+        elapsed = time.perf_counter() - started
+        figures = store_figures(store, done["acknowledged"])
+        store.close()
+    return {
+        "transfers_per_s_sqlite": round(figures["transfers"] / elapsed),
+        "operations_per_s_sqlite": round(len(requests) / elapsed),
+        "sqlite_operations": len(requests),
+        "sqlite_transfers": figures["transfers"],
+        "sqlite_refused": done["refused"],
+        "lost_updates": figures["lost_updates"],
+        "conservation_violations": figures["conservation_violations"],
+    }
+
+
+def run_sqlite_service(args: argparse.Namespace) -> dict[str, Any]:
+    """One thread on a SQLite file through ``LedgerService`` (with its events)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "service.db")
+        svc = LedgerService(store, clock=FixedClock(T0), ids=SequentialIds())
+        svc.create_master("Master", account_id=MASTER)
+        for wallet in wallets(args.subs):
+            if wallet.master_id is not None:
+                svc.create_sub(MASTER, wallet.account_id, account_id=wallet.account_id)
+            svc.open_wallet_as_system(wallet, currency=CURRENCY)
+        svc.execute_as_system(funding())
+        requests = workload(random.Random(args.seed), args.service_ops, args.subs)
+        started = time.perf_counter()
+        done = run_requests(lambda r: (svc.execute_as_system(r, currency=CURRENCY), 0), requests)
+        elapsed = time.perf_counter() - started
+        figures = store_figures(store, done["acknowledged"])
+        store.close()
+    return {
+        "transfers_per_s_sqlite_service": round(figures["transfers"] / elapsed),
+        "sqlite_service_operations": len(requests),
+        "lost_updates": figures["lost_updates"],
+        "conservation_violations": figures["conservation_violations"],
+    }
+
+
+def run_sqlite_threads(args: argparse.Namespace) -> dict[str, Any]:
+    """``--workers`` threads on shared wallets in one SQLite file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "threads.db")
+        prepare(store, args.subs)
+        loads = [
+            workload(random.Random(args.seed * 1000 + n), args.worker_ops, args.subs, f"t{n}")
+            for n in range(args.workers)
+        ]
+        results: list[dict[str, Any]] = [{} for _ in loads]
+        barrier = threading.Barrier(args.workers + 1)
+
+        def worker(n: int) -> None:
+            barrier.wait()
+            results[n] = run_requests(lambda r: store_execute(store, r), loads[n])
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(args.workers)]
+        for thread in threads:
+            thread.start()
+        barrier.wait()
+        started = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        told = {k: n for r in results for k, n in r["acknowledged"].items()}
+        figures = store_figures(store, told)
+        store.close()
+    return {
+        "threads": args.workers,
+        "transfers_per_s_sqlite_threads": round(figures["transfers"] / elapsed),
+        "sqlite_threads_operations": sum(len(load) for load in loads),
+        "sqlite_threads_transfers": figures["transfers"],
+        "sqlite_threads_retries": sum(r["retries"] for r in results),
+        "lost_updates": figures["lost_updates"],
+        "conservation_violations": figures["conservation_violations"],
+    }
+
+
+def postgres_worker(
+    conninfo: str,
+    schema: str,
+    load: list[LedgerRequest],
+    barrier: Any,
+    results: Any,
+) -> None:
+    """One process: its own store (one connection), its own operations."""
+    from subacct.storage.postgres import PostgresStore
+
+    store = PostgresStore(conninfo, schema=schema, min_size=1, max_size=1)
+    barrier.wait()
+    done = run_requests(lambda r: store_execute(store, r), load)
+    store.close()
+    results.put(done)
+
+
+def run_postgres(args: argparse.Namespace) -> dict[str, Any]:
+    """``--workers`` processes on shared wallets in one PostgreSQL database."""
+    from subacct.storage.postgres import PostgresStore
+    from subacct.testing.pgcluster import TempCluster
+
+    with TempCluster(max_connections=args.workers + 20) as cluster:
+        store = PostgresStore(cluster.conninfo(), schema="bench")
+        prepare(store, args.subs)
+        loads = [
+            workload(random.Random(args.seed * 1000 + n), args.worker_ops, args.subs, f"p{n}")
+            for n in range(args.workers)
+        ]
+        spawn = multiprocessing.get_context("spawn")
+        barrier = spawn.Barrier(args.workers + 1)
+        queue = spawn.Queue()
+        processes = [
+            spawn.Process(
+                target=postgres_worker,
+                args=(cluster.conninfo(), "bench", load, barrier, queue),
+            )
+            for load in loads
+        ]
+        for process in processes:
+            process.start()
+        barrier.wait()
+        started = time.perf_counter()
+        results = [queue.get() for _ in processes]
+        elapsed = time.perf_counter() - started
+        for process in processes:
+            process.join()
+        told = {k: n for r in results for k, n in r["acknowledged"].items()}
+        figures = store_figures(store, told)
+        store.close()
+    return {
+        "processes": args.workers,
+        "transfers_per_s_postgres": round(figures["transfers"] / elapsed),
+        "postgres_operations": sum(len(load) for load in loads),
+        "postgres_transfers": figures["transfers"],
+        "postgres_retries": sum(r["retries"] for r in results),
+        "postgres_lost_updates": figures["lost_updates"],
+        "postgres_conservation_violations": figures["conservation_violations"],
     }
 
 
 PHASES: list[tuple[str, Callable[[argparse.Namespace], dict[str, Any]]]] = [
     ("memory", run_memory),
+    ("sqlite", run_sqlite),
+    ("sqlite_service", run_sqlite_service),
+    ("sqlite_threads", run_sqlite_threads),
+    ("postgres", run_postgres),
 ]
 SUMMED = ("lost_updates", "conservation_violations")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--ops", type=int, default=200_000, help="operations in memory")
+    parser.add_argument("--sqlite-ops", type=int, default=20_000, help="one-thread SQLite")
+    parser.add_argument("--service-ops", type=int, default=5_000, help="through the service")
+    parser.add_argument("--workers", type=int, default=8, help="threads, then processes")
+    parser.add_argument("--worker-ops", type=int, default=2_000, help="operations per worker")
     parser.add_argument("--subs", type=int, default=16, help="sub-account wallets")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--phases", default=",".join(name for name, _ in PHASES), help="comma-separated"
+    )
     args = parser.parse_args(argv)
+    chosen = set(args.phases.split(","))
     result: dict[str, Any] = {"benchmark": "ledger", "machine": machine()}
     totals = dict.fromkeys(SUMMED, 0)
     for name, phase in PHASES:
+        if name not in chosen:
+            continue
         figures = phase(args)
         for key in SUMMED:
-            totals[key] += figures.pop(key)
+            totals[key] += figures.pop(key, 0)
         result.update(figures)
         print(f"{name}: {figures}", file=sys.stderr)
     result.update(totals)

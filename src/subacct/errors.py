@@ -68,6 +68,7 @@ __all__ = [
     "SelfRoleChangeRefused",
     "ShareNotFound",
     "SharingError",
+    "StalePlan",
     "StorageError",
     "SubacctError",
     "UserNotFound",
@@ -175,6 +176,14 @@ class ConcurrentModification(Conflict):
     """An optimistic version check failed: someone else changed the record first."""
 
     code = "concurrent_modification"
+
+
+class StalePlan(ConcurrentModification):
+    """A ledger plan no longer matches the stored state (a balance it read changed, its
+    key was used, a reservation it closes was closed); nothing of it was written, so the
+    same unit of work may plan again."""
+
+    code = "stale_plan"
 
 
 class IdempotencyConflict(Conflict):

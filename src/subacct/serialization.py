@@ -64,6 +64,11 @@ def make_converter() -> cattrs.Converter:
         Money, lambda m: {"amount": str(m.amount), "currency": m.currency}
     )
     conv.register_structure_hook(Money, _structure_money)
+    # sets travel as sorted lists: plain JSON, and the same text for the same set
+    conv.register_unstructure_hook_func(
+        lambda t: t in (frozenset, set) or getattr(t, "__origin__", None) in (frozenset, set),
+        lambda value: sorted(conv.unstructure(v) for v in value),
+    )
 
     def unstructure_factory(cls: type) -> Callable[[Any], dict[str, Any]]:
         inner: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cls, conv)

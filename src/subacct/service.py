@@ -287,6 +287,7 @@ class AccountService:
             open_children = [c.id for c in uow.accounts.children(account.id) if c.is_open]
             changed = account.with_status(status, open_children=open_children)
             uow.accounts.update(changed)
+            self._status_changed(uow, account, changed)
             if status is AccountStatus.CLOSED:
                 event: DomainEvent = AccountClosedEvent(
                     **_base(meta, account.id), from_status=account.status
@@ -299,6 +300,10 @@ class AccountService:
             return changed
 
         return self._write(work)
+
+    def _status_changed(self, uow: UnitOfWork, before: Account, after: Account) -> None:
+        """Hook for subclasses keeping data that follows the account's lifecycle (runs in
+        the unit of work of the change)."""
 
     def suspend(self, account_id: str, *, actor: str | None = None) -> Account:
         return self.set_status(account_id, AccountStatus.SUSPENDED, actor=actor)

@@ -3,14 +3,40 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
 from subacct import AccountService, StorageError
+from subacct.domain import AccountId
+from subacct.errors import (
+    CreditReservationClosed,
+    InsufficientCredit,
+    OverdraftInUse,
+    StalePlan,
+)
+from subacct.ledger_service import plan_and_write
+from subacct.money import Money
+from subacct.pricing.ledger import (
+    Commit,
+    LedgerAccount,
+    LedgerAction,
+    Release,
+    Reserve,
+    Spend,
+    TopUp,
+    Wallet,
+    allow_all,
+    configure_wallet,
+    plan,
+)
 from subacct.storage.postgres import MIGRATIONS, PostgresStore
 from subacct.testing.pgcluster import TempCluster
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_schema_is_versioned_and_migrations_run_once(
@@ -88,3 +114,210 @@ def test_host_supplied_pool(pg_cluster: TempCluster, pg_schema: str) -> None:
         row = conn.execute(f"SELECT name FROM {pg_schema}.accounts WHERE id = 'p1'").fetchone()
     assert row == ("Pooled again",)
     pool.close()
+
+
+def _ledger_store(pg_cluster: TempCluster, schema: str, **kwargs: Any) -> PostgresStore:
+    store = PostgresStore(pg_cluster.conninfo(), schema=schema, **kwargs)
+    with store.unit_of_work() as uow:
+        ledger = uow.ledger("EUR")
+        ledger.put_wallet(Wallet("m"))
+        top_up = TopUp(account_id="m", amount=Money(10, "EUR"), key="t", at=T0)
+        ledger.write_plan(plan(ledger, top_up, allow_all))
+        uow.commit()
+    return store
+
+
+def _spend(amount: int, key: str) -> Spend:
+    return Spend(account_id="m", amount=Money(amount, "EUR"), key=key, at=T0)
+
+
+def test_ledger_units_run_read_committed(pg_cluster: TempCluster, pg_schema: str) -> None:
+    store = _ledger_store(pg_cluster, pg_schema)
+    with store.unit_of_work() as uow:
+        uow.ledger("EUR")
+        assert uow.query("SHOW transaction_isolation") == [("read committed",)]
+        uow.commit()  # the next transaction of the unit is a plain one again
+        assert uow.query("SHOW transaction_isolation") == [("serializable",)]
+    with store.unit_of_work() as uow:  # asked for after another statement: serializable
+        uow.accounts.all()
+        uow.ledger("EUR")
+        assert uow.query("SHOW transaction_isolation") == [("serializable",)]
+    store.close()
+    pool = ConnectionPool(pg_cluster.conninfo(), min_size=1, max_size=1, open=True)
+    hosted = PostgresStore(pool=pool, schema=pg_schema)
+    with hosted.unit_of_work() as uow:
+        assert uow.ledger("EUR").balance(LedgerAccount.wallet("m")) == 10
+        assert uow.query("SHOW transaction_isolation") == [("read committed",)]
+    hosted.close()
+    pool.close()
+
+
+def test_a_stale_plan_waits_for_the_lock_and_plans_again(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    """A second spend planned while the first holds the wallet's row: its write waits
+    for the first to commit, finds the balance moved (StalePlan, nothing written) and
+    plans again in the same transaction, without re-running the unit of work."""
+    store = _ledger_store(pg_cluster, pg_schema, max_size=2)
+    planned, seen = threading.Event(), []
+
+    def second() -> None:
+        with store.unit_of_work() as uow:
+            ledger = uow.ledger("EUR")
+            stale = plan(ledger, _spend(4, "b"), allow_all)  # reads 10: "a" is not committed
+            planned.set()
+            try:
+                ledger.write_plan(stale)
+            except StalePlan:
+                seen.append("stale")
+            seen.append(plan_and_write(ledger, _spend(4, "b"), allow_all).receipt.key)
+            uow.commit()
+
+    with store.unit_of_work() as first:
+        ledger = first.ledger("EUR")
+        ledger.write_plan(plan(ledger, _spend(3, "a"), allow_all))  # holds wallet:m
+        thread = threading.Thread(target=second)
+        thread.start()
+        planned.wait()
+        first.commit()
+    thread.join()
+    assert seen == ["stale", "b"]
+    with store.unit_of_work() as uow:
+        ledger = uow.ledger("EUR")
+        assert ledger.balance(LedgerAccount.wallet("m")) == 3
+        assert [t.key for t in ledger.transfers(LedgerAccount.wallet("m"))] == ["t", "a", "b"]
+    store.close()
+
+
+def test_no_write_skew_between_a_spend_and_a_lower_overdraft_limit(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    """A spend into the overdraft and lowering that overdraft, at once: each reads what
+    the other writes. The spend holds the wallet's row until it commits, so the new limit
+    is checked against the balance after the spend, and refused."""
+    store = _ledger_store(pg_cluster, pg_schema, max_size=2)
+    with store.unit_of_work() as uow:
+        ledger = uow.ledger("EUR")
+        ledger.put_wallet(Wallet("m", overdraft_limit=Money(5, "EUR")))
+        uow.commit()
+    checked, seen = threading.Event(), []
+
+    def lower_the_limit() -> None:
+        with store.unit_of_work() as uow:
+            ledger = uow.ledger("EUR")
+            tighter = configure_wallet(ledger, Wallet("m"), allow_all)  # balance 10: fine
+            checked.set()
+            try:
+                ledger.put_wallet(tighter)
+            except StalePlan:
+                seen.append("stale")
+            try:
+                configure_wallet(ledger, Wallet("m"), allow_all)
+            except OverdraftInUse:
+                seen.append("overdraft_in_use")
+
+    with store.unit_of_work() as first:
+        ledger = first.ledger("EUR")
+        ledger.write_plan(plan(ledger, _spend(13, "deep"), allow_all))  # down to -3
+        thread = threading.Thread(target=lower_the_limit)
+        thread.start()
+        checked.wait()
+        first.commit()
+    thread.join()
+    assert seen == ["stale", "overdraft_in_use"]
+    with store.unit_of_work() as uow:
+        ledger = uow.ledger("EUR")
+        assert ledger.balance(LedgerAccount.wallet("m")) == -3
+        assert ledger.wallet(AccountId("m")) == Wallet("m", overdraft_limit=Money(5, "EUR"))
+    store.close()
+
+
+def test_no_write_skew_when_the_lower_limit_commits_first(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    """The other order: the new limit is written (not yet committed) while a spend plans
+    with the old one. The spend's write waits on the wallet's row, finds the wallet
+    changed (StalePlan) and, planned again under the new limit, is refused."""
+    store = _ledger_store(pg_cluster, pg_schema, max_size=2)
+    with store.unit_of_work() as uow:
+        uow.ledger("EUR").put_wallet(Wallet("m", overdraft_limit=Money(5, "EUR")))
+        uow.commit()
+    planned, seen = threading.Event(), []
+
+    def spend_into_the_overdraft() -> None:
+        with store.unit_of_work() as uow:
+            ledger = uow.ledger("EUR")
+            deep = plan(ledger, _spend(13, "deep"), allow_all)  # under the old limit
+            planned.set()
+            try:
+                ledger.write_plan(deep)
+            except StalePlan:
+                seen.append("stale")
+            try:
+                plan(ledger, _spend(13, "deep"), allow_all)
+            except InsufficientCredit:
+                seen.append("insufficient_credit")
+
+    with store.unit_of_work() as first:
+        ledger = first.ledger("EUR")
+        ledger.put_wallet(configure_wallet(ledger, Wallet("m"), allow_all))  # holds the row
+        thread = threading.Thread(target=spend_into_the_overdraft)
+        thread.start()
+        planned.wait()
+        first.commit()
+    thread.join()
+    assert seen == ["stale", "insufficient_credit"]
+    with store.unit_of_work() as uow:
+        assert uow.ledger("EUR").balance(LedgerAccount.wallet("m")) == 10
+    store.close()
+
+
+def test_a_refusal_is_planned_again_when_its_reads_disagree(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    """Each read of a READ COMMITTED unit sees the latest commit: a release that read its
+    hold (open) before a commit of it and the held credit (gone) after plans on reads that
+    disagree. Its refusal is checked (confirm_reads) and, the hold having changed, planned
+    again: the answer is the right one, the hold is closed."""
+    store = _ledger_store(pg_cluster, pg_schema, max_size=2)
+    hold = Reserve(
+        reservation_id="r",
+        account_id="m",
+        amount=Money(4, "EUR"),
+        expires_at=datetime(2026, 1, 2, tzinfo=UTC),
+        key="hold",
+        at=T0,
+    )
+    with store.unit_of_work() as uow:
+        ledger = uow.ledger("EUR")
+        plan_and_write(ledger, hold, allow_all)
+        uow.commit()
+    read, committed, seen = threading.Event(), threading.Event(), []
+
+    def pausing(action: LedgerAction, account_id: AccountId) -> None:
+        """Allows; the first time (the hold is read, the held credit not yet) it lets
+        the commit happen first."""
+        if not read.is_set():
+            read.set()
+            committed.wait()
+
+    def release() -> None:
+        with store.unit_of_work() as uow:
+            ledger = uow.ledger("EUR")
+            try:
+                plan_and_write(ledger, Release(reservation_id="r", key="rel", at=T0), pausing)
+            except CreditReservationClosed:
+                seen.append("closed")
+
+    thread = threading.Thread(target=release)
+    thread.start()
+    read.wait()
+    with store.unit_of_work() as uow:
+        ledger = uow.ledger("EUR")
+        commit = Commit(reservation_id="r", amount=Money(4, "EUR"), key="c", at=T0)
+        plan_and_write(ledger, commit, allow_all)
+        uow.commit()
+    committed.set()
+    thread.join()
+    assert seen == ["closed"]
+    store.close()

@@ -377,6 +377,23 @@ def _period(value: object) -> str:
     return value
 
 
+_MAX_KEY: Final = 200  # as the ledger's idempotency keys (subacct.pricing.ledger)
+
+
+def _valid_key(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """An idempotency key: printable text without whitespace, 1 to 200 characters."""
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= _MAX_KEY
+        or not value.isprintable()
+        or " " in value
+    ):
+        raise InvalidInput(
+            f"{attribute.name} must be 1 to {_MAX_KEY} printable characters without spaces",
+            field=attribute.name,
+        )
+
+
 def _amount(_: object, attribute: attrs.Attribute[Any], value: Money) -> None:
     if not isinstance(value, Money) or value.is_negative() or value.is_zero():
         raise InvalidInput(f"{attribute.name} must be positive Money", field=attribute.name)
@@ -389,7 +406,7 @@ class CreditsMoved(BaseEvent):
 
     event_type: ClassVar[str] = "credits_moved"
     operation: str = attrs.field(converter=_operation)
-    idempotency_key: str = attrs.field(validator=_valid_id)
+    idempotency_key: str = attrs.field(validator=_valid_key)
     from_account_id: AccountId | None = attrs.field(validator=_valid_optional_id)
     to_account_id: AccountId | None = attrs.field(validator=_valid_optional_id)
     amount: Money = attrs.field(validator=_amount)

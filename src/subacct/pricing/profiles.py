@@ -16,6 +16,7 @@ below it; reservations remember what a send took, by idempotency key.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TypeAlias
 
@@ -34,6 +35,7 @@ from subacct.pricing.tiers import PackagePrice, TieredPrice
 
 __all__ = [
     "BillingProfile",
+    "Prerequisites",
     "PriceSpec",
     "QuotaCounter",
     "QuotaReservation",
@@ -115,3 +117,17 @@ class QuotaReservation:
     account_id: AccountId = attrs.field(converter=_checks.account)
     quantity: int = attrs.field(converter=_checks.quantity)
     overage: int = attrs.field(default=0, converter=_checks.quantity)
+
+
+def _names(value: object) -> frozenset[str]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidInput("satisfied must be a set of prerequisite names", field="satisfied")
+    return frozenset(_checks.text(v, field="prerequisite") for v in value)
+
+
+@attrs.frozen
+class Prerequisites:
+    """What an account has proven for upgrades (e.g. ``spf_verified``, ``dkim_verified``)."""
+
+    account_id: AccountId = attrs.field(converter=_checks.account)
+    satisfied: frozenset[str] = attrs.field(converter=_names)

@@ -17,7 +17,14 @@ from subacct.policy.ceilings import Ceiling
 from subacct.policy.impersonation import ImpersonationSession, ImpersonationSetting
 from subacct.policy.roles import Role
 from subacct.pricing.invoices import Invoice
-from subacct.pricing.profiles import BillingProfile, QuotaCounter, QuotaReservation, QuotaSetting
+from subacct.pricing.plan_changes import PlanChange, Subscription
+from subacct.pricing.profiles import (
+    BillingProfile,
+    Prerequisites,
+    QuotaCounter,
+    QuotaReservation,
+    QuotaSetting,
+)
 from subacct.pricing.usage import UsageRecord
 from subacct.storage.records import Collection
 
@@ -27,6 +34,9 @@ __all__ = [
     "QUOTAS",
     "QUOTA_COUNTERS",
     "QUOTA_RESERVATIONS",
+    "PLAN_CHANGES",
+    "PREREQUISITES",
+    "SUBSCRIPTIONS",
     "USAGE",
     "API_KEYS",
     "API_KEY_CREDENTIALS",
@@ -83,6 +93,11 @@ QUOTA_COUNTERS: Final = Collection(
     "quota_counters", QuotaCounter, ("account_id", "period"), versioned=True
 )
 QUOTA_RESERVATIONS: Final = Collection("quota_reservations", QuotaReservation, ("period", "key"))
+SUBSCRIPTIONS: Final = Collection("subscriptions", Subscription, ("account_id",))
+PLAN_CHANGES: Final = Collection(
+    "plan_changes", PlanChange, ("request_id",), indexes=("account_id", "status")
+)
+PREREQUISITES: Final = Collection("prerequisites", Prerequisites, ("account_id",))
 
 # -- sharing -----------------------------------------------------------------------------
 RESOURCES: Final = Collection("resources", Resource, ("id",), indexes=("owner_id",), versioned=True)
@@ -105,6 +120,9 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             QUOTAS,
             QUOTA_COUNTERS,
             QUOTA_RESERVATIONS,
+            SUBSCRIPTIONS,
+            PLAN_CHANGES,
+            PREREQUISITES,
             RESOURCES,
             SHARES,
         )

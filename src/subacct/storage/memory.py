@@ -15,8 +15,10 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Hashable
+from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar, cast
+from typing import Any, Final, Generic, Self, TypeVar, cast
 
 from subacct.domain import Account, AccountId, AgencyLink, Membership, User, UserId
 from subacct.domain.events import DomainEvent, event_to_dict
@@ -27,8 +29,19 @@ from subacct.errors import (
     DuplicateLogin,
     MembershipNotFound,
     NotFound,
+    StalePlan,
     StorageError,
     UserNotFound,
+)
+from subacct.money import Money
+from subacct.pricing.ledger import (
+    IdempotencyRecord,
+    LedgerAccount,
+    Plan,
+    Reservation,
+    ReservationStatus,
+    Transfer,
+    Wallet,
 )
 from subacct.storage.ports import LoggedEvent
 from subacct.storage.records import Collection, check_record_version, dump_record
@@ -37,6 +50,8 @@ __all__ = ["MemoryStore", "MemoryUnitOfWork"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+_ZERO: Final = Decimal(0)
 
 
 class Journal:
@@ -82,6 +97,21 @@ class Table(Generic[K, V]):
         self._journal.record(lambda: self.rows.__setitem__(key, old))
 
 
+class Log(Generic[V]):
+    """An append-only list whose appends are journaled."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.items: list[V] = []
+        self._journal = journal
+
+    def append(self, item: V) -> None:
+        self._journal.record(self._drop_last)
+        self.items.append(item)
+
+    def _drop_last(self) -> None:
+        self.items.pop()
+
+
 class Index(Generic[K, V]):
     """A journaled one-to-many index: key -> set of values."""
 
@@ -117,6 +147,12 @@ class _Data:
         self.event_ids: Table[str, int] = Table(self.journal)
         self.records: dict[str, Table[str, Any]] = {}
         self.record_index: dict[str, Index[tuple[str, str], str]] = {}
+        # the credit ledgers, keyed by currency first
+        self.balances: Table[tuple[str, LedgerAccount], Decimal] = Table(self.journal)
+        self.wallets: Table[tuple[str, AccountId], Wallet] = Table(self.journal)
+        self.reservations: Table[tuple[str, str], Reservation] = Table(self.journal)
+        self.operations: Table[tuple[str, str], IdempotencyRecord] = Table(self.journal)
+        self.transfers: dict[str, Log[Transfer]] = {}
 
     def record_tables(self, name: str) -> tuple[Table[str, Any], Index[tuple[str, str], str]]:
         if name not in self.records:
@@ -404,6 +440,108 @@ class MemoryEventLog:
         return list(itertools.islice((e for e in hits if e.event.account_id == account_id), limit))
 
 
+class MemoryLedger:
+    """One currency's credit ledger: journaled tables, the guards of ``Ledger.apply``
+    (checked before anything is written, so a failed one is a ``StalePlan``)."""
+
+    def __init__(self, data: _Data, currency: str) -> None:
+        self._d = data
+        self._currency = Money.zero(currency).currency
+        self._log = data.transfers.setdefault(self._currency, Log(data.journal))
+
+    @property
+    def currency(self) -> str:
+        return self._currency
+
+    def balance(self, account: LedgerAccount) -> Decimal:
+        return self._d.balances.rows.get((self._currency, account), _ZERO)
+
+    def wallet(self, account_id: AccountId) -> Wallet | None:
+        return self._d.wallets.rows.get((self._currency, account_id))
+
+    def reservation(self, reservation_id: str) -> Reservation | None:
+        return self._d.reservations.rows.get((self._currency, reservation_id))
+
+    def due_reservations(self, at: datetime) -> list[Reservation]:
+        due = [r for r in self.reservations() if r.is_open and r.expires_at <= at]
+        return sorted(due, key=lambda r: (r.expires_at, r.id))
+
+    def idempotency(self, key: str) -> IdempotencyRecord | None:
+        return self._d.operations.rows.get((self._currency, key))
+
+    def put_wallet(self, wallet: Wallet) -> None:
+        self._d.wallets.put((self._currency, wallet.account_id), wallet)
+
+    def confirm_reads(self) -> bool:
+        return True  # units of work take turns: nothing changes under one
+
+    def write_plan(self, plan: Plan) -> None:
+        record = plan.record
+        if record is None:
+            return  # a replay writes nothing
+        cur, balances = self._currency, self._d.balances
+        if (cur, record.key) in self._d.operations.rows:
+            raise StalePlan(f"key {record.key!r} was used meanwhile", key=record.key)
+        for account, delta, floor in plan.changes:
+            if floor is not None and delta < 0 and self.balance(account) + delta < floor:
+                raise StalePlan(
+                    f"{account} changed since the plan was made", ledger_account=str(account)
+                )
+        for hold in plan.reservations:
+            current = self.reservation(hold.id)
+            fresh = hold.status is ReservationStatus.OPEN
+            if (current is None) != fresh or (current is not None and not current.is_open):
+                raise StalePlan(
+                    f"reservation {hold.id!r} changed since the plan was made",
+                    reservation_id=hold.id,
+                )
+        self._d.operations.put((cur, record.key), record)
+        for account, delta, _floor in plan.changes:
+            balances.put((cur, account), self.balance(account) + delta)
+        for hold in plan.reservations:
+            self._d.reservations.put((cur, hold.id), hold)
+        for wallet in plan.wallets:
+            self.put_wallet(wallet)
+        for transfer in plan.transfers:
+            self._log.append(transfer)
+
+    def balances(self) -> dict[LedgerAccount, Decimal]:
+        cur = self._currency
+        return {a: b for (c, a), b in self._d.balances.rows.items() if c == cur}
+
+    def wallets(self) -> list[Wallet]:
+        cur = self._currency
+        return sorted(
+            (w for (c, _), w in self._d.wallets.rows.items() if c == cur),
+            key=lambda w: w.account_id,
+        )
+
+    def reservations(self) -> list[Reservation]:
+        cur = self._currency
+        found = (r for (c, _), r in self._d.reservations.rows.items() if c == cur)
+        return sorted(found, key=lambda r: r.id)
+
+    def transfers(
+        self,
+        account: LedgerAccount | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Transfer]:
+        return [
+            t
+            for t in self._log.items
+            if (account is None or account in (t.source, t.destination))
+            and (start is None or t.at >= start)
+            and (end is None or t.at < end)
+        ]
+
+    def opening_balance(self, account: LedgerAccount, at: datetime) -> Decimal:
+        total = _ZERO
+        for t in self.transfers(account, end=at):
+            total += t.amount.amount if t.destination == account else -t.amount.amount
+        return total
+
+
 class MemoryUnitOfWork:
     """A unit of work over a ``MemoryStore``; holds the store's lock while open."""
 
@@ -418,6 +556,9 @@ class MemoryUnitOfWork:
 
     def records(self, coll: Collection[V]) -> MemoryRecords[V]:
         return MemoryRecords(self._store._data, coll)
+
+    def ledger(self, currency: str) -> MemoryLedger:
+        return MemoryLedger(self._store._data, currency)
 
     def __enter__(self) -> Self:
         if self._store._owner == threading.get_ident():

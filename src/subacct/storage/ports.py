@@ -19,6 +19,7 @@ exactly one more than the stored version, otherwise ``ConcurrentModification``.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
@@ -26,6 +27,14 @@ import attrs
 
 from subacct.domain import Account, AccountId, AgencyLink, Membership, User, UserId
 from subacct.domain.events import DomainEvent
+from subacct.pricing.ledger import (
+    LedgerAccount,
+    LedgerView,
+    Plan,
+    Reservation,
+    Transfer,
+    Wallet,
+)
 from subacct.storage.records import Collection, RecordRepository
 
 T = TypeVar("T")
@@ -35,6 +44,7 @@ __all__ = [
     "Clock",
     "EventLog",
     "IdFactory",
+    "LedgerRepository",
     "LinkRepository",
     "LoggedEvent",
     "MembershipRepository",
@@ -191,6 +201,84 @@ class EventLog(Protocol):
         ...
 
 
+class LedgerRepository(LedgerView, Protocol):
+    """The prepaid credit ledger of one currency, inside the unit of work that hands it out
+    (``uow.ledger(currency)``).
+
+    The read side is the core's ``LedgerView`` (``subacct.pricing.ledger.plan`` runs
+    against it); reads see this transaction. ``write_plan`` writes a ``Plan`` made against
+    this repository in the same unit of work, all of it or (raising) none of it. Amounts
+    are stored exactly (decimal text or a decimal column, never a float); a balance read
+    back equals, as a ``Decimal``, the one written.
+
+    ``write_plan`` enforces at least the guards of ``Ledger.apply`` (the reference) on the
+    stored values, atomically with the write, so that no concurrent writer can slip in
+    between (a compare-and-set on the stored balance, a row lock or a serializable
+    transaction): the idempotency key is new (a unique constraint), no balance it lowers
+    ends below the change's floor, a new reservation id is free and a reservation it
+    closes is still open; transfers are unique on ``(key, index)``. A failed guard raises
+    ``ConcurrentModification``: the plan is stale. When nothing of the plan was written
+    it is a ``StalePlan`` and the caller may plan again in the same unit of work
+    (``subacct.ledger_service.plan_and_write``); otherwise the caller rolls the unit of
+    work back and runs it again. The reference adapters check every guard before writing
+    (``StalePlan``) and also compare-and-set each balance against the value this
+    transaction read for it.
+
+    Ask for the ledger before anything else in a unit of work that writes to it: an
+    adapter may then pick the transaction's isolation for it (the PostgreSQL adapter runs
+    such units READ COMMITTED with row locks; see ``docs/postgres.md``).
+
+    Order: ``transfers`` come in ledger order, oldest first: the order the operations
+    committed, as seen by every single ledger account (a statement's running balance),
+    and ``index`` order within one operation.
+    """
+
+    def put_wallet(self, wallet: Wallet) -> None:
+        """Insert or replace ``wallet`` (already checked by ``configure_wallet``)."""
+        ...
+
+    def write_plan(self, plan: Plan) -> None:
+        """Write ``plan`` under the guards above; a replay (``plan.replayed``) writes
+        nothing. ``ConcurrentModification`` when a guard fails (nothing is written then,
+        and the unit of work must be rolled back and re-run)."""
+        ...
+
+    def confirm_reads(self) -> bool:
+        """True when everything this transaction's reads returned still holds, so a
+        refusal planned from them stands; False when something changed since (the caller
+        plans again; an adapter with row locks now holds those rows, so the next plan
+        reads one consistent state). An adapter whose reads are one consistent snapshot,
+        or whose writers take turns, returns True."""
+        ...
+
+    def balances(self) -> dict[LedgerAccount, Decimal]:
+        """Every ledger account that ever moved, with its balance."""
+        ...
+
+    def wallets(self) -> list[Wallet]:
+        """Every wallet, in account id order."""
+        ...
+
+    def reservations(self) -> list[Reservation]:
+        """Every reservation (open or closed), in id order."""
+        ...
+
+    def transfers(
+        self,
+        account: LedgerAccount | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Transfer]:
+        """The transfer log in ledger order; only those touching ``account`` (as source
+        or destination) and with ``start <= at < end`` when given."""
+        ...
+
+    def opening_balance(self, account: LedgerAccount, at: datetime) -> Decimal:
+        """The balance of ``account`` from the transfers before ``at`` (a statement's
+        opening)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository: all or nothing."""
 
@@ -211,6 +299,10 @@ class UnitOfWork(Protocol):
 
     def records(self, collection: Collection[T]) -> RecordRepository[T]:
         """The repository of one record collection (see ``subacct.storage.records``)."""
+        ...
+
+    def ledger(self, currency: str) -> LedgerRepository:
+        """The credit ledger of ``currency`` (ISO 4217) in this unit of work."""
         ...
 
     def commit(self) -> None:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -36,6 +37,7 @@ from subacct.storage.sql import (
     SqlRecords,
     SqlUsers,
 )
+from subacct.storage.sql_ledger import SqlLedger
 
 T = TypeVar("T")
 
@@ -73,9 +75,25 @@ class PostgresUnitOfWork:
         self.memberships = SqlMemberships(self)
         # appends take a transaction-scoped lock, so sequence numbers follow commit order
         self.events = SqlEventLog(self, before_append=_AUDIT_LOCK_SQL)
+        self._ledgers: dict[str, SqlLedger] = {}
+        self._statements = 0  # run in the current transaction
+        self._prelude: str | None = None  # sent with the transaction's first statement
 
     def records(self, coll: Collection[T]) -> SqlRecords[T]:
         return SqlRecords(self, coll)
+
+    def ledger(self, currency: str) -> SqlLedger:
+        """The credit ledger. Asked for before any other statement, it makes this
+        transaction READ COMMITTED: the ledger's writes lock their rows (in one global
+        order) and re-check them, so a concurrent write waits instead of aborting the
+        unit, and what the unit then reads is the latest committed state."""
+        found = self._ledgers.get(currency)
+        if found is None:
+            if self._statements == 0:
+                self._prelude = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
+            found = SqlLedger(self, currency, lock=" FOR UPDATE")
+            self._ledgers[currency] = found
+        return found
 
     @property
     def connection(self) -> psycopg.Connection[Any]:
@@ -83,10 +101,13 @@ class PostgresUnitOfWork:
             raise StorageError("the unit of work is not open; use it in a with block")
         return self._conn
 
-    def _run(self, sql: str, params: Sequence[Any]) -> Any:
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """The driver's integrity, serialization and deadlock errors as
+        ``ConcurrentModification`` (the service layer re-runs the unit of work)."""
         psycopg = self._store._psycopg
         try:
-            return self.connection.execute(sql.replace("?", "%s"), params)
+            yield
         except psycopg.errors.IntegrityError as exc:
             raise ConcurrentModification(
                 f"a concurrent write got there first: {exc.diag.message_primary}"
@@ -94,11 +115,31 @@ class PostgresUnitOfWork:
         except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as exc:
             raise ConcurrentModification(f"retry the unit of work: {exc}") from exc
 
+    def _run(self, sql: str, params: Sequence[Any]) -> Any:
+        if self._prelude is not None:  # with the transaction's first statement
+            return self._pipelined([(sql, params)])[0]
+        self._statements += 1
+        with self._translated():
+            return self.connection.execute(sql.replace("?", "%s"), params)
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         return list(self._run(sql, params).fetchall())
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int(self._run(sql, params).rowcount)
+
+    def execute_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        """The statements in one pipeline: one round trip to the server."""
+        return [int(c.rowcount) for c in self._pipelined(statements)]
+
+    def _pipelined(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        conn = self.connection
+        prelude, self._prelude = self._prelude, None
+        with self._translated(), conn.pipeline():
+            if prelude is not None:
+                conn.execute(prelude)
+            self._statements += len(statements)
+            return [conn.execute(sql.replace("?", "%s"), params) for sql, params in statements]
 
     def __enter__(self) -> Self:
         if getattr(self._store._local, "open", False):
@@ -109,12 +150,15 @@ class PostgresUnitOfWork:
         return self
 
     def _begin(self) -> None:
+        self._statements = 0
+        self._prelude = None
         if not self._store._owns_pool:  # a host's pool: set up this transaction only
             self.connection.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
             self.connection.execute(f"SET LOCAL search_path TO {self._store.schema}")
 
     def commit(self) -> None:
         psycopg = self._store._psycopg
+        self._ledgers.clear()  # what a ledger read belongs to this transaction
         try:
             self.connection.commit()
         except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as exc:
@@ -122,6 +166,7 @@ class PostgresUnitOfWork:
         self._begin()
 
     def rollback(self) -> None:
+        self._ledgers.clear()
         if self._conn is not None:
             self._conn.rollback()
             self._begin()
@@ -133,6 +178,7 @@ class PostgresUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         conn, self._conn = self._conn, None
+        self._ledgers.clear()
         self._store._local.open = False
         if conn is not None:
             try:

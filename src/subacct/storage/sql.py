@@ -108,6 +108,11 @@ class SqlSession(Protocol):
         """Rows changed by an INSERT, UPDATE or DELETE."""
         ...
 
+    def execute_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        """``execute`` each statement in order; the rows each changed. An adapter may
+        send them in one round trip (PostgreSQL pipelines them)."""
+        ...
+
 
 class _Repo:
     def __init__(self, db: SqlSession) -> None:
@@ -527,6 +532,7 @@ AUDIT_LOG_DDL: Final = [
 
 def _migrations() -> list[list[str]]:
     from subacct.storage.collections import COLLECTIONS
+    from subacct.storage.sql_ledger import LEDGER_DDL
 
     core = [
         """CREATE TABLE accounts (
@@ -566,7 +572,7 @@ def _migrations() -> list[list[str]]:
     records = list(AUDIT_LOG_DDL)
     for coll in COLLECTIONS.values():
         records += record_table_ddl(coll)
-    return [core, records]
+    return [core, records, list(LEDGER_DDL)]
 
 
 MIGRATIONS: Final = _migrations()

@@ -6,6 +6,9 @@
 * One transaction per unit of work, begun with ``BEGIN IMMEDIATE``: writers are serialized
   by SQLite's write lock, so a read-modify-write inside a unit can never lose an update.
 * One connection per thread and store; a store object is safe to share between threads.
+* The credit ledger (``uow.ledger(currency)``) writes each operation in the unit of work's
+  one transaction. ``BEGIN IMMEDIATE`` already makes concurrent operations take turns; the
+  ledger's compare-and-set guards are checked all the same, like on every adapter.
 
 >>> import tempfile, pathlib
 >>> from subacct.storage.sqlite import SqliteStore
@@ -38,6 +41,7 @@ from subacct.storage.sql import (
     SqlRecords,
     SqlUsers,
 )
+from subacct.storage.sql_ledger import SqlLedger
 
 T = TypeVar("T")
 
@@ -55,15 +59,26 @@ class SqliteUnitOfWork:
         self.users = SqlUsers(self)
         self.memberships = SqlMemberships(self)
         self.events = SqlEventLog(self)
+        self._ledgers: dict[str, SqlLedger] = {}
 
     def records(self, coll: Collection[T]) -> SqlRecords[T]:
         return SqlRecords(self, coll)
+
+    def ledger(self, currency: str) -> SqlLedger:
+        found = self._ledgers.get(currency)
+        if found is None:
+            found = SqlLedger(self, currency)  # writers take turns: no row locks needed
+            self._ledgers[currency] = found
+        return found
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         return self.connection.execute(sql, params).fetchall()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self.connection.execute(sql, params).rowcount
+
+    def execute_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        return [self.execute(sql, params) for sql, params in statements]
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -88,9 +103,11 @@ class SqliteUnitOfWork:
 
     def commit(self) -> None:
         conn = self.connection
+        self._ledgers.clear()  # what a ledger read belongs to this transaction
         conn.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._ledgers.clear()
         if self._conn is not None and self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 

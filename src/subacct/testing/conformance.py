@@ -13,8 +13,9 @@ returns a callable making a fresh, empty store::
             return lambda: MyPostgresStore(fresh_database_url())
 
 pytest then runs every ``test_*`` method below against the host's adapter. subacct runs
-the same kit against its in-memory and SQLite adapters. Needs the ``test`` extra
-(pytest and hypothesis).
+the same kit against its in-memory, SQLite and PostgreSQL adapters. The credit ledger's
+cases (``subacct.testing.ledger_conformance``) are part of it, concurrency included. Needs
+the ``test`` extra (pytest and hypothesis).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ from subacct.runtime import FixedClock, SequentialIds
 from subacct.service import AccountService
 from subacct.storage.collections import COLLECTIONS, RESOURCES
 from subacct.storage.ports import Store
+from subacct.testing.ledger_conformance import LedgerConformance
 
 __all__ = ["StoreConformance", "store_state"]
 
@@ -109,8 +111,9 @@ def _agency(store: Store) -> AccountService:
     return svc
 
 
-class StoreConformance:
-    """Contract tests every adapter must pass. Override ``store_factory``."""
+class StoreConformance(LedgerConformance):
+    """Contract tests every adapter must pass. Override ``store_factory``. The credit
+    ledger's cases come from ``LedgerConformance``."""
 
     @pytest.fixture
     def store_factory(self) -> StoreFactory:
@@ -544,8 +547,10 @@ def _samples() -> dict[str, Any]:
     )
     from subacct.policy.api_keys import ApiKeyCredential
     from subacct.pricing import BillingPeriod, Invoice, Plan, PlanLadder, Quota, UsageRecord
+    from subacct.pricing.plan_changes import Subscription, request_change
     from subacct.pricing.profiles import (
         BillingProfile,
+        Prerequisites,
         QuotaCounter,
         QuotaReservation,
         QuotaSetting,
@@ -571,6 +576,17 @@ def _samples() -> dict[str, Any]:
         "quotas": QuotaSetting("agency1", Quota(6000)),
         "quota_counters": QuotaCounter("agency1", BillingPeriod(2026, 1), 10),
         "quota_reservations": QuotaReservation(BillingPeriod(2026, 1), "send-1", "agency1", 10),
+        "subscriptions": Subscription("agencydemo", "18,000"),
+        "plan_changes": request_change(
+            Subscription("agencydemo", "2,500"),
+            PlanLadder(
+                [Plan("2,500", 2500, Money("15", "USD")), Plan("18,000", 18000, Money("90", "USD"))]
+            ),
+            "18,000",
+            BillingPeriod(2026, 1),
+            request_id="chg-1",
+        ),
+        "prerequisites": Prerequisites("agencydemo", {"spf_verified"}),
         "resources": _resource("tpl_a", "agencydemo"),
         "shares": Share(
             "sh1", "tpl_a", "agencydemo", ShareMode.ALL_SUBS, (), SharePermission.USE, T0

@@ -65,10 +65,11 @@ class Ledger:
         "_authorize",
         "_balances",
         "_currency",
+        "_holds",
         "_open",
-        "_receipts",
         "_requests",
         "_reservations",
+        "_spans",
         "_transfers",
         "_wallets",
     )
@@ -83,7 +84,12 @@ class Ledger:
         self._reservations: dict[str, Reservation] = {}
         self._open: dict[str, Reservation] = {}
         self._requests: dict[str, LedgerRequest] = {}  # fingerprints are derived on demand
-        self._receipts: dict[str, Receipt] = {}
+        # A receipt is rebuilt on demand from the log: per key, where its transfers start
+        # (they are contiguous and share the key) and, when any, its reservation ids.
+        # Keeping plain ints and strings leaves the garbage collector less to walk as the
+        # history grows.
+        self._spans: dict[str, int] = {}
+        self._holds: dict[str, tuple[str, ...]] = {}
         self._transfers: list[Transfer] = []
 
     # -- LedgerView -----------------------------------------------------------------------
@@ -109,7 +115,14 @@ class Ledger:
         request = self._requests.get(key)
         if request is None:
             return None
-        return IdempotencyRecord(key, request.fingerprint(), self._receipts[key])
+        log, start = self._transfers, self._spans[key]
+        stop = start
+        while stop < len(log) and log[stop].key == key:
+            stop += 1
+        receipt = Receipt._trusted(
+            key, request.operation, tuple(log[start:stop]), self._holds.get(key, ())
+        )
+        return IdempotencyRecord(key, request.fingerprint(), receipt)
 
     # -- commands -------------------------------------------------------------------------
 
@@ -125,7 +138,10 @@ class Ledger:
         ``authorize`` (default: the ledger's) checks the principal acting now.
         """
         planned = plan(self, request, authorize or self._authorize)
-        self.apply(planned)
+        # Planned against this ledger just now, with nothing in between: the guards of
+        # ``apply`` hold by construction, so write straight away.
+        if planned.request is not None:
+            self._write(planned, planned.request)
         return planned.receipt
 
     def apply(self, planned: Plan) -> None:
@@ -156,6 +172,11 @@ class Ledger:
                     f"reservation {hold.id!r} changed since the plan was made",
                     reservation_id=hold.id,
                 )
+        self._write(planned, request)
+
+    def _write(self, planned: Plan, request: LedgerRequest) -> None:
+        """Write a plan whose guards hold."""
+        receipt, balances = planned.receipt, self._balances
         for account, delta, _floor in planned.changes:
             balances[account] = balances.get(account, _ZERO) + delta
         for hold in planned.reservations:
@@ -166,9 +187,12 @@ class Ledger:
                 self._open.pop(hold.id, None)
         for wallet in planned.wallets:
             self._wallets[wallet.account_id] = wallet
-        self._requests[receipt.key] = request
-        self._receipts[receipt.key] = receipt
-        self._transfers.extend(receipt.transfers)
+        key, log = receipt.key, self._transfers
+        self._requests[key] = request
+        self._spans[key] = len(log)
+        if receipt.reservation_ids:
+            self._holds[key] = receipt.reservation_ids
+        log.extend(receipt.transfers)
 
     # -- queries --------------------------------------------------------------------------
 

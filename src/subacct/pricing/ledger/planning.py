@@ -111,6 +111,25 @@ class Plan:
     def replayed(self) -> bool:
         return self.receipt.replayed
 
+    @classmethod
+    def _trusted(
+        cls,
+        receipt: Receipt,
+        changes: tuple[BalanceChange, ...],
+        reservations: tuple[Reservation, ...],
+        wallets: tuple[Wallet, ...],
+        request: LedgerRequest,
+    ) -> Plan:
+        """A new plan from ``Draft.finish`` (its parts are built there), without the
+        per-field ``__setattr__`` of a frozen attrs class on the hot path."""
+        self = _new(cls)
+        _p_receipt(self, receipt)
+        _p_changes(self, changes)
+        _p_reservations(self, reservations)
+        _p_wallets(self, wallets)
+        _p_request(self, request)
+        return self
+
     @property
     def transfers(self) -> tuple[Transfer, ...]:
         """The transfers to append (none for a replay)."""
@@ -122,6 +141,12 @@ class Plan:
         if self.request is None:
             return None
         return IdempotencyRecord(self.receipt.key, self.request.fingerprint(), self.receipt)
+
+
+_new = object.__new__
+_p_receipt, _p_changes, _p_reservations, _p_wallets, _p_request = (
+    Plan.__dict__[f.name].__set__ for f in attrs.fields(Plan)
+)
 
 
 class Draft:
@@ -216,7 +241,7 @@ class Draft:
                 if entry[1]
             ]
         )
-        return Plan(receipt, changes, reservations, wallets, req)
+        return Plan._trusted(receipt, changes, reservations, wallets, req)
 
 
 def replayed(view: LedgerView, request: LedgerRequest) -> Plan | None:

@@ -42,7 +42,6 @@ __all__ = [
 
 
 _new = object.__new__
-_set = object.__setattr__  # how attrs itself initializes frozen slotted instances
 
 
 class OperationKind(enum.Enum):
@@ -114,15 +113,21 @@ class Transfer:
         reference, two distinct ledger accounts, a positive amount), skipping the converters
         on the hot path. Anything else constructs normally."""
         self = _new(cls)
-        _set(self, "key", key)
-        _set(self, "index", index)
-        _set(self, "operation", operation)
-        _set(self, "source", source)
-        _set(self, "destination", destination)
-        _set(self, "amount", amount)
-        _set(self, "at", at)
-        _set(self, "reference", reference)
+        _t_key(self, key)
+        _t_index(self, index)
+        _t_operation(self, operation)
+        _t_source(self, source)
+        _t_destination(self, destination)
+        _t_amount(self, amount)
+        _t_at(self, at)
+        _t_reference(self, reference)
         return self
+
+
+# the slots' own setters: what ``object.__setattr__`` ends up calling, without the lookup
+_t_key, _t_index, _t_operation, _t_source, _t_destination, _t_amount, _t_at, _t_reference = (
+    Transfer.__dict__[f.name].__set__ for f in attrs.fields(Transfer)
+)
 
 
 def _transfers(value: Iterable[Transfer]) -> tuple[Transfer, ...]:
@@ -163,12 +168,17 @@ class Receipt:
     ) -> Receipt:
         """A fresh receipt from validated parts (see ``Transfer._trusted``)."""
         self = _new(cls)
-        _set(self, "key", key)
-        _set(self, "operation", operation)
-        _set(self, "transfers", transfers)
-        _set(self, "reservation_ids", reservation_ids)
-        _set(self, "replayed", False)
+        _r_key(self, key)
+        _r_operation(self, operation)
+        _r_transfers(self, transfers)
+        _r_reservation_ids(self, reservation_ids)
+        _r_replayed(self, False)
         return self
+
+
+_r_key, _r_operation, _r_transfers, _r_reservation_ids, _r_replayed = (
+    Receipt.__dict__[f.name].__set__ for f in attrs.fields(Receipt)
+)
 
 
 class ReservationStatus(enum.Enum):

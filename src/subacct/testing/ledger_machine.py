@@ -1,0 +1,517 @@
+"""A hypothesis state machine over the credit ledger, for the library and for adapters.
+
+``LedgerMachine`` runs random sequences of top-ups, distributions, reclaims, spends,
+refunds, reservations, commits, releases, expiry sweeps, allocation changes, period resets,
+replays and reused keys, and checks after every step: the ledger sums to zero, no balance
+is below its floor, balances equal a replay of the transfer log, reserved credit equals the
+open reservations, statements reconcile, refusals and replays move nothing, and each
+refusal is the one the rules predict.
+
+It drives any object with the in-memory ``Ledger``'s methods (``open_wallet``,
+``execute``, ``balances``, ``balance_of``, ``transfers``, ``reservations``,
+``reservation``, ``wallet``, ``wallets``, ``statement``). ``make_ledger`` returns one;
+``ServiceLedger`` gives a ``LedgerService`` over any store that shape, so the conformance
+kit (``subacct.testing.conformance``) runs the same machine on every adapter::
+
+    run_ledger_machine(lambda: ServiceLedger.over(MyStore()), max_examples=10)
+
+Needs the ``test`` extra (hypothesis).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import attrs
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+    run_state_machine_as_test,
+)
+
+from subacct.domain.ids import AccountId, UserId
+from subacct.errors import (
+    AllocationError,
+    CreditReservationClosed,
+    IdempotencyConflict,
+    InsufficientCredit,
+    PaymentMethodRequired,
+    RefundExceedsSpent,
+    SubacctError,
+)
+from subacct.ledger_service import LedgerService
+from subacct.money import Money
+from subacct.policy import Principal
+from subacct.pricing.ledger import (
+    Allocation,
+    AllocationKind,
+    Commit,
+    Distribute,
+    Expire,
+    Ledger,
+    LedgerAccount,
+    LedgerAccountKind,
+    LedgerRequest,
+    Receipt,
+    Reclaim,
+    Refund,
+    Release,
+    Reservation,
+    Reserve,
+    ResetMode,
+    ResetPeriod,
+    SetAllocation,
+    Spend,
+    Statement,
+    TopUp,
+    Transfer,
+    Wallet,
+    allow_all,
+    replay_balances,
+)
+from subacct.runtime import FixedClock, SequentialIds
+from subacct.storage.ports import Store
+from subacct.testing.ledger_strategies import allocations, credit_amounts, ledger_setups
+
+__all__ = ["LedgerMachine", "ServiceLedger", "run_ledger_machine"]
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ZERO = Decimal(0)
+amounts = credit_amounts("EUR", max_amount=60)
+shares = st.sampled_from(["0", "0.5", "0.999", "1", "1.001", "2"])
+recurring = st.builds(
+    lambda amount, mode: Allocation.recurring(amount, on_reset=mode),
+    credit_amounts("EUR", max_amount=40),
+    st.sampled_from(list(ResetMode)),
+)
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    reservations = Bundle("reservations")
+
+    def make_ledger(self) -> Any:
+        return Ledger("EUR", authorize=allow_all)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _key(self) -> str:
+        self.counter += 1
+        return f"op{self.counter}"
+
+    def _snapshot(self) -> tuple[object, ...]:
+        book = self.book
+        return (book.balances(), len(book.transfers()), book.reservations(), book.wallets())
+
+    def _run(self, request: LedgerRequest) -> Receipt | SubacctError:
+        before = self._snapshot()
+        try:
+            receipt: Receipt = self.book.execute(request)
+        except SubacctError as refusal:
+            assert self._snapshot() == before, "a refusal changed the ledger"
+            return refusal
+        assert not receipt.replayed
+        self.history.append((request, receipt))
+        return receipt
+
+    def _bal(self, account: LedgerAccount) -> Decimal:
+        return Decimal(self.book.balance_of(account).amount)
+
+    def _wallet(self, account_id: str) -> Wallet:
+        wallet = self.book.wallet(AccountId(account_id))
+        assert isinstance(wallet, Wallet)
+        return wallet
+
+    def _funding(self, account_id: str) -> Wallet:
+        wallet = self._wallet(account_id)
+        if wallet.allocation is not None and wallet.allocation.kind is AllocationKind.UNLIMITED:
+            assert wallet.master_id is not None
+            return self._wallet(wallet.master_id)
+        return wallet
+
+    def _available(self, wallet: Wallet) -> Decimal:
+        return self._bal(LedgerAccount.wallet(wallet.account_id)) - wallet.floor
+
+    def _moved(self, before: dict[LedgerAccount, Decimal], **expected: Decimal) -> None:
+        """Assert balance changes; ``expected`` maps ``kind_owner`` to the exact delta."""
+        for name, delta in expected.items():
+            kind, owner = name.split("__")
+            account = LedgerAccount(kind, owner)
+            assert self._bal(account) - before.get(account, ZERO) == delta, name
+
+    def _balances(self) -> dict[LedgerAccount, Decimal]:
+        return {a: m.amount for a, m in self.book.balances().items()}
+
+    # -- setup --------------------------------------------------------------------------------
+
+    @initialize(wallets=ledger_setups(), monthly=recurring)
+    def setup(self, wallets: list[Wallet], monthly: Allocation) -> None:
+        self.book = self.make_ledger()
+        for wallet in wallets:
+            self.book.open_wallet(wallet)
+        self.ids = [w.account_id for w in wallets]
+        self.subs = [w.account_id for w in wallets if w.master_id is not None]
+        self.now = T0
+        self.counter = 0
+        self.history: list[tuple[LedgerRequest, Receipt]] = []
+        self.book.execute(TopUp(account_id="master", amount=Money(500, "EUR"), key="seed", at=T0))
+        self.book.execute(
+            SetAllocation(sub_id="sub_allocated", allocation=monthly, key="monthly", at=T0)
+        )
+
+    # -- operations ---------------------------------------------------------------------------
+
+    @rule(data=st.data(), amount=amounts)
+    def top_up(self, data: st.DataObject, amount: Money) -> None:
+        account = data.draw(st.sampled_from(self.ids))
+        before = self._balances()
+        result = self._run(TopUp(account_id=account, amount=amount, key=self._key(), at=self.now))
+        if self._wallet(account).own_payment_method:
+            assert isinstance(result, Receipt)
+            self._moved(
+                before,
+                **{f"wallet__{account}": amount.amount, f"external__{account}": -amount.amount},
+            )
+        else:
+            assert isinstance(result, PaymentMethodRequired)
+
+    @rule(data=st.data(), amount=amounts)
+    def distribute(self, data: st.DataObject, amount: Money) -> None:
+        sub = data.draw(st.sampled_from(self.subs))
+        before = self._balances()
+        master_has = self._bal(LedgerAccount.wallet("master"))
+        unlimited = self._funding(sub).account_id != sub
+        result = self._run(Distribute(sub_id=sub, amount=amount, key=self._key(), at=self.now))
+        if unlimited:
+            assert isinstance(result, AllocationError)
+        elif amount.amount > master_has:
+            assert isinstance(result, InsufficientCredit)
+        else:
+            assert isinstance(result, Receipt)
+            self._moved(before, wallet__master=-amount.amount, **{f"wallet__{sub}": amount.amount})
+
+    @rule(data=st.data(), amount=st.none() | amounts)
+    def reclaim(self, data: st.DataObject, amount: Money | None) -> None:
+        sub = data.draw(st.sampled_from(self.subs))
+        before = self._balances()
+        has = self._bal(LedgerAccount.wallet(sub))
+        result = self._run(Reclaim(sub_id=sub, amount=amount, key=self._key(), at=self.now))
+        wanted = max(has, ZERO) if amount is None else amount.amount
+        if amount is not None and wanted > has:
+            assert isinstance(result, InsufficientCredit)
+        else:
+            assert isinstance(result, Receipt)
+            self._moved(before, wallet__master=wanted, **{f"wallet__{sub}": -wanted})
+
+    @rule(data=st.data(), amount=amounts)
+    def spend(self, data: st.DataObject, amount: Money) -> None:
+        account = data.draw(st.sampled_from(self.ids))
+        funding = self._funding(account)
+        can = self._available(funding) >= amount.amount
+        before = self._balances()
+        result = self._run(Spend(account_id=account, amount=amount, key=self._key(), at=self.now))
+        if can:
+            assert isinstance(result, Receipt)
+            self._moved(
+                before,
+                **{f"spent__{account}": amount.amount},
+            )
+            assert self._bal(LedgerAccount.wallet(funding.account_id)) == (
+                before.get(LedgerAccount.wallet(funding.account_id), ZERO) - amount.amount
+            )
+        else:
+            assert isinstance(result, InsufficientCredit)
+
+    @rule(data=st.data(), amount=amounts, part=st.sampled_from(["", "0.5", "1"]))
+    def refund(self, data: st.DataObject, amount: Money, part: str) -> None:
+        account = data.draw(st.sampled_from(self.ids))
+        spent = self._bal(LedgerAccount.spent(account))
+        if part and spent > 0:  # a share of what was spent, often exactly all of it
+            amount = Money(spent * Decimal(part), "EUR")
+        result = self._run(Refund(account_id=account, amount=amount, key=self._key(), at=self.now))
+        assert isinstance(result, Receipt if amount.amount <= spent else RefundExceedsSpent)
+
+    @rule(
+        target=reservations,
+        data=st.data(),
+        amount=amounts,
+        ttl=st.integers(min_value=1, max_value=900),
+    )
+    def reserve(self, data: st.DataObject, amount: Money, ttl: int) -> Any:
+        account = data.draw(st.sampled_from(self.ids))
+        can = self._available(self._funding(account)) >= amount.amount
+        rid = f"r{self.counter}"
+        result = self._run(
+            Reserve(
+                reservation_id=rid,
+                account_id=account,
+                amount=amount,
+                expires_at=self.now + timedelta(seconds=ttl),
+                key=self._key(),
+                at=self.now,
+            )
+        )
+        if not can:
+            assert isinstance(result, InsufficientCredit)
+            return multiple()
+        assert isinstance(result, Receipt)
+        assert result.reservation_ids == (rid,)
+        return rid
+
+    @rule(rid=consumes(reservations), share=shares)
+    def commit(self, rid: str, share: str) -> None:
+        hold = self.book.reservation(rid)
+        actual = Money(hold.amount.amount * Decimal(share), "EUR")
+        usable = hold.is_open and self.now < hold.expires_at
+        before = self._balances()
+        result = self._run(Commit(reservation_id=rid, amount=actual, key=self._key(), at=self.now))
+        if not usable:
+            assert isinstance(result, CreditReservationClosed)
+        elif isinstance(result, InsufficientCredit):  # the extra above the hold was not covered
+            assert actual.amount > hold.amount.amount
+        else:
+            assert isinstance(result, Receipt)
+            assert self.book.reservation(rid).committed == actual
+            held = hold.amount.amount
+            self._moved(
+                before,
+                **{
+                    f"reserved__{hold.account_id}": -held,
+                    f"spent__{hold.account_id}": actual.amount,
+                    f"wallet__{hold.funding_id}": held - actual.amount,
+                },
+            )
+
+    @rule(data=st.data(), amount=amounts, share=shares)
+    def send(self, data: st.DataObject, amount: Money, share: str) -> None:
+        """A queued send: reserve, then commit the actual amount; a second commit is refused."""
+        rid = self.reserve(data, amount, 60)
+        if isinstance(rid, str):
+            self.commit(rid, share)
+            self.commit(rid, "1")
+
+    @rule(rid=consumes(reservations))
+    def release(self, rid: str) -> None:
+        was_open = self.book.reservation(rid).is_open
+        result = self._run(Release(reservation_id=rid, key=self._key(), at=self.now))
+        assert isinstance(result, Receipt if was_open else CreditReservationClosed)
+
+    @rule(seconds=st.integers(min_value=1, max_value=120))
+    def advance(self, seconds: int) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    @rule()
+    def expire(self) -> None:
+        due = {r.id for r in self.book.reservations() if r.is_open and r.expires_at <= self.now}
+        result = self._run(Expire(key=self._key(), at=self.now))
+        assert isinstance(result, Receipt)
+        assert set(result.reservation_ids) == due
+        assert not any(r.is_open and r.expires_at <= self.now for r in self.book.reservations())
+
+    def _check_reset(
+        self, sub: str, allocation: Allocation, before: dict[LedgerAccount, Decimal]
+    ) -> None:
+        """The sub's wallet is exactly the amount; unused credit went where ``on_reset`` says."""
+        assert allocation.amount is not None
+        had = before.get(LedgerAccount.wallet(sub), ZERO)
+        unused, grant = max(had, ZERO), allocation.amount.amount - min(had, ZERO)
+        returned = allocation.on_reset is ResetMode.RETURN_TO_MASTER
+        self._moved(
+            before,
+            **{
+                f"wallet__{sub}": allocation.amount.amount - had,
+                f"expired__{sub}": ZERO if returned else unused,
+                "wallet__master": (unused if returned else ZERO) - grant,
+            },
+        )
+
+    @rule(data=st.data(), allocation=st.none() | allocations("EUR", max_amount=80))
+    def set_allocation(self, data: st.DataObject, allocation: Allocation | None) -> None:
+        sub = data.draw(st.sampled_from(self.subs))
+        before = self._balances()
+        result = self._run(
+            SetAllocation(sub_id=sub, allocation=allocation, key=self._key(), at=self.now)
+        )
+        if allocation is not None and self._wallet(sub).own_payment_method:
+            assert isinstance(result, AllocationError)
+        elif isinstance(result, Receipt):
+            assert self._wallet(sub).allocation == allocation
+            if allocation is not None and allocation.amount is not None:
+                self._check_reset(sub, allocation, before)
+        else:
+            assert isinstance(result, InsufficientCredit)  # the master could not fund it
+
+    @rule(data=st.data())
+    def reset_period(self, data: st.DataObject) -> None:
+        sub = data.draw(st.sampled_from(["sub_allocated", "sub_allocated", *self.subs]))
+        allocation = self._wallet(sub).allocation
+        before = self._balances()
+        result = self._run(ResetPeriod(sub_id=sub, key=self._key(), at=self.now))
+        if allocation is None or allocation.kind is not AllocationKind.RECURRING:
+            assert isinstance(result, AllocationError)
+        elif isinstance(result, Receipt):
+            self._check_reset(sub, allocation, before)
+        else:
+            assert isinstance(result, InsufficientCredit)
+
+    @rule(data=st.data(), later=st.integers(min_value=0, max_value=60))
+    def replay(self, data: st.DataObject, later: int) -> None:
+        if not self.history:
+            return
+        request, first = data.draw(st.sampled_from(self.history))
+        at = request.at + timedelta(seconds=later)
+        if isinstance(request, Reserve):  # a reservation is always made before it expires
+            at = min(at, request.expires_at - timedelta(microseconds=1))
+        retry = attrs.evolve(request, at=at)
+        before = self._snapshot()
+        again = self.book.execute(retry)
+        assert again.replayed
+        assert attrs.evolve(again, replayed=False) == first
+        assert self._snapshot() == before
+
+    @rule(data=st.data())
+    def reuse_key_with_other_parameters(self, data: st.DataObject) -> None:
+        if not self.history:
+            return
+        request, _ = data.draw(st.sampled_from(self.history))
+        changed = attrs.evolve(request, reference=request.reference + "-changed")
+        result = self._run(changed)
+        assert isinstance(result, IdempotencyConflict)
+
+    # -- invariants ---------------------------------------------------------------------------
+
+    @invariant()
+    def sums_to_zero_and_matches_the_log(self) -> None:
+        balances = self._balances()
+        assert sum(balances.values(), ZERO) == 0
+        replayed = {a: b for a, b in replay_balances(self.book.transfers()).items()}
+        assert {a: b for a, b in balances.items() if b} == {a: b for a, b in replayed.items() if b}
+
+    @invariant()
+    def no_balance_below_its_floor(self) -> None:
+        for account, amount in self._balances().items():
+            if account.kind is LedgerAccountKind.WALLET:
+                assert amount >= self._wallet(account.owner).floor, account
+            elif account.kind is LedgerAccountKind.EXTERNAL:
+                assert amount <= 0, account
+            else:
+                assert amount >= 0, account
+
+    @invariant()
+    def reserved_credit_is_the_open_holds(self) -> None:
+        held: dict[str, Decimal] = {}
+        for hold in self.book.reservations():
+            if hold.is_open:
+                held[hold.account_id] = held.get(hold.account_id, ZERO) + hold.amount.amount
+        for account_id in self.ids:
+            assert self._bal(LedgerAccount.reserved(account_id)) == held.get(account_id, ZERO)
+
+    @invariant()
+    def statements_reconcile(self) -> None:
+        end = self.now + timedelta(seconds=1)
+        middle = T0 + (self.now - T0) / 2
+        for account in self._balances():
+            whole = self.book.statement(account, start=T0, end=end)
+            assert whole.opening.amount == 0
+            assert whole.closing.amount == self._bal(account)
+            assert sum((line.amount.amount for line in whole.lines), ZERO) == whole.closing.amount
+            if middle > T0:
+                first = self.book.statement(account, start=T0, end=middle)
+                second = self.book.statement(account, start=middle, end=end)
+                assert first.closing == second.opening
+                assert len(first.lines) + len(second.lines) == len(whole.lines)
+
+
+class ServiceLedger:
+    """A ``LedgerService`` over a store, shaped like the in-memory ``Ledger`` for the
+    machine. Accounts are created on first ``open_wallet`` (a master, or a sub under the
+    wallet's master); operations run as ``principal`` (a parent administrator of every
+    master, made here) through the permission-checked path, or as the system when
+    ``principal`` is ``None``."""
+
+    ADMIN: ClassVar[UserId] = UserId("ledger_admin")
+
+    def __init__(
+        self, service: LedgerService, currency: str = "EUR", principal: Principal | None = ADMIN
+    ) -> None:
+        self.service = service
+        self.currency = currency
+        self.principal = principal
+        if principal == self.ADMIN and service.find_user_by_login("ledger@admin.test") is None:
+            service.create_user("ledger@admin.test", "Ledger admin", user_id=self.ADMIN)
+
+    @classmethod
+    def over(cls, store: Store, *, principal: Principal | None = ADMIN) -> ServiceLedger:
+        service = LedgerService(store, clock=FixedClock(T0), ids=SequentialIds())
+        return cls(service, principal=principal)
+
+    def open_wallet(self, wallet: Wallet) -> Wallet:
+        svc = self.service
+        if wallet.account_id not in svc.tree():
+            if wallet.master_id is None:
+                svc.create_master(wallet.account_id, account_id=wallet.account_id)
+                if self.principal == self.ADMIN:
+                    svc.add_membership(self.ADMIN, wallet.account_id, "parent_admin")
+            else:
+                svc.create_sub(wallet.master_id, wallet.account_id, account_id=wallet.account_id)
+        if self.principal is None:
+            return svc.open_wallet_as_system(wallet, currency=self.currency)
+        return svc.open_wallet(self.principal, wallet, currency=self.currency)
+
+    def execute(self, request: LedgerRequest) -> Receipt:
+        if self.principal is None:
+            return self.service.execute_as_system(request, currency=self.currency)
+        return self.service.execute(self.principal, request, currency=self.currency)
+
+    def balances(self) -> dict[LedgerAccount, Money]:
+        return self.service.credit_balances(currency=self.currency)
+
+    def balance_of(self, account: LedgerAccount) -> Money:
+        return self.service.credit_balance(account, currency=self.currency)
+
+    def transfers(self) -> tuple[Transfer, ...]:
+        return tuple(self.service.credit_transfers(currency=self.currency))
+
+    def reservations(self) -> tuple[Reservation, ...]:
+        return tuple(self.service.credit_reservations(currency=self.currency))
+
+    def reservation(self, reservation_id: str) -> Reservation | None:
+        return self.service.credit_reservation(reservation_id, currency=self.currency)
+
+    def wallet(self, account_id: AccountId) -> Wallet | None:
+        return self.service.credit_wallet(account_id, currency=self.currency)
+
+    def wallets(self) -> tuple[Wallet, ...]:
+        return tuple(self.service.credit_wallets(currency=self.currency))
+
+    def statement(self, account: LedgerAccount, *, start: datetime, end: datetime) -> Statement:
+        return self.service.credit_statement(account, start=start, end=end, currency=self.currency)
+
+
+def run_ledger_machine(
+    make_ledger: Callable[[], Any], *, max_examples: int = 10, steps: int = 25
+) -> None:
+    """Run ``LedgerMachine`` with ``make_ledger`` giving a fresh ledger per example."""
+
+    class Machine(LedgerMachine):
+        def make_ledger(self) -> Any:
+            return make_ledger()
+
+    run_state_machine_as_test(
+        Machine,
+        settings=settings(
+            max_examples=max_examples,
+            stateful_step_count=steps,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
