@@ -569,10 +569,43 @@ def _migrations() -> list[list[str]]:
         )""",
         "CREATE INDEX memberships_account ON memberships(account_id, user_id)",
     ]
+    listed = [name for names in RECORD_TABLES_BY_MIGRATION.values() for name in names]
+    if sorted(listed) != sorted(COLLECTIONS) or len(set(listed)) != len(listed):
+        raise AssertionError(
+            "every record collection is created by exactly one migration: add new "
+            "collections to a new entry of RECORD_TABLES_BY_MIGRATION"
+        )
     records = list(AUDIT_LOG_DDL)
-    for coll in COLLECTIONS.values():
-        records += record_table_ddl(coll)
+    for name in RECORD_TABLES_BY_MIGRATION[2]:
+        records += record_table_ddl(COLLECTIONS[name])
     return [core, records, list(LEDGER_DDL)]
+
+
+RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
+    # version 2: the audit log and the record tables of subacct 0.1.0
+    2: (
+        "roles",
+        "ceilings",
+        "api_keys",
+        "api_key_credentials",
+        "impersonation_sessions",
+        "impersonation_settings",
+        "audit_records",
+        "billing_profiles",
+        "usage",
+        "invoices",
+        "quotas",
+        "quota_counters",
+        "quota_reservations",
+        "subscriptions",
+        "plan_changes",
+        "prerequisites",
+        "resources",
+        "shares",
+    ),
+}
+"""Which migration creates each record collection's table. A collection added later goes
+into a new migration entry (a new version), never into an existing one."""
 
 
 MIGRATIONS: Final = _migrations()
