@@ -44,19 +44,14 @@ from subacct.domain import (
     Membership,
     RoleId,
     UserId,
-    plan_new_sub,
 )
 from subacct.domain.events import (
     ImpersonationEnded,
     ImpersonationStarted,
-    RoleChanged,
-    UserInvited,
-    UserRemoved,
 )
 from subacct.errors import (
     Conflict,
     InvalidInput,
-    MembershipNotFound,
     NotFound,
     PermissionDenied,
 )
@@ -99,7 +94,15 @@ from subacct.policy import (
     plan_role_change,
 )
 from subacct.policy.api_keys import ApiKeyCredential
-from subacct.service import AccountService, _base, _created, event_meta
+from subacct.service import (
+    AccountService,
+    _base,
+    event_meta,
+    store_membership_added,
+    store_membership_removed,
+    store_role_change,
+    stored_membership,
+)
 from subacct.storage.collections import (
     API_KEY_CREDENTIALS,
     API_KEYS,
@@ -312,13 +315,7 @@ class PolicyService(AccountService):
             account = uow.accounts.get(AccountId(account_id))
             account.require_open()
             membership = plan_invite(index, who, Membership(user_id, account.id, role, now))
-            uow.memberships.add(membership)
-            meta = event_meta(self, acting_user_id(who))
-            uow.events.append(
-                UserInvited(
-                    **_base(meta, account.id), user_id=membership.user_id, role=membership.role
-                )
-            )
+            store_membership_added(uow, membership, event_meta(self, acting_user_id(who)))
             self._allowed(uow, who, index, INVITE_USERS, account.id)
             return membership
 
@@ -330,20 +327,9 @@ class PolicyService(AccountService):
         """Move a member to another role; both roles must be within the principal's rights."""
 
         def work(uow: UnitOfWork, who: Principal, index: PolicyIndex) -> Membership:
-            current = uow.memberships.find(UserId(user_id), AccountId(account_id))
-            if current is None:
-                raise MembershipNotFound(user_id, account_id)
+            current = stored_membership(uow, user_id, account_id)
             changed = plan_role_change(index, who, current, RoleId(role))
-            uow.memberships.update(changed)
-            meta = event_meta(self, acting_user_id(who))
-            uow.events.append(
-                RoleChanged(
-                    **_base(meta, current.account_id),
-                    user_id=current.user_id,
-                    from_role=current.role,
-                    to_role=changed.role,
-                )
-            )
+            store_role_change(uow, current, changed, event_meta(self, acting_user_id(who)))
             self._allowed(uow, who, index, INVITE_USERS, current.account_id)
             return changed
 
@@ -353,15 +339,8 @@ class PolicyService(AccountService):
         """Take a member out of the account (its data stays)."""
 
         def work(uow: UnitOfWork, who: Principal, index: PolicyIndex) -> Membership:
-            current = uow.memberships.find(UserId(user_id), AccountId(account_id))
-            if current is None:
-                raise MembershipNotFound(user_id, account_id)
-            gone = plan_removal(index, who, current)
-            uow.memberships.remove(gone.user_id, gone.account_id)
-            meta = event_meta(self, acting_user_id(who))
-            uow.events.append(
-                UserRemoved(**_base(meta, gone.account_id), user_id=gone.user_id, role=gone.role)
-            )
+            gone = plan_removal(index, who, stored_membership(uow, user_id, account_id))
+            store_membership_removed(uow, gone, event_meta(self, acting_user_id(who)))
             self._allowed(uow, who, index, REMOVE_USERS, gone.account_id)
             return gone
 
@@ -376,13 +355,9 @@ class PolicyService(AccountService):
 
         def work(uow: UnitOfWork, who: Principal, index: PolicyIndex) -> Account:
             decision = index.require(who, CREATE_SUB_ACCOUNTS, AccountId(parent_id))
-            parent = uow.accounts.get(AccountId(parent_id))
-            sub = plan_new_sub(
-                new_id, name, parent, uow.accounts.ancestors(parent.id), self.rules, now
-            )
-            uow.accounts.add(sub)
-            uow.events.append(_created(sub, event_meta(self, acting_user_id(who))))
-            self._audit(uow, who, CREATE_SUB_ACCOUNTS, parent.id, decision)
+            meta = event_meta(self, acting_user_id(who))
+            sub = self._add_sub(uow, parent_id, new_id, name, now, meta)
+            self._audit(uow, who, CREATE_SUB_ACCOUNTS, AccountId(parent_id), decision)
             return sub
 
         return self._checked(principal, [parent_id], [], work)

@@ -14,6 +14,7 @@ Each method validates everything before it writes; a refused call raises one
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from subacct.domain import (
@@ -111,6 +112,53 @@ def event_meta(service: AccountService, actor: str | None) -> EventMeta:
     )
 
 
+def stored_membership(uow: UnitOfWork, user_id: str, account_id: str) -> Membership:
+    """The stored membership, or ``MembershipNotFound``."""
+    current = uow.memberships.find(UserId(user_id), AccountId(account_id))
+    if current is None:
+        raise MembershipNotFound(user_id, account_id)
+    return current
+
+
+def store_membership_added(uow: UnitOfWork, membership: Membership, meta: EventMeta) -> None:
+    """Write a new membership and its ``UserInvited`` event (rules checked by the caller)."""
+    uow.memberships.add(membership)
+    uow.events.append(
+        UserInvited(
+            **_base(meta, membership.account_id),
+            user_id=membership.user_id,
+            role=membership.role,
+        )
+    )
+
+
+def store_role_change(
+    uow: UnitOfWork, before: Membership, after: Membership, meta: EventMeta
+) -> None:
+    """Write a membership's new role and its ``RoleChanged`` event."""
+    uow.memberships.update(after)
+    uow.events.append(
+        RoleChanged(
+            **_base(meta, before.account_id),
+            user_id=before.user_id,
+            from_role=before.role,
+            to_role=after.role,
+        )
+    )
+
+
+def store_membership_removed(uow: UnitOfWork, membership: Membership, meta: EventMeta) -> None:
+    """Delete a membership (the account's data stays) and write its ``UserRemoved`` event."""
+    uow.memberships.remove(membership.user_id, membership.account_id)
+    uow.events.append(
+        UserRemoved(
+            **_base(meta, membership.account_id),
+            user_id=membership.user_id,
+            role=membership.role,
+        )
+    )
+
+
 def _created(account: Account, meta: EventMeta) -> AccountCreated:
     return AccountCreated(
         **_base(meta, account.id), name=account.name, kind=account.kind, parent_id=account.parent_id
@@ -194,16 +242,23 @@ class AccountService:
         now = self.clock.now()
         meta = self._meta(actor)
 
-        def work(uow: UnitOfWork) -> Account:
-            parent = uow.accounts.get(AccountId(parent_id))
-            sub = plan_new_sub(
-                new_id, name, parent, uow.accounts.ancestors(parent.id), self.rules, now
-            )
-            uow.accounts.add(sub)
-            uow.events.append(_created(sub, meta))
-            return sub
+        return self._write(lambda uow: self._add_sub(uow, parent_id, new_id, name, now, meta))
 
-        return self._write(work)
+    def _add_sub(
+        self,
+        uow: UnitOfWork,
+        parent_id: str,
+        new_id: AccountId,
+        name: str,
+        now: datetime,
+        meta: EventMeta,
+    ) -> Account:
+        """Write a new sub-account under ``parent_id`` and its ``AccountCreated`` event."""
+        parent = uow.accounts.get(AccountId(parent_id))
+        sub = plan_new_sub(new_id, name, parent, uow.accounts.ancestors(parent.id), self.rules, now)
+        uow.accounts.add(sub)
+        uow.events.append(_created(sub, meta))
+        return sub
 
     def move(self, account_id: str, new_parent_id: str, *, actor: str | None = None) -> Account:
         """Move a sub-account and its whole subtree under another parent (moving it where
@@ -439,12 +494,7 @@ class AccountService:
                     user_id=user_id,
                     account_id=account_id,
                 )
-            uow.memberships.add(membership)
-            uow.events.append(
-                UserInvited(
-                    **_base(meta, account.id), user_id=membership.user_id, role=membership.role
-                )
-            )
+            store_membership_added(uow, membership, meta)
             return membership
 
         return self._write(work)
@@ -455,20 +505,10 @@ class AccountService:
         meta = self._meta(actor)
 
         def work(uow: UnitOfWork) -> Membership:
-            current = uow.memberships.find(UserId(user_id), AccountId(account_id))
-            if current is None:
-                raise MembershipNotFound(user_id, account_id)
+            current = stored_membership(uow, user_id, account_id)
             _require_role(uow, RoleId(role))
             changed = current.with_role(RoleId(role))
-            uow.memberships.update(changed)
-            uow.events.append(
-                RoleChanged(
-                    **_base(meta, current.account_id),
-                    user_id=current.user_id,
-                    from_role=current.role,
-                    to_role=changed.role,
-                )
-            )
+            store_role_change(uow, current, changed, meta)
             return changed
 
         return self._write(work)
@@ -478,15 +518,7 @@ class AccountService:
         meta = self._meta(actor)
 
         def work(uow: UnitOfWork) -> None:
-            current = uow.memberships.find(UserId(user_id), AccountId(account_id))
-            if current is None:
-                raise MembershipNotFound(user_id, account_id)
-            uow.memberships.remove(current.user_id, current.account_id)
-            uow.events.append(
-                UserRemoved(
-                    **_base(meta, current.account_id), user_id=current.user_id, role=current.role
-                )
-            )
+            store_membership_removed(uow, stored_membership(uow, user_id, account_id), meta)
 
         self._write(work)
 

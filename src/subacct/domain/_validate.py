@@ -28,3 +28,10 @@ def utc_timestamp(value: object, *, field: str = "created_at") -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"{field} must be timezone-aware", field=field)
     return value.astimezone(UTC)
+
+
+def positive_version(value: object) -> int:
+    """An optimistic-concurrency version: a positive integer (``bool`` refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(f"version must be a positive integer, got {value!r}", field="version")
+    return value

@@ -30,7 +30,7 @@ from typing import Final
 
 import attrs
 
-from subacct.domain._validate import clean_name, utc_timestamp
+from subacct.domain._validate import clean_name, positive_version, utc_timestamp
 from subacct.domain.ids import AccountId, check_id
 from subacct.errors import (
     AccountClosed,
@@ -82,12 +82,6 @@ def _optional_account_id(value: object) -> AccountId | None:
     return None if value is None else AccountId(check_id(value, field="parent_id"))
 
 
-def _version(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(f"version must be a positive integer, got {value!r}", field="version")
-    return value
-
-
 @attrs.frozen
 class Account:
     """One account. ``parent_id`` is set exactly when ``kind`` is ``SUB``."""
@@ -100,7 +94,7 @@ class Account:
     status: AccountStatus = attrs.field(
         default=AccountStatus.ACTIVE, validator=attrs.validators.instance_of(AccountStatus)
     )
-    version: int = attrs.field(default=1, converter=_version)
+    version: int = attrs.field(default=1, converter=positive_version)
 
     def __attrs_post_init__(self) -> None:
         if (self.kind is AccountKind.SUB) != (self.parent_id is not None):

@@ -19,7 +19,7 @@ from datetime import datetime
 
 import attrs
 
-from subacct.domain._validate import clean_name, utc_timestamp
+from subacct.domain._validate import clean_name, positive_version, utc_timestamp
 from subacct.domain.ids import AccountId, RoleId, UserId, check_id
 from subacct.errors import InvalidInput
 
@@ -54,12 +54,6 @@ def _role_id(value: object) -> RoleId:
     return RoleId(check_id(value, field="role"))
 
 
-def _version(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(f"version must be a positive integer, got {value!r}", field="version")
-    return value
-
-
 def _display_name(value: object) -> str:
     return clean_name(value, field="display_name")
 
@@ -72,7 +66,7 @@ class User:
     login: str = attrs.field(converter=normalize_login)
     display_name: str = attrs.field(converter=_display_name)
     created_at: datetime = attrs.field(converter=utc_timestamp)
-    version: int = attrs.field(default=1, converter=_version)
+    version: int = attrs.field(default=1, converter=positive_version)
 
     def renamed(self, display_name: str) -> User:
         return attrs.evolve(
@@ -88,7 +82,7 @@ class Membership:
     account_id: AccountId = attrs.field(converter=_account_id)
     role: RoleId = attrs.field(converter=_role_id)
     created_at: datetime = attrs.field(converter=utc_timestamp)
-    version: int = attrs.field(default=1, converter=_version)
+    version: int = attrs.field(default=1, converter=positive_version)
 
     def with_role(self, role: RoleId) -> Membership:
         return attrs.evolve(self, role=_role_id(role), version=self.version + 1)

@@ -22,6 +22,7 @@ from typing import TypeAlias
 
 import attrs
 
+from subacct.domain._validate import positive_version
 from subacct.domain.ids import AccountId
 from subacct.errors import InvalidInput
 from subacct.pricing import _checks
@@ -63,12 +64,6 @@ def _optional_rate(value: object) -> Decimal | None:
     return rate
 
 
-def _version(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput("version must be a positive integer", field="version")
-    return value
-
-
 @attrs.frozen
 class BillingProfile:
     """A payer: its price model, optional base commitment, setup-fee schedule for the
@@ -80,7 +75,7 @@ class BillingProfile:
     commitment: Commitment | None = None
     setup_fees: SetupFeeSchedule | None = None
     commission_rate: Decimal | None = attrs.field(default=None, converter=_optional_rate)
-    version: int = attrs.field(default=1, converter=_version)
+    version: int = attrs.field(default=1, converter=positive_version)
 
     def payer(self) -> Payer:
         return Payer(self.account_id, self.price, self.commitment)
@@ -101,7 +96,7 @@ class QuotaCounter:
     account_id: AccountId = attrs.field(converter=_checks.account)
     period: BillingPeriod = attrs.field(validator=attrs.validators.instance_of(BillingPeriod))
     used: int = attrs.field(converter=_checks.quantity)
-    version: int = attrs.field(default=1, converter=_version)
+    version: int = attrs.field(default=1, converter=positive_version)
 
 
 def _key(value: object) -> str:
