@@ -69,6 +69,7 @@ from subacct.pricing.ledger import (
     LedgerAccount,
     LedgerAccountKind,
     LedgerRequest,
+    LedgerView,
     Plan,
     Receipt,
     Reservation,
@@ -82,7 +83,13 @@ from subacct.pricing.ledger import (
     policy_authorizer,
 )
 from subacct.service import _base, event_meta
-from subacct.storage.ports import Clock, IdFactory, LedgerRepository, Store, UnitOfWork
+from subacct.storage.ports import (
+    Clock,
+    IdFactory,
+    LedgerRepository,
+    Store,
+    UnitOfWork,
+)
 
 __all__ = ["LedgerService", "plan_and_write"]
 
@@ -115,6 +122,9 @@ def plan_and_write(
 ) -> Plan:
     """Plan ``request`` against ``ledger`` and write the plan, in the caller's unit of work.
 
+    A ledger that offers a ``planning_view`` (``PlansFromCache``: the PostgreSQL adapter)
+    is planned against that view; its ``write_plan`` has the server check the plan.
+
     A ``StalePlan`` (the stored state moved after planning; nothing was written) plans
     again in the same unit of work: on PostgreSQL the write has locked the rows meanwhile,
     so the next plan sees them settled. A refusal is raised only once ``confirm_reads``
@@ -123,9 +133,11 @@ def plan_and_write(
     ``attempts`` plans, ``ConcurrentModification`` asks the caller to re-run the whole unit
     of work.
     """
+    cached = getattr(ledger, "planning_view", None)  # PlansFromCache (isinstance is slow)
+    view: LedgerView = cached() if cached is not None else ledger
     for _ in range(attempts):
         try:
-            planned = plan(ledger, request, authorize)
+            planned = plan(view, request, authorize)
         except ConcurrentModification:
             raise
         except SubacctError:

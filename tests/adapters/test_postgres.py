@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -13,10 +14,11 @@ from psycopg_pool import ConnectionPool
 from subacct import AccountService, StorageError
 from subacct.domain import AccountId
 from subacct.errors import (
+    ConcurrentModification,
     CreditReservationClosed,
-    InsufficientCredit,
     OverdraftInUse,
     StalePlan,
+    SubacctError,
 )
 from subacct.ledger_service import plan_and_write
 from subacct.money import Money
@@ -24,6 +26,7 @@ from subacct.pricing.ledger import (
     Commit,
     LedgerAccount,
     LedgerAction,
+    LedgerRequest,
     Release,
     Reserve,
     Spend,
@@ -152,40 +155,85 @@ def test_ledger_units_run_read_committed(pg_cluster: TempCluster, pg_schema: str
     pool.close()
 
 
-def test_a_stale_plan_waits_for_the_lock_and_plans_again(
+def _balance(store: PostgresStore, account: str = "wallet:m") -> Decimal:
+    with store.unit_of_work() as uow:
+        return uow.ledger("EUR").balance(LedgerAccount.parse(account))
+
+
+def _run(store: PostgresStore, request: LedgerRequest) -> tuple[str, ...]:
+    """One unit of work per attempt, as the service runs it: what each attempt did."""
+    seen: list[str] = []
+    while True:
+        try:
+            with store.unit_of_work() as uow:
+                receipt = plan_and_write(uow.ledger("EUR"), request, allow_all).receipt
+                uow.commit()
+            return (*seen, "replayed" if receipt.replayed else "written")
+        except ConcurrentModification:
+            seen.append("conflict")
+        except SubacctError as exc:
+            return (*seen, exc.code)
+
+
+def test_plans_from_one_balance_both_apply_while_their_floors_hold(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:
-    """A second spend planned while the first holds the wallet's row: its write waits
-    for the first to commit, finds the balance moved (StalePlan, nothing written) and
-    plans again in the same transaction, without re-running the unit of work."""
+    """Two spends planned from the same balance (10): the server adds each delta to the
+    balance as it finds it, so both commit without a retry while the floor holds."""
     store = _ledger_store(pg_cluster, pg_schema, max_size=2)
-    planned, seen = threading.Event(), []
+    done: list[str] = []
+    ready = threading.Barrier(2)
 
-    def second() -> None:
+    def spend(amount: int, key: str) -> None:
         with store.unit_of_work() as uow:
-            ledger = uow.ledger("EUR")
-            stale = plan(ledger, _spend(4, "b"), allow_all)  # reads 10: "a" is not committed
-            planned.set()
-            try:
-                ledger.write_plan(stale)
-            except StalePlan:
-                seen.append("stale")
-            seen.append(plan_and_write(ledger, _spend(4, "b"), allow_all).receipt.key)
+            plan_and_write(uow.ledger("EUR"), _spend(amount, key), allow_all)  # both read 10
+            ready.wait()
             uow.commit()
+            done.append(key)
 
-    with store.unit_of_work() as first:
-        ledger = first.ledger("EUR")
-        ledger.write_plan(plan(ledger, _spend(3, "a"), allow_all))  # holds wallet:m
-        thread = threading.Thread(target=second)
+    threads = [threading.Thread(target=spend, args=a) for a in ((3, "a"), (4, "b"))]
+    for thread in threads:
         thread.start()
-        planned.wait()
-        first.commit()
+    for thread in threads:
+        thread.join()
+    assert sorted(done) == ["a", "b"]
+    assert _balance(store) == 3
+    assert _balance(store, "spent:m") == 7
+    store.close()
+
+
+def test_a_plan_that_no_longer_fits_is_refused_at_commit_and_nothing_is_written(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    """A spend planned from 10, then another commits first and leaves 1: the server finds
+    the first below its floor, the whole unit rolls back, and run again it is refused."""
+    store = _ledger_store(pg_cluster, pg_schema, max_size=2)
+    planned, spent = threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def late() -> None:
+        try:
+            with store.unit_of_work() as uow:
+                plan_and_write(uow.ledger("EUR"), _spend(2, "late"), allow_all)  # reads 10
+                planned.set()
+                spent.wait()
+                uow.commit()
+            outcome.append("written")
+        except ConcurrentModification:
+            outcome.append("conflict")
+
+    thread = threading.Thread(target=late)
+    thread.start()
+    planned.wait()
+    assert _run(store, _spend(9, "early")) == ("written",)
+    spent.set()
     thread.join()
-    assert seen == ["stale", "b"]
+    assert outcome == ["conflict"]
+    assert _balance(store) == 1
     with store.unit_of_work() as uow:
-        ledger = uow.ledger("EUR")
-        assert ledger.balance(LedgerAccount.wallet("m")) == 3
-        assert [t.key for t in ledger.transfers(LedgerAccount.wallet("m"))] == ["t", "a", "b"]
+        assert uow.ledger("EUR").idempotency("late") is None
+    assert _run(store, _spend(2, "late")) == ("insufficient_credit",)
+    assert _run(store, _spend(1, "late")) == ("written",)
     store.close()
 
 
@@ -193,20 +241,21 @@ def test_no_write_skew_between_a_spend_and_a_lower_overdraft_limit(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:
     """A spend into the overdraft and lowering that overdraft, at once: each reads what
-    the other writes. The spend holds the wallet's row until it commits, so the new limit
-    is checked against the balance after the spend, and refused."""
+    the other writes. The spend commits first (down to -3); the new limit, checked
+    against the balance it read (10) under row locks, finds it moved (StalePlan), and
+    checked again it is refused."""
     store = _ledger_store(pg_cluster, pg_schema, max_size=2)
     with store.unit_of_work() as uow:
-        ledger = uow.ledger("EUR")
-        ledger.put_wallet(Wallet("m", overdraft_limit=Money(5, "EUR")))
+        uow.ledger("EUR").put_wallet(Wallet("m", overdraft_limit=Money(5, "EUR")))
         uow.commit()
-    checked, seen = threading.Event(), []
+    checked, spent, seen = threading.Event(), threading.Event(), []
 
     def lower_the_limit() -> None:
         with store.unit_of_work() as uow:
             ledger = uow.ledger("EUR")
             tighter = configure_wallet(ledger, Wallet("m"), allow_all)  # balance 10: fine
             checked.set()
+            spent.wait()
             try:
                 ledger.put_wallet(tighter)
             except StalePlan:
@@ -216,59 +265,18 @@ def test_no_write_skew_between_a_spend_and_a_lower_overdraft_limit(
             except OverdraftInUse:
                 seen.append("overdraft_in_use")
 
-    with store.unit_of_work() as first:
-        ledger = first.ledger("EUR")
-        ledger.write_plan(plan(ledger, _spend(13, "deep"), allow_all))  # down to -3
-        thread = threading.Thread(target=lower_the_limit)
-        thread.start()
-        checked.wait()
-        first.commit()
+    thread = threading.Thread(target=lower_the_limit)
+    thread.start()
+    checked.wait()
+    assert _run(store, _spend(13, "deep")) == ("written",)
+    spent.set()
     thread.join()
     assert seen == ["stale", "overdraft_in_use"]
+    assert _balance(store) == -3
     with store.unit_of_work() as uow:
-        ledger = uow.ledger("EUR")
-        assert ledger.balance(LedgerAccount.wallet("m")) == -3
-        assert ledger.wallet(AccountId("m")) == Wallet("m", overdraft_limit=Money(5, "EUR"))
-    store.close()
-
-
-def test_no_write_skew_when_the_lower_limit_commits_first(
-    pg_cluster: TempCluster, pg_schema: str
-) -> None:
-    """The other order: the new limit is written (not yet committed) while a spend plans
-    with the old one. The spend's write waits on the wallet's row, finds the wallet
-    changed (StalePlan) and, planned again under the new limit, is refused."""
-    store = _ledger_store(pg_cluster, pg_schema, max_size=2)
-    with store.unit_of_work() as uow:
-        uow.ledger("EUR").put_wallet(Wallet("m", overdraft_limit=Money(5, "EUR")))
-        uow.commit()
-    planned, seen = threading.Event(), []
-
-    def spend_into_the_overdraft() -> None:
-        with store.unit_of_work() as uow:
-            ledger = uow.ledger("EUR")
-            deep = plan(ledger, _spend(13, "deep"), allow_all)  # under the old limit
-            planned.set()
-            try:
-                ledger.write_plan(deep)
-            except StalePlan:
-                seen.append("stale")
-            try:
-                plan(ledger, _spend(13, "deep"), allow_all)
-            except InsufficientCredit:
-                seen.append("insufficient_credit")
-
-    with store.unit_of_work() as first:
-        ledger = first.ledger("EUR")
-        ledger.put_wallet(configure_wallet(ledger, Wallet("m"), allow_all))  # holds the row
-        thread = threading.Thread(target=spend_into_the_overdraft)
-        thread.start()
-        planned.wait()
-        first.commit()
-    thread.join()
-    assert seen == ["stale", "insufficient_credit"]
-    with store.unit_of_work() as uow:
-        assert uow.ledger("EUR").balance(LedgerAccount.wallet("m")) == 10
+        assert uow.ledger("EUR").wallet(AccountId("m")) == Wallet(
+            "m", overdraft_limit=Money(5, "EUR")
+        )
     store.close()
 
 

@@ -482,11 +482,16 @@ class MemoryLedger:
         cur, balances = self._currency, self._d.balances
         if (cur, record.key) in self._d.operations.rows:
             raise StalePlan(f"key {record.key!r} was used meanwhile", key=record.key)
-        for account, delta, floor in plan.changes:
-            if floor is not None and delta < 0 and self.balance(account) + delta < floor:
-                raise StalePlan(
-                    f"{account} changed since the plan was made", ledger_account=str(account)
-                )
+        stale = [a for a, seen in plan.pinned if self.balance(a) != seen]
+        stale += [
+            a
+            for a, delta, floor in plan.changes
+            if floor is not None and self.balance(a) + delta < floor
+        ]
+        if stale:
+            raise StalePlan(
+                f"{stale[0]} changed since the plan was made", ledger_account=str(stale[0])
+            )
         for hold in plan.reservations:
             current = self.reservation(hold.id)
             fresh = hold.status is ReservationStatus.OPEN

@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Protocol, Self, TypeVar, runtime_checkable
 
 import attrs
 
@@ -48,6 +48,7 @@ __all__ = [
     "LinkRepository",
     "LoggedEvent",
     "MembershipRepository",
+    "PlansFromCache",
     "Store",
     "UnitOfWork",
     "UserRepository",
@@ -222,7 +223,11 @@ class LedgerRepository(LedgerView, Protocol):
     (``subacct.ledger_service.plan_and_write``); otherwise the caller rolls the unit of
     work back and runs it again. The reference adapters check every guard before writing
     (``StalePlan``) and also compare-and-set each balance against the value this
-    transaction read for it.
+    transaction read for it. An adapter may instead send the plan with the unit of work's
+    next statement or its commit, and check it there: a failed guard is then a
+    ``ConcurrentModification`` raised by that statement or by ``commit``, with the whole
+    unit rolled back (the PostgreSQL adapter does this, to write a plan and commit in one
+    round trip).
 
     Ask for the ledger before anything else in a unit of work that writes to it: an
     adapter may then pick the transaction's isolation for it (the PostgreSQL adapter runs
@@ -239,8 +244,9 @@ class LedgerRepository(LedgerView, Protocol):
 
     def write_plan(self, plan: Plan) -> None:
         """Write ``plan`` under the guards above; a replay (``plan.replayed``) writes
-        nothing. ``ConcurrentModification`` when a guard fails (nothing is written then,
-        and the unit of work must be rolled back and re-run)."""
+        nothing. ``ConcurrentModification`` when a guard fails, here or (an adapter that
+        sends plans later) from the next statement or ``commit``; the unit of work must
+        then be rolled back and re-run."""
         ...
 
     def confirm_reads(self) -> bool:
@@ -277,6 +283,22 @@ class LedgerRepository(LedgerView, Protocol):
         """The balance of ``account`` from the transfers before ``at`` (a statement's
         opening)."""
         ...
+
+
+@runtime_checkable
+class PlansFromCache(Protocol):
+    """An optional extra of a ``LedgerRepository``: a ``LedgerView`` whose reads may come
+    from a cache kept between units of work (so they may be stale), for planning only.
+
+    An adapter offers it when its ``write_plan`` checks, on the stored rows and
+    atomically with the write, everything a plan rests on (``Plan``: its key is new, the
+    wallets it read are unchanged, its pinned balances are exact, its floors hold, its
+    reservations are in the state it expects) and its ``confirm_reads`` compares
+    everything planning read with the stored rows. ``plan_and_write`` then plans against
+    ``planning_view()`` (the PostgreSQL adapter does this to plan without a round trip).
+    """
+
+    def planning_view(self) -> LedgerView: ...
 
 
 class UnitOfWork(Protocol):

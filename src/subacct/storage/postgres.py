@@ -19,17 +19,19 @@ Install with the ``postgres`` extra: ``pip install 'subacct[postgres]'``.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
 from subacct.errors import ConcurrentModification, StorageError
+from subacct.storage.pg_ledger import LEDGER_APPLY_DDL, STALE_SQLSTATE, LedgerCache, PgLedger
 from subacct.storage.records import Collection
+from subacct.storage.sql import MIGRATIONS as SHARED_MIGRATIONS
 from subacct.storage.sql import (
-    MIGRATIONS,
     SqlAccounts,
     SqlEventLog,
     SqlLinks,
@@ -37,7 +39,9 @@ from subacct.storage.sql import (
     SqlRecords,
     SqlUsers,
 )
-from subacct.storage.sql_ledger import SqlLedger
+
+if TYPE_CHECKING:
+    from subacct.storage.pg_ledger import _Pending
 
 T = TypeVar("T")
 
@@ -46,6 +50,15 @@ if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
 __all__ = ["MIGRATIONS", "PostgresStore", "PostgresUnitOfWork"]
+
+# PostgreSQL-only statements, by the schema version (shared with SQLite) they belong to
+_POSTGRES_ONLY: Final[dict[int, list[str]]] = {4: list(LEDGER_APPLY_DDL)}
+MIGRATIONS: Final = [
+    [*statements, *_POSTGRES_ONLY.get(number, [])]
+    for number, statements in enumerate(SHARED_MIGRATIONS, start=1)
+]
+"""``subacct.storage.sql.MIGRATIONS`` plus what only PostgreSQL runs (the ledger's
+``subacct_ledger_apply`` function, version 4): the same version numbers as SQLite."""
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MIGRATION_LOCK = 0x5B_AC_C7  # advisory lock key for migrations
@@ -75,25 +88,34 @@ class PostgresUnitOfWork:
         self.memberships = SqlMemberships(self)
         # appends take a transaction-scoped lock, so sequence numbers follow commit order
         self.events = SqlEventLog(self, before_append=_AUDIT_LOCK_SQL)
-        self._ledgers: dict[str, SqlLedger] = {}
+        self._ledgers: dict[str, PgLedger] = {}
         self._statements = 0  # run in the current transaction
         self._prelude: str | None = None  # sent with the transaction's first statement
+        self._pending: _Pending | None = None  # a ledger plan, sent with the next statement
 
     def records(self, coll: Collection[T]) -> SqlRecords[T]:
         return SqlRecords(self, coll)
 
-    def ledger(self, currency: str) -> SqlLedger:
+    def ledger(self, currency: str) -> PgLedger:
         """The credit ledger. Asked for before any other statement, it makes this
         transaction READ COMMITTED: the ledger's writes lock their rows (in one global
-        order) and re-check them, so a concurrent write waits instead of aborting the
-        unit, and what the unit then reads is the latest committed state."""
+        order, inside the server) and re-check them, so a concurrent write waits instead
+        of aborting the unit, and what the unit then reads is the latest committed state
+        (see ``subacct.storage.pg_ledger``)."""
         found = self._ledgers.get(currency)
         if found is None:
             if self._statements == 0:
                 self._prelude = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
-            found = SqlLedger(self, currency, lock=" FOR UPDATE")
+            found = PgLedger(self, currency, self._store._ledger_cache(currency))
             self._ledgers[currency] = found
         return found
+
+    def defer(self, pending: _Pending) -> None:
+        """Send ``pending`` (a ledger plan) with the next statement or the commit; one
+        already waiting is sent first."""
+        if self._pending is not None:
+            self._pipelined([])
+        self._pending = pending
 
     @property
     def connection(self) -> psycopg.Connection[Any]:
@@ -102,9 +124,10 @@ class PostgresUnitOfWork:
         return self._conn
 
     @contextmanager
-    def _translated(self) -> Iterator[None]:
-        """The driver's integrity, serialization and deadlock errors as
-        ``ConcurrentModification`` (the service layer re-runs the unit of work)."""
+    def _translated(self, pending: _Pending | None = None) -> Iterator[None]:
+        """The driver's integrity, serialization and deadlock errors, and a ledger plan
+        the server found stale (``pending``), as ``ConcurrentModification`` (the service
+        layer re-runs the unit of work)."""
         psycopg = self._store._psycopg
         try:
             yield
@@ -114,9 +137,16 @@ class PostgresUnitOfWork:
             ) from exc
         except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as exc:
             raise ConcurrentModification(f"retry the unit of work: {exc}") from exc
+        except psycopg.Error as exc:
+            if exc.sqlstate != STALE_SQLSTATE or pending is None:
+                raise
+            pending.failed(json.loads(exc.diag.message_detail or "{}"))
+            raise ConcurrentModification(
+                f"retry the unit of work: {exc.diag.message_primary}"
+            ) from exc
 
     def _run(self, sql: str, params: Sequence[Any]) -> Any:
-        if self._prelude is not None:  # with the transaction's first statement
+        if self._prelude is not None or self._pending is not None:  # send them along
             return self._pipelined([(sql, params)])[0]
         self._statements += 1
         with self._translated():
@@ -132,14 +162,42 @@ class PostgresUnitOfWork:
         """The statements in one pipeline: one round trip to the server."""
         return [int(c.rowcount) for c in self._pipelined(statements)]
 
-    def _pipelined(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+    def _pipelined(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], *, commit: bool = False
+    ) -> list[Any]:
+        """The transaction's prelude and a pending ledger plan (if any), ``statements``
+        and (``commit``) the commit, in one round trip."""
         conn = self.connection
+        psycopg = self._store._psycopg
         prelude, self._prelude = self._prelude, None
-        with self._translated(), conn.pipeline():
-            if prelude is not None:
-                conn.execute(prelude)
-            self._statements += len(statements)
-            return [conn.execute(sql.replace("?", "%s"), params) for sql, params in statements]
+        pending, self._pending = self._pending, None
+        applied, cursors, failed = None, [], None
+        with self._translated(pending):
+            try:
+                with conn.pipeline():
+                    try:
+                        if prelude is not None:
+                            conn.execute(prelude)
+                        if pending is not None:
+                            applied = conn.execute(pending.sql, pending.params)
+                        self._statements += len(statements) + (applied is not None)
+                        for sql, params in statements:
+                            cursors.append(conn.execute(sql.replace("?", "%s"), params))
+                        if commit:  # a statement: the pipeline skips it after an error
+                            conn.execute("COMMIT")
+                    except psycopg.Error as exc:  # raised once the pipeline is closed
+                        failed = exc
+            except psycopg.errors.PipelineAborted:
+                if failed is None:
+                    raise
+            if failed is not None:
+                raise failed
+        if pending is not None and applied is not None:
+            row = applied.fetchone()
+            if row is None:  # pragma: no cover - the function always returns one row
+                raise StorageError("subacct_ledger_apply returned nothing")
+            pending.done(json.loads(row[0]))
+        return cursors
 
     def __enter__(self) -> Self:
         if getattr(self._store._local, "open", False):
@@ -156,17 +214,59 @@ class PostgresUnitOfWork:
             self.connection.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
             self.connection.execute(f"SET LOCAL search_path TO {self._store.schema}")
 
+    def _alone(self) -> bool:
+        """True when nothing has run in this transaction yet (no BEGIN sent): a
+        statement can then run on its own, as its own transaction."""
+        conn = self.connection
+        return not self._statements and conn.info.transaction_status == self._store._idle
+
+    def _autocommit(self, sql: str, params: Sequence[Any], pending: _Pending | None) -> Any:
+        """One statement as its own transaction (autocommit), at the session's isolation
+        level: READ COMMITTED on the store's own connections."""
+        conn = self.connection
+        conn.autocommit = True
+        try:
+            with self._translated(pending):
+                return conn.execute(sql, params).fetchall()
+        finally:
+            conn.autocommit = False
+
+    def query_alone(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """``query``, run as its own statement when nothing else has run in this
+        transaction (one round trip, no BEGIN, nothing left to roll back): its rows are
+        one snapshot either way."""
+        if self._pending is not None or not self._alone():
+            return self.query(sql, params)
+        return list(self._autocommit(sql.replace("?", "%s"), params, None))
+
+    def _commit_pending(self) -> None:
+        """Send the pending ledger plan and commit. When nothing else ran in this
+        transaction (the usual case: planning read only the cache), the plan's function
+        call is the whole transaction, run on its own."""
+        if not self._alone():
+            self._pipelined([], commit=True)
+            return
+        pending, self._pending = self._pending, None
+        assert pending is not None
+        rows = self._autocommit(pending.sql, pending.params, pending)
+        pending.done(json.loads(rows[0][0]))
+
     def commit(self) -> None:
         psycopg = self._store._psycopg
-        self._ledgers.clear()  # what a ledger read belongs to this transaction
         try:
-            self.connection.commit()
+            if self._pending is not None:  # the plan and the commit in one round trip
+                self._commit_pending()
+            else:
+                self.connection.commit()
         except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as exc:
             raise ConcurrentModification(f"retry the unit of work: {exc}") from exc
+        finally:
+            self._ledgers.clear()  # what a ledger read belongs to this transaction
         self._begin()
 
     def rollback(self) -> None:
         self._ledgers.clear()
+        self._pending = None
         if self._conn is not None:
             self._conn.rollback()
             self._begin()
@@ -179,10 +279,12 @@ class PostgresUnitOfWork:
     ) -> None:
         conn, self._conn = self._conn, None
         self._ledgers.clear()
+        self._pending = None  # never sent: rolled back with the rest
         self._store._local.open = False
         if conn is not None:
             try:
-                conn.rollback()
+                if conn.info.transaction_status != self._store._idle:
+                    conn.rollback()
             finally:
                 self._store._pool.putconn(conn)
 
@@ -198,6 +300,7 @@ class PostgresStore:
         schema: str = "public",
         min_size: int = 1,
         max_size: int = 10,
+        ledger_cache_size: int = 100_000,
     ) -> None:
         self._psycopg, psycopg_pool = _import_psycopg()
         if not _SCHEMA_NAME.fullmatch(schema):
@@ -216,10 +319,21 @@ class PostgresStore:
                 open=True,
             )
         self._pool: ConnectionPool[Any] = pool
+        self._idle = self._psycopg.pq.TransactionStatus.IDLE
+        self._ledger_caches: dict[str, LedgerCache] = {}
+        self._ledger_cache_size = ledger_cache_size
         self._migrate()
+
+    def _ledger_cache(self, currency: str) -> LedgerCache:
+        found = self._ledger_caches.get(currency)
+        if found is None:
+            found = self._ledger_caches.setdefault(currency, LedgerCache(self._ledger_cache_size))
+        return found
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(f"SET search_path TO {self._schema}")
+        # statements run on their own (a ledger plan's function call) run READ COMMITTED
+        conn.execute("SET default_transaction_isolation TO 'read committed'")
         conn.commit()
         conn.isolation_level = self._psycopg.IsolationLevel.SERIALIZABLE
 

@@ -578,7 +578,8 @@ def _migrations() -> list[list[str]]:
     records = list(AUDIT_LOG_DDL)
     for name in RECORD_TABLES_BY_MIGRATION[2]:
         records += record_table_ddl(COLLECTIONS[name])
-    return [core, records, list(LEDGER_DDL)]
+    # version 4: nothing here; PostgreSQL adds its ledger function (storage.postgres)
+    return [core, records, list(LEDGER_DDL), []]
 
 
 RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
@@ -610,4 +611,5 @@ into a new migration entry (a new version), never into an existing one."""
 
 MIGRATIONS: Final = _migrations()
 """Schema versions, shared by the SQLite and PostgreSQL adapters: version N is reached by
-running the statements of ``MIGRATIONS[N - 1]`` in one transaction."""
+running the statements of ``MIGRATIONS[N - 1]`` in one transaction (PostgreSQL runs a few
+statements of its own with some versions: ``subacct.storage.postgres.MIGRATIONS``)."""

@@ -298,9 +298,7 @@ class SqlLedger(_Repo):
             current = stored.get(name)
             seen = self._balances.get(account, _MISSING)
             new = (_ZERO if current is None else Decimal(current)) + delta
-            if (seen is not _MISSING and seen != current) or (
-                floor is not None and delta < 0 and new < floor
-            ):
+            if (seen is not _MISSING and seen != current) or (floor is not None and new < floor):
                 raise StalePlan(f"{account} changed since the plan was made", ledger_account=name)
             updates.append((account, current, str(new)))
         return updates, seq

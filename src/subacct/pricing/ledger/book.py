@@ -147,10 +147,12 @@ class Ledger:
     def apply(self, planned: Plan) -> None:
         """Write a plan made against this ledger, all or nothing.
 
-        The guards a store enforces are checked first: the key is new, every changed
-        balance stays at or above its floor, a new reservation id is free and a closed
-        reservation was still open. ``ConcurrentModification`` means the plan is stale
-        (the state changed after planning); plan again.
+        The guards a store enforces are checked first: the key is new, every pinned
+        balance is still the one the plan read, every changed balance stays at or above
+        its floor, a new reservation id is free and a closed reservation was still open.
+        ``ConcurrentModification`` means the plan is stale (the state changed after
+        planning); plan again. (Wallets are not checked here: this ledger changes them
+        only through plans and ``open_wallet``; a store compares the wallets a plan read.)
         """
         request, receipt = planned.request, planned.receipt
         if request is None:
@@ -158,11 +160,16 @@ class Ledger:
         if receipt.key in self._requests:
             raise ConcurrentModification(f"key {receipt.key!r} was used meanwhile", key=receipt.key)
         balances = self._balances
-        for account, delta, floor in planned.changes:
-            if floor is not None and delta < 0 and balances.get(account, _ZERO) + delta < floor:
-                raise ConcurrentModification(
-                    f"{account} changed since the plan was made", ledger_account=str(account)
-                )
+        stale = [a for a, seen in planned.pinned if balances.get(a, _ZERO) != seen]
+        stale += [
+            a
+            for a, delta, floor in planned.changes
+            if floor is not None and balances.get(a, _ZERO) + delta < floor
+        ]
+        if stale:
+            raise ConcurrentModification(
+                f"{stale[0]} changed since the plan was made", ledger_account=str(stale[0])
+            )
         for hold in planned.reservations:
             current = self._reservations.get(hold.id)
             if (current is None) != (hold.status is ReservationStatus.OPEN) or (

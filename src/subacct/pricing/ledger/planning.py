@@ -85,7 +85,13 @@ class LedgerView(Protocol):
 class BalanceChange(NamedTuple):
     """Add ``delta`` to ``account``; the result must stay ``>= floor`` (``None``: no floor).
 
-    A store applies it as a guarded update and aborts the transaction when the guard fails.
+    ``floor`` is exact: the result is at or above it exactly when every move the plan
+    makes out of ``account``, one after the other, keeps the balance at or above that
+    move's own floor (an account that goes down, then up again within one plan gets the
+    floor its lowest point needs). So a store may apply ``delta`` to whatever the balance
+    is by then: when the guard holds, planning again against that balance would plan the
+    same moves. A store applies it as a guarded update and refuses the plan when the guard
+    fails. ``delta`` may be zero when the account went down and back up.
     """
 
     account: LedgerAccount
@@ -99,6 +105,12 @@ class Plan:
 
     ``request`` is the request that made a new plan (``None`` for a replay); ``record``,
     the idempotency record to insert, is derived from it when a store asks.
+
+    ``pinned`` lists the balances the plan's amounts were computed from (a reclaim of
+    everything, a period reset), with the value read: the plan holds only while each is
+    still exactly that. Every other balance the plan read only had to cover a move, which
+    its change's floor guards. So a plan rests on: its key being new, the wallets it read,
+    ``pinned``, the floors of ``changes`` and the reservations it opens or closes.
     """
 
     receipt: Receipt
@@ -106,6 +118,7 @@ class Plan:
     reservations: tuple[Reservation, ...] = ()
     wallets: tuple[Wallet, ...] = ()
     request: LedgerRequest | None = None
+    pinned: tuple[tuple[LedgerAccount, Decimal], ...] = ()
 
     @property
     def replayed(self) -> bool:
@@ -119,6 +132,7 @@ class Plan:
         reservations: tuple[Reservation, ...],
         wallets: tuple[Wallet, ...],
         request: LedgerRequest,
+        pinned: tuple[tuple[LedgerAccount, Decimal], ...],
     ) -> Plan:
         """A new plan from ``Draft.finish`` (its parts are built there), without the
         per-field ``__setattr__`` of a frozen attrs class on the hot path."""
@@ -128,6 +142,7 @@ class Plan:
         _p_reservations(self, reservations)
         _p_wallets(self, wallets)
         _p_request(self, request)
+        _p_pinned(self, pinned)
         return self
 
     @property
@@ -144,7 +159,7 @@ class Plan:
 
 
 _new = object.__new__
-_p_receipt, _p_changes, _p_reservations, _p_wallets, _p_request = (
+_p_receipt, _p_changes, _p_reservations, _p_wallets, _p_request, _p_pinned = (
     Plan.__dict__[f.name].__set__ for f in attrs.fields(Plan)
 )
 
@@ -152,25 +167,29 @@ _p_receipt, _p_changes, _p_reservations, _p_wallets, _p_request = (
 class Draft:
     """Working state of one planning call: balances as the planned transfers leave them.
 
-    Handlers call ``move``; ``finish`` turns the moves into a ``Plan``.
+    Handlers call ``move``; ``finish`` turns the moves into a ``Plan``. A handler that
+    computes an amount from a balance reads it with ``balance``, which pins it (see
+    ``Plan.pinned``).
     """
 
-    __slots__ = ("_changes", "_legs", "request", "view")
+    __slots__ = ("_changes", "_legs", "_pinned", "request", "view")
 
     def __init__(self, view: LedgerView, request: LedgerRequest) -> None:
         self.view = view
         self.request = request
-        # per touched account: [balance before, planned delta, strictest floor or None]
+        # per touched account: [balance before, planned delta, the least balance before
+        # that every move out of it needs, or None]
         self._changes: dict[LedgerAccount, list[Any]] = {}
         self._legs: list[tuple[LedgerAccount, LedgerAccount, Decimal]] = []
+        self._pinned: dict[LedgerAccount, Decimal] = {}
 
     def balance(self, account: LedgerAccount) -> Decimal:
-        """The balance as the moves planned so far leave it."""
-        entry = self._changes.get(account)
-        if entry is None:
-            return self.view.balance(account)
+        """The balance as the moves planned so far leave it; the plan now rests on the
+        balance read (``Plan.pinned``)."""
+        entry = self._entry(account)
         start: Decimal = entry[0]
         delta: Decimal = entry[1]
+        self._pinned[account] = start
         return start + delta
 
     def _entry(self, account: LedgerAccount) -> list[Any]:
@@ -200,8 +219,9 @@ class Draft:
                     available=str(available),
                     currency=currency,
                 )
-            if entry[2] is None or floor > entry[2]:
-                entry[2] = floor
+            need = floor - (entry[1] - amount)  # the least balance before that covers this
+            if entry[2] is None or need > entry[2]:
+                entry[2] = need
         entry[1] -= amount
         self._entry(destination)[1] += amount
         self._legs.append((source, destination, amount))
@@ -236,12 +256,13 @@ class Draft:
         receipt = Receipt._trusted(key, operation, transfers, tuple([r.id for r in reservations]))
         changes = tuple(
             [
-                _tuple_new(BalanceChange, (acc, entry[1], entry[2]))
-                for acc, entry in self._changes.items()
-                if entry[1]
+                _tuple_new(BalanceChange, (acc, delta, None if need is None else need + delta))
+                for acc, (_start, delta, need) in self._changes.items()
+                if delta or need is not None
             ]
         )
-        return Plan._trusted(receipt, changes, reservations, wallets, req)
+        pinned = tuple(self._pinned.items())
+        return Plan._trusted(receipt, changes, reservations, wallets, req, pinned)
 
 
 def replayed(view: LedgerView, request: LedgerRequest) -> Plan | None:
