@@ -20,8 +20,11 @@ master and ``--subs`` (16) shared sub wallets, then checks the result (``check``
   operations of its own on the shared wallets in one SQLite file, through the port.
 * ``postgres``: ``--workers`` (8) processes (``spawn``), each running ``--worker-ops``
   operations on the shared wallets of one PostgreSQL database (a throwaway cluster the
-  bench starts, ``subacct.testing.pgcluster.TempCluster``), through the port; every unit
-  of work is SERIALIZABLE and re-run on ``ConcurrentModification`` (``retries``).
+  bench starts, ``subacct.testing.pgcluster.TempCluster``), through the port: each process
+  plans from its store's cache and the server checks and writes the plan with the commit
+  (``subacct.storage.pg_ledger``); a unit of work whose plan the server refused (a stale
+  cache entry met a floor, a pinned balance or a used key) is re-run
+  (``postgres_retries``).
 
 ``check``: ``lost_updates`` counts ledger accounts whose stored balance differs from a
 replay of the stored transfer log, plus transfers acknowledged to a caller (a receipt)
