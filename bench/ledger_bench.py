@@ -32,7 +32,10 @@ missing from the log, plus logged transfers no caller was acknowledged;
 ``conservation_violations`` counts ledgers whose stored or replayed balances do not sum
 to zero, plus balances below their floor. ``lost_updates`` and
 ``conservation_violations`` in the JSON sum every phase but PostgreSQL, which reports
-``postgres_lost_updates`` and ``postgres_conservation_violations``.
+``postgres_lost_updates`` and ``postgres_conservation_violations``, and where the CPU went:
+``postgres_client_cpu_us_per_operation`` (the worker processes' own CPU time) next to
+``postgres_machine_cpu_us_per_operation`` (all the machine's CPUs times the wall time; the
+server and the operating system take the difference when the CPUs are saturated).
 
 Throughput is transfers written per second of wall time (``transfers_per_s_*``), next to
 operations per second (about 9% of the operations are refusals that write nothing).
@@ -44,6 +47,7 @@ import argparse
 import gc
 import json
 import multiprocessing
+import os
 import random
 import sys
 import tempfile
@@ -353,7 +357,9 @@ def postgres_worker(
 
     store = PostgresStore(conninfo, schema=schema, min_size=1, max_size=1)
     barrier.wait()
+    started = time.process_time()
     done = run_requests(lambda r: store_execute(store, r), load)
+    done["cpu_s"] = time.process_time() - started
     store.close()
     results.put(done)
 
@@ -391,12 +397,21 @@ def run_postgres(args: argparse.Namespace) -> dict[str, Any]:
         told = {k: n for r in results for k, n in r["acknowledged"].items()}
         figures = store_figures(store, told)
         store.close()
+    operations = sum(len(load) for load in loads)
     return {
         "processes": args.workers,
         "transfers_per_s_postgres": round(figures["transfers"] / elapsed),
-        "postgres_operations": sum(len(load) for load in loads),
+        "postgres_operations": operations,
         "postgres_transfers": figures["transfers"],
         "postgres_retries": sum(r["retries"] for r in results),
+        # where the machine's CPU time went, per operation: the client processes' own,
+        # and all of it (CPUs x wall time: the server, the clients and the rest)
+        "postgres_client_cpu_us_per_operation": round(
+            sum(r["cpu_s"] for r in results) / operations * 1e6
+        ),
+        "postgres_machine_cpu_us_per_operation": round(
+            (os.cpu_count() or 1) * elapsed / operations * 1e6
+        ),
         "postgres_lost_updates": figures["lost_updates"],
         "postgres_conservation_violations": figures["conservation_violations"],
     }
