@@ -89,10 +89,10 @@ LEDGER_APPLY_DDL: Final = [
             e := v_wallets->i;
             IF e->>3 IS NULL THEN
                 PERFORM pg_advisory_xact_lock_shared(
-                    hashtextextended(v_currency || ':' || (e->>0), 5942433));
+                    hashtextextended(v_currency || ':' || (e->>0), @SEED@));
             ELSE
                 PERFORM pg_advisory_xact_lock(
-                    hashtextextended(v_currency || ':' || (e->>0), 5942433));
+                    hashtextextended(v_currency || ':' || (e->>0), @SEED@));
             END IF;
             SELECT body INTO v_body FROM ledger_wallets
              WHERE currency = v_currency AND account_id = e->>0;
@@ -149,7 +149,8 @@ LEDGER_APPLY_DDL: Final = [
             END IF;
         END IF;
         IF v_stale IS NOT NULL THEN
-            RAISE EXCEPTION USING ERRCODE = 'SA409', MESSAGE = 'stale ledger plan: ' || v_stale,
+            RAISE EXCEPTION USING ERRCODE = '@SQLSTATE@',
+                MESSAGE = 'stale ledger plan: ' || v_stale,
                 DETAIL = jsonb_build_object('wallets', v_found_wallets, 'balances', v_found,
                                             'key_used', v_stale LIKE 'key %')::text;
         END IF;
@@ -190,7 +191,7 @@ LEDGER_APPLY_DDL: Final = [
         END LOOP;
         RETURN jsonb_build_object('balances', v_found)::text;
     END
-    $$""",
+    $$""".replace("@SEED@", str(_WALLET_LOCK_SEED)).replace("@SQLSTATE@", STALE_SQLSTATE),
 ]
 """The PostgreSQL-only part of the ledger's schema: the function ``PgLedger`` writes
 plans with (a migration of ``subacct.storage.postgres.MIGRATIONS``)."""
