@@ -25,14 +25,18 @@ master and ``--subs`` (16) shared sub wallets, then checks the result (``check``
   (``subacct.storage.pg_ledger``); a unit of work whose plan the server refused (a stale
   cache entry met a floor, a pinned balance or a used key) is re-run
   (``postgres_retries``).
+* ``postgres_service``: the same with ``--postgres-service-ops`` (500) operations per
+  process through ``LedgerService.execute_as_system`` (a ``CreditsMoved`` event per
+  movement, so each operation also appends to the audit log, whose appends take turns).
 
 ``check``: ``lost_updates`` counts ledger accounts whose stored balance differs from a
 replay of the stored transfer log, plus transfers acknowledged to a caller (a receipt)
 missing from the log, plus logged transfers no caller was acknowledged;
 ``conservation_violations`` counts ledgers whose stored or replayed balances do not sum
 to zero, plus balances below their floor. ``lost_updates`` and
-``conservation_violations`` in the JSON sum every phase but PostgreSQL, which reports
-``postgres_lost_updates`` and ``postgres_conservation_violations``, and where the CPU went:
+``conservation_violations`` in the JSON sum every phase but PostgreSQL's two, which sum
+into ``postgres_lost_updates`` and ``postgres_conservation_violations``. The port phase
+also reports where the CPU went:
 ``postgres_client_cpu_us_per_operation`` (the worker processes' own CPU time) next to
 ``postgres_machine_cpu_us_per_operation`` (all the machine's CPUs times the wall time; the
 server and the operating system take the difference when the CPUs are saturated).
@@ -282,17 +286,30 @@ def run_sqlite(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def service_over(store: Store, *, max_attempts: int = 5, shared: bool = False) -> LedgerService:
+    """A ``LedgerService`` over ``store`` (the bench's fixed clock). Event ids are
+    sequential, or (``shared``: several processes append to one log) random UUIDs."""
+    ids = None if shared else SequentialIds()
+    return LedgerService(store, clock=FixedClock(T0), ids=ids, max_attempts=max_attempts)
+
+
+def prepare_service(store: Store, subs: int) -> None:
+    """The accounts, the wallets and the master's credit, through the service."""
+    svc = service_over(store)
+    svc.create_master("Master", account_id=MASTER)
+    for wallet in wallets(subs):
+        if wallet.master_id is not None:
+            svc.create_sub(MASTER, wallet.account_id, account_id=wallet.account_id)
+        svc.open_wallet_as_system(wallet, currency=CURRENCY)
+    svc.execute_as_system(funding())
+
+
 def run_sqlite_service(args: argparse.Namespace) -> dict[str, Any]:
     """One thread on a SQLite file through ``LedgerService`` (with its events)."""
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "service.db")
-        svc = LedgerService(store, clock=FixedClock(T0), ids=SequentialIds())
-        svc.create_master("Master", account_id=MASTER)
-        for wallet in wallets(args.subs):
-            if wallet.master_id is not None:
-                svc.create_sub(MASTER, wallet.account_id, account_id=wallet.account_id)
-            svc.open_wallet_as_system(wallet, currency=CURRENCY)
-        svc.execute_as_system(funding())
+        prepare_service(store, args.subs)
+        svc = service_over(store)
         requests = workload(random.Random(args.seed), args.service_ops, args.subs)
         started = time.perf_counter()
         done = run_requests(lambda r: (svc.execute_as_system(r, currency=CURRENCY), 0), requests)
@@ -348,32 +365,51 @@ def run_sqlite_threads(args: argparse.Namespace) -> dict[str, Any]:
 def postgres_worker(
     conninfo: str,
     schema: str,
+    service: bool,
     load: list[LedgerRequest],
     barrier: Any,
     results: Any,
 ) -> None:
-    """One process: its own store (one connection), its own operations."""
+    """One process: its own store (one connection), its own operations, through the
+    ledger port or (``service``) through ``LedgerService``."""
     from subacct.storage.postgres import PostgresStore
 
     store = PostgresStore(conninfo, schema=schema, min_size=1, max_size=1)
+    if service:  # a host would raise max_attempts for a hot ledger like this one
+        svc = service_over(store, max_attempts=100, shared=True)
+
+        def execute(request: LedgerRequest) -> tuple[Receipt, int]:
+            return svc.execute_as_system(request, currency=CURRENCY), 0
+    else:
+
+        def execute(request: LedgerRequest) -> tuple[Receipt, int]:
+            return store_execute(store, request)
+
     barrier.wait()
     started = time.process_time()
-    done = run_requests(lambda r: store_execute(store, r), load)
+    done = run_requests(execute, load)
     done["cpu_s"] = time.process_time() - started
     store.close()
     results.put(done)
 
 
-def run_postgres(args: argparse.Namespace) -> dict[str, Any]:
-    """``--workers`` processes on shared wallets in one PostgreSQL database."""
+def postgres_processes(
+    args: argparse.Namespace, *, service: bool, ops: int
+) -> tuple[dict[str, Any], float, list[dict[str, Any]], int]:
+    """``--workers`` processes, ``ops`` operations each, on shared wallets in one
+    PostgreSQL database: the checked figures, the wall time, each worker's report and
+    the number of operations."""
     from subacct.storage.postgres import PostgresStore
     from subacct.testing.pgcluster import TempCluster
 
     with TempCluster(max_connections=args.workers + 20) as cluster:
         store = PostgresStore(cluster.conninfo(), schema="bench")
-        prepare(store, args.subs)
+        if service:
+            prepare_service(store, args.subs)
+        else:
+            prepare(store, args.subs)
         loads = [
-            workload(random.Random(args.seed * 1000 + n), args.worker_ops, args.subs, f"p{n}")
+            workload(random.Random(args.seed * 1000 + n), ops, args.subs, f"p{n}")
             for n in range(args.workers)
         ]
         spawn = multiprocessing.get_context("spawn")
@@ -382,7 +418,7 @@ def run_postgres(args: argparse.Namespace) -> dict[str, Any]:
         processes = [
             spawn.Process(
                 target=postgres_worker,
-                args=(cluster.conninfo(), "bench", load, barrier, queue),
+                args=(cluster.conninfo(), "bench", service, load, barrier, queue),
             )
             for load in loads
         ]
@@ -397,7 +433,15 @@ def run_postgres(args: argparse.Namespace) -> dict[str, Any]:
         told = {k: n for r in results for k, n in r["acknowledged"].items()}
         figures = store_figures(store, told)
         store.close()
-    operations = sum(len(load) for load in loads)
+    return figures, elapsed, results, sum(len(load) for load in loads)
+
+
+def run_postgres(args: argparse.Namespace) -> dict[str, Any]:
+    """``--workers`` processes on shared wallets in one PostgreSQL database, through the
+    ledger port."""
+    figures, elapsed, results, operations = postgres_processes(
+        args, service=False, ops=args.worker_ops
+    )
     return {
         "processes": args.workers,
         "transfers_per_s_postgres": round(figures["transfers"] / elapsed),
@@ -417,14 +461,29 @@ def run_postgres(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def run_postgres_service(args: argparse.Namespace) -> dict[str, Any]:
+    """The same through ``LedgerService.execute_as_system`` (with its events)."""
+    figures, elapsed, _results, operations = postgres_processes(
+        args, service=True, ops=args.postgres_service_ops
+    )
+    return {
+        "transfers_per_s_postgres_service": round(figures["transfers"] / elapsed),
+        "postgres_service_operations": operations,
+        "postgres_lost_updates": figures["lost_updates"],
+        "postgres_conservation_violations": figures["conservation_violations"],
+    }
+
+
 PHASES: list[tuple[str, Callable[[argparse.Namespace], dict[str, Any]]]] = [
     ("memory", run_memory),
     ("sqlite", run_sqlite),
     ("sqlite_service", run_sqlite_service),
     ("sqlite_threads", run_sqlite_threads),
     ("postgres", run_postgres),
+    ("postgres_service", run_postgres_service),
 ]
 SUMMED = ("lost_updates", "conservation_violations")
+PG_SUMMED = ("postgres_lost_updates", "postgres_conservation_violations")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -434,6 +493,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--service-ops", type=int, default=5_000, help="through the service")
     parser.add_argument("--workers", type=int, default=8, help="threads, then processes")
     parser.add_argument("--worker-ops", type=int, default=2_000, help="operations per worker")
+    parser.add_argument(
+        "--postgres-service-ops", type=int, default=500, help="per process, through the service"
+    )
     parser.add_argument("--subs", type=int, default=16, help="sub-account wallets")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument(
@@ -442,12 +504,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     chosen = set(args.phases.split(","))
     result: dict[str, Any] = {"benchmark": "ledger", "machine": machine()}
-    totals = dict.fromkeys(SUMMED, 0)
+    totals = dict.fromkeys(SUMMED + PG_SUMMED, 0)
     for name, phase in PHASES:
         if name not in chosen:
             continue
         figures = phase(args)
-        for key in SUMMED:
+        for key in SUMMED + PG_SUMMED:
             totals[key] += figures.pop(key, 0)
         result.update(figures)
         print(f"{name}: {figures}", file=sys.stderr)

@@ -27,7 +27,8 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
-from subacct.errors import ConcurrentModification, StorageError
+from subacct.domain.events import DomainEvent, event_to_dict
+from subacct.errors import AlreadyExists, ConcurrentModification, StorageError
 from subacct.storage.pg_ledger import LEDGER_APPLY_DDL, STALE_SQLSTATE, LedgerCache, PgLedger
 from subacct.storage.records import Collection
 from subacct.storage.sql import MIGRATIONS as SHARED_MIGRATIONS
@@ -51,8 +52,32 @@ if TYPE_CHECKING:
 
 __all__ = ["MIGRATIONS", "PostgresStore", "PostgresUnitOfWork"]
 
+_AUDIT_LOCK: Final = 5942433  # advisory lock key that serializes audit log appends
+
+# One round trip per append: take the lock, then (in a snapshot taken after it, under
+# READ COMMITTED) number the event one above the last and insert it. 0: the id is logged.
+AUDIT_APPEND_DDL: Final = [
+    f"""CREATE OR REPLACE FUNCTION subacct_audit_append(
+        p_event_id TEXT, p_account_id TEXT, p_body TEXT) RETURNS BIGINT
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        v_seq BIGINT;
+    BEGIN
+        PERFORM pg_advisory_xact_lock({_AUDIT_LOCK});
+        SELECT coalesce(max(seq), 0) + 1 INTO v_seq FROM audit_log;
+        INSERT INTO audit_log (seq, event_id, account_id, body)
+        VALUES (v_seq, p_event_id, p_account_id, p_body)
+        ON CONFLICT (event_id) DO NOTHING;
+        IF NOT FOUND THEN
+            RETURN 0;
+        END IF;
+        RETURN v_seq;
+    END
+    $$""",
+]
+
 # PostgreSQL-only statements, by the schema version (shared with SQLite) they belong to
-_POSTGRES_ONLY: Final[dict[int, list[str]]] = {4: list(LEDGER_APPLY_DDL)}
+_POSTGRES_ONLY: Final[dict[int, list[str]]] = {4: [*LEDGER_APPLY_DDL, *AUDIT_APPEND_DDL]}
 MIGRATIONS: Final = [
     [*statements, *_POSTGRES_ONLY.get(number, [])]
     for number, statements in enumerate(SHARED_MIGRATIONS, start=1)
@@ -62,7 +87,21 @@ MIGRATIONS: Final = [
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MIGRATION_LOCK = 0x5B_AC_C7  # advisory lock key for migrations
-_AUDIT_LOCK_SQL = "SELECT pg_advisory_xact_lock(5942433)"  # serializes audit log appends
+
+
+class PgEventLog(SqlEventLog):
+    """The audit log, each append one call of ``subacct_audit_append``: sequence numbers
+    follow commit order (the lock is held until the append's transaction ends)."""
+
+    def append(self, event: DomainEvent) -> int:
+        body = json.dumps(event_to_dict(event), sort_keys=True, separators=(",", ":"))
+        rows = self._db.query(
+            "SELECT subacct_audit_append(?, ?, ?)", (event.event_id, event.account_id, body)
+        )
+        seq = int(rows[0][0])
+        if seq == 0:
+            raise AlreadyExists(f"event {event.event_id!r} is logged already")
+        return seq
 
 
 def _import_psycopg() -> Any:
@@ -87,7 +126,7 @@ class PostgresUnitOfWork:
         self.users = SqlUsers(self)
         self.memberships = SqlMemberships(self)
         # appends take a transaction-scoped lock, so sequence numbers follow commit order
-        self.events = SqlEventLog(self, before_append=_AUDIT_LOCK_SQL)
+        self.events = PgEventLog(self)
         self._ledgers: dict[str, PgLedger] = {}
         self._statements = 0  # run in the current transaction
         self._prelude: str | None = None  # sent with the transaction's first statement

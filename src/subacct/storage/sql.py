@@ -486,19 +486,17 @@ class SqlRecords(Generic[R]):
 
 
 class SqlEventLog:
-    """The audit log: ``seq`` is assigned by ``seq_sql`` (the adapter makes it grow in
-    commit order), the event is stored as JSON."""
+    """The audit log: each event is stored as JSON with ``seq`` one above the last. That
+    grows in commit order when writers take turns (SQLite); the PostgreSQL adapter
+    serializes appends with a lock instead (``subacct.storage.postgres.PgEventLog``)."""
 
-    def __init__(self, db: SqlSession, *, before_append: str | None = None) -> None:
+    def __init__(self, db: SqlSession) -> None:
         self._db = db
-        self._before_append = before_append
 
     def append(self, event: DomainEvent) -> int:
         body = json.dumps(event_to_dict(event), sort_keys=True, separators=(",", ":"))
         if self._db.query("SELECT 1 FROM audit_log WHERE event_id = ?", (event.event_id,)):
             raise AlreadyExists(f"event {event.event_id!r} is logged already")
-        if self._before_append:
-            self._db.query(self._before_append)
         row = self._db.query("SELECT coalesce(max(seq), 0) + 1 FROM audit_log")
         seq = int(row[0][0])
         self._db.execute(
