@@ -16,7 +16,8 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from subacct.errors import ConcurrentModification, SubacctError
+from subacct.domain import AccountId
+from subacct.errors import ConcurrentModification, OverdraftInUse, StalePlan, SubacctError
 from subacct.ledger_service import plan_and_write
 from subacct.money import Money
 from subacct.pricing.ledger import (
@@ -275,6 +276,107 @@ def test_many_processes_on_shared_wallets_lose_nothing(
         store.close()
 
 
+def test_plans_from_one_balance_both_apply_while_their_floors_hold(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    """Two spends planned from the same balance (100): the server adds each delta to the
+    balance as it finds it, so both commit without a retry while the floor holds."""
+    (a,) = _stores(pg_cluster, pg_schema, count=1)
+    done: list[str] = []
+    ready = threading.Barrier(2)
+
+    def spend(amount: int, key: str) -> None:
+        with a.unit_of_work() as uow:
+            plan_and_write(uow.ledger("EUR"), _spend("m", amount, key), allow_all)
+            ready.wait()  # both planned from 100
+            uow.commit()
+            done.append(key)
+
+    threads = [threading.Thread(target=spend, args=args) for args in ((30, "x"), (40, "y"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(done) == ["x", "y"]
+    assert _balance(a, "wallet:m") == 30
+    assert _balance(a, "spent:m") == 70
+
+
+def test_a_plan_that_no_longer_fits_is_refused_at_commit_and_nothing_is_written(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    """A spend planned from 100, then another commits first and leaves 10: the server
+    finds the first below its floor, the whole unit rolls back, and run again it is
+    refused."""
+    (a,) = _stores(pg_cluster, pg_schema, count=1)
+    planned, spent = threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def late() -> None:
+        try:
+            with a.unit_of_work() as uow:
+                plan_and_write(uow.ledger("EUR"), _spend("m", 20, "late"), allow_all)
+                planned.set()
+                spent.wait()
+                uow.commit()
+            outcome.append("written")
+        except ConcurrentModification:
+            outcome.append("conflict")
+
+    thread = threading.Thread(target=late)
+    thread.start()
+    planned.wait()
+    assert _run(a, _spend("m", 90, "early")) == ("written",)
+    spent.set()
+    thread.join()
+    assert outcome == ["conflict"]
+    assert _balance(a, "wallet:m") == 10
+    with a.unit_of_work() as uow:
+        assert uow.ledger("EUR").idempotency("late") is None
+    assert _run(a, _spend("m", 20, "late")) == ("insufficient_credit",)
+    assert _run(a, _spend("m", 10, "late")) == ("written",)
+
+
+def test_a_lower_overdraft_limit_checked_against_a_spend_that_committed_first(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    """A spend into the overdraft and lowering that overdraft, at once: each reads what
+    the other writes. The spend commits first (down to -3); the new limit, checked under
+    row locks against the balance it read (100), finds it moved (StalePlan), and checked
+    again it is refused."""
+    a, b = _stores(pg_cluster, pg_schema)
+    with b.unit_of_work() as uow:
+        uow.ledger("EUR").put_wallet(Wallet("m", overdraft_limit=_eur(5)))
+        uow.commit()
+    checked, spent, seen = threading.Event(), threading.Event(), []
+
+    def lower_the_limit() -> None:
+        with b.unit_of_work() as uow:
+            ledger = uow.ledger("EUR")
+            tighter = configure_wallet(ledger, Wallet("m"), allow_all)  # balance 100: fine
+            checked.set()
+            spent.wait()
+            try:
+                ledger.put_wallet(tighter)
+            except StalePlan:
+                seen.append("stale")
+            try:
+                configure_wallet(ledger, Wallet("m"), allow_all)
+            except OverdraftInUse:
+                seen.append("overdraft_in_use")
+
+    thread = threading.Thread(target=lower_the_limit)
+    thread.start()
+    checked.wait()
+    assert _run(a, _spend("m", 103, "deep")) == ("written",)
+    spent.set()
+    thread.join()
+    assert seen == ["stale", "overdraft_in_use"]
+    assert _balance(a, "wallet:m") == -3
+    with a.unit_of_work() as uow:
+        assert uow.ledger("EUR").wallet(AccountId("m")) == Wallet("m", overdraft_limit=_eur(5))
+
+
 def _until_waiting(cluster: TempCluster, timeout: float = 10.0) -> None:
     """Block until some backend waits for a lock."""
     deadline = time.monotonic() + timeout
@@ -286,7 +388,7 @@ def _until_waiting(cluster: TempCluster, timeout: float = 10.0) -> None:
     raise AssertionError("no backend started waiting for a lock")
 
 
-def test_a_plan_waits_for_a_wallet_being_changed_then_finds_it_changed(
+def test_a_spend_with_the_old_limit_waits_for_the_new_one_then_finds_it_changed(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:
     """A spend planned with the old overdraft limit while the new one is written: the

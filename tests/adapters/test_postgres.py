@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -14,11 +13,7 @@ from psycopg_pool import ConnectionPool
 from subacct import AccountService, StorageError
 from subacct.domain import AccountId
 from subacct.errors import (
-    ConcurrentModification,
     CreditReservationClosed,
-    OverdraftInUse,
-    StalePlan,
-    SubacctError,
 )
 from subacct.ledger_service import plan_and_write
 from subacct.money import Money
@@ -26,14 +21,12 @@ from subacct.pricing.ledger import (
     Commit,
     LedgerAccount,
     LedgerAction,
-    LedgerRequest,
     Release,
     Reserve,
     Spend,
     TopUp,
     Wallet,
     allow_all,
-    configure_wallet,
     plan,
 )
 from subacct.storage.postgres import MIGRATIONS, PostgresStore
@@ -153,131 +146,6 @@ def test_ledger_units_run_read_committed(pg_cluster: TempCluster, pg_schema: str
         assert uow.query("SHOW transaction_isolation") == [("read committed",)]
     hosted.close()
     pool.close()
-
-
-def _balance(store: PostgresStore, account: str = "wallet:m") -> Decimal:
-    with store.unit_of_work() as uow:
-        return uow.ledger("EUR").balance(LedgerAccount.parse(account))
-
-
-def _run(store: PostgresStore, request: LedgerRequest) -> tuple[str, ...]:
-    """One unit of work per attempt, as the service runs it: what each attempt did."""
-    seen: list[str] = []
-    while True:
-        try:
-            with store.unit_of_work() as uow:
-                receipt = plan_and_write(uow.ledger("EUR"), request, allow_all).receipt
-                uow.commit()
-            return (*seen, "replayed" if receipt.replayed else "written")
-        except ConcurrentModification:
-            seen.append("conflict")
-        except SubacctError as exc:
-            return (*seen, exc.code)
-
-
-def test_plans_from_one_balance_both_apply_while_their_floors_hold(
-    pg_cluster: TempCluster, pg_schema: str
-) -> None:
-    """Two spends planned from the same balance (10): the server adds each delta to the
-    balance as it finds it, so both commit without a retry while the floor holds."""
-    store = _ledger_store(pg_cluster, pg_schema, max_size=2)
-    done: list[str] = []
-    ready = threading.Barrier(2)
-
-    def spend(amount: int, key: str) -> None:
-        with store.unit_of_work() as uow:
-            plan_and_write(uow.ledger("EUR"), _spend(amount, key), allow_all)  # both read 10
-            ready.wait()
-            uow.commit()
-            done.append(key)
-
-    threads = [threading.Thread(target=spend, args=a) for a in ((3, "a"), (4, "b"))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(done) == ["a", "b"]
-    assert _balance(store) == 3
-    assert _balance(store, "spent:m") == 7
-    store.close()
-
-
-def test_a_plan_that_no_longer_fits_is_refused_at_commit_and_nothing_is_written(
-    pg_cluster: TempCluster, pg_schema: str
-) -> None:
-    """A spend planned from 10, then another commits first and leaves 1: the server finds
-    the first below its floor, the whole unit rolls back, and run again it is refused."""
-    store = _ledger_store(pg_cluster, pg_schema, max_size=2)
-    planned, spent = threading.Event(), threading.Event()
-    outcome: list[str] = []
-
-    def late() -> None:
-        try:
-            with store.unit_of_work() as uow:
-                plan_and_write(uow.ledger("EUR"), _spend(2, "late"), allow_all)  # reads 10
-                planned.set()
-                spent.wait()
-                uow.commit()
-            outcome.append("written")
-        except ConcurrentModification:
-            outcome.append("conflict")
-
-    thread = threading.Thread(target=late)
-    thread.start()
-    planned.wait()
-    assert _run(store, _spend(9, "early")) == ("written",)
-    spent.set()
-    thread.join()
-    assert outcome == ["conflict"]
-    assert _balance(store) == 1
-    with store.unit_of_work() as uow:
-        assert uow.ledger("EUR").idempotency("late") is None
-    assert _run(store, _spend(2, "late")) == ("insufficient_credit",)
-    assert _run(store, _spend(1, "late")) == ("written",)
-    store.close()
-
-
-def test_no_write_skew_between_a_spend_and_a_lower_overdraft_limit(
-    pg_cluster: TempCluster, pg_schema: str
-) -> None:
-    """A spend into the overdraft and lowering that overdraft, at once: each reads what
-    the other writes. The spend commits first (down to -3); the new limit, checked
-    against the balance it read (10) under row locks, finds it moved (StalePlan), and
-    checked again it is refused."""
-    store = _ledger_store(pg_cluster, pg_schema, max_size=2)
-    with store.unit_of_work() as uow:
-        uow.ledger("EUR").put_wallet(Wallet("m", overdraft_limit=Money(5, "EUR")))
-        uow.commit()
-    checked, spent, seen = threading.Event(), threading.Event(), []
-
-    def lower_the_limit() -> None:
-        with store.unit_of_work() as uow:
-            ledger = uow.ledger("EUR")
-            tighter = configure_wallet(ledger, Wallet("m"), allow_all)  # balance 10: fine
-            checked.set()
-            spent.wait()
-            try:
-                ledger.put_wallet(tighter)
-            except StalePlan:
-                seen.append("stale")
-            try:
-                configure_wallet(ledger, Wallet("m"), allow_all)
-            except OverdraftInUse:
-                seen.append("overdraft_in_use")
-
-    thread = threading.Thread(target=lower_the_limit)
-    thread.start()
-    checked.wait()
-    assert _run(store, _spend(13, "deep")) == ("written",)
-    spent.set()
-    thread.join()
-    assert seen == ["stale", "overdraft_in_use"]
-    assert _balance(store) == -3
-    with store.unit_of_work() as uow:
-        assert uow.ledger("EUR").wallet(AccountId("m")) == Wallet(
-            "m", overdraft_limit=Money(5, "EUR")
-        )
-    store.close()
 
 
 def test_a_refusal_is_planned_again_when_its_reads_disagree(

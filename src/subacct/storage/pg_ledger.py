@@ -44,7 +44,7 @@ from subacct.pricing.ledger import (
     Reservation,
     Wallet,
 )
-from subacct.storage.sql_ledger import SqlLedger, _json, _ts_text, _wallet
+from subacct.storage.sql_ledger import SqlLedger, _json, _ts_text, _wallet, transfer_fields
 
 if TYPE_CHECKING:
     from subacct.storage.postgres import PostgresUnitOfWork
@@ -300,18 +300,7 @@ class PgLedger(SqlLedger):
                 for a in accounts
             ],
             "holds": [[h.id, h.status.value, _ts_text(h.expires_at), _json(h)] for h in holds],
-            "transfers": [
-                [
-                    t.index,
-                    t.operation.value,
-                    str(t.source),
-                    str(t.destination),
-                    str(t.amount.amount),
-                    _ts_text(t.at),
-                    t.reference,
-                ]
-                for t in plan.transfers
-            ],
+            "transfers": [transfer_fields(t) for t in plan.transfers],
         }
         params = (json.dumps(body, separators=(",", ":")),)
 

@@ -32,7 +32,7 @@ from subacct.pricing.ledger import (
 from subacct.serialization import converter
 from subacct.storage.sql import SqlSession, _Repo
 
-__all__ = ["LEDGER_DDL", "SqlLedger"]
+__all__ = ["LEDGER_DDL", "SqlLedger", "transfer_fields"]
 
 _ZERO: Final = Decimal(0)
 
@@ -55,6 +55,20 @@ def _wallet(body: str) -> Wallet:
 
 def _reservation(body: str) -> Reservation:
     return converter.structure(json.loads(body), Reservation)
+
+
+def transfer_fields(t: Transfer) -> tuple[int, str, str, str, str, str, str]:
+    """A transfer as stored, after its currency and key: index, operation, source,
+    destination, amount and timestamp as text, and reference."""
+    return (
+        t.index,
+        t.operation.value,
+        str(t.source),
+        str(t.destination),
+        str(t.amount.amount),
+        _ts_text(t.at),
+        t.reference,
+    )
 
 
 _MISSING: Final = object()
@@ -425,18 +439,8 @@ class SqlLedger(_Repo):
             return []
         rows: list[Any] = []
         for t in transfers:
-            rows += (
-                self._currency,
-                t.key,
-                t.index,
-                seq,
-                t.operation.value,
-                str(t.source),
-                str(t.destination),
-                str(t.amount.amount),
-                _ts_text(t.at),
-                t.reference,
-            )
+            index, *rest = transfer_fields(t)
+            rows += (self._currency, t.key, index, seq, *rest)
         marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(transfers))
         sql = (
             "INSERT INTO ledger_transfers (currency, op_key, idx, seq, operation, source, "
