@@ -15,7 +15,7 @@ from subacct.domain import AccountId
 from subacct.errors import (
     CreditReservationClosed,
 )
-from subacct.ledger_service import plan_and_write
+from subacct.ledger_service import LedgerService, plan_and_write
 from subacct.money import Money
 from subacct.pricing.ledger import (
     Commit,
@@ -44,6 +44,33 @@ def test_schema_is_versioned_and_migrations_run_once(
     second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
     assert second.schema_version() == len(MIGRATIONS)
     assert AccountService(second).get_account("m1").name == "Kept"
+    second.close()
+
+
+def test_a_version_3_database_upgrades_to_the_ledger_functions(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    """A database left at version 3 (before the server functions) with ledger data in it:
+    the next store adds version 4 and the ledger goes on from the stored state."""
+    first = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
+    with first.unit_of_work() as uow:
+        ledger = uow.ledger("EUR")
+        ledger.put_wallet(Wallet("m"))
+        plan_and_write(
+            ledger, TopUp(account_id="m", amount=Money(10, "EUR"), key="t", at=T0), allow_all
+        )
+        uow.commit()
+    first.close()
+    with psycopg.connect(pg_cluster.conninfo()) as conn:
+        conn.execute(f"DROP FUNCTION {pg_schema}.subacct_ledger_apply(jsonb)")
+        conn.execute(f"DROP FUNCTION {pg_schema}.subacct_audit_append(text, text, text)")
+        conn.execute(f"DELETE FROM {pg_schema}.subacct_schema_version WHERE version = 4")
+    second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
+    assert second.schema_version() == len(MIGRATIONS) == 4
+    LedgerService(second).execute_as_system(_spend(4, "s"))  # appends a CreditsMoved
+    with second.unit_of_work() as uow:
+        assert uow.ledger("EUR").balance(LedgerAccount.wallet("m")) == 6
+        assert [e.seq for e in uow.events.since()] == [1]
     second.close()
 
 

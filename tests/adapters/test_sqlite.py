@@ -39,6 +39,22 @@ def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None
     second.close()
 
 
+def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
+    """Version 4 runs nothing on SQLite (its statements are PostgreSQL's): a version 3
+    file only has its version moved on, and keeps its data."""
+    path = tmp_path / "v3.db"
+    first = SqliteStore(path)
+    AccountService(first).create_master("Kept", account_id="m1")
+    first.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    second = SqliteStore(path)
+    assert second.schema_version() == len(MIGRATIONS) == 4
+    assert AccountService(second).get_account("m1").name == "Kept"
+    second.close()
+
+
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     conn = sqlite3.connect(path)

@@ -8,6 +8,11 @@ Install with the ``postgres`` extra: ``pip install 'subacct[postgres]'``.
   adapter reports that, a deadlock, or a racing insert caught by a unique constraint as
   ``ConcurrentModification``, and the service layer re-runs the whole unit of work.
   Writes also carry optimistic versions (``UPDATE ... WHERE version = ?``).
+* A unit of work that asks for the credit ledger first runs READ COMMITTED instead, and
+  its plans are checked and written by a server function, usually with the commit in
+  one round trip (``subacct.storage.pg_ledger``).
+* Audit log appends take turns under an advisory lock, one call of a server function
+  each, so sequence numbers follow commit order.
 * The schema lives in one PostgreSQL schema (``public`` by default, any other with
   ``schema=``), is created on first use and versioned in ``subacct_schema_version``;
   migrations run under an advisory lock, so many processes may start at once.
@@ -82,8 +87,9 @@ MIGRATIONS: Final = [
     [*statements, *_POSTGRES_ONLY.get(number, [])]
     for number, statements in enumerate(SHARED_MIGRATIONS, start=1)
 ]
-"""``subacct.storage.sql.MIGRATIONS`` plus what only PostgreSQL runs (the ledger's
-``subacct_ledger_apply`` function, version 4): the same version numbers as SQLite."""
+"""``subacct.storage.sql.MIGRATIONS`` plus what only PostgreSQL runs (version 4: the
+functions ``subacct_ledger_apply`` and ``subacct_audit_append``): the same version
+numbers as SQLite."""
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MIGRATION_LOCK = 0x5B_AC_C7  # advisory lock key for migrations
