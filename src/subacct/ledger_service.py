@@ -123,15 +123,16 @@ def plan_and_write(
     """Plan ``request`` against ``ledger`` and write the plan, in the caller's unit of work.
 
     A ledger that offers a ``planning_view`` (``PlansFromCache``: the PostgreSQL adapter)
-    is planned against that view; its ``write_plan`` has the server check the plan.
+    is planned against that view, whose reads may come from a cache; its ``write_plan``
+    has the server check the plan when it is sent (with the next statement or the commit,
+    where a stale plan is a ``ConcurrentModification``: re-run the unit of work).
 
-    A ``StalePlan`` (the stored state moved after planning; nothing was written) plans
-    again in the same unit of work: on PostgreSQL the write has locked the rows meanwhile,
-    so the next plan sees them settled. A refusal is raised only once ``confirm_reads``
-    says the reads it rests on still hold (on PostgreSQL each read sees the latest commit,
-    so reads made at different moments could disagree); otherwise it plans again. After
-    ``attempts`` plans, ``ConcurrentModification`` asks the caller to re-run the whole unit
-    of work.
+    A ``StalePlan`` from ``write_plan`` (the stored state moved after planning; nothing was
+    written) plans again in the same unit of work. A refusal is raised only once
+    ``confirm_reads`` says the reads it rests on still hold (reads from a cache, or made at
+    different moments under READ COMMITTED, could disagree with the stored state);
+    otherwise it plans again. After ``attempts`` plans, ``ConcurrentModification`` asks the
+    caller to re-run the whole unit of work.
     """
     cached = getattr(ledger, "planning_view", None)  # PlansFromCache (isinstance is slow)
     view: LedgerView = cached() if cached is not None else ledger

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from subacct.storage import MemoryStore, SqliteStore, Store
 from subacct.testing.conformance import StoreConformance
+from subacct.testing.ledger_conformance import LedgerConformance
 from subacct.testing.pgcluster import TempCluster
 
 
@@ -64,3 +66,50 @@ class TestPostgresStore(StoreConformance):
         yield make
         for store in opened:
             store.close()
+
+
+class TestSqlLedgerWithRowLocks(LedgerConformance):
+    """The generic SQL ledger (``SqlLedger`` with ``lock=" FOR UPDATE"``), as an adapter
+    for another database with row locks would use it, on PostgreSQL without the server
+    function: plan, then lock, check and write from the client."""
+
+    ledger_machine_examples = 3
+
+    @pytest.fixture
+    def store_factory(
+        self, pg_cluster: TempCluster, pg_schema: str
+    ) -> Iterator[Callable[[], Store]]:
+        from subacct.storage.postgres import PostgresStore, PostgresUnitOfWork
+        from subacct.storage.sql_ledger import SqlLedger
+
+        class RowLockUnitOfWork(PostgresUnitOfWork):
+            def ledger(self, currency: str) -> Any:
+                found = self._ledgers.get(currency)
+                if found is None:
+                    if self._statements == 0:
+                        self._prelude = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
+                    found = SqlLedger(self, currency, lock=" FOR UPDATE")
+                    self._ledgers[currency] = found  # type: ignore[assignment]
+                return found
+
+        class RowLockStore(PostgresStore):
+            def unit_of_work(self) -> PostgresUnitOfWork:
+                return RowLockUnitOfWork(self)
+
+        opened: list[PostgresStore] = []
+        counter = iter(range(1_000_000))
+
+        def make() -> Store:
+            store = RowLockStore(
+                pg_cluster.conninfo(), schema=f"{pg_schema}_{next(counter)}", max_size=8
+            )
+            opened.append(store)
+            return store
+
+        yield make
+        for store in opened:
+            store.close()
+
+    @pytest.fixture
+    def store(self, store_factory: Callable[[], Store]) -> Store:
+        return store_factory()

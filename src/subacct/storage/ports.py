@@ -231,7 +231,7 @@ class LedgerRepository(LedgerView, Protocol):
 
     Ask for the ledger before anything else in a unit of work that writes to it: an
     adapter may then pick the transaction's isolation for it (the PostgreSQL adapter runs
-    such units READ COMMITTED with row locks; see ``docs/postgres.md``).
+    such units READ COMMITTED, its plans checked by the server; see ``docs/postgres.md``).
 
     Order: ``transfers`` come in ledger order, oldest first: the order the operations
     committed, as seen by every single ledger account (a statement's running balance),
@@ -252,9 +252,8 @@ class LedgerRepository(LedgerView, Protocol):
     def confirm_reads(self) -> bool:
         """True when everything this transaction's reads returned still holds, so a
         refusal planned from them stands; False when something changed since (the caller
-        plans again; an adapter with row locks now holds those rows, so the next plan
-        reads one consistent state). An adapter whose reads are one consistent snapshot,
-        or whose writers take turns, returns True."""
+        plans again, from what the check found). An adapter whose reads are one
+        consistent snapshot, or whose writers take turns, returns True."""
         ...
 
     def balances(self) -> dict[LedgerAccount, Decimal]:
