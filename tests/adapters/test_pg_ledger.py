@@ -84,6 +84,19 @@ def _give(amount: int, key: str) -> Distribute:
     return Distribute(sub_id="s", amount=_eur(amount), key=key, at=T0)
 
 
+def test_a_warm_plan_sends_nothing_before_the_commit(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    a, b = _stores(pg_cluster, pg_schema)
+    assert _run(b, _give(5, "cold")) == ("written",)  # b read from the server, then cached
+    assert b._ledger_cache("EUR").balances[LedgerAccount.wallet("m")] == "95"
+    with b.unit_of_work() as uow:
+        plan_and_write(uow.ledger("EUR"), _give(5, "warm"), allow_all)
+        assert uow._statements == 0  # planned from the cache; the plan waits for the commit
+        uow.commit()
+    assert _balance(a, "wallet:s") == 10
+
+
 def test_a_stale_balance_that_still_covers_the_move_is_written_first_time(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:

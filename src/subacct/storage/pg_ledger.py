@@ -417,7 +417,11 @@ class _CachedView:
         else:
             text = ledger._cache.balances.get(account)
             if text is None:
-                return ledger.balance(account)
+                found = ledger.balance(account)  # from the server, recorded as read
+                stored = ledger._balances.get(account)
+                if stored is not None:
+                    ledger._cache.balance(account, stored)
+                return found
             ledger._balances[account] = text
         return Decimal(text or 0)
 
