@@ -293,8 +293,9 @@ def service_over(store: Store, *, max_attempts: int = 5, shared: bool = False) -
     return LedgerService(store, clock=FixedClock(T0), ids=ids, max_attempts=max_attempts)
 
 
-def prepare_service(store: Store, subs: int) -> None:
-    """The accounts, the wallets and the master's credit, through the service."""
+def prepare_service(store: Store, subs: int) -> LedgerService:
+    """The accounts, the wallets and the master's credit, through the service; the
+    service, to go on with (its sequential event ids continue after the setup's)."""
     svc = service_over(store)
     svc.create_master("Master", account_id=MASTER)
     for wallet in wallets(subs):
@@ -302,14 +303,14 @@ def prepare_service(store: Store, subs: int) -> None:
             svc.create_sub(MASTER, wallet.account_id, account_id=wallet.account_id)
         svc.open_wallet_as_system(wallet, currency=CURRENCY)
     svc.execute_as_system(funding())
+    return svc
 
 
 def run_sqlite_service(args: argparse.Namespace) -> dict[str, Any]:
     """One thread on a SQLite file through ``LedgerService`` (with its events)."""
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "service.db")
-        prepare_service(store, args.subs)
-        svc = service_over(store)
+        svc = prepare_service(store, args.subs)
         requests = workload(random.Random(args.seed), args.service_ops, args.subs)
         started = time.perf_counter()
         done = run_requests(lambda r: (svc.execute_as_system(r, currency=CURRENCY), 0), requests)
@@ -319,6 +320,7 @@ def run_sqlite_service(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "transfers_per_s_sqlite_service": round(figures["transfers"] / elapsed),
         "sqlite_service_operations": len(requests),
+        "sqlite_service_refused": done["refused"],
         "lost_updates": figures["lost_updates"],
         "conservation_violations": figures["conservation_violations"],
     }
