@@ -14,8 +14,8 @@ master and ``--subs`` (16) shared sub wallets, then checks the result (``check``
   one thread: per operation one unit of work (``BEGIN IMMEDIATE``), ``plan`` against
   ``uow.ledger(currency)``, ``write_plan`` (compare-and-set guarded), commit.
 * ``sqlite_service``: ``--service-ops`` (5,000) operations on a SQLite file through
-  ``LedgerService.execute_as_system``, which also appends a ``CreditsMoved`` event per
-  movement (what a host calling the service gets), one thread.
+  ``Subacct.credits.execute(..., by=SYSTEM)``, which also appends a ``CreditsMoved`` event
+  per movement (what a host calling the service gets), one thread.
 * ``sqlite_threads``: ``--workers`` (8) threads, each running ``--worker-ops`` (2,000)
   operations of its own on the shared wallets in one SQLite file, through the port.
 * ``postgres``: ``--workers`` (8) processes (``spawn``), each running ``--worker-ops``
@@ -26,7 +26,7 @@ master and ``--subs`` (16) shared sub wallets, then checks the result (``check``
   cache entry met a floor, a pinned balance or a used key) is re-run
   (``postgres_retries``).
 * ``postgres_service``: the same with ``--postgres-service-ops`` (500) operations per
-  process through ``LedgerService.execute_as_system`` (a ``CreditsMoved`` event per
+  process through ``Subacct.credits.execute(..., by=SYSTEM)`` (a ``CreditsMoved`` event per
   movement, so each operation also appends to the audit log, whose appends take turns).
 
 ``check``: ``lost_updates`` counts ledger accounts whose stored balance differs from a
@@ -65,8 +65,8 @@ from pathlib import Path
 from typing import Any
 
 from _machine import machine
+from subacct import SYSTEM, Settings, Subacct
 from subacct.errors import ConcurrentModification, SubacctError
-from subacct.ledger_service import LedgerService, plan_and_write
 from subacct.money import Money
 from subacct.pricing.ledger import (
     Distribute,
@@ -85,7 +85,8 @@ from subacct.pricing.ledger import (
     plan,
     replay_balances,
 )
-from subacct.runtime import FixedClock, SequentialIds
+from subacct.runtime import FixedClock, SequentialIds, UuidIds
+from subacct.storage.ledger_writes import plan_and_write
 from subacct.storage.ports import Store
 from subacct.storage.sqlite import SqliteStore
 
@@ -286,34 +287,38 @@ def run_sqlite(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def service_over(store: Store, *, max_attempts: int = 5, shared: bool = False) -> LedgerService:
-    """A ``LedgerService`` over ``store`` (the bench's fixed clock). Event ids are
-    sequential, or (``shared``: several processes append to one log) random UUIDs."""
-    ids = None if shared else SequentialIds()
-    return LedgerService(store, clock=FixedClock(T0), ids=ids, max_attempts=max_attempts)
+def service_over(store: Store, *, max_attempts: int = 5, shared: bool = False) -> Subacct:
+    """A ``Subacct`` over ``store`` (the bench's fixed clock, the ``CURRENCY`` ledger).
+    Event ids are sequential, or (``shared``: several processes append to one log) random
+    UUIDs."""
+    ids = UuidIds() if shared else SequentialIds()
+    settings = Settings(clock=FixedClock(T0), ids=ids, currency=CURRENCY, max_attempts=max_attempts)
+    return Subacct(store, settings)
 
 
-def prepare_service(store: Store, subs: int) -> LedgerService:
-    """The accounts, the wallets and the master's credit, through the service; the
-    service, to go on with (its sequential event ids continue after the setup's)."""
-    svc = service_over(store)
-    svc.create_master("Master", account_id=MASTER)
+def prepare_service(store: Store, subs: int) -> Subacct:
+    """The accounts, the wallets and the master's credit, through ``Subacct``; the
+    application, to go on with (its sequential event ids continue after the setup's)."""
+    app = service_over(store)
+    app.accounts.create_master("Master", account_id=MASTER, by=SYSTEM)
     for wallet in wallets(subs):
         if wallet.master_id is not None:
-            svc.create_sub(MASTER, wallet.account_id, account_id=wallet.account_id)
-        svc.open_wallet_as_system(wallet, currency=CURRENCY)
-    svc.execute_as_system(funding())
-    return svc
+            app.accounts.create_sub(
+                MASTER, wallet.account_id, account_id=wallet.account_id, by=SYSTEM
+            )
+        app.credits.open_wallet(wallet, by=SYSTEM)
+    app.credits.execute(funding(), by=SYSTEM)
+    return app
 
 
 def run_sqlite_service(args: argparse.Namespace) -> dict[str, Any]:
-    """One thread on a SQLite file through ``LedgerService`` (with its events)."""
+    """One thread on a SQLite file through ``Subacct.credits`` (with its events)."""
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "service.db")
-        svc = prepare_service(store, args.subs)
+        app = prepare_service(store, args.subs)
         requests = workload(random.Random(args.seed), args.service_ops, args.subs)
         started = time.perf_counter()
-        done = run_requests(lambda r: (svc.execute_as_system(r, currency=CURRENCY), 0), requests)
+        done = run_requests(lambda r: (app.credits.execute(r, by=SYSTEM), 0), requests)
         elapsed = time.perf_counter() - started
         figures = store_figures(store, done["acknowledged"])
         store.close()
@@ -373,15 +378,15 @@ def postgres_worker(
     results: Any,
 ) -> None:
     """One process: its own store (one connection), its own operations, through the
-    ledger port or (``service``) through ``LedgerService``."""
+    ledger port or (``service``) through ``Subacct.credits``."""
     from subacct.storage.postgres import PostgresStore
 
     store = PostgresStore(conninfo, schema=schema, min_size=1, max_size=1)
     if service:  # a host would raise max_attempts for a hot ledger like this one
-        svc = service_over(store, max_attempts=100, shared=True)
+        app = service_over(store, max_attempts=100, shared=True)
 
         def execute(request: LedgerRequest) -> tuple[Receipt, int]:
-            return svc.execute_as_system(request, currency=CURRENCY), 0
+            return app.credits.execute(request, by=SYSTEM), 0
     else:
 
         def execute(request: LedgerRequest) -> tuple[Receipt, int]:
@@ -464,7 +469,7 @@ def run_postgres(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_postgres_service(args: argparse.Namespace) -> dict[str, Any]:
-    """The same through ``LedgerService.execute_as_system`` (with its events)."""
+    """The same through ``Subacct.credits.execute(..., by=SYSTEM)`` (with its events)."""
     figures, elapsed, _results, operations = postgres_processes(
         args, service=True, ops=args.postgres_service_ops
     )

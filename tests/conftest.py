@@ -2,6 +2,9 @@
 
 The cluster starts once per test session, only when a test asks for it. A machine
 without the server binaries fails those tests loudly (see scripts/install-postgres).
+
+Hypothesis runs without deadlines and without the "too slow" health check: the suite
+must pass on a shared, busy machine, where any example can take ten times as long.
 """
 
 from __future__ import annotations
@@ -10,8 +13,12 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from subacct.testing.pgcluster import TempCluster
+
+settings.register_profile("subacct", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("subacct")
 
 _schemas = itertools.count(1)
 

@@ -11,6 +11,7 @@ subacct demo: JangoMail agency example (seed 000)
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from subacct._version import __version__
-from subacct.billing_service import BillingService
+from subacct.app import Subacct
 from subacct.domain import AccountId, Tree, UserId
 from subacct.errors import SubacctError
 from subacct.money import Money
@@ -31,13 +32,26 @@ from subacct.policy import (
     Action,
     Principal,
 )
-from subacct.policy_service import PolicyService
+from subacct.policy.system import SYSTEM
 from subacct.pricing import BillingPeriod, Plan, PlanLadder, UsageRecord
 from subacct.runtime import FixedClock
-from subacct.service import AccountService
+from subacct.settings import Settings
 from subacct.storage.sqlite import SqliteStore
 
 __all__ = ["main", "render_tree"]
+
+DESCRIPTION = """\
+subacct: an embeddable master/sub-account system (accounts, users and roles,
+permission policies, sharing, pooled tiered billing, prepaid credits).
+
+commands:
+  demo   build the JangoMail agency of seed 000 (a master with two sub-accounts,
+         four users) in a SQLite file, then print its tree, a few permission
+         decisions with their reasons, and the pooled vs standalone bill
+         ($90 against $120). --db FILE keeps the database; it must be new or
+         empty (a database that already holds accounts is refused, unchanged).
+"""
+
 
 DEMO_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -75,20 +89,16 @@ def render_tree(tree: Tree) -> list[str]:
     return lines
 
 
-def build_demo(svc: AccountService) -> None:
-    """Create the seed 000 agency (idempotent: existing accounts and users are kept)."""
-    existing = {a.id for a in svc.tree()}
+def build_demo(app: Subacct) -> None:
+    """Create the seed 000 agency in an empty store (as the system, like a signup)."""
     for account_id, parent, name in DEMO_ACCOUNTS:
-        if account_id in existing:
-            continue
         if parent is None:
-            svc.create_master(name, account_id=account_id)
+            app.accounts.create_master(name, account_id=account_id, by=SYSTEM)
         else:
-            svc.create_sub(parent, name, account_id=account_id)
+            app.accounts.create_sub(parent, name, account_id=account_id, by=SYSTEM)
     for user_id, login, display, account_id, role in DEMO_USERS:
-        if svc.find_user_by_login(login) is None:
-            svc.create_user(login, display, user_id=user_id)
-            svc.add_membership(user_id, account_id, role)
+        app.members.create_user(login, display, user_id=user_id, by=SYSTEM)
+        app.members.invite(user_id, account_id, role, by=SYSTEM)
 
 
 DEMO_CHECKS: list[tuple[str, Action, str]] = [
@@ -102,21 +112,21 @@ DEMO_CHECKS: list[tuple[str, Action, str]] = [
 ]
 
 
-def _print_decisions(svc: PolicyService) -> None:
+def _print_decisions(app: Subacct) -> None:
     """A few permission decisions of seed 004's role matrix, with their reasons."""
     print("Permission decisions")
     rows: list[tuple[str, Principal, Action, str]] = [
         (u, UserId(u), a, acc) for u, a, acc in DEMO_CHECKS
     ]
-    session = svc.start_impersonation("u_owner", "agency1")
+    session = app.policy.start_impersonation("agency1", by="u_owner")
     rows.append(("u_owner as agency1", session, MANAGE_API_KEYS, "agency1"))
     rows.append(("u_owner as agency1", session, SEND_MESSAGES, "agency2"))
     for label, principal, action, account in rows:
-        decision = svc.check(principal, action, account)
+        decision = app.policy.check(action, account, by=principal)
         verdict = "allowed" if decision.allowed else "denied "
         scope = f" (scope {decision.scope.value})" if decision.scope is not None else ""
         print(f"  {verdict} {label:<19} {action:<17} in {account:<10} {decision.code}{scope}")
-    svc.end_impersonation(session.id)
+    app.policy.end_impersonation(session.id, by="u_owner")
 
 
 DEMO_PERIOD = BillingPeriod(2026, 1)
@@ -131,15 +141,17 @@ DEMO_LADDER = PlanLadder(
 DEMO_USAGE = [("agencydemo", 9000), ("agency1", 5300), ("agency2", 1700)]
 
 
-def _print_billing(svc: BillingService) -> None:
+def _print_billing(app: Subacct) -> None:
     """Seed 000's comparison: each account on its own plan vs the pooled volume."""
-    if svc.billing_profile("agencydemo") is None:
-        svc.set_billing_profile("agencydemo", DEMO_LADDER)
-    svc.record_usage(
-        UsageRecord(account, DEMO_PERIOD, "email", volume, f"demo-{account}")
-        for account, volume in DEMO_USAGE
+    app.billing.set_profile("agencydemo", DEMO_LADDER, by=SYSTEM)
+    app.billing.record_usage(
+        [
+            UsageRecord(account, DEMO_PERIOD, "email", volume, f"demo-{account}")
+            for account, volume in DEMO_USAGE
+        ],
+        by=SYSTEM,
     )
-    comparison = svc.compare("agencydemo", DEMO_PERIOD)
+    comparison = app.billing.compare("agencydemo", DEMO_PERIOD, by="u_owner")
     volumes = dict(comparison.volumes)
     print(f"Billing for {DEMO_PERIOD} (seed 000 plan ladder)")
     print(f"  {'account':<12} {'messages':>9}  {'plan':>7}  {'standalone':>10}")
@@ -159,14 +171,45 @@ def _usd(money: Money) -> str:
     return f"${money.rounded().amount:,.2f}"
 
 
+_ONLY_EMPTY = "the demo writes only into a new or empty database"
+
+
+def _refusal(db: Path) -> str | None:
+    """Why the demo must not write into ``db``, read without changing it: it is not a
+    file, not a SQLite database, or already holds accounts."""
+    if not db.exists():
+        return None
+    if not db.is_file():
+        return f"{db} is not a file"
+    if db.stat().st_size == 0:
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if "accounts" in tables and conn.execute("SELECT 1 FROM accounts LIMIT 1").fetchone():
+                return f"{db} already holds accounts; {_ONLY_EMPTY}"
+            if tables and "accounts" not in tables:
+                return f"{db} is another application's database; {_ONLY_EMPTY}"
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return f"{db} is not a SQLite database"
+    return None
+
+
 def _demo(db: Path | None) -> int:
     if db is None:
         db = Path(tempfile.mkdtemp(prefix="subacct-demo-")) / "subacct.db"
+    refusal = _refusal(db)
+    if refusal is not None:
+        print(f"subacct: {refusal} (nothing was changed)", file=sys.stderr)
+        return 2
     store = SqliteStore(db)
     try:
-        svc = BillingService(store, clock=FixedClock(DEMO_TIME))
-        build_demo(svc)
-        tree = svc.tree()
+        app = Subacct(store, Settings(clock=FixedClock(DEMO_TIME)))
+        build_demo(app)
+        tree = app.accounts.tree(by=SYSTEM)
         print("subacct demo: JangoMail agency example (seed 000)")
         print(f"database: {db}")
         print()
@@ -176,16 +219,18 @@ def _demo(db: Path | None) -> int:
         print()
         print("Users and memberships")
         for account in tree:
-            for m in svc.members_of(account.id):
-                user = svc.get_user(m.user_id)
+            for m in app.members.members_of(account.id, by=SYSTEM):
+                user = app.members.get_user(m.user_id, by=SYSTEM)
                 print(f"  {user.login:<28} {m.role:<14} in {account.id}")
         print()
-        print("Sub-accounts of agencydemo:", ", ".join(svc.descendants("agencydemo")))
-        print("Siblings of agency1:", ", ".join(svc.siblings("agency1")))
+        subs = app.accounts.descendants("agencydemo", by="u_owner")
+        print("Sub-accounts of agencydemo:", ", ".join(subs))
+        mates = app.accounts.siblings("agency1", by="u_xadmin")
+        print("Siblings of agency1, as its administrator sees them:", ", ".join(mates) or "none")
         print()
-        _print_decisions(svc)
+        _print_decisions(app)
         print()
-        _print_billing(svc)
+        _print_billing(app)
     finally:
         store.close()
     return 0
@@ -193,11 +238,17 @@ def _demo(db: Path | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``subacct`` console script."""
-    parser = argparse.ArgumentParser(prog="subacct", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="subacct",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"subacct {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="build the seed 000 agency example and print it")
-    demo.add_argument("--db", type=Path, help="SQLite file to use (default: a new temp dir)")
+    demo.add_argument(
+        "--db", type=Path, help="a new or empty SQLite file to write (default: a new temp dir)"
+    )
     args = parser.parse_args(argv)
     try:
         return _demo(args.db)

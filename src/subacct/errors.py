@@ -12,7 +12,7 @@ A refused operation never leaves partial state behind.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 if TYPE_CHECKING:
     from subacct.policy.decisions import Decision
@@ -75,7 +75,44 @@ __all__ = [
     "VolumeAboveLadder",
     "WalletNotFound",
     "error_codes",
+    "quoted",
 ]
+
+#: The most characters of one input value an error message or detail ever shows.
+MAX_QUOTED: Final = 100
+
+
+def quoted(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (at most ``MAX_QUOTED``) with the full
+    length noted: what error messages show of input, so a 1 MB argument never comes back.
+
+    >>> quoted("agency1")
+    "'agency1'"
+    >>> quoted("x" * 1000, limit=10)
+    "'xxxxxxxxx… (1000 characters)"
+    """
+    cap = min(limit, MAX_QUOTED)
+    try:
+        text = repr(value)
+    except Exception:  # a hostile __repr__ must not break the error that reports it
+        return f"<{type(value).__name__}>"
+    if len(text) <= cap:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str | bytes) else ""
+    return text[:cap] + "…" + size
+
+
+def _capped(value: Any) -> Any:
+    """A detail value safe to return to a caller: long text is cut like ``quoted``."""
+    if isinstance(value, str) and len(value) > MAX_QUOTED:
+        return value[: MAX_QUOTED - 20] + f"… ({len(value)} characters)"
+    if isinstance(value, bytes):
+        return quoted(value)
+    if isinstance(value, list):
+        return [_capped(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_capped(v) for v in value)
+    return value
 
 
 class SubacctError(Exception):
@@ -86,7 +123,7 @@ class SubacctError(Exception):
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
         self.message = message
-        self.details: dict[str, Any] = details
+        self.details: dict[str, Any] = {k: _capped(v) for k, v in details.items()}
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able shape a host can return from an API: code, message, details."""
@@ -125,27 +162,33 @@ class NotFound(SubacctError, LookupError):
 
 
 class AccountNotFound(NotFound):
+    """No account has this id."""
+
     code = "account_not_found"
 
     def __init__(self, account_id: str) -> None:
-        super().__init__(f"account {account_id!r} does not exist", account_id=account_id)
+        super().__init__(f"account {quoted(account_id)} does not exist", account_id=account_id)
         self.account_id = account_id
 
 
 class UserNotFound(NotFound):
+    """No user has this id (or, for a principal, none it may see)."""
+
     code = "user_not_found"
 
     def __init__(self, user_id: str) -> None:
-        super().__init__(f"user {user_id!r} does not exist", user_id=user_id)
+        super().__init__(f"user {quoted(user_id)} does not exist", user_id=user_id)
         self.user_id = user_id
 
 
 class MembershipNotFound(NotFound):
+    """The user has no membership in the account."""
+
     code = "membership_not_found"
 
     def __init__(self, user_id: str, account_id: str) -> None:
         super().__init__(
-            f"user {user_id!r} has no membership in account {account_id!r}",
+            f"user {quoted(user_id)} has no membership in account {quoted(account_id)}",
             user_id=user_id,
             account_id=account_id,
         )
@@ -161,14 +204,18 @@ class Conflict(SubacctError):
 
 
 class AlreadyExists(Conflict):
+    """Something with this id or key exists already."""
+
     code = "already_exists"
 
 
 class DuplicateLogin(Conflict):
+    """The normalized login belongs to another user."""
+
     code = "duplicate_login"
 
     def __init__(self, login: str) -> None:
-        super().__init__(f"login {login!r} is already taken", login=login)
+        super().__init__(f"login {quoted(login)} is already taken", login=login)
         self.login = login
 
 
@@ -199,10 +246,14 @@ class HierarchyError(Conflict):
 
 
 class HierarchyCycle(HierarchyError):
+    """The change would make an account its own ancestor."""
+
     code = "hierarchy_cycle"
 
 
 class DepthExceeded(HierarchyError):
+    """The change would make the account tree deeper than ``HierarchyRules`` allow."""
+
     code = "depth_exceeded"
 
 
@@ -219,18 +270,27 @@ class LifecycleError(Conflict):
 
 
 class ForbiddenTransition(LifecycleError):
+    """The account lifecycle does not allow this status change (closed is final)."""
+
     code = "forbidden_transition"
 
 
 class AccountClosed(LifecycleError):
+    """The account is closed: it never reopens, moves, gains members or sends."""
+
     code = "account_closed"
 
 
 class AccountNotActive(LifecycleError):
+    """The account, or one of its ancestors, is not active: nothing is sent, reserved or
+    recorded there (``details["inactive_account_id"]`` names the one that stops it)."""
+
     code = "account_not_active"
 
 
 class AccountHasOpenSubs(LifecycleError):
+    """The account still has open sub-accounts; close or detach them first."""
+
     code = "account_has_open_subs"
 
 
@@ -333,7 +393,7 @@ class RoleNotFound(NotFound):
     code = "role_not_found"
 
     def __init__(self, role_id: str) -> None:
-        super().__init__(f"role {role_id!r} is not defined", role_id=role_id)
+        super().__init__(f"role {quoted(role_id)} is not defined", role_id=role_id)
         self.role_id = role_id
 
 
@@ -429,7 +489,7 @@ class ResourceNotFound(NotFound):
     code = "resource_not_found"
 
     def __init__(self, resource_id: str) -> None:
-        super().__init__(f"resource {resource_id!r} does not exist", resource_id=resource_id)
+        super().__init__(f"resource {quoted(resource_id)} does not exist", resource_id=resource_id)
         self.resource_id = resource_id
 
 
@@ -439,7 +499,7 @@ class ShareNotFound(NotFound):
     code = "share_not_found"
 
     def __init__(self, share_id: str) -> None:
-        super().__init__(f"share {share_id!r} does not exist", share_id=share_id)
+        super().__init__(f"share {quoted(share_id)} does not exist", share_id=share_id)
         self.share_id = share_id
 
 

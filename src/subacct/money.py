@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import attrs
 
-from subacct.errors import InvalidInput
+from subacct.errors import InvalidInput, quoted
 
 __all__ = ["DEFAULT_ROUNDING", "Money", "minor_unit_exponent", "to_decimal"]
 
@@ -68,19 +68,19 @@ def to_decimal(value: object, *, field: str = "amount") -> Decimal:
         try:
             result = Decimal(value.strip() if isinstance(value, str) else value)
         except InvalidOperation:
-            raise InvalidInput(f"{field} {value!r} is not a number", field=field) from None
+            raise InvalidInput(f"{field} {quoted(value)} is not a number", field=field) from None
     else:
         raise InvalidInput(
             f"{field} must be a Decimal, int or str, not {type(value).__name__}", field=field
         )
     if not result.is_finite():
-        raise InvalidInput(f"{field} must be finite, got {value!r}", field=field)
+        raise InvalidInput(f"{field} must be finite, got {quoted(value)}", field=field)
     return result
 
 
 def _currency(value: object) -> str:
     if not isinstance(value, str) or len(value) != 3 or not value.isalpha():
-        raise InvalidInput(f"currency must be a 3-letter ISO 4217 code, got {value!r}")
+        raise InvalidInput(f"currency must be a 3-letter ISO 4217 code, got {quoted(value)}")
     return value.upper()
 
 

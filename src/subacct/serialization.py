@@ -27,7 +27,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
-from subacct.errors import SchemaError
+from subacct.errors import SchemaError, quoted
 from subacct.money import Money, to_decimal
 
 __all__ = ["SCHEMA_VERSION", "converter", "make_converter", "structure", "unstructure"]
@@ -42,11 +42,11 @@ def _structure_datetime(value: Any, _: type) -> datetime:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
-        raise SchemaError(f"expected an ISO 8601 string, got {value!r}")
+        raise SchemaError(f"expected an ISO 8601 string, got {quoted(value)}")
     try:
         return datetime.fromisoformat(value)
     except ValueError:
-        raise SchemaError(f"{value!r} is not an ISO 8601 datetime") from None
+        raise SchemaError(f"{quoted(value)} is not an ISO 8601 datetime") from None
 
 
 def _structure_decimal(value: Any, _: type) -> Decimal:
@@ -89,7 +89,7 @@ def make_converter() -> cattrs.Converter:
             version = data.get(_SCHEMA_KEY)
             if version != SCHEMA_VERSION:
                 raise SchemaError(
-                    f"{cls.__name__} data has schema {version!r}; this library reads "
+                    f"{cls.__name__} data has schema {quoted(version)}; this library reads "
                     f"schema {SCHEMA_VERSION}",
                     schema=version,
                 )
@@ -123,7 +123,7 @@ def _configure_unions(conv: cattrs.Converter) -> None:
 
 def _structure_money(value: Any, _: type) -> Money:
     if not isinstance(value, dict) or set(value) != {"amount", "currency"}:
-        raise SchemaError(f"Money must be {{'amount': str, 'currency': str}}, got {value!r}")
+        raise SchemaError(f"Money must be {{'amount': str, 'currency': str}}, got {quoted(value)}")
     return Money(to_decimal(value["amount"]), value["currency"])
 
 

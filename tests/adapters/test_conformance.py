@@ -46,6 +46,7 @@ class TestSqliteMemoryDatabase(StoreConformance):
 
 class TestPostgresStore(StoreConformance):
     ledger_machine_examples = 4  # each example migrates a fresh schema
+    hierarchy_examples = 15
 
     @pytest.fixture
     def store_factory(

@@ -18,7 +18,6 @@ import pytest
 
 from subacct.domain import AccountId
 from subacct.errors import ConcurrentModification, OverdraftInUse, StalePlan, SubacctError
-from subacct.ledger_service import plan_and_write
 from subacct.money import Money
 from subacct.pricing.ledger import (
     Distribute,
@@ -33,6 +32,7 @@ from subacct.pricing.ledger import (
     configure_wallet,
     replay_balances,
 )
+from subacct.storage.ledger_writes import plan_and_write
 from subacct.storage.pg_ledger import LedgerCache
 from subacct.storage.postgres import PostgresStore
 from subacct.testing.pgcluster import TempCluster

@@ -10,12 +10,9 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from subacct import AccountService, StorageError
+from subacct import SYSTEM, Subacct
 from subacct.domain import AccountId
-from subacct.errors import (
-    CreditReservationClosed,
-)
-from subacct.ledger_service import LedgerService, plan_and_write
+from subacct.errors import CreditReservationClosed, StorageError
 from subacct.money import Money
 from subacct.pricing.ledger import (
     Commit,
@@ -29,6 +26,7 @@ from subacct.pricing.ledger import (
     allow_all,
     plan,
 )
+from subacct.storage.ledger_writes import plan_and_write
 from subacct.storage.postgres import MIGRATIONS, PostgresStore
 from subacct.testing.pgcluster import TempCluster
 
@@ -39,19 +37,20 @@ def test_schema_is_versioned_and_migrations_run_once(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:
     first = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
-    AccountService(first).create_master("Kept", account_id="m1")
+    Subacct(first).accounts.create_master("Kept", account_id="m1", by=SYSTEM)
     first.close()
     second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
     assert second.schema_version() == len(MIGRATIONS)
-    assert AccountService(second).get_account("m1").name == "Kept"
+    assert Subacct(second).accounts.get("m1", by=SYSTEM).name == "Kept"
     second.close()
 
 
-def test_a_version_3_database_upgrades_to_the_ledger_functions(
+def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:
-    """A database left at version 3 (before the server functions) with ledger data in it:
-    the next store adds version 4 and the ledger goes on from the stored state."""
+    """A database left at version 3 (before the server functions and the status history)
+    with ledger data in it: the next store adds versions 4 and 5 and the ledger goes on
+    from the stored state."""
     first = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
     with first.unit_of_work() as uow:
         ledger = uow.ledger("EUR")
@@ -64,10 +63,11 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions(
     with psycopg.connect(pg_cluster.conninfo()) as conn:
         conn.execute(f"DROP FUNCTION {pg_schema}.subacct_ledger_apply(jsonb)")
         conn.execute(f"DROP FUNCTION {pg_schema}.subacct_audit_append(text, text, text)")
-        conn.execute(f"DELETE FROM {pg_schema}.subacct_schema_version WHERE version = 4")
+        conn.execute(f"DROP TABLE {pg_schema}.rec_status_history")
+        conn.execute(f"DELETE FROM {pg_schema}.subacct_schema_version WHERE version >= 4")
     second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
-    assert second.schema_version() == len(MIGRATIONS) == 4
-    LedgerService(second).execute_as_system(_spend(4, "s"))  # appends a CreditsMoved
+    assert second.schema_version() == len(MIGRATIONS) == 5
+    Subacct(second).credits.execute(_spend(4, "s"), by=SYSTEM)  # appends a CreditsMoved
     with second.unit_of_work() as uow:
         assert uow.ledger("EUR").balance(LedgerAccount.wallet("m")) == 6
         assert [e.seq for e in uow.events.since()] == [1]
@@ -110,8 +110,8 @@ def test_a_newer_schema_is_refused(pg_cluster: TempCluster, pg_schema: str) -> N
 def test_schemas_keep_stores_apart(pg_cluster: TempCluster, pg_schema: str) -> None:
     one = PostgresStore(pg_cluster.conninfo(), schema=f"{pg_schema}_a")
     two = PostgresStore(pg_cluster.conninfo(), schema=f"{pg_schema}_b")
-    AccountService(one).create_master("Only in one", account_id="m1")
-    assert [a.id for a in AccountService(two).tree()] == []
+    Subacct(one).accounts.create_master("Only in one", account_id="m1", by=SYSTEM)
+    assert [a.id for a in Subacct(two).accounts.tree(by=SYSTEM)] == []
     one.close()
     two.close()
 
@@ -124,13 +124,13 @@ def test_bad_schema_name_is_refused(pg_cluster: TempCluster) -> None:
 def test_host_supplied_pool(pg_cluster: TempCluster, pg_schema: str) -> None:
     pool = ConnectionPool(pg_cluster.conninfo(), min_size=1, max_size=2, open=True)
     store = PostgresStore(pool=pool, schema=pg_schema)
-    svc = AccountService(store)
-    svc.create_master("Pooled", account_id="p1")
-    svc.rename("p1", "Pooled again")
+    svc = Subacct(store)
+    svc.accounts.create_master("Pooled", account_id="p1", by=SYSTEM)
+    svc.accounts.rename("p1", "Pooled again", by=SYSTEM)
     with store.unit_of_work() as uow:
         level = uow.query("SHOW transaction_isolation")
     assert level == [("serializable",)]
-    assert svc.get_account("p1").name == "Pooled again"
+    assert svc.accounts.get("p1", by=SYSTEM).name == "Pooled again"
     store.close()  # the host's pool stays open, its connections keep their settings
     with pool.connection() as conn:
         assert conn.execute("SHOW search_path").fetchone() == ('"$user", public',)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from subacct import AccountService, FixedClock, StorageError, SubacctError
+from subacct import SYSTEM, FixedClock, Settings, Subacct, SubacctError
 from subacct.cli import DEMO_TIME, build_demo
+from subacct.errors import StorageError
 from subacct.storage.sqlite import MIGRATIONS, SqliteStore
 
 
@@ -31,27 +32,28 @@ def test_schema_is_created_versioned_with_wal_and_foreign_keys(store: SqliteStor
 
 def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None:
     first = SqliteStore(tmp_path / "x.db")
-    AccountService(first).create_master("Kept", account_id="m1")
+    Subacct(first).accounts.create_master("Kept", account_id="m1", by=SYSTEM)
     first.close()
     second = SqliteStore(tmp_path / "x.db")
-    assert AccountService(second).get_account("m1").name == "Kept"
+    assert Subacct(second).accounts.get("m1", by=SYSTEM).name == "Kept"
     assert second.schema_version() == len(MIGRATIONS)
     second.close()
 
 
 def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
-    """Version 4 runs nothing on SQLite (its statements are PostgreSQL's): a version 3
-    file only has its version moved on, and keeps its data."""
+    """Version 4 runs nothing on SQLite (its statements are PostgreSQL's) and version 5
+    adds the status history: a version 3 file gets both and keeps its data."""
     path = tmp_path / "v3.db"
     first = SqliteStore(path)
-    AccountService(first).create_master("Kept", account_id="m1")
+    Subacct(first).accounts.create_master("Kept", account_id="m1", by=SYSTEM)
     first.close()
     conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE rec_status_history")
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     second = SqliteStore(path)
-    assert second.schema_version() == len(MIGRATIONS) == 4
-    assert AccountService(second).get_account("m1").name == "Kept"
+    assert second.schema_version() == len(MIGRATIONS) == 5
+    assert Subacct(second).accounts.get("m1", by=SYSTEM).name == "Kept"
     second.close()
 
 
@@ -71,32 +73,31 @@ def test_foreign_keys_guard_the_database_itself(store: SqliteStore) -> None:
         )
 
 
-BAD_CALLS: list[Callable[[AccountService], object]] = [
-    lambda s: s.create_master(" "),
-    lambda s: s.create_user(" Owner@AgencyDemo.example ", "Duplicate"),
-    lambda s: s.create_sub("nope", "X"),
-    lambda s: s.attach("agencydemo", "agency1"),
-    lambda s: s.create_sub("agency1", "Too deep"),
-    lambda s: s.resume("agency1"),
-    lambda s: s.attach("agency1", "agency2"),
-    lambda s: s.close("agencydemo"),
-    lambda s: s.move("agency2", "ghost"),
-    lambda s: s.remove_membership("u_owner", "agency1"),
+BAD_CALLS: list[Callable[[Subacct], object]] = [
+    lambda s: s.accounts.create_master(" ", by=SYSTEM),
+    lambda s: s.members.create_user(" Owner@AgencyDemo.example ", "Duplicate", by=SYSTEM),
+    lambda s: s.accounts.create_sub("nope", "X", by=SYSTEM),
+    lambda s: s.accounts.attach("agencydemo", "agency1", by=SYSTEM),
+    lambda s: s.accounts.create_sub("agency1", "Too deep", by=SYSTEM),
+    lambda s: s.accounts.resume("agency1", by=SYSTEM),
+    lambda s: s.accounts.attach("agency1", "agency2", by=SYSTEM),
+    lambda s: s.accounts.close("agencydemo", by=SYSTEM),
+    lambda s: s.accounts.move("agency2", "ghost", by=SYSTEM),
+    lambda s: s.members.remove("u_owner", "agency1", by=SYSTEM),
 ]
 
 
 @pytest.mark.parametrize("bad_call", BAD_CALLS)
 def test_refused_operation_leaves_database_byte_for_byte_unchanged(
-    tmp_path: Path, bad_call: Callable[[AccountService], object]
+    tmp_path: Path, bad_call: Callable[[Subacct], object]
 ) -> None:
     path = tmp_path / "demo.db"
     store = SqliteStore(path)
-    svc = AccountService(store, clock=FixedClock(DEMO_TIME))
-    build_demo(svc)
+    build_demo(Subacct(store, Settings(clock=FixedClock(DEMO_TIME))))
     store.close()  # checkpoint WAL into the main file
     before_bytes = path.read_bytes()
     store = SqliteStore(path)
-    svc = AccountService(store, clock=FixedClock(DEMO_TIME))
+    svc = Subacct(store, Settings(clock=FixedClock(DEMO_TIME)))
     before_dump = store.dump()
     with pytest.raises(SubacctError):
         bad_call(svc)

@@ -6,17 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from subacct import (
-    Account,
-    AgencyLink,
-    Membership,
-    Money,
-    SchemaError,
-    User,
-    structure,
-    unstructure,
-)
+from subacct import Account, AgencyLink, Membership, Money, User
 from subacct.domain import AccountId, HierarchyRules
+from subacct.errors import SchemaError
+from subacct.serialization import structure, unstructure
 from subacct.testing.strategies import (
     account_names,
     accounts,

@@ -25,7 +25,8 @@ FORBIDDEN_MODULES = {
     "tempfile",
     "logging",
     "subacct.storage",
-    "subacct.service",
+    "subacct.services",
+    "subacct.app",
     "subacct.cli",
     "subacct.runtime",
 }

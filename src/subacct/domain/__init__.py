@@ -7,6 +7,7 @@ from subacct.domain.accounts import (
     AccountStatus,
     can_send,
     new_master,
+    require_can_send,
 )
 from subacct.domain.hierarchy import (
     HierarchyRules,
@@ -42,4 +43,5 @@ __all__ = [
     "plan_move",
     "plan_new_sub",
     "plan_unlink",
+    "require_can_send",
 ]

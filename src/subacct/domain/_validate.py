@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from subacct.errors import InvalidInput
+from subacct.errors import InvalidInput, quoted
 
 MAX_NAME = 200
 
@@ -33,5 +33,7 @@ def utc_timestamp(value: object, *, field: str = "created_at") -> datetime:
 def positive_version(value: object) -> int:
     """An optimistic-concurrency version: a positive integer (``bool`` refused)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(f"version must be a positive integer, got {value!r}", field="version")
+        raise InvalidInput(
+            f"version must be a positive integer, got {quoted(value)}", field="version"
+        )
     return value

@@ -35,8 +35,10 @@ from subacct.domain.ids import AccountId, check_id
 from subacct.errors import (
     AccountClosed,
     AccountHasOpenSubs,
+    AccountNotActive,
     ForbiddenTransition,
     InvalidInput,
+    quoted,
 )
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "AccountStatus",
     "can_send",
     "new_master",
+    "require_can_send",
 ]
 
 
@@ -116,7 +119,7 @@ class Account:
     def require_open(self) -> None:
         """Raise ``AccountClosed`` when the account is closed."""
         if not self.is_open:
-            raise AccountClosed(f"account {self.id!r} is closed", account_id=self.id)
+            raise AccountClosed(f"account {quoted(self.id)} is closed", account_id=self.id)
 
     def renamed(self, name: str) -> Account:
         self.require_open()
@@ -131,10 +134,10 @@ class Account:
         detach the sub-accounts first, so no sub is left without a payer.
         """
         if not isinstance(status, AccountStatus):
-            raise InvalidInput(f"unknown status {status!r}", field="status")
+            raise InvalidInput(f"unknown status {quoted(status)}", field="status")
         if status not in ALLOWED_TRANSITIONS[self.status]:
             raise ForbiddenTransition(
-                f"account {self.id!r} cannot go from {self.status.value} to {status.value}",
+                f"account {quoted(self.id)} cannot go from {self.status.value} to {status.value}",
                 account_id=self.id,
                 from_status=self.status.value,
                 to_status=status.value,
@@ -143,7 +146,7 @@ class Account:
             still_open = sorted(open_children)
             if still_open:
                 raise AccountHasOpenSubs(
-                    f"account {self.id!r} still has open sub-accounts {still_open}; "
+                    f"account {quoted(self.id)} still has open sub-accounts {still_open}; "
                     "close or detach them first",
                     account_id=self.id,
                     open_subs=still_open,
@@ -169,3 +172,18 @@ def can_send(account: Account, ancestors: Iterable[Account]) -> bool:
     if account.status is not AccountStatus.ACTIVE:
         return False
     return all(a.status is AccountStatus.ACTIVE for a in ancestors)
+
+
+def require_can_send(account: Account, ancestors: Iterable[Account]) -> None:
+    """Raise ``AccountNotActive`` (naming the account that stops it) unless the account and
+    every ancestor are active: nothing is sent, reserved or recorded otherwise."""
+    for holder in (account, *ancestors):
+        if holder.status is not AccountStatus.ACTIVE:
+            where = "" if holder.id == account.id else f" (its ancestor {quoted(holder.id)} is)"
+            raise AccountNotActive(
+                f"account {quoted(account.id)} cannot send: it is not active{where}; "
+                f"{quoted(holder.id)} is {holder.status.value}",
+                account_id=account.id,
+                inactive_account_id=holder.id,
+                status=holder.status.value,
+            )

@@ -33,6 +33,7 @@ from subacct.errors import (
     HierarchyError,
     InvalidInput,
     LinkError,
+    quoted,
 )
 
 __all__ = [
@@ -47,7 +48,7 @@ __all__ = [
 
 def _max_levels(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
-        raise InvalidInput(f"max_levels must be an integer from 1 to 64, got {value!r}")
+        raise InvalidInput(f"max_levels must be an integer from 1 to 64, got {quoted(value)}")
     return value
 
 
@@ -62,7 +63,7 @@ def _require_usable_parent(parent: Account) -> None:
     parent.require_open()
     if parent.status is not AccountStatus.ACTIVE:
         raise AccountNotActive(
-            f"parent {parent.id!r} is {parent.status.value}; only an active account "
+            f"parent {quoted(parent.id)} is {parent.status.value}; only an active account "
             "can take on sub-accounts",
             account_id=parent.id,
             status=parent.status.value,
@@ -75,7 +76,7 @@ def _check_depth(
     deepest = len(parent_ancestors) + 1 + height
     if deepest > rules.max_levels:
         raise DepthExceeded(
-            f"placing it under {parent.id!r} would make the tree {deepest} levels deep; "
+            f"placing it under {quoted(parent.id)} would make the tree {deepest} levels deep; "
             f"the maximum is {rules.max_levels}",
             parent_id=parent.id,
             levels=deepest,
@@ -86,7 +87,8 @@ def _check_depth(
 def _check_no_cycle(account: Account, parent: Account, parent_ancestors: Sequence[Account]) -> None:
     if parent.id == account.id or any(a.id == account.id for a in parent_ancestors):
         raise HierarchyCycle(
-            f"account {account.id!r} cannot be placed under its own descendant {parent.id!r}",
+            f"account {quoted(account.id)} cannot be placed under its own descendant "
+            f"{quoted(parent.id)}",
             account_id=account.id,
             parent_id=parent.id,
         )
@@ -121,7 +123,7 @@ def plan_move(
     """
     if account.kind is not AccountKind.SUB:
         raise HierarchyError(
-            f"account {account.id!r} is top level; attach it instead of moving it",
+            f"account {quoted(account.id)} is top level; attach it instead of moving it",
             account_id=account.id,
         )
     account.require_open()
@@ -147,14 +149,14 @@ def plan_attach(
     """
     if account.kind is AccountKind.SUB:
         raise HierarchyError(
-            f"account {account.id!r} already has parent {account.parent_id!r}; "
+            f"account {quoted(account.id)} already has parent {quoted(account.parent_id)}; "
             "a sub-account has exactly one parent (move it instead)",
             account_id=account.id,
             parent_id=account.parent_id,
         )
     if account.kind is AccountKind.LINKED:
         raise LinkError(
-            f"account {account.id!r} is a linked client account; unlink it before attaching",
+            f"account {quoted(account.id)} is a linked client account; unlink it before attaching",
             account_id=account.id,
         )
     account.require_open()
@@ -167,28 +169,36 @@ def plan_attach(
 def plan_detach(account: Account) -> Account:
     """Turn sub-account ``account`` into a standalone master, keeping its own subtree."""
     if account.kind is not AccountKind.SUB:
-        raise HierarchyError(f"account {account.id!r} is not a sub-account", account_id=account.id)
+        raise HierarchyError(
+            f"account {quoted(account.id)} is not a sub-account", account_id=account.id
+        )
     return account.as_top_level(AccountKind.MASTER)
 
 
 class Tree:
     """An immutable view of a set of accounts with tree queries.
 
-    Children are listed in id order, so every query is deterministic.
+    Children are listed in id order, so every query is deterministic. A ``partial`` tree
+    is a view of part of a forest (what one user may see): an account whose parent is
+    not in it counts as one of its roots, and its ancestors stop there.
     """
 
     __slots__ = ("_accounts", "_children")
 
-    def __init__(self, accounts: Iterable[Account]) -> None:
+    def __init__(self, accounts: Iterable[Account], *, partial: bool = False) -> None:
         by_id: dict[AccountId, Account] = {}
         for account in accounts:
             if account.id in by_id:
-                raise InvalidInput(f"account {account.id!r} listed twice", account_id=account.id)
+                raise InvalidInput(
+                    f"account {quoted(account.id)} listed twice", account_id=account.id
+                )
             by_id[account.id] = account
         children: dict[AccountId, list[AccountId]] = {}
         for account in by_id.values():
             if account.parent_id is not None:
                 if account.parent_id not in by_id:
+                    if partial:
+                        continue
                     raise AccountNotFound(account.parent_id)
                 children.setdefault(account.parent_id, []).append(account.id)
         for ids in children.values():
@@ -214,7 +224,12 @@ class Tree:
             raise AccountNotFound(account_id) from None
 
     def roots(self) -> list[AccountId]:
-        return sorted(a.id for a in self._accounts.values() if a.parent_id is None)
+        """Top-level accounts (in a partial tree: also those whose parent is not in it)."""
+        return sorted(
+            a.id
+            for a in self._accounts.values()
+            if a.parent_id is None or a.parent_id not in self._accounts
+        )
 
     def children(self, account_id: AccountId) -> list[AccountId]:
         self.get(account_id)
@@ -224,9 +239,9 @@ class Tree:
         """Parent first, root last."""
         seen: list[AccountId] = []
         current = self.get(account_id).parent_id
-        while current is not None:
+        while current is not None and current in self._accounts:
             if current == account_id or current in seen:
-                raise HierarchyCycle(f"cycle through {account_id!r}", account_id=account_id)
+                raise HierarchyCycle(f"cycle through {quoted(account_id)}", account_id=account_id)
             seen.append(current)
             current = self._accounts[current].parent_id
         return seen
@@ -252,7 +267,7 @@ class Tree:
     def siblings(self, account_id: AccountId) -> list[AccountId]:
         """Other children of the same parent (top-level accounts have no siblings)."""
         parent = self.get(account_id).parent_id
-        if parent is None:
+        if parent is None or parent not in self._children:
             return []
         return [c for c in self._children[parent] if c != account_id]
 

@@ -26,7 +26,7 @@ import attrs
 from subacct.domain._validate import clean_name, utc_timestamp
 from subacct.domain.accounts import Account, AccountKind, AccountStatus
 from subacct.domain.ids import AccountId, check_id
-from subacct.errors import AccountNotActive, LinkError
+from subacct.errors import AccountNotActive, LinkError, quoted
 
 __all__ = ["AgencyLink", "plan_link", "plan_unlink"]
 
@@ -67,25 +67,26 @@ def plan_link(
         raise LinkError("an account cannot be linked to itself", account_id=agency.id)
     if agency.kind is not AccountKind.MASTER:
         raise LinkError(
-            f"agency {agency.id!r} must be a standalone master account, not {agency.kind.value}",
+            f"agency {quoted(agency.id)} must be a standalone master account, not "
+            f"{agency.kind.value}",
             account_id=agency.id,
         )
     if client.kind is not AccountKind.MASTER or client_has_link:
         raise LinkError(
-            f"client {client.id!r} must be a standalone master that is not linked yet "
+            f"client {quoted(client.id)} must be a standalone master that is not linked yet "
             f"(it is {client.kind.value})",
             account_id=client.id,
         )
     if client_is_agency:
         raise LinkError(
-            f"client {client.id!r} has linked clients of its own; links do not chain",
+            f"client {quoted(client.id)} has linked clients of its own; links do not chain",
             account_id=client.id,
         )
     for account in (agency, client):
         account.require_open()
         if account.status is not AccountStatus.ACTIVE:
             raise AccountNotActive(
-                f"account {account.id!r} is {account.status.value}", account_id=account.id
+                f"account {quoted(account.id)} is {account.status.value}", account_id=account.id
             )
     link = AgencyLink(agency.id, client.id, alias, created_at)
     return client.as_top_level(AccountKind.LINKED), link
@@ -94,5 +95,5 @@ def plan_link(
 def plan_unlink(client: Account) -> Account:
     """The client after its link is removed: a standalone master again."""
     if client.kind is not AccountKind.LINKED:
-        raise LinkError(f"account {client.id!r} is not a linked client", account_id=client.id)
+        raise LinkError(f"account {quoted(client.id)} is not a linked client", account_id=client.id)
     return client.as_top_level(AccountKind.MASTER)

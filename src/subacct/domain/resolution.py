@@ -60,6 +60,7 @@ from subacct.errors import (
     ResourceAccessDenied,
     ResourceNotFound,
     ShareNotFound,
+    quoted,
 )
 
 __all__ = [
@@ -114,8 +115,8 @@ class Access:
         """Raise ``ResourceAccessDenied`` unless the permission is at least ``needed``."""
         if not self.permission.allows(needed):
             raise ResourceAccessDenied(
-                f"account {self.account_id!r} may {self.permission.value} resource "
-                f"{self.resource.id!r} but not {needed.value} it",
+                f"account {quoted(self.account_id)} may {self.permission.value} resource "
+                f"{quoted(self.resource.id)} but not {needed.value} it",
                 account_id=self.account_id,
                 resource_id=self.resource.id,
                 permission=needed.value,
@@ -225,7 +226,9 @@ class SharingIndex:
         self._by_owner: dict[AccountId, list[Resource]] = {}
         for resource in resources:
             if resource.id in self._resources:
-                raise InvalidInput(f"resource {resource.id!r} listed twice", field="resources")
+                raise InvalidInput(
+                    f"resource {quoted(resource.id)} listed twice", field="resources"
+                )
             self._resources[resource.id] = resource
             self._by_owner.setdefault(resource.owner_id, []).append(resource)
         self._shares: dict[ShareId, Share] = {}
@@ -233,11 +236,11 @@ class SharingIndex:
         self._shares_of: dict[ResourceId, list[Share]] = {}
         for share in shares:
             if share.id in self._shares:
-                raise InvalidInput(f"share {share.id!r} listed twice", field="shares")
+                raise InvalidInput(f"share {quoted(share.id)} listed twice", field="shares")
             target = self._resources.get(share.resource_id)
             if target is not None and target.owner_id != share.owner_id:
                 raise InvalidInput(
-                    f"share {share.id!r} is not owned by the resource's owner", field="shares"
+                    f"share {quoted(share.id)} is not owned by the resource's owner", field="shares"
                 )
             self._shares[share.id] = share
             self._shares_of.setdefault(share.resource_id, []).append(share)

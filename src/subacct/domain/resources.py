@@ -39,13 +39,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Final, NewType, TypeAlias
+from typing import Final, NewType, TypeAlias
 
 import attrs
 
+from subacct._validators import instance_of
 from subacct.domain._validate import clean_name, utc_timestamp
 from subacct.domain.ids import AccountId, check_id
-from subacct.errors import InvalidInput
+from subacct.errors import InvalidInput, quoted
 
 __all__ = [
     "MAX_METADATA_ENTRIES",
@@ -146,33 +147,21 @@ def _metadata(value: object) -> Mapping[str, str]:
     for key, item in value.items():
         if not isinstance(key, str) or _METADATA_KEY.fullmatch(key) is None:
             raise InvalidInput(
-                f"metadata key {key!r} must be 1-64 characters of letters, digits and _.:-",
+                f"metadata key {quoted(key)} must be 1-64 characters of letters, digits and _.:-",
                 field="metadata",
             )
         if not isinstance(item, str) or len(item) > _MAX_METADATA_VALUE:
             raise InvalidInput(
-                f"metadata value for {key!r} must be a string of at most "
+                f"metadata value for {quoted(key)} must be a string of at most "
                 f"{_MAX_METADATA_VALUE} characters",
                 field="metadata",
             )
     return MappingProxyType(dict(sorted(value.items())))
 
 
-def _is(cls: type) -> Any:
-    """An attrs validator refusing values that are not ``cls`` with ``InvalidInput``."""
-
-    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, cls):
-            raise InvalidInput(
-                f"{attribute.name} must be a {cls.__name__}, got {value!r}", field=attribute.name
-            )
-
-    return check
-
-
 def _positive(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(f"{field} must be a positive integer, got {value!r}", field=field)
+        raise InvalidInput(f"{field} must be a positive integer, got {quoted(value)}", field=field)
     return value
 
 
@@ -220,7 +209,7 @@ class Resource:
 
     id: ResourceId = attrs.field(converter=_resource_id)
     owner_id: AccountId = attrs.field(converter=_owner_id)
-    kind: ResourceKind = attrs.field(validator=_is(ResourceKind))
+    kind: ResourceKind = attrs.field(validator=instance_of(ResourceKind))
     name: str = attrs.field(converter=clean_name)
     payload: str = attrs.field(converter=_payload, repr=False)
     created_at: datetime = attrs.field(converter=utc_timestamp)
@@ -272,9 +261,9 @@ class Share:
     id: ShareId = attrs.field(converter=_share_id)
     resource_id: ResourceId = attrs.field(converter=_resource_id)
     owner_id: AccountId = attrs.field(converter=_owner_id)
-    mode: ShareMode = attrs.field(validator=_is(ShareMode))
+    mode: ShareMode = attrs.field(validator=instance_of(ShareMode))
     targets: tuple[AccountId, ...] = attrs.field(converter=_targets)
-    permission: SharePermission = attrs.field(validator=_is(SharePermission))
+    permission: SharePermission = attrs.field(validator=instance_of(SharePermission))
     created_at: datetime = attrs.field(converter=utc_timestamp)
 
     def __attrs_post_init__(self) -> None:

@@ -67,6 +67,7 @@ from subacct.errors import (
     NotADescendant,
     NotResourceOwner,
     ResourceAccessDenied,
+    quoted,
 )
 
 __all__ = [
@@ -82,7 +83,7 @@ __all__ = [
 def _require_actor(access: Access, account: Account) -> None:
     if access.account_id != account.id:
         raise InvalidInput(
-            f"the access was resolved for {access.account_id!r}, not {account.id!r}",
+            f"the access was resolved for {quoted(access.account_id)}, not {quoted(account.id)}",
             field="access",
         )
 
@@ -90,7 +91,8 @@ def _require_actor(access: Access, account: Account) -> None:
 def _require_owner(owner: Account, owner_id: AccountId, what: str) -> None:
     if owner.id != owner_id:
         raise NotResourceOwner(
-            f"account {owner.id!r} does not own {what}; only {owner_id!r} can share or revoke it",
+            f"account {quoted(owner.id)} does not own {what}; only {quoted(owner_id)} can "
+            f"share or revoke it",
             account_id=owner.id,
             owner_id=owner_id,
         )
@@ -145,7 +147,7 @@ def plan_edit_resource(
     """
     _require_actor(access, editor)
     if owner.id != access.resource.owner_id:
-        raise InvalidInput(f"{owner.id!r} is not the resource's owner", field="owner")
+        raise InvalidInput(f"{quoted(owner.id)} is not the resource's owner", field="owner")
     access.require(SharePermission.EDIT)
     editor.require_open()
     owner.require_open()
@@ -218,10 +220,11 @@ def plan_delete_resource(
     _require_actor(access, actor_account)
     resource = access.resource
     if owner.id != resource.owner_id:
-        raise InvalidInput(f"{owner.id!r} is not the resource's owner", field="owner")
+        raise InvalidInput(f"{quoted(owner.id)} is not the resource's owner", field="owner")
     if access.origin is Origin.SHARED:
         raise ResourceAccessDenied(
-            f"account {actor_account.id!r} uses resource {resource.id!r} through a share; "
+            f"account {quoted(actor_account.id)} uses resource {quoted(resource.id)} through a "
+            f"share; "
             "only the owner or its ancestors delete it (copy it to get your own)",
             account_id=actor_account.id,
             resource_id=resource.id,
@@ -232,7 +235,7 @@ def plan_delete_resource(
     share_ids = []
     for share in shares:
         if share.resource_id != resource.id:
-            raise InvalidInput(f"share {share.id!r} is not a share of {resource.id!r}")
+            raise InvalidInput(f"share {quoted(share.id)} is not a share of {quoted(resource.id)}")
         share_ids.append(share.id)
     return ResourceDeleted(
         event_id=meta.event_id,
@@ -259,13 +262,13 @@ def _check_target(
     target_root = tree.path(target)[0] if target in tree else target
     if _linked(owner_root, target_root, links) or _linked(owner.id, target, links):
         raise LinkedAccountsCannotShare(
-            f"accounts {owner.id!r} and {target!r} are connected by an agency link; "
+            f"accounts {quoted(owner.id)} and {quoted(target)} are connected by an agency link; "
             "linked accounts share nothing, in either direction",
             account_id=owner.id,
             target_id=target,
         )
     raise NotADescendant(
-        f"account {target!r} is not a sub-account below {owner.id!r}; "
+        f"account {quoted(target)} is not a sub-account below {quoted(owner.id)}; "
         "resources are shared down the tree only",
         account_id=owner.id,
         target_id=target,
@@ -290,7 +293,7 @@ def plan_share(
     all links is fine). ``ALL_SUBS`` takes no targets, ``CHOSEN`` descendants of the owner,
     ``SUBTREE`` one root: the owner itself (all descendants) or a descendant.
     """
-    _require_owner(owner, resource.owner_id, f"resource {resource.id!r}")
+    _require_owner(owner, resource.owner_id, f"resource {quoted(resource.id)}")
     owner.require_open()
     tree.get(owner.id)
     share = Share(
@@ -320,7 +323,7 @@ def plan_revoke(share: Share, owner: Account, meta: EventMeta) -> ShareRevoked:
     Copies made from the resource while it was shared are the copiers' own and stay.
     Revoking is allowed on a closed owner too (it only narrows access).
     """
-    _require_owner(owner, share.owner_id, f"share {share.id!r}")
+    _require_owner(owner, share.owner_id, f"share {quoted(share.id)}")
     return ShareRevoked(
         event_id=meta.event_id,
         occurred_at=meta.occurred_at,

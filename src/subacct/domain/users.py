@@ -21,7 +21,7 @@ import attrs
 
 from subacct.domain._validate import clean_name, positive_version, utc_timestamp
 from subacct.domain.ids import AccountId, RoleId, UserId, check_id
-from subacct.errors import InvalidInput
+from subacct.errors import InvalidInput, quoted
 
 __all__ = ["Membership", "User", "normalize_login"]
 
@@ -32,13 +32,15 @@ def normalize_login(value: object) -> str:
     """Trim and case-fold a login; refuse empty logins and logins with inner spaces."""
     if not isinstance(value, str):
         raise InvalidInput("login must be a string", field="login")
+    if len(value) > 4 * _MAX_LOGIN:  # before any work on a huge value
+        raise InvalidInput(f"login is longer than {_MAX_LOGIN} characters", field="login")
     login = value.strip().casefold()
     if not login:
         raise InvalidInput("login must not be empty or whitespace", field="login")
-    if any(c.isspace() for c in login):
-        raise InvalidInput(f"login {value!r} must not contain spaces", field="login")
     if len(login) > _MAX_LOGIN:
         raise InvalidInput(f"login is longer than {_MAX_LOGIN} characters", field="login")
+    if any(c.isspace() for c in login):
+        raise InvalidInput(f"login {quoted(value)} must not contain spaces", field="login")
     return login
 
 

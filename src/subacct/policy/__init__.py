@@ -19,6 +19,7 @@ See ``docs/permissions.md`` for the matrix, the rules and the benchmark.
 'role_lacks_action'
 """
 
+from subacct.policy.account_rights import VIEW_ACCOUNT, standing, status_authority
 from subacct.policy.actions import (
     ALL_BUILTIN_ACTIONS,
     CREATE_SUB_ACCOUNTS,
@@ -67,11 +68,13 @@ from subacct.policy.decisions import (
     principal_label,
 )
 from subacct.policy.grants import (
+    check_ceiling,
     plan_api_key,
     plan_api_key_revocation,
     plan_ceiling,
     plan_ceiling_removal,
     plan_impersonation,
+    plan_impersonation_end,
     plan_impersonation_setting,
     plan_invite,
     plan_removal,
@@ -83,6 +86,7 @@ from subacct.policy.impersonation import (
     ImpersonationSetting,
 )
 from subacct.policy.index import PolicyIndex
+from subacct.policy.resource_rights import MANAGE_ACTION, NO_STANDING, SHARE_ACTION, USE_ACTIONS
 from subacct.policy.roles import (
     ADVANCED_USER,
     ADVANCED_USER_ID,
@@ -97,9 +101,11 @@ from subacct.policy.roles import (
     Role,
     check_grants,
     grants_from,
+    plan_role_definition,
     rights_cover,
 )
 from subacct.policy.scope import filter_records, record_visible
+from subacct.policy.system import SYSTEM, SYSTEM_DECISION, System
 
 __all__ = [
     "ADVANCED_USER",
@@ -113,6 +119,7 @@ __all__ = [
     "EXPORT_REPORTS",
     "IMPERSONATE",
     "INVITE_USERS",
+    "MANAGE_ACTION",
     "MANAGE_API_KEYS",
     "MANAGE_AUTOMATION_RULES",
     "MANAGE_BILLING",
@@ -122,20 +129,26 @@ __all__ = [
     "MANAGE_SUB_ACCOUNTS",
     "MANAGE_TEMPLATES",
     "MANAGE_WEBHOOKS",
+    "NO_STANDING",
     "PARENT_ADMIN",
     "PARENT_ADMIN_ID",
     "REMOVE_USERS",
     "REPORT_ON_SUB_ACCOUNTS",
     "RESUBSCRIBE_CONTACTS",
     "SEND_MESSAGES",
+    "SHARE_ACTION",
     "SHARE_GROUPS",
     "SHARE_TEMPLATES",
     "SUB_ADMIN",
     "SUB_ADMIN_ID",
+    "SYSTEM",
+    "SYSTEM_DECISION",
     "TOP_UP_CREDITS",
+    "USE_ACTIONS",
     "VIEW_BILLING",
     "VIEW_INBOX",
     "VIEW_REPORTS",
+    "VIEW_ACCOUNT",
     "VIEW_USERS",
     "Action",
     "ActionCatalog",
@@ -156,8 +169,10 @@ __all__ = [
     "Reason",
     "Role",
     "Scope",
+    "System",
     "acting_user_id",
     "audit_record",
+    "check_ceiling",
     "check_action",
     "check_grants",
     "denial_details",
@@ -170,11 +185,15 @@ __all__ = [
     "plan_ceiling",
     "plan_ceiling_removal",
     "plan_impersonation",
+    "plan_impersonation_end",
     "plan_impersonation_setting",
     "plan_invite",
     "plan_removal",
     "plan_role_change",
+    "plan_role_definition",
     "principal_label",
     "record_visible",
     "rights_cover",
+    "standing",
+    "status_authority",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar, Final
 
 from subacct.domain.ids import AccountId, RoleId, UserId
-from subacct.errors import InvalidInput
+from subacct.errors import InvalidInput, quoted
 from subacct.policy.actions import IMPERSONATE, Action, ActionCatalog, Scope
 from subacct.policy.api_keys import ApiKey
 from subacct.policy.ceilings import Ceiling
@@ -184,7 +184,8 @@ class Engine:
         if isinstance(principal, ImpersonationSession):
             return self._session(principal, action, account_id)
         raise InvalidInput(
-            f"principal must be a UserId, an ApiKey or an ImpersonationSession, not {principal!r}",
+            f"principal must be a UserId, an ApiKey or an ImpersonationSession, not "
+            f"{quoted(principal)}",
             field="principal",
         )
 

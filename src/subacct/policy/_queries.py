@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from subacct.domain.ids import AccountId, RoleId, UserId
-from subacct.errors import AccountNotFound, InvalidInput, RoleNotFound
+from subacct.errors import AccountNotFound, InvalidInput, RoleNotFound, quoted
 from subacct.policy._engine import Engine, narrower
 from subacct.policy.actions import IMPERSONATE, Action, ActionCatalog, Scope
 from subacct.policy.api_keys import ApiKey
@@ -49,7 +49,7 @@ class Queries(Engine):
         elif isinstance(principal, ImpersonationSession):
             out = self._session_rights(principal, account_id)
         else:
-            raise InvalidInput(f"unknown principal {principal!r}", field="principal")
+            raise InvalidInput(f"unknown principal {quoted(principal)}", field="principal")
         mask = self._masks.get(account_id)
         return {a: out[a] for a in sorted(out) if mask is None or a in mask}
 
@@ -107,13 +107,13 @@ class Queries(Engine):
         memberships (pruned where a ceiling excludes the action), never every account.
         """
         if action not in self._known:
-            raise InvalidInput(f"action {action!r} is not in the catalog", field="action")
+            raise InvalidInput(f"action {quoted(action)} is not in the catalog", field="action")
         if isinstance(principal, ApiKey | ImpersonationSession):
             account_id = principal.account_id
             ok = account_id in self._ancestors and self.check(principal, action, account_id)
             return [account_id] if ok else []
         if not isinstance(principal, str):
-            raise InvalidInput(f"unknown principal {principal!r}", field="principal")
+            raise InvalidInput(f"unknown principal {quoted(principal)}", field="principal")
         found: set[AccountId] = set()
         covered: set[AccountId] = set()
         held = self._members.get(principal, {})

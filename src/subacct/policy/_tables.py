@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from subacct.domain.ids import AccountId, RoleId, UserId
-from subacct.errors import AccountNotFound, HierarchyCycle, InvalidInput
+from subacct.errors import AccountNotFound, HierarchyCycle, InvalidInput, quoted
 from subacct.policy.actions import Action
 from subacct.policy.ceilings import Ceiling
 
@@ -48,13 +48,15 @@ def parent_table(accounts: Iterable[AccountLike]) -> dict[AccountId, AccountId |
     parent: dict[AccountId, AccountId | None] = {}
     for account in accounts:
         if account.id in parent:
-            raise InvalidInput(f"account {account.id!r} listed twice", account_id=account.id)
+            raise InvalidInput(f"account {quoted(account.id)} listed twice", account_id=account.id)
         parent[account.id] = account.parent_id
     for account_id, parent_id in parent.items():
         if parent_id is not None and parent_id not in parent:
             raise AccountNotFound(parent_id)
         if parent_id == account_id:
-            raise HierarchyCycle(f"account {account_id!r} is its own parent", account_id=account_id)
+            raise HierarchyCycle(
+                f"account {quoted(account_id)} is its own parent", account_id=account_id
+            )
     return parent
 
 
@@ -69,7 +71,7 @@ def ancestor_table(
         current: AccountId | None = start
         while current is not None and current not in ancestors:
             if current in on_chain:
-                raise HierarchyCycle(f"cycle through {start!r}", account_id=start)
+                raise HierarchyCycle(f"cycle through {quoted(start)}", account_id=start)
             chain.append(current)
             on_chain.add(current)
             current = parent[current]

@@ -25,8 +25,8 @@ from typing import Final, NewType
 
 import attrs
 
-from subacct.errors import InvalidInput
-from subacct.policy._validate import of_type
+from subacct._validators import instance_of
+from subacct.errors import InvalidInput, quoted
 
 __all__ = [
     "ALL_BUILTIN_ACTIONS",
@@ -74,7 +74,8 @@ def check_action(value: object) -> Action:
         raise InvalidInput(f"action must be a string, not {type(value).__name__}", field="action")
     if len(value) > _MAX_ACTION or _ACTION_RE.fullmatch(value) is None:
         raise InvalidInput(
-            f"action {value!r} must be dotted snake_case such as 'messages.send'", field="action"
+            f"action {quoted(value)} must be dotted snake_case such as 'messages.send'",
+            field="action",
         )
     return Action(value)
 
@@ -125,11 +126,13 @@ class ActionInfo:
     """One catalog entry: the action name and what it lets a principal do."""
 
     action: Action = attrs.field(converter=check_action)
-    description: str = attrs.field(validator=of_type(str))
+    description: str = attrs.field(validator=instance_of(str))
 
     def __attrs_post_init__(self) -> None:
         if not self.description.strip():
-            raise InvalidInput(f"action {self.action!r} needs a description", field="description")
+            raise InvalidInput(
+                f"action {quoted(self.action)} needs a description", field="description"
+            )
 
 
 _BUILTIN: Final = (
@@ -171,9 +174,11 @@ def _entries(value: object) -> tuple[ActionInfo, ...]:
     seen: set[Action] = set()
     for info in value:
         if not isinstance(info, ActionInfo):
-            raise InvalidInput(f"catalog entry {info!r} is not an ActionInfo", field="entries")
+            raise InvalidInput(
+                f"catalog entry {quoted(info)} is not an ActionInfo", field="entries"
+            )
         if info.action in seen:
-            raise InvalidInput(f"action {info.action!r} listed twice", field="entries")
+            raise InvalidInput(f"action {quoted(info.action)} listed twice", field="entries")
         seen.add(info.action)
     return tuple(sorted(value, key=lambda i: i.action))
 
@@ -203,7 +208,7 @@ class ActionCatalog:
         for info in self.entries:
             if info.action == action:
                 return info.description
-        raise InvalidInput(f"action {action!r} is not in the catalog", field="action")
+        raise InvalidInput(f"action {quoted(action)} is not in the catalog", field="action")
 
     def with_actions(self, *infos: ActionInfo) -> ActionCatalog:
         """A catalog with the host's own actions added (names must be new)."""

@@ -17,6 +17,7 @@ secret, which the library never sees) and pass it as the principal.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
@@ -30,7 +31,7 @@ from subacct.errors import InvalidInput
 from subacct.policy.actions import Action, Scope
 from subacct.policy.roles import Grant, check_grants
 
-__all__ = ["ApiKeyCredential", "ApiKey", "ApiKeyId"]
+__all__ = ["ApiKey", "ApiKeyCredential", "ApiKeyId", "secret_hash"]
 
 ApiKeyId = NewType("ApiKeyId", str)
 
@@ -98,3 +99,14 @@ class ApiKeyCredential:
 
     secret_hash: str = attrs.field(converter=_secret_hash)
     key_id: ApiKeyId = attrs.field(converter=_key_id)
+
+
+def secret_hash(secret: str) -> str:
+    """The SHA-256 hex digest stored for an API key secret (the secret is never stored).
+
+    >>> len(secret_hash("sk_example"))
+    64
+    """
+    if not isinstance(secret, str):
+        raise InvalidInput("an API key secret is a string", field="secret")
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,9 +1,11 @@
 """Audit records: who really acted, as whom, on what, and why the engine said yes or no.
 
 ``audit_record`` turns a ``Decision`` and its question (principal, action, account) into a
-flat, storable record. For an impersonation
-it carries both the real user (``acting_user_id``) and the impersonated account; for an API
-key, the key and the user who made it.
+flat, storable record. For an impersonation it carries both the real user
+(``acting_user_id``) and the impersonated account; for an API key, the key and the user who
+made it; for the system (``subacct.SYSTEM``), no user (``acting_user_id`` is ``None``) and
+the operator, if one was named, in ``note``. ``account_id`` is ``None`` only for
+platform-wide operations (creating a user, defining a role).
 
 >>> from datetime import datetime, UTC
 >>> from subacct.policy import Decision, ImpersonationSession, Reason, Scope, audit_record
@@ -22,10 +24,10 @@ from typing import NewType
 
 import attrs
 
+from subacct._validators import instance_of
 from subacct.domain._validate import utc_timestamp
 from subacct.domain.ids import AccountId, RoleId, UserId, check_id
 from subacct.errors import InvalidInput
-from subacct.policy._validate import of_type
 from subacct.policy.actions import Action, Scope, check_action
 from subacct.policy.api_keys import ApiKey, ApiKeyId
 from subacct.policy.decisions import (
@@ -37,6 +39,7 @@ from subacct.policy.decisions import (
     principal_label,
 )
 from subacct.policy.impersonation import ImpersonationId, ImpersonationSession
+from subacct.policy.system import System
 
 __all__ = ["AuditId", "AuditRecord", "audit_record"]
 
@@ -55,12 +58,12 @@ def _at(value: object) -> datetime:
     return utc_timestamp(value, field="at")
 
 
-def _account(value: object) -> AccountId:
-    return AccountId(check_id(value, field="account_id"))
+def _account(value: object) -> AccountId | None:
+    return None if value is None else AccountId(check_id(value, field="account_id"))
 
 
-def _user(value: object) -> UserId:
-    return UserId(check_id(value, field="acting_user_id"))
+def _user(value: object) -> UserId | None:
+    return None if value is None else UserId(check_id(value, field="acting_user_id"))
 
 
 @attrs.frozen
@@ -70,11 +73,11 @@ class AuditRecord:
     id: AuditId = attrs.field(converter=_audit_id)
     at: datetime = attrs.field(converter=_at)
     action: Action = attrs.field(converter=check_action)
-    account_id: AccountId = attrs.field(converter=_account)
-    allowed: bool = attrs.field(validator=of_type(bool))
-    reason: Reason = attrs.field(validator=of_type(Reason))
-    principal_kind: PrincipalKind = attrs.field(validator=of_type(PrincipalKind))
-    acting_user_id: UserId = attrs.field(converter=_user)
+    account_id: AccountId | None = attrs.field(converter=_account)
+    allowed: bool = attrs.field(validator=instance_of(bool))
+    reason: Reason = attrs.field(validator=instance_of(Reason))
+    principal_kind: PrincipalKind = attrs.field(validator=instance_of(PrincipalKind))
+    acting_user_id: UserId | None = attrs.field(converter=_user)
     scope: Scope | None = attrs.field(default=None)
     role_id: RoleId | None = attrs.field(default=None, converter=_opt_id)
     inherited_from: AccountId | None = attrs.field(default=None, converter=_opt_id)
@@ -100,19 +103,36 @@ class AuditRecord:
             )
         if (self.principal_kind is PrincipalKind.API_KEY) != (self.api_key_id is not None):
             raise InvalidInput("an API key record names the key", field="api_key_id")
+        if (self.principal_kind is PrincipalKind.SYSTEM) != (self.acting_user_id is None):
+            raise InvalidInput(
+                "a record names the acting user exactly when a user acted", field="acting_user_id"
+            )
 
 
 def audit_record(
     record_id: str,
     at: datetime,
-    principal: Principal,
+    principal: Principal | System,
     action: Action,
-    account_id: AccountId,
+    account_id: AccountId | None,
     decision: Decision,
     *,
     note: str | None = None,
 ) -> AuditRecord:
     """The audit record of one decision (the id and the time come from the caller)."""
+    if isinstance(principal, System):
+        return AuditRecord(
+            id=AuditId(record_id),
+            at=at,
+            action=action,
+            account_id=account_id,
+            allowed=decision.allowed,
+            reason=decision.reason,
+            principal_kind=PrincipalKind.SYSTEM,
+            acting_user_id=None,
+            scope=decision.scope,
+            note=note if principal.operator is None else principal.label,
+        )
     kind, _ = principal_label(principal)
     key_id = principal.id if isinstance(principal, ApiKey) else None
     session = principal if isinstance(principal, ImpersonationSession) else None

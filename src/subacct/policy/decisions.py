@@ -23,9 +23,9 @@ from typing import Final, TypeAlias
 
 import attrs
 
+from subacct._validators import instance_of
 from subacct.domain.ids import AccountId, RoleId, UserId
-from subacct.errors import ActionDenied, ApiKeyRevoked, ImpersonationRefused, InvalidInput
-from subacct.policy._validate import of_type
+from subacct.errors import ActionDenied, ApiKeyRevoked, ImpersonationRefused, InvalidInput, quoted
 from subacct.policy.actions import Action, Scope
 from subacct.policy.api_keys import ApiKey
 from subacct.policy.impersonation import ImpersonationSession
@@ -49,6 +49,7 @@ class PrincipalKind(enum.Enum):
     USER = "user"
     API_KEY = "api_key"
     IMPERSONATION = "impersonation"
+    SYSTEM = "system"
 
 
 class Reason(enum.Enum):
@@ -63,6 +64,8 @@ class Reason(enum.Enum):
     ALLOWED_BY_INHERITED_ROLE = "allowed_by_inherited_role"
     ALLOWED_BY_API_KEY = "allowed_by_api_key"
     ALLOWED_BY_IMPERSONATION = "allowed_by_impersonation"
+    ALLOWED_AS_SYSTEM = "allowed_as_system"
+    ALLOWED_AS_IMPERSONATOR = "allowed_as_impersonator"
     UNKNOWN_ACTION = "unknown_action"
     UNKNOWN_ACCOUNT = "unknown_account"
     NO_MEMBERSHIP = "no_membership"
@@ -90,6 +93,8 @@ _EXPLAIN: Final[dict[Reason, str]] = {
     Reason.ALLOWED_BY_INHERITED_ROLE: "allowed by its administrator role in an ancestor",
     Reason.ALLOWED_BY_API_KEY: "allowed by the API key's grants",
     Reason.ALLOWED_BY_IMPERSONATION: "allowed while impersonating the account",
+    Reason.ALLOWED_AS_SYSTEM: "trusted host code acts as the system",
+    Reason.ALLOWED_AS_IMPERSONATOR: "the impersonator ends their own session",
     Reason.UNKNOWN_ACTION: "the action is not in the catalog",
     Reason.UNKNOWN_ACCOUNT: "the account is not known to the policy index",
     Reason.NO_MEMBERSHIP: "no membership in the account and no administrator role above it",
@@ -143,13 +148,13 @@ def acting_user_id(principal: Principal) -> UserId:
 def _scope(value: object) -> Scope | None:
     if value is None or isinstance(value, Scope):
         return value
-    raise InvalidInput(f"scope must be a Scope or None, not {value!r}", field="scope")
+    raise InvalidInput(f"scope must be a Scope or None, not {quoted(value)}", field="scope")
 
 
 def _optional_id(value: object) -> str | None:
     if value is None or (isinstance(value, str) and value):
         return value
-    raise InvalidInput(f"expected an id or None, got {value!r}")
+    raise InvalidInput(f"expected an id or None, got {quoted(value)}")
 
 
 @attrs.frozen
@@ -163,8 +168,8 @@ class Decision:
     names the account whose ceiling refused.
     """
 
-    allowed: bool = attrs.field(validator=of_type(bool))
-    reason: Reason = attrs.field(validator=of_type(Reason))
+    allowed: bool = attrs.field(validator=instance_of(bool))
+    reason: Reason = attrs.field(validator=instance_of(Reason))
     scope: Scope | None = attrs.field(default=None, converter=_scope)
     role_id: RoleId | None = attrs.field(default=None, converter=_optional_id)
     inherited_from: AccountId | None = attrs.field(default=None, converter=_optional_id)
@@ -173,8 +178,9 @@ class Decision:
     def __attrs_post_init__(self) -> None:
         if self.allowed is not self.reason.allowed or (self.scope is None) is self.allowed:
             raise InvalidInput(
-                f"inconsistent decision: allowed={self.allowed!r}, reason={self.reason.value}, "
-                f"scope={self.scope!r}",
+                f"inconsistent decision: allowed={quoted(self.allowed)}, "
+                f"reason={self.reason.value}, "
+                f"scope={quoted(self.scope)}",
                 field="reason",
             )
 
@@ -193,7 +199,8 @@ def explain(principal: Principal, action: Action, account_id: AccountId, decisio
     kind, principal_id = principal_label(principal)
     verb = "may" if decision.allowed else "may not"
     return (
-        f"{kind.value} {principal_id!r} {verb} do {action!r} in account {account_id!r}: "
+        f"{kind.value} {quoted(principal_id)} {verb} do {quoted(action)} in account "
+        f"{quoted(account_id)}: "
         f"{_EXPLAIN[decision.reason]} ({decision.reason.value})"
     )
 

@@ -41,12 +41,15 @@ from typing import Any
 from subacct.domain.ids import AccountId, RoleId
 from subacct.domain.users import Membership
 from subacct.errors import (
+    AccountNotFound,
     ActionDenied,
     AlreadyExists,
+    Conflict,
     EscalationRefused,
     ImpersonationRefused,
     InvalidInput,
     SelfRoleChangeRefused,
+    quoted,
 )
 from subacct.policy.actions import (
     IMPERSONATE,
@@ -71,7 +74,9 @@ __all__ = [
     "plan_ceiling",
     "plan_ceiling_removal",
     "plan_impersonation",
+    "plan_impersonation_end",
     "plan_impersonation_setting",
+    "check_ceiling",
     "plan_invite",
     "plan_removal",
     "plan_role_change",
@@ -143,7 +148,8 @@ def plan_invite(index: PolicyIndex, principal: Principal, membership: Membership
     _refuse_self(principal, membership, INVITE_USERS)
     if index.role_of(membership.user_id, membership.account_id) is not None:
         raise AlreadyExists(
-            f"user {membership.user_id!r} is already a member of {membership.account_id!r}",
+            f"user {quoted(membership.user_id)} is already a member of "
+            f"{quoted(membership.account_id)}",
             user_id=membership.user_id,
             account_id=membership.account_id,
         )
@@ -218,7 +224,7 @@ def plan_api_key(index: PolicyIndex, principal: Principal, key: ApiKey) -> ApiKe
     index.require(principal, MANAGE_API_KEYS, key.account_id)
     if key.created_by != acting_user_id(principal):
         raise InvalidInput(
-            f"created_by must be the acting user {acting_user_id(principal)!r}",
+            f"created_by must be the acting user {quoted(acting_user_id(principal))}",
             field="created_by",
         )
     if not key.is_active:
@@ -253,20 +259,39 @@ def _ceiling_authority(
         )
     if set_by not in index.ancestors_of(account_id):
         raise InvalidInput(
-            f"{set_by!r} is not an ancestor of {account_id!r}; a ceiling is placed from above",
+            f"{quoted(set_by)} is not an ancestor of {quoted(account_id)}; a ceiling is placed "
+            f"from above",
             field="set_by",
         )
     index.require(principal, MANAGE_SUB_ACCOUNTS, set_by)
 
 
-def plan_ceiling(index: PolicyIndex, principal: Principal, ceiling: Ceiling) -> Ceiling:
-    """Check placing (or replacing) a ceiling: ``sub_accounts.manage`` in ``set_by``, which
-    must be a strict ancestor. A ceiling only narrows, so it cannot escalate anything."""
-    _ceiling_authority(index, principal, ceiling.account_id, ceiling.set_by)
+def check_ceiling(index: PolicyIndex, ceiling: Ceiling) -> Ceiling:
+    """Check a ceiling's shape against the index: its account is known, ``set_by`` is
+    ``None`` (the host platform's own bound, the only one a top-level account can get) or
+    a strict ancestor of the account, and every action is in the catalog."""
+    if ceiling.account_id not in index:
+        raise AccountNotFound(ceiling.account_id)
+    set_by = ceiling.set_by
+    if set_by is not None and set_by not in index.ancestors_of(ceiling.account_id):
+        raise InvalidInput(
+            f"{quoted(set_by)} is not an ancestor of {quoted(ceiling.account_id)}; a ceiling "
+            f"is placed "
+            "from above",
+            field="set_by",
+        )
     unknown = sorted(a for a in ceiling.actions if a not in index.catalog)
     if unknown:
         raise InvalidInput(f"ceiling names unknown actions {unknown}", field="actions")
     return ceiling
+
+
+def plan_ceiling(index: PolicyIndex, principal: Principal, ceiling: Ceiling) -> Ceiling:
+    """Check placing (or replacing) a ceiling: ``sub_accounts.manage`` in ``set_by``, which
+    must be a strict ancestor. A ceiling only narrows, so it cannot escalate anything. A
+    platform ceiling (``set_by=None``) is the system's (``check_ceiling``)."""
+    _ceiling_authority(index, principal, ceiling.account_id, ceiling.set_by)
+    return check_ceiling(index, ceiling)
 
 
 def plan_ceiling_removal(
@@ -306,6 +331,32 @@ def plan_impersonation(index: PolicyIndex, session: ImpersonationSession) -> Imp
         reaches_descendants=False,
     )
     return session
+
+
+def plan_impersonation_end(
+    index: PolicyIndex, principal: Principal, session: ImpersonationSession, at: datetime
+) -> tuple[ImpersonationSession, Decision]:
+    """Check ending ``session``: the impersonator (the real user, or the session itself)
+    ends it, or an administrator above the impersonated account who could impersonate
+    it too (``accounts.impersonate`` through an inheriting role in a strict ancestor).
+    Returns the ended session and the decision that allowed it; ending one that has
+    ended is a ``Conflict``."""
+    if not session.is_active:
+        raise Conflict(
+            f"impersonation {quoted(session.id)} has ended already", session_id=session.id
+        )
+    if acting_user_id(principal) == session.real_user_id and not isinstance(principal, ApiKey):
+        return session.ended(at), Decision(True, Reason.ALLOWED_AS_IMPERSONATOR, Scope.ALL)
+    if isinstance(principal, str):
+        gate = index.check_via(principal, IMPERSONATE, session.account_id, direct=False)
+        if gate.allowed:
+            return session.ended(at), gate
+        reason = gate.reason
+    else:
+        reason = Reason.PRINCIPAL_CANNOT_GRANT
+    if reason is Reason.NO_MEMBERSHIP:
+        reason = Reason.IMPERSONATION_NOT_FROM_ANCESTOR
+    raise _refuse(ImpersonationRefused, reason, principal, IMPERSONATE, session.account_id)
 
 
 def plan_impersonation_setting(

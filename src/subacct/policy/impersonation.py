@@ -23,10 +23,10 @@ from typing import NewType
 
 import attrs
 
+from subacct._validators import instance_of
 from subacct.domain._validate import utc_timestamp
 from subacct.domain.ids import AccountId, RoleId, UserId, check_id
 from subacct.errors import InvalidInput
-from subacct.policy._validate import of_type
 from subacct.policy.roles import SUB_ADMIN_ID
 
 __all__ = ["ImpersonationId", "ImpersonationSession", "ImpersonationSetting"]
@@ -85,4 +85,4 @@ class ImpersonationSetting:
     """Whether administrators of ancestors may impersonate ``account_id`` (default: yes)."""
 
     account_id: AccountId = attrs.field(converter=_account)
-    allow_impersonation: bool = attrs.field(validator=of_type(bool))
+    allow_impersonation: bool = attrs.field(validator=instance_of(bool))

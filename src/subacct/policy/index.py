@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from subacct.domain.ids import AccountId, RoleId, UserId
-from subacct.errors import AccountNotFound, AlreadyExists, InvalidInput, RoleNotFound
+from subacct.errors import AccountNotFound, AlreadyExists, InvalidInput, RoleNotFound, quoted
 from subacct.policy._queries import Queries
 from subacct.policy._tables import (
     AccountLike,
@@ -66,13 +66,13 @@ def _role_tables(
     by_id: dict[RoleId, Role] = {}
     for role in roles:
         if not isinstance(role, Role):
-            raise InvalidInput(f"{role!r} is not a Role", field="roles")
+            raise InvalidInput(f"{quoted(role)} is not a Role", field="roles")
         if role.id in by_id:
-            raise InvalidInput(f"role {role.id!r} defined twice", field="roles")
+            raise InvalidInput(f"role {quoted(role.id)} defined twice", field="roles")
         unknown = sorted(a for a in role.rights if a not in catalog)
         if unknown:
             raise InvalidInput(
-                f"role {role.id!r} grants actions missing from the catalog: {unknown}",
+                f"role {quoted(role.id)} grants actions missing from the catalog: {unknown}",
                 field="roles",
             )
         by_id[role.id] = role
@@ -111,7 +111,8 @@ class PolicyIndex(Queries):
             held = members.setdefault(m.user_id, {})
             if m.account_id in held:
                 raise InvalidInput(
-                    f"user {m.user_id!r} has two memberships in account {m.account_id!r}",
+                    f"user {quoted(m.user_id)} has two memberships in account "
+                    f"{quoted(m.account_id)}",
                     field="memberships",
                 )
             held[m.account_id] = m.role
@@ -177,7 +178,7 @@ class PolicyIndex(Queries):
         """Add a new account (a new master or a new sub under a known parent)."""
         if account.id in self._parent:
             raise AlreadyExists(
-                f"account {account.id!r} is already indexed; rebuild after moving accounts",
+                f"account {quoted(account.id)} is already indexed; rebuild after moving accounts",
                 account_id=account.id,
             )
         parent_id = account.parent_id
@@ -248,14 +249,14 @@ def _ceiling_table(
         unknown = sorted(a for a in ceiling.actions if a not in catalog)
         if unknown:
             raise InvalidInput(
-                f"ceiling on {ceiling.account_id!r} names actions missing from the catalog: "
+                f"ceiling on {quoted(ceiling.account_id)} names actions missing from the catalog: "
                 f"{unknown}",
                 field="actions",
             )
         placed = by_account.setdefault(ceiling.account_id, [])
         if any(c.set_by == ceiling.set_by for c in placed):
             raise InvalidInput(
-                f"two ceilings on {ceiling.account_id!r} set by {ceiling.set_by!r}",
+                f"two ceilings on {quoted(ceiling.account_id)} set by {quoted(ceiling.set_by)}",
                 field="ceilings",
             )
         placed.append(ceiling)

@@ -15,16 +15,16 @@ The default role set is the matrix of seed 004; ``docs/permissions.md`` has it a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Final
 
 import attrs
 
+from subacct._validators import instance_of
 from subacct.domain._validate import clean_name
 from subacct.domain.ids import RoleId, check_id
-from subacct.errors import InvalidInput
-from subacct.policy._validate import of_type
+from subacct.errors import Conflict, InvalidInput, quoted
 from subacct.policy.actions import (
     ALL_BUILTIN_ACTIONS,
     EXPORT_REPORTS,
@@ -42,6 +42,7 @@ from subacct.policy.actions import (
     VIEW_REPORTS,
     VIEW_USERS,
     Action,
+    ActionCatalog,
     Scope,
     check_action,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "Role",
     "check_grants",
     "grants_from",
+    "plan_role_definition",
     "rights_cover",
 ]
 
@@ -73,7 +75,7 @@ class Grant:
     """Permission to do ``action``, on all records of the account or only the principal's own."""
 
     action: Action = attrs.field(converter=check_action)
-    scope: Scope = attrs.field(default=Scope.ALL, validator=of_type(Scope))
+    scope: Scope = attrs.field(default=Scope.ALL, validator=instance_of(Scope))
 
 
 def check_grants(value: object) -> tuple[Grant, ...]:
@@ -83,9 +85,9 @@ def check_grants(value: object) -> tuple[Grant, ...]:
     seen: set[Action] = set()
     for grant in value:
         if not isinstance(grant, Grant):
-            raise InvalidInput(f"{grant!r} is not a Grant", field="grants")
+            raise InvalidInput(f"{quoted(grant)} is not a Grant", field="grants")
         if grant.action in seen:
-            raise InvalidInput(f"action {grant.action!r} granted twice", field="grants")
+            raise InvalidInput(f"action {quoted(grant.action)} granted twice", field="grants")
         seen.add(grant.action)
     return tuple(sorted(value, key=lambda g: g.action))
 
@@ -121,7 +123,7 @@ class Role:
     id: RoleId = attrs.field(converter=_role_id)
     name: str = attrs.field(converter=clean_name)
     grants: tuple[Grant, ...] = attrs.field(converter=check_grants)
-    inherits: bool = attrs.field(default=False, validator=of_type(bool))
+    inherits: bool = attrs.field(default=False, validator=instance_of(bool))
     rights: Mapping[Action, Scope] = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     @rights.default
@@ -184,3 +186,26 @@ PARENT_ADMIN: Final = _role(
 )
 
 DEFAULT_ROLES: Final = (PARENT_ADMIN, SUB_ADMIN, ADVANCED_USER, BASIC_USER)
+
+
+def plan_role_definition(role: Role, catalog: ActionCatalog, builtin: Iterable[RoleId]) -> Role:
+    """Check a custom role before it is stored: its id is not a built-in role's, and it
+    grants only actions of the catalog.
+
+    >>> from subacct.policy import DEFAULT_CATALOG
+    >>> clerk = Role("billing_clerk", "Billing clerk", [Grant("billing.view")])
+    >>> plan_role_definition(clerk, DEFAULT_CATALOG, ["parent_admin"]).id
+    'billing_clerk'
+    """
+    if not isinstance(role, Role):
+        raise InvalidInput("role must be a Role", field="role")
+    if role.id in set(builtin):
+        raise Conflict(
+            f"role {quoted(role.id)} is built in and cannot be redefined", role_id=role.id
+        )
+    unknown = sorted(a for a in role.rights if a not in catalog)
+    if unknown:
+        raise InvalidInput(
+            f"role {quoted(role.id)} names unknown actions {unknown}", field="grants"
+        )
+    return role

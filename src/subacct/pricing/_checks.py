@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Context, Decimal, Inexact, Rounded
 from types import MappingProxyType
-from typing import Any
-
-import attrs
 
 from subacct.domain.ids import _MAX_ID, AccountId, check_id
-from subacct.errors import HierarchyCycle, InvalidInput, InvalidPricing, InvalidQuantity
+from subacct.errors import HierarchyCycle, InvalidInput, InvalidPricing, InvalidQuantity, quoted
 from subacct.money import Money, to_decimal
 
 _MAX_TEXT = 200
@@ -20,7 +17,9 @@ def quantity(value: object, *, field: str = "quantity") -> int:
     """A whole, non-negative number of units (messages). Refuses bool, float and Decimal."""
     if type(value) is not int or value < 0:
         raise InvalidQuantity(
-            f"{field} must be a non-negative integer, got {value!r}", field=field, value=repr(value)
+            f"{field} must be a non-negative integer, got {quoted(value)}",
+            field=field,
+            value=repr(value),
         )
     return value
 
@@ -28,7 +27,9 @@ def quantity(value: object, *, field: str = "quantity") -> int:
 def positive(value: object, *, field: str) -> int:
     """A whole number >= 1 (package sizes, tier bounds, ordinals)."""
     if type(value) is not int or value < 1:
-        raise InvalidPricing(f"{field} must be a positive integer, got {value!r}", field=field)
+        raise InvalidPricing(
+            f"{field} must be a positive integer, got {quoted(value)}", field=field
+        )
     return value
 
 
@@ -117,7 +118,7 @@ def acyclic(parents: Mapping[AccountId, AccountId]) -> None:
         while node is not None and node not in done:
             if node in on_path:
                 raise HierarchyCycle(
-                    f"the parents mapping has a cycle through {node!r}", account_id=node
+                    f"the parents mapping has a cycle through {quoted(node)}", account_id=node
                 )
             path.append(node)
             on_path.add(node)
@@ -136,20 +137,7 @@ def parent_map(
         c = account(child, field="child")
         p = account(parent, field="parent")
         if c == p:
-            raise HierarchyCycle(f"account {c!r} cannot be its own parent", account_id=c)
+            raise HierarchyCycle(f"account {quoted(c)} cannot be its own parent", account_id=c)
         out[c] = p
     acyclic(out)
     return MappingProxyType(out)
-
-
-def is_a(cls: type) -> Callable[[object, attrs.Attribute[Any], object], None]:
-    """An attrs validator like ``instance_of`` that raises ``InvalidInput`` (typed, with a code)."""
-
-    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, cls):
-            raise InvalidInput(
-                f"{attribute.name} must be a {cls.__name__}, not {type(value).__name__}",
-                field=attribute.name,
-            )
-
-    return check

@@ -24,8 +24,9 @@ from typing import Final
 
 import attrs
 
+from subacct._validators import instance_of
 from subacct.domain.ids import AccountId
-from subacct.errors import InvalidInput, InvalidPricing, LinkError, PeriodMismatch
+from subacct.errors import InvalidInput, InvalidPricing, LinkError, PeriodMismatch, quoted
 from subacct.money import Money
 from subacct.pricing import _checks
 from subacct.pricing.invoices import Invoice, LineKind, Rounding
@@ -33,7 +34,9 @@ from subacct.pricing.period import BillingPeriod
 
 __all__ = ["SUBSCRIPTION_KINDS", "CommissionLine", "CommissionStatement", "commission_statement"]
 
-SUBSCRIPTION_KINDS: Final = frozenset({LineKind.USAGE, LineKind.COMMITMENT})
+SUBSCRIPTION_KINDS: Final = frozenset(
+    {LineKind.USAGE, LineKind.COMMITMENT, LineKind.UPGRADE, LineKind.HOLD}
+)
 
 
 def _rate(value: object) -> Decimal:
@@ -73,7 +76,7 @@ class CommissionStatement:
     """What the agency earned in ``period``; ``total`` is the exact sum of the lines."""
 
     agency_id: AccountId = attrs.field(converter=_checks.account)
-    period: BillingPeriod = attrs.field(validator=_checks.is_a(BillingPeriod))
+    period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
     rate: Decimal = attrs.field(converter=_rate)
     currency: str = attrs.field(converter=_checks.currency)
     lines: tuple[CommissionLine, ...] = attrs.field(converter=_commission_lines)
@@ -124,14 +127,16 @@ def commission_statement(
             raise InvalidInput(f"expected an Invoice, got {type(inv).__name__}")
         if inv.payer_id == agency or inv.payer_id not in linked_clients:
             raise LinkError(
-                f"{inv.payer_id!r} is not a client linked to agency {agency!r}",
+                f"{quoted(inv.payer_id)} is not a client linked to agency {quoted(agency)}",
                 account_id=inv.payer_id,
                 agency_id=agency,
             )
         if inv.period != period:
-            raise PeriodMismatch(f"invoice of {inv.payer_id!r} is for {inv.period}, not {period}")
+            raise PeriodMismatch(
+                f"invoice of {quoted(inv.payer_id)} is for {inv.period}, not {period}"
+            )
         if inv.payer_id in seen:
-            raise InvalidInput(f"two invoices for client {inv.payer_id!r}")
+            raise InvalidInput(f"two invoices for client {quoted(inv.payer_id)}")
         seen.add(inv.payer_id)
     (code,) = currencies
     lines = []

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import attrs
 
+from subacct._validators import instance_of
 from subacct.errors import InvalidInput
 from subacct.money import Money
 from subacct.pricing import _checks
@@ -45,7 +46,7 @@ class Commitment:
     """
 
     volume: int = attrs.field(converter=_volume)
-    prepaid: bool = attrs.field(default=False, validator=_checks.is_a(bool))
+    prepaid: bool = attrs.field(default=False, validator=instance_of(bool))
 
 
 @attrs.frozen

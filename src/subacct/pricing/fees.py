@@ -18,6 +18,7 @@ platforms where creating a sub-account costs nothing (seed 003).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from itertools import pairwise
 
@@ -27,8 +28,9 @@ from subacct.errors import InvalidPricing
 from subacct.money import Money
 from subacct.pricing import _checks
 from subacct.pricing.invoices import InvoiceLine, LineKind
+from subacct.pricing.period import BillingPeriod
 
-__all__ = ["SetupDiscount", "SetupFeeSchedule"]
+__all__ = ["SetupDiscount", "SetupFeeSchedule", "setup_fee_lines"]
 
 
 def _percent(value: object) -> Decimal:
@@ -116,3 +118,31 @@ class SetupFeeSchedule:
             )
             for i, sub in enumerate(new_subs)
         )
+
+
+def setup_fee_lines(
+    schedule: SetupFeeSchedule,
+    subs: Iterable[tuple[str, datetime]],
+    period: BillingPeriod,
+) -> tuple[InvoiceLine, ...]:
+    """The setup-fee lines a payer owes for ``period``.
+
+    ``subs`` are ``(sub-account id, created_at)`` of every sub-account ever created under
+    the payer (its own subs and those of the accounts it pays for, closed ones included).
+    They are numbered in creation order (``created_at``, then id), so the discount of
+    the 6th sub is the 6th sub's whatever month it came in, and an earlier fee is never
+    re-priced; the lines are those of the subs created in ``period``.
+
+    >>> from datetime import UTC
+    >>> fees = SetupFeeSchedule(Money("30", "USD"), [SetupDiscount(2, 50)])
+    >>> t = lambda m: datetime(2026, m, 3, tzinfo=UTC)
+    >>> subs = [("a2", t(2)), ("a1", t(1))]
+    >>> [str(x.amount) for x in setup_fee_lines(fees, subs, BillingPeriod(2026, 2))]
+    ['15.00 USD']
+    """
+    ordered = sorted(subs, key=lambda item: (item[1], item[0]))
+    lines: list[InvoiceLine] = []
+    for ordinal, (sub_id, created_at) in enumerate(ordered, start=1):
+        if period.contains(created_at):
+            lines += schedule.lines([sub_id], already=ordinal - 1)
+    return tuple(lines)

@@ -43,16 +43,18 @@ from typing import Final, cast
 
 import attrs
 
+from subacct._validators import instance_of
 from subacct.domain.ids import AccountId
-from subacct.errors import InvalidBillingStructure, InvalidInput, PeriodMismatch
+from subacct.errors import InvalidBillingStructure, InvalidInput, PeriodMismatch, quoted
 from subacct.money import Money, minor_unit_exponent
 from subacct.pricing import _checks
 from subacct.pricing.period import BillingPeriod
+from subacct.pricing.plan_changes import PeriodPlan
 from subacct.pricing.pooling import split_pro_rata
 from subacct.pricing.structure import BillingStructure, Payer
 from subacct.pricing.usage import UsageBook
 
-__all__ = ["Invoice", "InvoiceLine", "LineKind", "Rounding", "build_invoices"]
+__all__ = ["Invoice", "InvoiceLine", "LineKind", "PayerTerms", "Rounding", "build_invoices"]
 
 _MODES: Final = frozenset(
     {
@@ -70,14 +72,14 @@ _MODES: Final = frozenset(
 
 def _mode(value: object) -> str:
     if value not in _MODES:
-        raise InvalidInput(f"unknown decimal rounding mode {value!r}", field="mode")
+        raise InvalidInput(f"unknown decimal rounding mode {quoted(value)}", field="mode")
     assert isinstance(value, str)
     return value
 
 
 def _digits(value: object) -> int | None:
     if value is not None and (type(value) is not int or not 0 <= value <= 12):
-        raise InvalidInput(f"digits must be an integer from 0 to 12, got {value!r}")
+        raise InvalidInput(f"digits must be an integer from 0 to 12, got {quoted(value)}")
     return value
 
 
@@ -100,13 +102,37 @@ class Rounding:
 
 
 class LineKind(enum.Enum):
-    """What an invoice line is for. Commissions apply to ``USAGE`` and ``COMMITMENT``."""
+    """What an invoice line is for. Commissions apply to the subscription's lines:
+    ``USAGE``, ``COMMITMENT`` (a base commitment or plan above the usage), ``UPGRADE`` (a
+    plan upgraded to during the period) and ``HOLD`` (the hold fee of a paused period)."""
 
     USAGE = "usage"
     COMMITMENT = "commitment"
+    UPGRADE = "upgrade"
+    HOLD = "hold"
     PREPAID = "prepaid"
     SETUP_FEE = "setup_fee"
     ADJUSTMENT = "adjustment"
+
+
+@attrs.frozen
+class PayerTerms:
+    """What a payer's lifecycle and subscription add to its invoice for one period.
+
+    ``held``: the account was paused for the whole period (``subacct.domain.lifecycle``),
+    so it is billed ``hold_fee`` only (zero when ``None``) unless usage was recorded
+    anyway. ``plan``: the subscribed plan the period starts on (its price is a floor, like a
+    base commitment) and the plans upgraded to during it (each adds the difference not
+    covered already, as its own ``UPGRADE`` line).
+    """
+
+    held: bool = attrs.field(default=False, validator=instance_of(bool))
+    hold_fee: Money | None = attrs.field(
+        default=None, validator=attrs.validators.optional(instance_of(Money))
+    )
+    plan: PeriodPlan | None = attrs.field(
+        default=None, validator=attrs.validators.optional(instance_of(PeriodPlan))
+    )
 
 
 def _description(v: object) -> str:
@@ -118,10 +144,10 @@ class InvoiceLine:
     """One line: ``amount`` charged for ``account_id`` (``quantity`` messages or items)."""
 
     account_id: AccountId = attrs.field(converter=_checks.account)
-    kind: LineKind = attrs.field(validator=_checks.is_a(LineKind))
+    kind: LineKind = attrs.field(validator=instance_of(LineKind))
     description: str = attrs.field(converter=_description)
     quantity: int = attrs.field(converter=_checks.quantity)
-    amount: Money = attrs.field(validator=_checks.is_a(Money))
+    amount: Money = attrs.field(validator=instance_of(Money))
 
 
 def _lines(value: object) -> tuple[InvoiceLine, ...]:
@@ -143,7 +169,7 @@ class Invoice:
     """A payer's invoice for ``period``; ``total`` is the exact sum of ``lines``."""
 
     payer_id: AccountId = attrs.field(converter=_checks.account)
-    period: BillingPeriod = attrs.field(validator=_checks.is_a(BillingPeriod))
+    period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
     currency: str = attrs.field(converter=_checks.currency)
     lines: tuple[InvoiceLine, ...] = attrs.field(converter=_lines)
     _total: Money = attrs.field(init=False, repr=False, eq=False)
@@ -152,7 +178,7 @@ class Invoice:
         for line in self.lines:
             if line.amount.currency != self.currency:
                 raise InvalidInput(
-                    f"line for {line.account_id!r} is in {line.amount.currency}, "
+                    f"line for {quoted(line.account_id)} is in {line.amount.currency}, "
                     f"the invoice in {self.currency}",
                     field="currency",
                 )
@@ -178,7 +204,7 @@ def _usage_map(usage: Mapping[str, int] | UsageBook, period: BillingPeriod) -> M
     if not isinstance(usage, Mapping):
         raise InvalidInput("usage must be a UsageBook or a mapping account -> volume")
     for account, volume in usage.items():
-        _checks.quantity(volume, field=f"usage of {account!r}")
+        _checks.quantity(volume, field=f"usage of {quoted(account)}")
     return usage
 
 
@@ -234,6 +260,7 @@ def _payer_lines(
     usage: Mapping[str, int],
     rounding: Rounding,
     caches: dict[tuple[Decimal, str], dict[int, Money]],
+    terms: PayerTerms | None = None,
 ) -> tuple[list[InvoiceLine], Money]:
     """The payer's lines and their exact total."""
     model = payer.price
@@ -244,6 +271,8 @@ def _payer_lines(
     members = structure.members(payer.account_id)
     volumes = [usage.get(m, 0) for m in members]
     pooled = sum(volumes)
+    if terms is not None and terms.held and pooled == 0:
+        return _held_lines(payer, terms, rounding)
     reached = model.amount(pooled).quantize(quantum, rounding=rounding.mode)
     units = int(reached.scaleb(places))
     shares = split_pro_rata(units, volumes)
@@ -259,33 +288,98 @@ def _payer_lines(
         for m, v, s in zip(members, volumes, shares, strict=True)
     ]
     total = cached(units) or _money(units, quantum, currency, cache)
-    commitment = payer.commitment
-    if commitment is None:
+    if payer.commitment is None and (terms is None or terms.plan is None):
         return lines, total
-    base = model.amount(commitment.volume).quantize(quantum, rounding=rounding.mode)
-    plan = model.describe(commitment.volume)
-    if base > reached:
+    return _floor_lines(payer, terms, pooled, reached, lines, rounding, quantum)
+
+
+def _floor_lines(
+    payer: Payer,
+    terms: PayerTerms | None,
+    pooled: int,
+    reached: Decimal,
+    lines: list[InvoiceLine],
+    rounding: Rounding,
+    quantum: Decimal,
+) -> tuple[list[InvoiceLine], Money]:
+    """Add to the usage ``lines`` what the payer's floors add: the base commitment or the
+    subscribed plan, whichever is higher, when usage stayed below it; each upgrade made
+    during the period; the credit for a prepaid commitment."""
+    model = payer.price
+    currency = model.currency
+    commitment = payer.commitment
+    plan = None if terms is None else terms.plan
+    floor = Decimal(0)
+    why: tuple[str, int] | None = None
+    if commitment is not None:
+        floor = model.amount(commitment.volume).quantize(quantum, rounding=rounding.mode)
+        why = (
+            f"base commitment {commitment.volume} messages ({model.describe(commitment.volume)})",
+            commitment.volume,
+        )
+    if plan is not None:
+        price = plan.plan.price.amount.quantize(quantum, rounding=rounding.mode)
+        if price > floor or why is None:
+            floor, why = price, (f"plan {plan.plan.name} ({plan.plan.included} messages)", 0)
+    added = False
+    if why is not None and floor > reached:
         lines.append(
             InvoiceLine(
                 payer.account_id,
                 LineKind.COMMITMENT,
-                f"base commitment {commitment.volume} messages ({plan}), "
-                f"above the {pooled} messages used",
-                commitment.volume,
-                Money(base - reached, currency),
+                f"{why[0]}, above the {pooled} messages used",
+                why[1] or (plan.plan.included if plan is not None else 0),
+                Money(floor - reached, currency),
             )
         )
-    if commitment.prepaid:
+        added = True
+    level = max(floor, reached)
+    for upgrade in () if plan is None else plan.upgrades:
+        price = upgrade.price.amount.quantize(quantum, rounding=rounding.mode)
+        if price > level:
+            lines.append(
+                InvoiceLine(
+                    payer.account_id,
+                    LineKind.UPGRADE,
+                    f"upgrade to plan {upgrade.name} during the period (as if upgraded "
+                    "mid-month: the difference not covered already)",
+                    upgrade.included,
+                    Money(price - level, currency),
+                )
+            )
+            added = True
+            level = price
+    if commitment is not None and commitment.prepaid:
+        base = model.amount(commitment.volume).quantize(quantum, rounding=rounding.mode)
         lines.append(
             InvoiceLine(
                 payer.account_id,
                 LineKind.PREPAID,
-                f"prepaid in advance: {commitment.volume} messages ({plan})",
+                f"prepaid in advance: {commitment.volume} messages "
+                f"({model.describe(commitment.volume)})",
                 commitment.volume,
                 Money(-base, currency),
             )
         )
+        added = True
+    if not added:
+        return lines, Money(reached, currency)
     return lines, Money(_checks.total(line.amount.amount for line in lines), currency)
+
+
+def _held_lines(
+    payer: Payer, terms: PayerTerms, rounding: Rounding
+) -> tuple[list[InvoiceLine], Money]:
+    fee = terms.hold_fee if terms.hold_fee is not None else Money.zero(payer.price.currency)
+    fee = rounding.round(fee)
+    line = InvoiceLine(
+        payer.account_id,
+        LineKind.HOLD,
+        "account paused for the whole period: hold fee only",
+        0,
+        fee,
+    )
+    return [line], fee
 
 
 def build_invoices(
@@ -295,12 +389,18 @@ def build_invoices(
     *,
     rounding: Rounding | None = None,
     extra_lines: Iterable[InvoiceLine] = (),
+    terms: Mapping[str, PayerTerms] | None = None,
+    charges: Mapping[str, Iterable[InvoiceLine]] | None = None,
 ) -> tuple[Invoice, ...]:
     """Every payer's invoice for ``period``, in payer id order.
 
     ``usage`` is the volume per account (a ``UsageBook`` of the same period, or a mapping).
-    ``extra_lines`` (setup fees, adjustments) go on the invoice of each line's payer.
-    Everything is validated before anything is priced; a refusal returns nothing.
+    ``extra_lines`` (adjustments) go on the invoice of each line's account's payer;
+    ``charges`` are lines billed to a named payer (a setup fee goes to the payer of the
+    account that created the sub-account, whoever pays for the sub afterwards).
+    ``terms`` say, per payer, what the account's lifecycle and subscription add
+    (``PayerTerms``: a held period, the plan and its upgrades). Everything is validated
+    before anything is priced; a refusal returns nothing.
     """
     if not isinstance(structure, BillingStructure):
         raise InvalidInput("structure must be a BillingStructure", field="structure")
@@ -321,15 +421,31 @@ def build_invoices(
         payer_id = structure.payer_of(line.account_id)
         if line.amount.currency != structure.payer(payer_id).price.currency:
             raise InvalidInput(
-                f"line for {line.account_id!r} is in {line.amount.currency}, its payer "
-                f"{payer_id!r} is billed in {structure.payer(payer_id).price.currency}",
+                f"line for {quoted(line.account_id)} is in {line.amount.currency}, its payer "
+                f"{quoted(payer_id)} is billed in {structure.payer(payer_id).price.currency}",
                 field="currency",
             )
         extras.setdefault(payer_id, []).append(line)
+    for charged_id, lines_of in (charges or {}).items():
+        charged = structure.payer(charged_id)
+        for line in lines_of:
+            if not isinstance(line, InvoiceLine):
+                raise InvalidInput(f"expected an InvoiceLine, got {type(line).__name__}")
+            if line.amount.currency != charged.price.currency:
+                raise InvalidInput(
+                    f"a charge in {line.amount.currency} cannot go on the invoice of "
+                    f"{quoted(charged_id)}, billed in {charged.price.currency}",
+                    field="currency",
+                )
+            extras.setdefault(charged.account_id, []).append(line)
     invoices = []
     caches: dict[tuple[Decimal, str], dict[int, Money]] = {}
+    by_payer = {} if terms is None else dict(terms)
+    if not all(isinstance(t, PayerTerms) for t in by_payer.values()):
+        raise InvalidInput("terms must map payers to PayerTerms", field="terms")
     for payer in sorted(structure.payers, key=lambda p: p.account_id):
-        lines, total = _payer_lines(structure, payer, volumes, rounding, caches)
+        payer_terms = by_payer.get(payer.account_id)
+        lines, total = _payer_lines(structure, payer, volumes, rounding, caches, payer_terms)
         extra = extras.get(payer.account_id)
         if extra:
             lines.extend(extra)

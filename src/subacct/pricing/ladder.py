@@ -29,7 +29,7 @@ from itertools import pairwise
 
 import attrs
 
-from subacct.errors import InvalidPricing, PlanNotFound, VolumeAboveLadder
+from subacct.errors import InvalidPricing, PlanNotFound, VolumeAboveLadder, quoted
 from subacct.money import Money
 from subacct.pricing import _checks
 from subacct.pricing.model import Piece
@@ -40,7 +40,7 @@ __all__ = ["Plan", "PlanLadder"]
 def _included(value: object) -> int:
     if type(value) is not int or value < 0:
         raise InvalidPricing(
-            f"a plan's included volume must be a non-negative integer, got {value!r}",
+            f"a plan's included volume must be a non-negative integer, got {quoted(value)}",
             field="included",
         )
     return value
@@ -109,15 +109,15 @@ class PlanLadder:
             if upper.included <= lower.included:
                 raise InvalidPricing(
                     f"plans must be in strictly ascending order of included volume: "
-                    f"{upper.name!r} ({upper.included}) comes after {lower.name!r} "
+                    f"{quoted(upper.name)} ({upper.included}) comes after {quoted(lower.name)} "
                     f"({lower.included})",
                     field="plans",
                     reason="bounds_not_ascending",
                 )
             if upper.price.amount < lower.price.amount:
                 raise InvalidPricing(
-                    f"a bigger plan may not be cheaper: {upper.name!r} costs {upper.price}, "
-                    f"{lower.name!r} costs {lower.price}",
+                    f"a bigger plan may not be cheaper: {quoted(upper.name)} costs {upper.price}, "
+                    f"{quoted(lower.name)} costs {lower.price}",
                     field="plans",
                     reason="price_decreasing",
                 )
@@ -141,7 +141,7 @@ class PlanLadder:
         for plan in self.plans:
             if plan.name == name:
                 return plan
-        raise PlanNotFound(f"no plan named {name!r} on this ladder", plan=name)
+        raise PlanNotFound(f"no plan named {quoted(name)} on this ladder", plan=name)
 
     def plan_for(self, volume: int) -> Plan:
         """The smallest plan covering ``volume`` (the top plan when billed with overage)."""
@@ -151,7 +151,7 @@ class PlanLadder:
             return self.plans[i]
         if self.overage_unit_price is None:
             raise VolumeAboveLadder(
-                f"{v} messages is above the top plan {self.top.name!r} ({self.top.included}) "
+                f"{v} messages is above the top plan {quoted(self.top.name)} ({self.top.included}) "
                 "and the ladder defines no overage rate",
                 field="volume",
                 volume=v,

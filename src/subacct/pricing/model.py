@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from subacct.errors import InvalidPricing
+from subacct.errors import InvalidPricing, quoted
 from subacct.money import Money
 from subacct.pricing import _checks
 
@@ -27,7 +27,7 @@ __all__ = ["Piece", "PriceModel"]
 
 def _bound(value: object) -> int:
     if type(value) is not int or value < 0:
-        raise InvalidPricing(f"piece bounds are non-negative integers, got {value!r}")
+        raise InvalidPricing(f"piece bounds are non-negative integers, got {quoted(value)}")
     return value
 
 

@@ -6,11 +6,19 @@
   missing one raises ``PrerequisitesMissing``. An approved upgrade applies at once; the
   period is charged the price difference, as a mid-month upgrade (``upgrade_charge``).
 * A downgrade needs no review: it is approved on request and takes effect next period.
+* An account has at most one open change: a pending upgrade or a downgrade scheduled for
+  a later period (``open_change``); withdraw it (``cancel``) to ask for another.
+* The reviewer of an approval or rejection is recorded (``reviewed_by``, ``reviewed_at``).
 * Pause (seasonal hold), resume and cancel follow the account lifecycle of
-  ``subacct.domain`` (``ForbiddenTransition`` otherwise). Only an active subscription can
-  request a change; cancelling drops a scheduled downgrade. ``billable`` is true for
-  ``ACTIVE`` and ``SUSPENDED`` (a platform hold does not stop the plan), false for a
-  paused (seasonal hold) or closed account.
+  ``subacct.domain`` (``follow_account``; ``ForbiddenTransition`` otherwise). Only an
+  active subscription can request a change; closing cancels every open change
+  (``open_changes``). ``billable`` is true for ``ACTIVE`` and ``SUSPENDED`` (a platform
+  hold does not stop the plan), false for a paused (seasonal hold) or closed account.
+* ``period_plan`` tells the billing which plan a period starts on and which upgrades it
+  carries, from the approved changes: the plan of a period is its floor, an upgrade
+  approved during the period adds the difference as its own line (seed 001: "as if you
+  would have manually upgraded your account mid-month"), a downgrade counts from the
+  period it takes effect in.
 
 >>> from subacct.money import Money
 >>> from subacct.pricing import (BillingPeriod, Plan, PlanLadder, Subscription,
@@ -33,9 +41,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from datetime import datetime
 
 import attrs
 
+from subacct._validators import instance_of
+from subacct.domain._validate import utc_timestamp
 from subacct.domain.accounts import ALLOWED_TRANSITIONS, AccountStatus
 from subacct.domain.ids import AccountId
 from subacct.errors import (
@@ -43,10 +54,11 @@ from subacct.errors import (
     InvalidInput,
     PlanChangeError,
     PrerequisitesMissing,
+    quoted,
 )
 from subacct.money import Money
 from subacct.pricing import _checks
-from subacct.pricing.ladder import PlanLadder
+from subacct.pricing.ladder import Plan, PlanLadder
 from subacct.pricing.period import BillingPeriod
 
 __all__ = [
@@ -56,8 +68,14 @@ __all__ = [
     "Subscription",
     "UpgradePolicy",
     "UpgradeRule",
+    "PeriodPlan",
     "apply_change",
     "approve",
+    "cancel",
+    "follow_account",
+    "open_change",
+    "open_changes",
+    "period_plan",
     "reject",
     "request_change",
     "upgrade_charge",
@@ -73,6 +91,7 @@ class ChangeStatus(enum.Enum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    CANCELLED = "cancelled"
 
 
 def _names(value: object) -> frozenset[str]:
@@ -123,6 +142,14 @@ def _plan(v: object) -> str:
     return _checks.text(v, field="plan")
 
 
+def _reviewer(v: object) -> str | None:
+    return None if v is None else _checks.text(v, field="reviewed_by")
+
+
+def _reviewed_at(v: object) -> datetime | None:
+    return None if v is None else utc_timestamp(v, field="reviewed_at")
+
+
 def _request_id(v: object) -> str:
     return _checks.text(v, field="request_id")
 
@@ -135,18 +162,30 @@ class PlanChange:
     account_id: AccountId = attrs.field(converter=_checks.account)
     from_plan: str = attrs.field(converter=_plan)
     to_plan: str = attrs.field(converter=_plan)
-    kind: ChangeKind = attrs.field(validator=_checks.is_a(ChangeKind))
-    requested_in: BillingPeriod = attrs.field(validator=_checks.is_a(BillingPeriod))
+    kind: ChangeKind = attrs.field(validator=instance_of(ChangeKind))
+    requested_in: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
     status: ChangeStatus = attrs.field(
-        default=ChangeStatus.PENDING, validator=_checks.is_a(ChangeStatus)
+        default=ChangeStatus.PENDING, validator=instance_of(ChangeStatus)
     )
     effective_from: BillingPeriod | None = None
     note: str | None = None
+    reviewed_by: str | None = attrs.field(default=None, converter=_reviewer)
+    reviewed_at: datetime | None = attrs.field(default=None, converter=_reviewed_at)
+
+    def is_open_in(self, period: BillingPeriod) -> bool:
+        """Pending, or approved and taking effect after ``period`` (a scheduled downgrade)."""
+        if self.status is ChangeStatus.PENDING:
+            return True
+        return (
+            self.status is ChangeStatus.APPROVED
+            and self.effective_from is not None
+            and self.effective_from > period
+        )
 
 
 def _status(value: object) -> AccountStatus:
     if not isinstance(value, AccountStatus):
-        raise InvalidInput(f"status must be an AccountStatus, got {value!r}", field="status")
+        raise InvalidInput(f"status must be an AccountStatus, got {quoted(value)}", field="status")
     return value
 
 
@@ -158,6 +197,9 @@ class Subscription:
     plan: str = attrs.field(converter=_plan)
     status: AccountStatus = attrs.field(default=AccountStatus.ACTIVE, converter=_status)
     scheduled: PlanChange | None = None
+    since: BillingPeriod | None = attrs.field(
+        default=None, validator=attrs.validators.optional(instance_of(BillingPeriod))
+    )
 
     @property
     def billable(self) -> bool:
@@ -176,7 +218,7 @@ class Subscription:
         target = _status(status)
         if target not in ALLOWED_TRANSITIONS[self.status]:
             raise ForbiddenTransition(
-                f"subscription of {self.account_id!r} cannot go from {self.status.value} to "
+                f"subscription of {quoted(self.account_id)} cannot go from {self.status.value} to "
                 f"{target.value}",
                 account_id=self.account_id,
                 from_status=self.status.value,
@@ -195,6 +237,16 @@ class Subscription:
         return self.with_status(AccountStatus.CLOSED)
 
 
+def open_change(changes: Iterable[PlanChange], period: BillingPeriod) -> PlanChange | None:
+    """The account's open change in ``period`` (see ``PlanChange.is_open_in``), if any."""
+    return next((c for c in changes if c.is_open_in(period)), None)
+
+
+def open_changes(changes: Iterable[PlanChange], period: BillingPeriod) -> list[PlanChange]:
+    """Every change still open in ``period``: what closing the account cancels."""
+    return [c for c in changes if c.is_open_in(period)]
+
+
 def request_change(
     subscription: Subscription,
     ladder: PlanLadder,
@@ -202,11 +254,21 @@ def request_change(
     period: BillingPeriod,
     *,
     request_id: str,
+    changes: Iterable[PlanChange] = (),
 ) -> PlanChange:
-    """Ask to move to ``to_plan``: a pending upgrade, or a downgrade due next period."""
+    """Ask to move to ``to_plan``: a pending upgrade, or a downgrade due next period.
+    ``changes`` are the account's changes so far: one still open refuses the request."""
+    blocking = open_change(changes, period) if isinstance(period, BillingPeriod) else None
+    if blocking is not None:
+        raise PlanChangeError(
+            f"account {quoted(subscription.account_id)} already has the open change "
+            f"{quoted(blocking.request_id)} ({blocking.status.value}); cancel it first",
+            account_id=subscription.account_id,
+            request_id=blocking.request_id,
+        )
     if subscription.status is not AccountStatus.ACTIVE:
         raise PlanChangeError(
-            f"account {subscription.account_id!r} is {subscription.status.value}; only an "
+            f"account {quoted(subscription.account_id)} is {subscription.status.value}; only an "
             "active account can change plan",
             account_id=subscription.account_id,
             status=subscription.status.value,
@@ -217,7 +279,7 @@ def request_change(
     target = ladder.plan_named(to_plan)
     if target == current:
         raise PlanChangeError(
-            f"account {subscription.account_id!r} is already on plan {to_plan!r}",
+            f"account {quoted(subscription.account_id)} is already on plan {quoted(to_plan)}",
             account_id=subscription.account_id,
         )
     if target.included > current.included:
@@ -236,7 +298,7 @@ def _require_pending(change: PlanChange) -> None:
         raise InvalidInput("change must be a PlanChange", field="change")
     if change.status is not ChangeStatus.PENDING:
         raise PlanChangeError(
-            f"plan change {change.request_id!r} is {change.status.value}, not pending",
+            f"plan change {quoted(change.request_id)} is {change.status.value}, not pending",
             request_id=change.request_id,
             status=change.status.value,
         )
@@ -249,27 +311,69 @@ def approve(
     policy: UpgradePolicy,
     satisfied: Iterable[str],
     period: BillingPeriod,
+    reviewed_by: str = "system",
+    reviewed_at: datetime | None = None,
 ) -> PlanChange:
-    """Approve a pending upgrade in ``period`` if every prerequisite is ``satisfied``."""
+    """Approve a pending upgrade in ``period`` if every prerequisite is ``satisfied``;
+    ``reviewed_by`` and ``reviewed_at`` record the review."""
     _require_pending(change)
     if not isinstance(period, BillingPeriod) or period < change.requested_in:
         raise InvalidInput("an upgrade cannot be approved before it was requested")
     missing = sorted(policy.requirements(ladder, change.to_plan) - set(satisfied))
     if missing:
         raise PrerequisitesMissing(
-            f"upgrade {change.request_id!r} to {change.to_plan!r} needs {missing} first",
+            f"upgrade {quoted(change.request_id)} to {quoted(change.to_plan)} needs {missing} "
+            f"first",
             request_id=change.request_id,
             missing=missing,
         )
-    return attrs.evolve(change, status=ChangeStatus.APPROVED, effective_from=period)
+    return attrs.evolve(
+        change,
+        status=ChangeStatus.APPROVED,
+        effective_from=period,
+        reviewed_by=reviewed_by,
+        reviewed_at=reviewed_at,
+    )
 
 
-def reject(change: PlanChange, *, reason: str) -> PlanChange:
+def reject(
+    change: PlanChange,
+    *,
+    reason: str,
+    reviewed_by: str = "system",
+    reviewed_at: datetime | None = None,
+) -> PlanChange:
     """Reject a pending upgrade, saying why."""
     _require_pending(change)
     return attrs.evolve(
-        change, status=ChangeStatus.REJECTED, note=_checks.text(reason, field="reason")
+        change,
+        status=ChangeStatus.REJECTED,
+        note=_checks.text(reason, field="reason"),
+        reviewed_by=reviewed_by,
+        reviewed_at=reviewed_at,
     )
+
+
+def cancel(change: PlanChange, period: BillingPeriod, *, reason: str) -> PlanChange:
+    """Withdraw a change that is still open in ``period`` (a pending upgrade, or a
+    scheduled downgrade not yet in effect)."""
+    if not isinstance(change, PlanChange) or not change.is_open_in(period):
+        raise PlanChangeError(
+            "only a pending change, or an approved one not yet in effect, can be cancelled",
+            request_id=getattr(change, "request_id", None),
+        )
+    return attrs.evolve(
+        change, status=ChangeStatus.CANCELLED, note=_checks.text(reason, field="reason")
+    )
+
+
+def follow_account(subscription: Subscription, status: AccountStatus) -> Subscription:
+    """The subscription after its account moved to ``status`` (a subscription follows its
+    account: paused, suspended, resumed with it; closing cancels it and drops a scheduled
+    downgrade)."""
+    if subscription.status is status:
+        return subscription
+    return subscription.with_status(status)
 
 
 def apply_change(subscription: Subscription, change: PlanChange) -> Subscription:
@@ -278,14 +382,15 @@ def apply_change(subscription: Subscription, change: PlanChange) -> Subscription
         raise PlanChangeError("only an approved plan change can be applied")
     if change.account_id != subscription.account_id or change.from_plan != subscription.plan:
         raise PlanChangeError(
-            f"plan change {change.request_id!r} was made for {change.account_id!r} on plan "
-            f"{change.from_plan!r}; the subscription is {subscription.account_id!r} on "
-            f"{subscription.plan!r}",
+            f"plan change {quoted(change.request_id)} was made for {quoted(change.account_id)} "
+            f"on plan "
+            f"{quoted(change.from_plan)}; the subscription is {quoted(subscription.account_id)} on "
+            f"{quoted(subscription.plan)}",
             request_id=change.request_id,
         )
     if subscription.status is not AccountStatus.ACTIVE:
         raise PlanChangeError(
-            f"account {subscription.account_id!r} is {subscription.status.value}",
+            f"account {quoted(subscription.account_id)} is {subscription.status.value}",
             account_id=subscription.account_id,
         )
     if change.kind is ChangeKind.UPGRADE:
@@ -298,3 +403,59 @@ def upgrade_charge(ladder: PlanLadder, change: PlanChange) -> Money:
     if change.kind is not ChangeKind.UPGRADE or change.status is not ChangeStatus.APPROVED:
         raise PlanChangeError("only an approved upgrade has an upgrade charge")
     return ladder.plan_named(change.to_plan).price - ladder.plan_named(change.from_plan).price
+
+
+@attrs.frozen
+class PeriodPlan:
+    """The plan a period starts on, and the plans upgraded to during it (in order)."""
+
+    plan: Plan
+    upgrades: tuple[Plan, ...] = ()
+
+
+def period_plan(
+    subscription: Subscription,
+    changes: Iterable[PlanChange],
+    ladder: PlanLadder,
+    period: BillingPeriod,
+) -> PeriodPlan | None:
+    """What the subscription bills in ``period`` (``None`` before it started).
+
+    ``changes`` are the account's plan changes (any status: only approved ones count). A
+    change approved for an earlier period is in force; a downgrade effective from this
+    period counts from its start; an upgrade effective in this period is one of its
+    ``upgrades``. Each approved change starts from the plan before it, so the chain gives
+    the plan of any period, also after later changes.
+
+    >>> from subacct.money import Money
+    >>> ladder = PlanLadder([Plan("12,000", 12000, Money("60", "USD")),
+    ...                      Plan("30,000", 30000, Money("135", "USD"))])
+    >>> jan = BillingPeriod(2026, 1)
+    >>> up = PlanChange("up", "acme", "12,000", "30,000", ChangeKind.UPGRADE, jan,
+    ...                 ChangeStatus.APPROVED, jan)
+    >>> sub = Subscription("acme", "30,000", since=jan)
+    >>> p = period_plan(sub, [up], ladder, jan)
+    >>> p.plan.name, [u.name for u in p.upgrades]
+    ('12,000', ['30,000'])
+    >>> period_plan(sub, [up], ladder, jan.next()).plan.name
+    '30,000'
+    """
+    if subscription.since is not None and period < subscription.since:
+        return None
+    approved = sorted(
+        (c for c in changes if c.status is ChangeStatus.APPROVED and c.effective_from),
+        key=lambda c: (c.effective_from, c.reviewed_at or c.requested_in.start, c.request_id),
+    )
+    plan = approved[0].from_plan if approved else subscription.plan
+    upgrades: list[Plan] = []
+    for change in approved:
+        assert change.effective_from is not None
+        if change.effective_from > period:
+            break
+        if change.effective_from < period or change.kind is ChangeKind.DOWNGRADE:
+            plan = change.to_plan
+        else:
+            upgrades.append(ladder.plan_named(change.to_plan))
+    if upgrades:
+        return PeriodPlan(ladder.plan_named(plan), tuple(upgrades))
+    return PeriodPlan(ladder.plan_named(plan))

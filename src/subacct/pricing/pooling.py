@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 from subacct.domain.ids import AccountId
-from subacct.errors import InvalidInput
+from subacct.errors import InvalidInput, quoted
 from subacct.money import Money
 from subacct.pricing import _checks
 from subacct.pricing.model import PriceModel
@@ -49,7 +49,9 @@ def split_pro_rata(total: int, weights: Sequence[int]) -> list[int]:
     [34, 33, 33]
     """
     if type(total) is not int or total < 0:
-        raise InvalidInput(f"total must be a non-negative integer, got {total!r}", field="total")
+        raise InvalidInput(
+            f"total must be a non-negative integer, got {quoted(total)}", field="total"
+        )
     if not weights:
         raise InvalidInput("at least one weight is needed", field="weights")
     for w in weights:
@@ -128,7 +130,8 @@ def compare(
         price = own.get(account, model).price(volume)
         if price.currency != model.currency:
             raise InvalidInput(
-                f"account {account!r} is priced in {price.currency}, the pool in {model.currency}",
+                f"account {quoted(account)} is priced in {price.currency}, the pool in "
+                f"{model.currency}",
                 field="currency",
             )
         standalone.append((account, price))

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import attrs
 
 from subacct.domain._validate import positive_version
 from subacct.domain.ids import AccountId
 from subacct.errors import InvalidInput
+from subacct.money import Money
 from subacct.pricing import _checks
 from subacct.pricing.commitments import Commitment
 from subacct.pricing.fees import SetupFeeSchedule
@@ -64,18 +65,50 @@ def _optional_rate(value: object) -> Decimal | None:
     return rate
 
 
+def _hold_fee(value: object) -> Money | None:
+    return None if value is None else _checks.non_negative_money(value, field="hold_fee")
+
+
+def _optional_of(cls: type, field: str) -> Any:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is not None and not isinstance(value, cls):
+            raise InvalidInput(f"{field} must be a {cls.__name__} or None", field=field)
+
+    return check
+
+
 @attrs.frozen
 class BillingProfile:
     """A payer: its price model, optional base commitment, setup-fee schedule for the
-    sub-accounts it creates, and (for an agency) the commission rate it earns on its
-    linked clients' subscriptions (0.25 in seed 002)."""
+    sub-accounts it creates, (for an agency) the commission rate it earns on its linked
+    clients' subscriptions (0.25 in seed 002), and the fee of a month paused throughout
+    (``hold_fee``; ``None``: nothing is billed)."""
 
     account_id: AccountId = attrs.field(converter=_checks.account)
     price: PriceSpec = attrs.field(converter=_price)
-    commitment: Commitment | None = None
-    setup_fees: SetupFeeSchedule | None = None
+    commitment: Commitment | None = attrs.field(
+        default=None, validator=_optional_of(Commitment, "commitment")
+    )
+    setup_fees: SetupFeeSchedule | None = attrs.field(
+        default=None, validator=_optional_of(SetupFeeSchedule, "setup_fees")
+    )
     commission_rate: Decimal | None = attrs.field(default=None, converter=_optional_rate)
     version: int = attrs.field(default=1, converter=positive_version)
+    hold_fee: Money | None = attrs.field(default=None, converter=_hold_fee)
+
+    def __attrs_post_init__(self) -> None:
+        for name, money in (("hold_fee", self.hold_fee),):
+            if money is not None and money.currency != self.price.currency:
+                raise InvalidInput(
+                    f"{name} is in {money.currency}, the price in {self.price.currency}",
+                    field=name,
+                )
+        if self.setup_fees is not None and self.setup_fees.fee.currency != self.price.currency:
+            raise InvalidInput(
+                f"setup fees are in {self.setup_fees.fee.currency}, the price in "
+                f"{self.price.currency}",
+                field="setup_fees",
+            )
 
     def payer(self) -> Payer:
         return Payer(self.account_id, self.price, self.commitment)

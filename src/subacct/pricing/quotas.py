@@ -31,13 +31,16 @@ from types import MappingProxyType
 
 import attrs
 
+from subacct._validators import instance_of
 from subacct.domain.ids import AccountId
 from subacct.errors import (
     IdempotencyConflict,
     InvalidInput,
+    LifecycleError,
     QuotaCapExceedsParent,
     QuotaExceeded,
     ReservationNotFound,
+    quoted,
 )
 from subacct.pricing import _checks
 from subacct.pricing.period import BillingPeriod
@@ -58,7 +61,7 @@ class Quota:
     """
 
     limit: int = attrs.field(converter=_limit)
-    allow_overage: bool = attrs.field(default=False, validator=_checks.is_a(bool))
+    allow_overage: bool = attrs.field(default=False, validator=instance_of(bool))
 
 
 @attrs.frozen
@@ -68,7 +71,7 @@ class QuotaCheck:
     account_id: AccountId
     requested: int
     overage: int  # messages beyond a limit that allows overage (billed by the true-up)
-    refusal: QuotaExceeded | None = attrs.field(eq=False)
+    refusal: QuotaExceeded | LifecycleError | None = attrs.field(eq=False)
 
     @property
     def allowed(self) -> bool:
@@ -81,7 +84,7 @@ def _quotas(value: object) -> Mapping[AccountId, Quota]:
     out: dict[AccountId, Quota] = {}
     for account, quota in value.items():
         if not isinstance(quota, Quota):
-            raise InvalidInput(f"quota of {account!r} must be a Quota", field="quotas")
+            raise InvalidInput(f"quota of {quoted(account)} must be a Quota", field="quotas")
         out[_checks.account(account)] = quota
     return MappingProxyType(out)
 
@@ -90,7 +93,7 @@ def _quotas(value: object) -> Mapping[AccountId, Quota]:
 class QuotaState:
     """Quotas, the account tree (child -> parent) and the period's usage so far."""
 
-    period: BillingPeriod = attrs.field(validator=_checks.is_a(BillingPeriod))
+    period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
     parents: Mapping[AccountId, AccountId] = attrs.field(
         factory=dict, converter=_checks.parent_map, repr=False
     )
@@ -134,12 +137,26 @@ class QuotaState:
         parents: Mapping[str, str],
         quotas: Mapping[str, Quota],
         used: Mapping[str, int],
+        reservations: Mapping[str, tuple[str, int]] | None = None,
     ) -> QuotaState:
-        """A state with ``used`` volumes already counted (as a store keeps them), so a
-        service can check and reserve against what is stored."""
+        """A state with ``used`` volumes already counted and ``reservations`` (key ->
+        (account, quantity)) already made, as a store keeps them, so a service can check,
+        reserve, release and record against what is stored."""
         state = cls(period, parents, quotas)
         counted = {_checks.account(a): _checks.quantity(n, field="used") for a, n in used.items()}
-        return state._evolve(used=counted)
+        held = {
+            _checks.text(k, field="key"): (_checks.account(a), _checks.quantity(n))
+            for k, (a, n) in (reservations or {}).items()
+        }
+        return state._evolve(used=counted, reservations=held)
+
+    def counts(self) -> Mapping[AccountId, int]:
+        """The volume counted so far per account (its own and its subtree's)."""
+        return self._used
+
+    def reservation(self, key: str) -> tuple[AccountId, int] | None:
+        """``(account, quantity)`` reserved under ``key``, if any."""
+        return self._reservations.get(key)
 
     def chain(self, account_id: str) -> tuple[AccountId, ...]:
         """The account, then its parent, up to the top."""
@@ -156,8 +173,8 @@ class QuotaState:
             above = self.quotas.get(ancestor)
             if above is not None and quota.limit > above.limit:
                 raise QuotaCapExceedsParent(
-                    f"the cap of {account!r} ({quota.limit}) would exceed the limit of "
-                    f"{ancestor!r} ({above.limit})",
+                    f"the cap of {quoted(account)} ({quota.limit}) would exceed the limit of "
+                    f"{quoted(ancestor)} ({above.limit})",
                     account_id=account,
                     limit=quota.limit,
                     parent_id=ancestor,
@@ -167,8 +184,8 @@ class QuotaState:
             capped = self.quotas.get(below)
             if capped is not None and capped.limit > quota.limit:
                 raise QuotaCapExceedsParent(
-                    f"the limit of {account!r} ({quota.limit}) would be below the cap of "
-                    f"its sub {below!r} ({capped.limit})",
+                    f"the limit of {quoted(account)} ({quota.limit}) would be below the cap of "
+                    f"its sub {quoted(below)} ({capped.limit})",
                     account_id=below,
                     limit=capped.limit,
                     parent_id=account,
@@ -217,8 +234,8 @@ class QuotaState:
                 overage = max(overage, min(n, used + n - quota.limit))
                 continue
             refusal = QuotaExceeded(
-                f"account {account!r} is over quota: {used} of {quota.limit} messages used "
-                f"this period{'' if holder == account else f' under {holder!r}'}, "
+                f"account {quoted(account)} is over quota: {used} of {quota.limit} messages used "
+                f"this period{'' if holder == account else f' under {quoted(holder)}'}, "
                 f"{n} more requested",
                 account_id=account,
                 limit=quota.limit,
@@ -239,7 +256,7 @@ class QuotaState:
             if previous == (decision.account_id, decision.requested):
                 return self
             raise IdempotencyConflict(
-                f"reservation key {key!r} was already used for another send", key=key
+                f"reservation key {quoted(key)} was already used for another send", key=key
             )
         if decision.refusal is not None:
             raise decision.refusal
@@ -253,13 +270,34 @@ class QuotaState:
         """Give back a reservation (the send did not happen)."""
         reservation = self._reservations.get(key)
         if reservation is None:
-            raise ReservationNotFound(f"no reservation under key {key!r}", key=key)
+            raise ReservationNotFound(f"no reservation under key {quoted(key)}", key=key)
         account, n = reservation
         used = dict(self._used)
         for holder in self.chain(account):
-            used[holder] -= n
+            used[holder] = max(0, used.get(holder, 0) - n)
         reservations = {k: v for k, v in self._reservations.items() if k != key}
         return self._evolve(used=used, reservations=reservations)
+
+    def record(self, account_id: str, quantity: int, *, settles: str | None = None) -> QuotaState:
+        """Count ``quantity`` messages that were sent (recorded usage) against the quotas
+        up the tree. Never refused: the messages went out; a later send is refused
+        instead. ``settles`` names the reservation the usage replaces (its hold is given
+        back first, so a reserved send counts once, at its recorded size).
+
+        >>> state = QuotaState(BillingPeriod(2026, 1), quotas={"agency1": Quota(6000)})
+        >>> state = state.reserve("agency1", 100, key="s1").record("agency1", 90, settles="s1")
+        >>> state.used("agency1"), state.reservation("s1")
+        (90, None)
+        """
+        account = _checks.account(account_id)
+        n = _checks.quantity(quantity)
+        state = self
+        if settles is not None and settles in self._reservations:
+            state = self.release(settles)
+        used = dict(state._used)
+        for holder in state.chain(account):
+            used[holder] = used.get(holder, 0) + n
+        return state._evolve(used=used)
 
     def for_period(self, period: BillingPeriod) -> QuotaState:
         """The same quotas for ``period``, with nothing used (unused volume never carries)."""

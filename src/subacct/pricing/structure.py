@@ -24,7 +24,7 @@ from types import MappingProxyType
 import attrs
 
 from subacct.domain.ids import AccountId
-from subacct.errors import InvalidBillingStructure
+from subacct.errors import InvalidBillingStructure, quoted
 from subacct.pricing import _checks
 from subacct.pricing.commitments import Commitment
 from subacct.pricing.model import PriceModel
@@ -104,7 +104,7 @@ class BillingStructure:
                 parent = self.parents.get(node)
                 if parent is None:
                     raise InvalidBillingStructure(
-                        f"top-level account {node!r} is not a payer: it has no price model "
+                        f"top-level account {quoted(node)} is not a payer: it has no price model "
                         "and no parent to pool into",
                         account_id=node,
                     )
@@ -150,7 +150,7 @@ class BillingStructure:
             return self._by_id[AccountId(payer_id)]
         except KeyError:
             raise InvalidBillingStructure(
-                f"{payer_id!r} is not a payer", account_id=payer_id
+                f"{quoted(payer_id)} is not a payer", account_id=payer_id
             ) from None
 
     def payer_of(self, account_id: str) -> AccountId:
@@ -159,7 +159,8 @@ class BillingStructure:
             return self._payer_of[AccountId(account_id)]
         except KeyError:
             raise InvalidBillingStructure(
-                f"account {account_id!r} is not in the billing structure", account_id=account_id
+                f"account {quoted(account_id)} is not in the billing structure",
+                account_id=account_id,
             ) from None
 
     def members(self, payer_id: str) -> tuple[AccountId, ...]:

@@ -33,7 +33,7 @@ from itertools import pairwise
 
 import attrs
 
-from subacct.errors import InvalidPricing
+from subacct.errors import InvalidPricing, quoted
 from subacct.money import Money
 from subacct.pricing import _checks
 from subacct.pricing.model import Piece
@@ -109,7 +109,7 @@ def _tiers(value: object) -> tuple[Tier, ...]:
 
 def _mode(value: object) -> TierMode:
     if not isinstance(value, TierMode):
-        raise InvalidPricing(f"mode must be a TierMode, got {value!r}", field="mode")
+        raise InvalidPricing(f"mode must be a TierMode, got {quoted(value)}", field="mode")
     return value
 
 
@@ -162,7 +162,7 @@ class TieredPrice:
                     reason=reason,
                 )
             if last is not None and (type(last) is not int or last < max(first, 1)):
-                raise InvalidPricing(f"row {i + 1}: last unit {last!r} is before its first")
+                raise InvalidPricing(f"row {i + 1}: last unit {quoted(last)} is before its first")
             tiers.append(Tier(last, unit_price, flat_fee))
             expected_first = None if last is None else last + 1
             if last is None and i != len(rows) - 1:

@@ -24,19 +24,34 @@ over any set of accounts (``total_of``) and rolled up over a subtree given as da
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from operator import attrgetter
 from types import MappingProxyType
 
 import attrs
 
+from subacct._validators import instance_of
 from subacct.domain.ids import AccountId
-from subacct.errors import HierarchyCycle, IdempotencyConflict, InvalidInput, PeriodMismatch
+from subacct.errors import (
+    HierarchyCycle,
+    IdempotencyConflict,
+    InvalidInput,
+    PeriodMismatch,
+    quoted,
+)
 from subacct.pricing import _checks
 from subacct.pricing.period import BillingPeriod
 
-__all__ = ["Channel", "UsageBook", "UsageRecord", "subtree_total", "subtree_totals"]
+__all__ = [
+    "Channel",
+    "UsageBook",
+    "UsageRecord",
+    "fresh_usage",
+    "subtree_total",
+    "subtree_totals",
+    "usage_totals",
+]
 
 
 class Channel(enum.Enum):
@@ -53,7 +68,7 @@ def _channel(value: object) -> Channel:
     try:
         return Channel(value)
     except ValueError:
-        raise InvalidInput(f"unknown channel {value!r}", field="channel") from None
+        raise InvalidInput(f"unknown channel {quoted(value)}", field="channel") from None
 
 
 def _key(v: object) -> str:
@@ -69,7 +84,7 @@ class UsageRecord:
     """``quantity`` messages sent by ``account_id`` in ``period`` (one idempotent send)."""
 
     account_id: AccountId = attrs.field(converter=_checks.account)
-    period: BillingPeriod = attrs.field(validator=_checks.is_a(BillingPeriod))
+    period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
     channel: Channel = attrs.field(converter=_channel)
     quantity: int = attrs.field(converter=_checks.quantity)
     idempotency_key: str = attrs.field(converter=_key)
@@ -85,7 +100,7 @@ _ACCOUNT_QUANTITY = attrgetter("account_id", "quantity")
 class UsageBook:
     """The usage of one period, deduplicated by idempotency key. Immutable."""
 
-    period: BillingPeriod = attrs.field(validator=_checks.is_a(BillingPeriod))
+    period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
     _records: tuple[UsageRecord, ...] = attrs.field(init=False, repr=False)
     _keys: AbstractSet[str] = attrs.field(init=False, repr=False)  # never mutated
     _totals: Mapping[AccountId, int] = attrs.field(init=False, repr=False)
@@ -126,7 +141,7 @@ class UsageBook:
                 fresh.append(record)
             elif known != record:
                 raise IdempotencyConflict(
-                    f"idempotency key {key!r} was already used for a different usage record",
+                    f"idempotency key {quoted(key)} was already used for a different usage record",
                     idempotency_key=key,
                     account_id=record.account_id,
                 )
@@ -203,6 +218,56 @@ class UsageBook:
         return out
 
 
+def fresh_usage(
+    batch: Iterable[UsageRecord], stored: Callable[[UsageRecord], UsageRecord | None]
+) -> tuple[UsageRecord, ...]:
+    """The records of ``batch`` that are new, in first-seen order (usage idempotency).
+
+    A record is identified by its period and idempotency key. One already stored (``stored``
+    returns it) or seen earlier in the batch with the same content is a retry and is left
+    out; the same identity with other content raises ``IdempotencyConflict`` and the whole
+    batch is refused.
+
+    >>> jan = BillingPeriod(2026, 1)
+    >>> r = UsageRecord("agency1", jan, "sms", 3, "send-1")
+    >>> fresh_usage([r, r], lambda _: None) == (r,)
+    True
+    >>> fresh_usage([r], lambda _: r)
+    ()
+    """
+    seen: dict[tuple[BillingPeriod, str], UsageRecord] = {}
+    fresh: list[UsageRecord] = []
+    for record in batch:
+        if type(record) is not UsageRecord:
+            raise InvalidInput(f"expected a UsageRecord, got {type(record).__name__}")
+        identity = (record.period, record.idempotency_key)
+        known = seen.get(identity)
+        if known is None:
+            known = stored(record)
+            seen[identity] = record if known is None else known
+            if known is None:
+                fresh.append(record)
+                continue
+        if known != record:
+            raise IdempotencyConflict(
+                f"usage key {quoted(record.idempotency_key)} of {record.period} was recorded "
+                "with other content",
+                key=record.idempotency_key,
+                account_id=record.account_id,
+            )
+    return tuple(fresh)
+
+
+def usage_totals(records: Iterable[UsageRecord]) -> dict[AccountId, tuple[int, int]]:
+    """``{account: (quantity, number of records)}`` of ``records``, accounts in first-seen
+    order (what one batch adds for each account)."""
+    out: dict[AccountId, tuple[int, int]] = {}
+    for record in records:
+        quantity, count = out.get(record.account_id, (0, 0))
+        out[record.account_id] = (quantity + record.quantity, count + 1)
+    return out
+
+
 def subtree_totals(
     totals: Mapping[str, int], parents: Mapping[str, str | None]
 ) -> dict[AccountId, int]:
@@ -215,7 +280,7 @@ def subtree_totals(
     nodes |= {p for p in parents.values() if p is not None}
     out: dict[AccountId, int] = {AccountId(n): 0 for n in sorted(nodes)}
     for node in sorted(nodes):
-        volume = _checks.quantity(totals.get(node, 0), field=f"usage of {node!r}")
+        volume = _checks.quantity(totals.get(node, 0), field=f"usage of {quoted(node)}")
         current: str | None = node
         steps = 0
         while current is not None:
@@ -223,7 +288,7 @@ def subtree_totals(
             current = parents.get(current)
             steps += 1
             if steps > len(nodes):
-                raise HierarchyCycle(f"the parents mapping has a cycle above {node!r}")
+                raise HierarchyCycle(f"the parents mapping has a cycle above {quoted(node)}")
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Final
 
+from subacct.domain.lifecycle import StatusHistory
 from subacct.domain.resources import Resource, Share
 from subacct.policy.api_keys import ApiKey, ApiKeyCredential
 from subacct.policy.audit import AuditRecord
@@ -48,6 +49,7 @@ __all__ = [
     "RESOURCES",
     "ROLES",
     "SHARES",
+    "STATUS_HISTORY",
 ]
 
 # -- policy ------------------------------------------------------------------------------
@@ -99,6 +101,10 @@ PLAN_CHANGES: Final = Collection(
 )
 PREREQUISITES: Final = Collection("prerequisites", Prerequisites, ("account_id",))
 
+# -- accounts ------------------------------------------------------------------------------
+STATUS_HISTORY: Final = Collection("status_history", StatusHistory, ("account_id",))
+"""Every status change of each account, with its time (billing reads it per period)."""
+
 # -- sharing -----------------------------------------------------------------------------
 RESOURCES: Final = Collection("resources", Resource, ("id",), indexes=("owner_id",), versioned=True)
 SHARES: Final = Collection("shares", Share, ("id",), indexes=("owner_id", "resource_id"))
@@ -125,6 +131,7 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             PREREQUISITES,
             RESOURCES,
             SHARES,
+            STATUS_HISTORY,
         )
     }
 )

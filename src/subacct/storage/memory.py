@@ -32,6 +32,7 @@ from subacct.errors import (
     StalePlan,
     StorageError,
     UserNotFound,
+    quoted,
 )
 from subacct.money import Money
 from subacct.pricing.ledger import (
@@ -177,7 +178,7 @@ class MemoryAccounts:
 
     def add(self, account: Account) -> None:
         if self._d.accounts.get(account.id) is not None:
-            raise AlreadyExists(f"account {account.id!r} exists", account_id=account.id)
+            raise AlreadyExists(f"account {quoted(account.id)} exists", account_id=account.id)
         if account.parent_id is not None:
             self.get(account.parent_id)
             self._d.children.add(account.parent_id, account.id)
@@ -194,7 +195,7 @@ class MemoryAccounts:
 
     def update(self, account: Account) -> None:
         stored = self.get(account.id)
-        _check_version(stored.version, account.version, f"account {account.id!r}")
+        _check_version(stored.version, account.version, f"account {quoted(account.id)}")
         if account.parent_id != stored.parent_id:
             if account.parent_id is not None:
                 self.get(account.parent_id)
@@ -236,7 +237,7 @@ class MemoryLinks:
     def add(self, link: AgencyLink) -> None:
         if self._d.links.get(link.client_id) is not None:
             raise AlreadyExists(
-                f"account {link.client_id!r} is linked already", account_id=link.client_id
+                f"account {quoted(link.client_id)} is linked already", account_id=link.client_id
             )
         for account_id in (link.agency_id, link.client_id):
             if self._d.accounts.get(account_id) is None:
@@ -245,7 +246,7 @@ class MemoryLinks:
 
     def remove(self, client_id: AccountId) -> None:
         if self._d.links.get(client_id) is None:
-            raise NotFound(f"account {client_id!r} has no agency link", account_id=client_id)
+            raise NotFound(f"account {quoted(client_id)} has no agency link", account_id=client_id)
         self._d.links.delete(client_id)
 
     def for_client(self, client_id: AccountId) -> AgencyLink | None:
@@ -264,7 +265,7 @@ class MemoryUsers:
 
     def add(self, user: User) -> None:
         if self._d.users.get(user.id) is not None:
-            raise AlreadyExists(f"user {user.id!r} exists", user_id=user.id)
+            raise AlreadyExists(f"user {quoted(user.id)} exists", user_id=user.id)
         if self._d.logins.get(user.login) is not None:
             raise DuplicateLogin(user.login)
         self._d.users.put(user.id, user)
@@ -285,7 +286,7 @@ class MemoryUsers:
 
     def update(self, user: User) -> None:
         stored = self.get(user.id)
-        _check_version(stored.version, user.version, f"user {user.id!r}")
+        _check_version(stored.version, user.version, f"user {quoted(user.id)}")
         if user.login != stored.login:
             if self._d.logins.get(user.login) is not None:
                 raise DuplicateLogin(user.login)
@@ -296,7 +297,7 @@ class MemoryUsers:
     def remove(self, user_id: UserId) -> None:
         user = self.get(user_id)
         if self._d.user_accounts.values(user_id):
-            raise StorageError(f"user {user_id!r} still has memberships", user_id=user_id)
+            raise StorageError(f"user {quoted(user_id)} still has memberships", user_id=user_id)
         self._d.logins.delete(user.login)
         self._d.users.delete(user_id)
 
@@ -312,7 +313,8 @@ class MemoryMemberships:
         key = (membership.user_id, membership.account_id)
         if self._d.memberships.get(key) is not None:
             raise AlreadyExists(
-                f"user {membership.user_id!r} is already a member of {membership.account_id!r}",
+                f"user {quoted(membership.user_id)} is already a member of "
+                f"{quoted(membership.account_id)}",
                 user_id=membership.user_id,
                 account_id=membership.account_id,
             )
@@ -362,7 +364,7 @@ class MemoryRecords(Generic[V]):
         self._rows, self._index = data.record_tables(coll.name)
 
     def _missing(self, key: str) -> NotFound:
-        return NotFound(f"{self._coll.name} record {key!r} does not exist", key=key)
+        return NotFound(f"{self._coll.name} record {quoted(key)} does not exist", key=key)
 
     def _index_all(self, key: str, record: V, add: bool) -> None:
         for field, value in self._coll.index_values(record).items():
@@ -376,7 +378,7 @@ class MemoryRecords(Generic[V]):
         dump_record(self._coll, record)  # the same type and shape checks as the SQL adapters
         key = self._coll.key_of(record)
         if self._rows.get(key) is not None:
-            raise AlreadyExists(f"{self._coll.name} record {key!r} exists", key=key)
+            raise AlreadyExists(f"{self._coll.name} record {quoted(key)} exists", key=key)
         self._rows.put(key, record)
         self._index_all(key, record, True)
 
@@ -422,7 +424,7 @@ class MemoryEventLog:
     def append(self, event: DomainEvent) -> int:
         event_to_dict(event)  # the same type check as the SQL adapters
         if self._d.event_ids.get(event.event_id) is not None:
-            raise AlreadyExists(f"event {event.event_id!r} is logged already")
+            raise AlreadyExists(f"event {quoted(event.event_id)} is logged already")
         seq = len(self._d.events.rows) + 1
         self._d.events.put(seq, LoggedEvent(seq, event))
         self._d.event_ids.put(event.event_id, seq)
@@ -481,7 +483,7 @@ class MemoryLedger:
             return  # a replay writes nothing
         cur, balances = self._currency, self._d.balances
         if (cur, record.key) in self._d.operations.rows:
-            raise StalePlan(f"key {record.key!r} was used meanwhile", key=record.key)
+            raise StalePlan(f"key {quoted(record.key)} was used meanwhile", key=record.key)
         stale = [a for a, seen in plan.pinned if self.balance(a) != seen]
         stale += [
             a
@@ -497,7 +499,7 @@ class MemoryLedger:
             fresh = hold.status is ReservationStatus.OPEN
             if (current is None) != fresh or (current is not None and not current.is_open):
                 raise StalePlan(
-                    f"reservation {hold.id!r} changed since the plan was made",
+                    f"reservation {quoted(hold.id)} changed since the plan was made",
                     reservation_id=hold.id,
                 )
         self._d.operations.put((cur, record.key), record)

@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
 from subacct.domain.events import DomainEvent, event_to_dict
-from subacct.errors import AlreadyExists, ConcurrentModification, StorageError
+from subacct.errors import AlreadyExists, ConcurrentModification, StorageError, quoted
 from subacct.storage.pg_ledger import LEDGER_APPLY_DDL, STALE_SQLSTATE, LedgerCache, PgLedger
 from subacct.storage.records import Collection
 from subacct.storage.sql import MIGRATIONS as SHARED_MIGRATIONS
@@ -106,7 +106,7 @@ class PgEventLog(SqlEventLog):
         )
         seq = int(rows[0][0])
         if seq == 0:
-            raise AlreadyExists(f"event {event.event_id!r} is logged already")
+            raise AlreadyExists(f"event {quoted(event.event_id)} is logged already")
         return seq
 
 
@@ -349,7 +349,7 @@ class PostgresStore:
     ) -> None:
         self._psycopg, psycopg_pool = _import_psycopg()
         if not _SCHEMA_NAME.fullmatch(schema):
-            raise StorageError(f"schema name {schema!r} must match {_SCHEMA_NAME.pattern}")
+            raise StorageError(f"schema name {quoted(schema)} must match {_SCHEMA_NAME.pattern}")
         self._schema = schema
         self._local = threading.local()
         self._owns_pool = pool is None

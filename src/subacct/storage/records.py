@@ -17,7 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
-from subacct.errors import ConcurrentModification, InvalidInput
+from subacct.errors import ConcurrentModification, InvalidInput, quoted
 from subacct.serialization import converter, structure
 
 __all__ = ["Collection", "RecordRepository", "check_record_version", "dump_record", "load_record"]
@@ -55,7 +55,7 @@ class Collection(Generic[T]):
         """Refuse a ``list_by`` on an attribute that is not indexed."""
         if field not in self.indexes:
             raise InvalidInput(
-                f"{self.name} records can be listed by {list(self.indexes)}, not {field!r}",
+                f"{self.name} records can be listed by {list(self.indexes)}, not {quoted(field)}",
                 field=field,
             )
 
@@ -102,7 +102,7 @@ def check_record_version(coll: Collection[Any], stored: Any, new: Any) -> None:
     """The optimistic check shared by every adapter's ``update``."""
     if coll.versioned and new.version != stored.version + 1:
         raise ConcurrentModification(
-            f"{coll.name} record {coll.key_of(new)!r} changed since it was read "
+            f"{coll.name} record {quoted(coll.key_of(new))} changed since it was read "
             f"(stored version {stored.version}, write carries {new.version})",
             stored_version=stored.version,
             version=new.version,

@@ -34,6 +34,7 @@ from subacct.errors import (
     NotFound,
     StorageError,
     UserNotFound,
+    quoted,
 )
 from subacct.storage.ports import LoggedEvent
 from subacct.storage.records import (
@@ -145,7 +146,7 @@ def _version_conflict(what: str, stored: int, new: int) -> ConcurrentModificatio
 class SqlAccounts(_Repo):
     def add(self, account: Account) -> None:
         if self.find(account.id) is not None:
-            raise AlreadyExists(f"account {account.id!r} exists", account_id=account.id)
+            raise AlreadyExists(f"account {quoted(account.id)} exists", account_id=account.id)
         if account.parent_id is not None:
             self.get(account.parent_id)
         self._x(
@@ -176,7 +177,7 @@ class SqlAccounts(_Repo):
         if stored is None:
             raise AccountNotFound(account.id)
         if account.version != stored + 1:
-            raise _version_conflict(f"account {account.id!r}", stored, account.version)
+            raise _version_conflict(f"account {quoted(account.id)}", stored, account.version)
         if account.parent_id is not None:
             self.get(account.parent_id)
         self._guarded(
@@ -191,7 +192,7 @@ class SqlAccounts(_Repo):
                 account.id,
                 stored,
             ),
-            f"account {account.id!r}",
+            f"account {quoted(account.id)}",
         )
 
     def children(self, account_id: AccountId) -> list[Account]:
@@ -247,7 +248,7 @@ class SqlLinks(_Repo):
     def add(self, link: AgencyLink) -> None:
         if self.for_client(link.client_id) is not None:
             raise AlreadyExists(
-                f"account {link.client_id!r} is linked already", account_id=link.client_id
+                f"account {quoted(link.client_id)} is linked already", account_id=link.client_id
             )
         for account_id in (link.agency_id, link.client_id):
             if not self._q("SELECT 1 FROM accounts WHERE id = ?", (account_id,)):
@@ -259,7 +260,7 @@ class SqlLinks(_Repo):
 
     def remove(self, client_id: AccountId) -> None:
         if not self._x("DELETE FROM agency_links WHERE client_id = ?", (client_id,)):
-            raise NotFound(f"account {client_id!r} has no agency link", account_id=client_id)
+            raise NotFound(f"account {quoted(client_id)} has no agency link", account_id=client_id)
 
     def for_client(self, client_id: AccountId) -> AgencyLink | None:
         rows = self._q(f"SELECT {self._COLS} FROM agency_links WHERE client_id = ?", (client_id,))
@@ -278,7 +279,7 @@ class SqlUsers(_Repo):
 
     def add(self, user: User) -> None:
         if self.find(user.id) is not None:
-            raise AlreadyExists(f"user {user.id!r} exists", user_id=user.id)
+            raise AlreadyExists(f"user {quoted(user.id)} exists", user_id=user.id)
         if self.find_by_login(user.login) is not None:
             raise DuplicateLogin(user.login)
         self._x(
@@ -303,7 +304,7 @@ class SqlUsers(_Repo):
     def update(self, user: User) -> None:
         stored = self.get(user.id)
         if user.version != stored.version + 1:
-            raise _version_conflict(f"user {user.id!r}", stored.version, user.version)
+            raise _version_conflict(f"user {quoted(user.id)}", stored.version, user.version)
         other = self.find_by_login(user.login)
         if other is not None and other.id != user.id:
             raise DuplicateLogin(user.login)
@@ -311,13 +312,13 @@ class SqlUsers(_Repo):
             "UPDATE users SET login = ?, display_name = ?, version = ? "
             "WHERE id = ? AND version = ?",
             (user.login, user.display_name, user.version, user.id, stored.version),
-            f"user {user.id!r}",
+            f"user {quoted(user.id)}",
         )
 
     def remove(self, user_id: UserId) -> None:
         self.get(user_id)
         if self._q("SELECT 1 FROM memberships WHERE user_id = ? LIMIT 1", (user_id,)):
-            raise StorageError(f"user {user_id!r} still has memberships", user_id=user_id)
+            raise StorageError(f"user {quoted(user_id)} still has memberships", user_id=user_id)
         self._x("DELETE FROM users WHERE id = ?", (user_id,))
 
     def all(self) -> list[User]:
@@ -330,7 +331,8 @@ class SqlMemberships(_Repo):
     def add(self, membership: Membership) -> None:
         if self.find(membership.user_id, membership.account_id) is not None:
             raise AlreadyExists(
-                f"user {membership.user_id!r} is already a member of {membership.account_id!r}",
+                f"user {quoted(membership.user_id)} is already a member of "
+                f"{quoted(membership.account_id)}",
                 user_id=membership.user_id,
                 account_id=membership.account_id,
             )
@@ -425,19 +427,21 @@ class SqlRecords(Generic[R]):
         self._table = record_table(coll)
 
     def _missing(self, key: str) -> NotFound:
-        return NotFound(f"{self._coll.name} record {key!r} does not exist", key=key)
+        return NotFound(f"{self._coll.name} record {quoted(key)} does not exist", key=key)
 
     def add(self, record: R) -> None:
         body = dump_record(self._coll, record)
         key = self._coll.key_of(record)
-        if self.find(key) is not None:
-            raise AlreadyExists(f"{self._coll.name} record {key!r} exists", key=key)
         index = self._coll.index_values(record)
         names = ", ".join(["k", "body", *(f"i_{f}" for f in index)])
         marks = ", ".join("?" * (2 + len(index)))
-        self._db.execute(
-            f"INSERT INTO {self._table} ({names}) VALUES ({marks})", (key, body, *index.values())
+        # one statement: a taken key inserts nothing (SQLite 3.24+ and PostgreSQL)
+        added = self._db.execute(
+            f"INSERT INTO {self._table} ({names}) VALUES ({marks}) ON CONFLICT (k) DO NOTHING",
+            (key, body, *index.values()),
         )
+        if added != 1:
+            raise AlreadyExists(f"{self._coll.name} record {quoted(key)} exists", key=key)
 
     def find(self, key: str) -> R | None:
         rows = self._db.query(f"SELECT body FROM {self._table} WHERE k = ?", (key,))
@@ -465,7 +469,7 @@ class SqlRecords(Generic[R]):
             (body, *index.values(), key, rows[0][0]),
         )
         if changed != 1:
-            raise ConcurrentModification(f"{self._coll.name} record {key!r} changed; retry")
+            raise ConcurrentModification(f"{self._coll.name} record {quoted(key)} changed; retry")
 
     def remove(self, key: str) -> None:
         if self._coll.append_only:
@@ -496,7 +500,7 @@ class SqlEventLog:
     def append(self, event: DomainEvent) -> int:
         body = json.dumps(event_to_dict(event), sort_keys=True, separators=(",", ":"))
         if self._db.query("SELECT 1 FROM audit_log WHERE event_id = ?", (event.event_id,)):
-            raise AlreadyExists(f"event {event.event_id!r} is logged already")
+            raise AlreadyExists(f"event {quoted(event.event_id)} is logged already")
         row = self._db.query("SELECT coalesce(max(seq), 0) + 1 FROM audit_log")
         seq = int(row[0][0])
         self._db.execute(
@@ -576,8 +580,11 @@ def _migrations() -> list[list[str]]:
     records = list(AUDIT_LOG_DDL)
     for name in RECORD_TABLES_BY_MIGRATION[2]:
         records += record_table_ddl(COLLECTIONS[name])
+    lifecycle = [
+        s for name in RECORD_TABLES_BY_MIGRATION[5] for s in record_table_ddl(COLLECTIONS[name])
+    ]
     # version 4: nothing here; PostgreSQL adds its ledger function (storage.postgres)
-    return [core, records, list(LEDGER_DDL), []]
+    return [core, records, list(LEDGER_DDL), [], lifecycle]
 
 
 RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
@@ -602,6 +609,8 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
         "resources",
         "shares",
     ),
+    # version 5: each account's status history (billing follows the lifecycle)
+    5: ("status_history",),
 }
 """Which migration creates each record collection's table. A collection added later goes
 into a new migration entry (a new version), never into an existing one."""

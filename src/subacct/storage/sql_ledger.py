@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from subacct.domain import AccountId
-from subacct.errors import ConcurrentModification, StalePlan
+from subacct.errors import ConcurrentModification, StalePlan, quoted
 from subacct.money import Money
 from subacct.pricing.ledger import (
     BalanceChange,
@@ -225,7 +225,7 @@ class SqlLedger(_Repo):
         counts = self._db.execute_batch([(sql, params) for sql, params, _ in batch])
         if counts != [expected for _, _, expected in batch]:
             raise ConcurrentModification(
-                f"operation {record.key!r} met a concurrent write; retry", key=record.key
+                f"operation {quoted(record.key)} met a concurrent write; retry", key=record.key
             )
         for account, _old, new in updates:
             self._balances[account] = new
@@ -277,7 +277,8 @@ class SqlLedger(_Repo):
             self._wallets[account_id] = stored.get(account_id)
         if changed:
             raise StalePlan(
-                f"wallet {changed[0]!r} changed since the plan was made", account_id=changed[0]
+                f"wallet {quoted(changed[0])} changed since the plan was made",
+                account_id=changed[0],
             )
 
     def _check_balances(
@@ -349,7 +350,7 @@ class SqlLedger(_Repo):
                 fine = current is not None and current.is_open
             if not fine:
                 raise StalePlan(
-                    f"reservation {hold.id!r} changed since the plan was made",
+                    f"reservation {quoted(hold.id)} changed since the plan was made",
                     reservation_id=hold.id,
                 )
 
@@ -427,7 +428,7 @@ class SqlLedger(_Repo):
         sql, params, expected = self._wallet_write(wallet)
         if self._x(sql, params) != expected:
             raise ConcurrentModification(
-                f"wallet {wallet.account_id!r} changed since it was read",
+                f"wallet {quoted(wallet.account_id)} changed since it was read",
                 account_id=wallet.account_id,
             )
         self._wallets[wallet.account_id] = _json(wallet)

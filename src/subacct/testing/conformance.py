@@ -24,13 +24,14 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from subacct.app import Subacct
 from subacct.domain import (
     Account,
     AccountId,
@@ -68,8 +69,9 @@ from subacct.errors import (
     SubacctError,
     UserNotFound,
 )
+from subacct.policy.system import SYSTEM
 from subacct.runtime import FixedClock, SequentialIds
-from subacct.service import AccountService
+from subacct.settings import Settings
 from subacct.storage.collections import COLLECTIONS, RESOURCES
 from subacct.storage.ports import Store
 from subacct.testing.ledger_conformance import LedgerConformance
@@ -92,28 +94,35 @@ def store_state(store: Store) -> dict[str, Any]:
         }
 
 
-def _service(store: Store, max_levels: int = 2) -> AccountService:
-    return AccountService(
-        store, clock=FixedClock(T0), ids=SequentialIds(), rules=HierarchyRules(max_levels)
+def _service(store: Store, max_levels: int = 2) -> Subacct:
+    settings = Settings(
+        clock=FixedClock(T0), ids=SequentialIds(), hierarchy=HierarchyRules(max_levels)
     )
+    return Subacct(store, settings)
 
 
-def _agency(store: Store) -> AccountService:
+def _agency(store: Store) -> Subacct:
     """The seed 000 agency: agencydemo with agency1 and agency2, plus two users."""
     svc = _service(store)
-    svc.create_master("Agency Demo", account_id="agencydemo")
-    svc.create_sub("agencydemo", "Agency 1", account_id="agency1")
-    svc.create_sub("agencydemo", "Agency 2", account_id="agency2")
-    svc.create_user("owner@agency.test", "Owner", user_id="u_owner")
-    svc.create_user("ann@agency1.test", "Ann", user_id="u_ann")
-    svc.add_membership("u_owner", "agencydemo", "parent_admin")
-    svc.add_membership("u_ann", "agency1", "sub_admin")
+    svc.accounts.create_master("Agency Demo", account_id="agencydemo", by=SYSTEM)
+    svc.accounts.create_sub("agencydemo", "Agency 1", account_id="agency1", by=SYSTEM)
+    svc.accounts.create_sub("agencydemo", "Agency 2", account_id="agency2", by=SYSTEM)
+    svc.members.create_user("owner@agency.test", "Owner", user_id="u_owner", by=SYSTEM)
+    svc.members.create_user("ann@agency1.test", "Ann", user_id="u_ann", by=SYSTEM)
+    svc.members.invite("u_owner", "agencydemo", "parent_admin", by=SYSTEM)
+    svc.members.invite("u_ann", "agency1", "sub_admin", by=SYSTEM)
     return svc
 
 
 class StoreConformance(LedgerConformance):
     """Contract tests every adapter must pass. Override ``store_factory``. The credit
-    ledger's cases come from ``LedgerConformance``."""
+    ledger's cases come from ``LedgerConformance``.
+
+    ``hierarchy_examples`` (like ``ledger_machine_examples``) is how many random
+    operation sequences run, each on a fresh store: lower it for a store whose creation
+    is slow (a server schema migrated per example)."""
+
+    hierarchy_examples: ClassVar[int] = 40
 
     @pytest.fixture
     def store_factory(self) -> StoreFactory:
@@ -159,11 +168,11 @@ class StoreConformance(LedgerConformance):
 
     def test_tree_queries_are_ordered(self, store: Store) -> None:
         svc = _service(store, max_levels=3)
-        svc.create_master("Root", account_id="r")
+        svc.accounts.create_master("Root", account_id="r", by=SYSTEM)
         for sub in ("c", "a", "b"):
-            svc.create_sub("r", sub.upper(), account_id=sub)
-        svc.create_sub("a", "A2", account_id="a2")
-        svc.create_sub("a", "A1", account_id="a1")
+            svc.accounts.create_sub("r", sub.upper(), account_id=sub, by=SYSTEM)
+        svc.accounts.create_sub("a", "A2", account_id="a2", by=SYSTEM)
+        svc.accounts.create_sub("a", "A1", account_id="a1", by=SYSTEM)
         with store.unit_of_work() as uow:
             assert [a.id for a in uow.accounts.children(AccountId("r"))] == ["a", "b", "c"]
             assert [a.id for a in uow.accounts.ancestors(AccountId("a1"))] == ["a", "r"]
@@ -242,10 +251,13 @@ class StoreConformance(LedgerConformance):
         """Closing a master while a sub is created under it: one of them must lose."""
         svc = _service(store)
         for trial in range(10):
-            master_id = svc.create_master("M", account_id=f"m{trial}").id
-            _race(partial(svc.close, master_id), partial(svc.create_sub, master_id, "S"))
-            if svc.get_account(master_id).status is AccountStatus.CLOSED:
-                assert all(not c.is_open for c in svc.children(master_id))
+            master_id = svc.accounts.create_master("M", account_id=f"m{trial}", by=SYSTEM).id
+            _race(
+                partial(svc.accounts.close, master_id, by=SYSTEM),
+                partial(svc.accounts.create_sub, master_id, "S", by=SYSTEM),
+            )
+            if svc.accounts.get(master_id, by=SYSTEM).status is AccountStatus.CLOSED:
+                assert all(not c.is_open for c in svc.accounts.children(master_id, by=SYSTEM))
 
     # -- users, memberships, links --------------------------------------------------------
 
@@ -268,8 +280,8 @@ class StoreConformance(LedgerConformance):
 
     def test_memberships_unique_and_ordered(self, store: Store) -> None:
         svc = _agency(store)
-        svc.add_membership("u_ann", "agency2", "basic_user")
-        svc.add_membership("u_ann", "agencydemo", "advanced_user")
+        svc.members.invite("u_ann", "agency2", "basic_user", by=SYSTEM)
+        svc.members.invite("u_ann", "agencydemo", "advanced_user", by=SYSTEM)
         with store.unit_of_work() as uow:
             mine = uow.memberships.for_user(UserId("u_ann"))
             assert [m.account_id for m in mine] == ["agency1", "agency2", "agencydemo"]
@@ -294,8 +306,8 @@ class StoreConformance(LedgerConformance):
 
     def test_links(self, store: Store) -> None:
         svc = _agency(store)
-        svc.create_master("Client", account_id="client")
-        link = svc.link_client("agencydemo", "client", "Acme")
+        svc.accounts.create_master("Client", account_id="client", by=SYSTEM)
+        link = svc.accounts.link_client("agencydemo", "client", "Acme", by=SYSTEM)
         with store.unit_of_work() as uow:
             assert uow.links.for_client(AccountId("client")) == link
             assert uow.links.for_agency(AccountId("agencydemo")) == [link]
@@ -428,44 +440,76 @@ class StoreConformance(LedgerConformance):
 
     def test_removing_users_keeps_account_data(self, store: Store) -> None:
         svc = _agency(store)
-        before = svc.tree()
-        svc.remove_membership("u_ann", "agency1")
-        gone = svc.remove_user("u_owner")
+        before = svc.accounts.tree(by=SYSTEM)
+        svc.members.remove("u_ann", "agency1", by=SYSTEM)
+        gone = svc.members.remove_user("u_owner", by=SYSTEM)
         assert [m.account_id for m in gone] == ["agencydemo"]
-        assert list(svc.tree()) == list(before)
-        assert svc.find_user_by_login("OWNER@agency.test") is None
-        assert svc.get_user("u_ann").login == "ann@agency1.test"
+        assert list(svc.accounts.tree(by=SYSTEM)) == list(before)
+        assert svc.members.find_user_by_login("OWNER@agency.test", by=SYSTEM) is None
+        assert svc.members.get_user("u_ann", by=SYSTEM).login == "ann@agency1.test"
 
     @pytest.mark.parametrize(
         "bad_call",
         [
-            pytest.param(lambda s: s.create_master("   "), id="blank-name"),
-            pytest.param(lambda s: s.create_master(""), id="empty-name"),
-            pytest.param(lambda s: s.create_master("X", account_id="agency1"), id="dup-id"),
-            pytest.param(lambda s: s.create_sub("ghost", "X"), id="unknown-parent"),
-            pytest.param(lambda s: s.create_sub("agency1", "X"), id="over-depth"),
-            pytest.param(lambda s: s.create_user(" OWNER@agency.test", "Dup"), id="dup-login"),
-            pytest.param(lambda s: s.create_user("  ", "Nobody"), id="blank-login"),
+            pytest.param(lambda s: s.accounts.create_master("   ", by=SYSTEM), id="blank-name"),
+            pytest.param(lambda s: s.accounts.create_master("", by=SYSTEM), id="empty-name"),
             pytest.param(
-                lambda s: s.add_membership("ghost", "agency1", "basic_user"), id="no-user"
+                lambda s: s.accounts.create_master("X", account_id="agency1", by=SYSTEM),
+                id="dup-id",
             ),
             pytest.param(
-                lambda s: s.add_membership("u_ann", "agency1", "basic_user"), id="dup-member"
+                lambda s: s.accounts.create_sub("ghost", "X", by=SYSTEM), id="unknown-parent"
             ),
-            pytest.param(lambda s: s.move("agency1", "agency2"), id="over-depth-move"),
-            pytest.param(lambda s: s.move("agencydemo", "agency1"), id="move-master"),
-            pytest.param(lambda s: s.attach("agencydemo", "agency1"), id="cycle"),
-            pytest.param(lambda s: s.attach("agency1", "agency2"), id="second-parent"),
-            pytest.param(lambda s: s.close("agencydemo"), id="close-with-open-subs"),
-            pytest.param(lambda s: s.resume("agency1"), id="active-to-active"),
-            pytest.param(lambda s: s.detach("agencydemo"), id="detach-master"),
-            pytest.param(lambda s: s.link_client("agencydemo", "agency1", "x"), id="link-sub"),
-            pytest.param(lambda s: s.change_role("u_ann", "agency2", "x"), id="no-membership"),
-            pytest.param(lambda s: s.rename("agency1", "\t"), id="blank-rename"),
+            pytest.param(
+                lambda s: s.accounts.create_sub("agency1", "X", by=SYSTEM), id="over-depth"
+            ),
+            pytest.param(
+                lambda s: s.members.create_user(" OWNER@agency.test", "Dup", by=SYSTEM),
+                id="dup-login",
+            ),
+            pytest.param(
+                lambda s: s.members.create_user("  ", "Nobody", by=SYSTEM), id="blank-login"
+            ),
+            pytest.param(
+                lambda s: s.members.invite("ghost", "agency1", "basic_user", by=SYSTEM),
+                id="no-user",
+            ),
+            pytest.param(
+                lambda s: s.members.invite("u_ann", "agency1", "basic_user", by=SYSTEM),
+                id="dup-member",
+            ),
+            pytest.param(
+                lambda s: s.accounts.move("agency1", "agency2", by=SYSTEM), id="over-depth-move"
+            ),
+            pytest.param(
+                lambda s: s.accounts.move("agencydemo", "agency1", by=SYSTEM), id="move-master"
+            ),
+            pytest.param(
+                lambda s: s.accounts.attach("agencydemo", "agency1", by=SYSTEM), id="cycle"
+            ),
+            pytest.param(
+                lambda s: s.accounts.attach("agency1", "agency2", by=SYSTEM), id="second-parent"
+            ),
+            pytest.param(
+                lambda s: s.accounts.close("agencydemo", by=SYSTEM), id="close-with-open-subs"
+            ),
+            pytest.param(lambda s: s.accounts.resume("agency1", by=SYSTEM), id="active-to-active"),
+            pytest.param(lambda s: s.accounts.detach("agencydemo", by=SYSTEM), id="detach-master"),
+            pytest.param(
+                lambda s: s.accounts.link_client("agencydemo", "agency1", "x", by=SYSTEM),
+                id="link-sub",
+            ),
+            pytest.param(
+                lambda s: s.members.change_role("u_ann", "agency2", "x", by=SYSTEM),
+                id="no-membership",
+            ),
+            pytest.param(
+                lambda s: s.accounts.rename("agency1", "\t", by=SYSTEM), id="blank-rename"
+            ),
         ],
     )
     def test_refused_operations_change_nothing(
-        self, store: Store, bad_call: Callable[[AccountService], object]
+        self, store: Store, bad_call: Callable[[Subacct], object]
     ) -> None:
         svc = _agency(store)
         before = store_state(store)
@@ -475,25 +519,25 @@ class StoreConformance(LedgerConformance):
 
     def test_closed_account_is_final(self, store: Store) -> None:
         svc = _agency(store)
-        svc.close("agency2")
+        svc.accounts.close("agency2", by=SYSTEM)
         before = store_state(store)
         for call in (
-            lambda: svc.resume("agency2"),
-            lambda: svc.rename("agency2", "Back"),
-            lambda: svc.add_membership("u_ann", "agency2", "basic_user"),
-            lambda: svc.move("agency2", "agencydemo"),
-            lambda: svc.create_sub("agency2", "Child"),
+            lambda: svc.accounts.resume("agency2", by=SYSTEM),
+            lambda: svc.accounts.rename("agency2", "Back", by=SYSTEM),
+            lambda: svc.members.invite("u_ann", "agency2", "basic_user", by=SYSTEM),
+            lambda: svc.accounts.move("agency2", "agencydemo", by=SYSTEM),
+            lambda: svc.accounts.create_sub("agency2", "Child", by=SYSTEM),
         ):
             with pytest.raises(SubacctError):
                 call()
         assert store_state(store) == before
-        assert svc.get_account("agency2").status is AccountStatus.CLOSED
+        assert svc.accounts.get("agency2", by=SYSTEM).status is AccountStatus.CLOSED
 
     @pytest.mark.slow
     def test_hierarchy_invariants_under_random_operations(
         self, store_factory: StoreFactory
     ) -> None:
-        _run_random_hierarchy(store_factory)
+        _run_random_hierarchy(store_factory, self.hierarchy_examples)
 
 
 def _race(*calls: Callable[[], object]) -> None:
@@ -531,6 +575,7 @@ def _resource(resource_id: str, owner: str) -> Resource:
 
 
 def _samples() -> dict[str, Any]:
+    from subacct.domain.lifecycle import StatusHistory
     from subacct.money import Money
     from subacct.policy import (
         SEND_MESSAGES,
@@ -587,6 +632,7 @@ def _samples() -> dict[str, Any]:
             request_id="chg-1",
         ),
         "prerequisites": Prerequisites("agencydemo", {"spf_verified"}),
+        "status_history": StatusHistory("agency1").with_change(T0, AccountStatus.PAUSED),
         "resources": _resource("tpl_a", "agencydemo"),
         "shares": Share(
             "sh1", "tpl_a", "agencydemo", ShareMode.ALL_SUBS, (), SharePermission.USE, T0
@@ -617,40 +663,46 @@ _OPS = st.lists(
 )
 
 
-def _run_random_hierarchy(store_factory: StoreFactory) -> None:
-    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def _run_random_hierarchy(store_factory: StoreFactory, examples: int) -> None:
+    @settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(ops=_OPS, max_levels=st.integers(2, 4))
     def run(ops: list[tuple[str, int, int]], max_levels: int) -> None:
         store = store_factory()
         svc = _service(store, max_levels)
-        ids = [svc.create_master("Root A", account_id="a0").id]
-        ids += [svc.create_sub("a0", "Sub", account_id=f"a{n}").id for n in (1, 2)]
-        ids += [svc.create_master("Root B", account_id="b0").id]
-        ids += [svc.create_sub("b0", "Sub", account_id="b1").id]
+        ids = [svc.accounts.create_master("Root A", account_id="a0", by=SYSTEM).id]
+        ids += [
+            svc.accounts.create_sub("a0", "Sub", account_id=f"a{n}", by=SYSTEM).id for n in (1, 2)
+        ]
+        ids += [svc.accounts.create_master("Root B", account_id="b0", by=SYSTEM).id]
+        ids += [svc.accounts.create_sub("b0", "Sub", account_id="b1", by=SYSTEM).id]
         for op, i, j in ops:
-            before_tree = svc.tree()
+            before_tree = svc.accounts.tree(by=SYSTEM)
             before_seq = _last_seq(store)
             subs = [a.id for a in before_tree if a.kind is AccountKind.SUB]
             pool = subs if op in ("move", "detach") and subs else ids
             src, dst = pool[i % len(pool)], ids[j % len(ids)]
             try:
                 if op == "master":
-                    ids.append(svc.create_master("M").id)
+                    ids.append(svc.accounts.create_master("M", by=SYSTEM).id)
                 elif op == "sub":
-                    ids.append(svc.create_sub(src, "S").id)
+                    ids.append(svc.accounts.create_sub(src, "S", by=SYSTEM).id)
                 elif op == "move":
-                    svc.move(src, dst)
+                    svc.accounts.move(src, dst, by=SYSTEM)
                 elif op == "attach":
-                    svc.attach(src, dst)
+                    svc.accounts.attach(src, dst, by=SYSTEM)
                 elif op == "detach":
-                    svc.detach(src)
+                    svc.accounts.detach(src, by=SYSTEM)
                 else:
-                    svc.close(src)
+                    svc.accounts.close(src, by=SYSTEM)
             except SubacctError:
-                assert list(svc.tree()) == list(before_tree), "a refused op changed the tree"
+                assert list(svc.accounts.tree(by=SYSTEM)) == list(before_tree), (
+                    "a refused op changed the tree"
+                )
                 assert _last_seq(store) == before_seq, "a refused op logged an event"
                 continue
-            tree = svc.tree()  # constructing it proves: no cycles, every parent exists
+            tree = svc.accounts.tree(
+                by=SYSTEM
+            )  # constructing it proves: no cycles, every parent exists
             with store.unit_of_work() as uow:
                 logged = [x.event.event_type for x in uow.events.since(before_seq)]
             changed = list(tree) != list(before_tree)

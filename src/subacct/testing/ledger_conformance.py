@@ -3,7 +3,7 @@
 ``StoreConformance`` (``subacct.testing.conformance``) includes these cases, so every
 adapter runs them: the ledger port's round trip (exact amounts, ledger order, periods,
 idempotency records, other currencies), the write guards of ``Ledger.apply``, rollback,
-then concurrency through ``LedgerService``: threads spending from one wallet (never past
+then concurrency through ``Subacct.credits``: threads spending from one wallet (never past
 its floor, no acknowledged spend lost, balances equal to a replay of the transfer log),
 two threads sending one idempotency key (one transfer set), a commit racing a release of
 one reservation (exactly one wins), and the ledger state machine
@@ -23,6 +23,7 @@ from typing import ClassVar, TypeVar
 
 import pytest
 
+from subacct.app import Subacct
 from subacct.domain import AccountId
 from subacct.errors import (
     AlreadyExists,
@@ -33,8 +34,8 @@ from subacct.errors import (
     StalePlan,
     SubacctError,
 )
-from subacct.ledger_service import LedgerService
 from subacct.money import Money
+from subacct.policy.system import SYSTEM
 from subacct.pricing.ledger import (
     Commit,
     Distribute,
@@ -43,16 +44,19 @@ from subacct.pricing.ledger import (
     LedgerRequest,
     Receipt,
     Release,
+    Reservation,
     ReservationStatus,
     Reserve,
     Spend,
     TopUp,
+    Transfer,
     Wallet,
     allow_all,
     plan,
     replay_balances,
 )
 from subacct.runtime import FixedClock, SequentialIds
+from subacct.settings import Settings
 from subacct.storage.ports import Store
 from subacct.testing.ledger_machine import ServiceLedger, run_ledger_machine
 
@@ -76,26 +80,47 @@ def _wallet(owner: str) -> LedgerAccount:
     return LedgerAccount.wallet(owner)
 
 
-def _service(store: Store) -> LedgerService:
-    return LedgerService(store, clock=FixedClock(T0), ids=SequentialIds(), ledger_currency="EUR")
+class _Credits:
+    """The system's view of a ``Subacct``'s credits, as the concurrency cases use it."""
+
+    def __init__(self, store: Store) -> None:
+        settings = Settings(clock=FixedClock(T0), ids=SequentialIds(), currency="EUR")
+        self.app = Subacct(store, settings)
+
+    def execute(self, request: LedgerRequest) -> Receipt:
+        return self.app.credits.execute(request, by=SYSTEM)
+
+    def balance(self, account: str) -> Money:
+        return self.app.credits.balance(account, by=SYSTEM)
+
+    def balances(self) -> dict[LedgerAccount, Money]:
+        return self.app.credits.balances(by=SYSTEM)
+
+    def wallets(self) -> list[Wallet]:
+        return self.app.credits.wallets(by=SYSTEM)
+
+    def transfers(self, account: str | None = None) -> list[Transfer]:
+        return self.app.credits.transfers(account, by=SYSTEM)
+
+    def reservation(self, reservation_id: str) -> Reservation | None:
+        return self.app.credits.reservation(reservation_id, by=SYSTEM)
 
 
-def _agency(
-    store: Store, *, master_credit: str = "100", overdraft: str | None = None
-) -> LedgerService:
+def _agency(store: Store, *, master_credit: str = "100", overdraft: str | None = None) -> _Credits:
     """Seed 003's shape: master ``agencydemo`` with ``master_credit`` EUR bought, subs
     ``agency1`` and ``agency2`` funded by it (``agency2`` with an overdraft limit)."""
-    svc = _service(store)
-    svc.create_master("Agency Demo", account_id="agencydemo")
-    svc.create_sub("agencydemo", "Agency 1", account_id="agency1")
-    svc.create_sub("agencydemo", "Agency 2", account_id="agency2")
-    svc.open_wallet_as_system(Wallet("agencydemo"))
-    svc.open_wallet_as_system(Wallet("agency1", master_id="agencydemo"))
+    svc = _Credits(store)
+    app = svc.app
+    app.accounts.create_master("Agency Demo", account_id="agencydemo", by=SYSTEM)
+    app.accounts.create_sub("agencydemo", "Agency 1", account_id="agency1", by=SYSTEM)
+    app.accounts.create_sub("agencydemo", "Agency 2", account_id="agency2", by=SYSTEM)
+    app.credits.open_wallet(Wallet("agencydemo"), by=SYSTEM)
+    app.credits.open_wallet(Wallet("agency1", master_id="agencydemo"), by=SYSTEM)
     limit = None if overdraft is None else _eur(overdraft)
-    svc.open_wallet_as_system(Wallet("agency2", master_id="agencydemo", overdraft_limit=limit))
-    svc.execute_as_system(
-        TopUp(account_id="agencydemo", amount=_eur(master_credit), key="buy", at=T0)
+    app.credits.open_wallet(
+        Wallet("agency2", master_id="agencydemo", overdraft_limit=limit), by=SYSTEM
     )
+    svc.execute(TopUp(account_id="agencydemo", amount=_eur(master_credit), key="buy", at=T0))
     return svc
 
 
@@ -134,15 +159,15 @@ def _on_threads(*calls: Callable[[], object]) -> list[object]:
     return results
 
 
-def _assert_consistent(svc: LedgerService) -> None:
+def _assert_consistent(svc: _Credits) -> None:
     """Sum zero, wallets at or above their floor, balances == a replay of the log."""
-    balances = {a: m.amount for a, m in svc.credit_balances().items()}
+    balances = {a: m.amount for a, m in svc.balances().items()}
     assert sum(balances.values(), ZERO) == 0
-    floors = {_wallet(w.account_id): w.floor for w in svc.credit_wallets()}
+    floors = {_wallet(w.account_id): w.floor for w in svc.wallets()}
     for account, amount in balances.items():
         if account.kind is not LedgerAccountKind.EXTERNAL:
             assert amount >= floors.get(account, ZERO), account
-    replayed = replay_balances(svc.credit_transfers())
+    replayed = replay_balances(svc.transfers())
     assert {a: b for a, b in balances.items() if b} == {a: b for a, b in replayed.items() if b}
 
 
@@ -311,7 +336,7 @@ class LedgerConformance:
 
     def test_ledger_concurrent_spends_never_overdraw_nor_lose_updates(self, store: Store) -> None:
         svc = _agency(store, master_credit="30", overdraft="4.50")
-        svc.execute_as_system(Distribute(sub_id="agency2", amount=_eur(20), key="give", at=T0))
+        svc.execute(Distribute(sub_id="agency2", amount=_eur(20), key="give", at=T0))
         amounts = ["0.75", "1.25", "2.50", "0.10", "3.00"]
         acknowledged: dict[str, Money] = {}
         refused: list[str] = []
@@ -323,7 +348,7 @@ class LedgerConformance:
                 amount = _eur(amounts[(worker + n) % len(amounts)])
                 request = Spend(account_id="agency2", amount=amount, key=key, at=T0)
                 try:
-                    receipt = _retrying(partial(svc.execute_as_system, request))
+                    receipt = _retrying(partial(svc.execute, request))
                 except InsufficientCredit:
                     with lock:
                         refused.append(key)
@@ -335,9 +360,9 @@ class LedgerConformance:
         spent = sum((m.amount for m in acknowledged.values()), ZERO)
         assert refused, "the demand was meant to exceed the credit"
         assert spent <= Decimal("24.50")  # 20 distributed + 4.50 overdraft
-        assert svc.credit_balance("spent:agency2").amount == spent  # no acknowledged spend lost
-        assert svc.credit_balance("wallet:agency2").amount == 20 - spent
-        logged = {t.key for t in svc.credit_transfers("spent:agency2")}
+        assert svc.balance("spent:agency2").amount == spent  # no acknowledged spend lost
+        assert svc.balance("wallet:agency2").amount == 20 - spent
+        logged = {t.key for t in svc.transfers("spent:agency2")}
         assert logged == set(acknowledged)
         _assert_consistent(svc)
 
@@ -345,30 +370,30 @@ class LedgerConformance:
         svc = _agency(store)
         for trial in range(4):
             same = Distribute(sub_id="agency1", amount=_eur(5), key=f"give-{trial}", at=T0)
-            send = partial(_retrying, partial(svc.execute_as_system, same))
+            send = partial(_retrying, partial(svc.execute, same))
             results = _on_threads(send, send)
             receipts = [r for r in results if isinstance(r, Receipt)]
             assert sorted(r.replayed for r in receipts) == [False, True], results
             other = Distribute(sub_id="agency1", amount=_eur(6), key=f"clash-{trial}", at=T0)
             clash = Distribute(sub_id="agency2", amount=_eur(6), key=f"clash-{trial}", at=T0)
             results = _on_threads(
-                partial(_retrying, partial(svc.execute_as_system, other)),
-                partial(_retrying, partial(svc.execute_as_system, clash)),
+                partial(_retrying, partial(svc.execute, other)),
+                partial(_retrying, partial(svc.execute, clash)),
             )
             assert sum(isinstance(r, Receipt) for r in results) == 1, results
             assert sum(isinstance(r, IdempotencyConflict) for r in results) == 1, results
-        keys = [t.key for t in svc.credit_transfers()]
+        keys = [t.key for t in svc.transfers()]
         assert len(keys) == len(set(keys)) == 9  # the top-up, then one transfer per key
-        assert svc.credit_balance("wallet:agencydemo") == _eur(100 - 4 * 5 - 4 * 6)
+        assert svc.balance("wallet:agencydemo") == _eur(100 - 4 * 5 - 4 * 6)
         _assert_consistent(svc)
 
     def test_ledger_commit_racing_release_exactly_one_wins(self, store: Store) -> None:
         svc = _agency(store)
-        svc.execute_as_system(Distribute(sub_id="agency1", amount=_eur(50), key="give", at=T0))
+        svc.execute(Distribute(sub_id="agency1", amount=_eur(50), key="give", at=T0))
         committed = ZERO
         for trial in range(5):
             rid = f"batch-{trial}"
-            svc.execute_as_system(
+            svc.execute(
                 Reserve(
                     reservation_id=rid,
                     account_id="agency1",
@@ -381,22 +406,22 @@ class LedgerConformance:
             commit = Commit(reservation_id=rid, amount=_eur(3), key=f"commit-{trial}", at=T0)
             release = Release(reservation_id=rid, key=f"release-{trial}", at=T0)
             results = _on_threads(
-                partial(_retrying, partial(svc.execute_as_system, commit)),
-                partial(_retrying, partial(svc.execute_as_system, release)),
+                partial(_retrying, partial(svc.execute, commit)),
+                partial(_retrying, partial(svc.execute, release)),
             )
             winners = [r for r in results if isinstance(r, Receipt)]
             losers = [r for r in results if isinstance(r, CreditReservationClosed)]
             assert (len(winners), len(losers)) == (1, 1), results
-            hold = svc.credit_reservation(rid)
+            hold = svc.reservation(rid)
             assert hold is not None
             if isinstance(results[0], Receipt):
                 assert hold.status is ReservationStatus.COMMITTED
                 committed += 3
             else:
                 assert hold.status is ReservationStatus.RELEASED
-        assert svc.credit_balance("reserved:agency1") == _eur(0)
-        assert svc.credit_balance("spent:agency1").amount == committed
-        assert svc.credit_balance("wallet:agency1").amount == 50 - committed
+        assert svc.balance("reserved:agency1") == _eur(0)
+        assert svc.balance("spent:agency1").amount == committed
+        assert svc.balance("wallet:agency1").amount == 50 - committed
         _assert_consistent(svc)
 
     def test_ledger_state_machine_on_this_store(self, store_factory: StoreFactory) -> None:

@@ -10,8 +10,8 @@ refusal is the one the rules predict.
 It drives any object with the in-memory ``Ledger``'s methods (``open_wallet``,
 ``execute``, ``balances``, ``balance_of``, ``transfers``, ``reservations``,
 ``reservation``, ``wallet``, ``wallets``, ``statement``). ``make_ledger`` returns one;
-``ServiceLedger`` gives a ``LedgerService`` over any store that shape, so the conformance
-kit (``subacct.testing.conformance``) runs the same machine on every adapter::
+``ServiceLedger`` gives ``app.credits`` of a ``Subacct`` over any store that shape, so
+the conformance kit (``subacct.testing.conformance``) runs the same machine on every adapter::
 
     run_ledger_machine(lambda: ServiceLedger.over(MyStore()), max_examples=10)
 
@@ -39,6 +39,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from subacct.app import Subacct
 from subacct.domain.ids import AccountId, UserId
 from subacct.errors import (
     AllocationError,
@@ -49,9 +50,8 @@ from subacct.errors import (
     RefundExceedsSpent,
     SubacctError,
 )
-from subacct.ledger_service import LedgerService
 from subacct.money import Money
-from subacct.policy import Principal
+from subacct.policy.system import SYSTEM
 from subacct.pricing.ledger import (
     Allocation,
     AllocationKind,
@@ -79,7 +79,9 @@ from subacct.pricing.ledger import (
     allow_all,
     replay_balances,
 )
+from subacct.principals import Actor
 from subacct.runtime import FixedClock, SequentialIds
+from subacct.settings import Settings
 from subacct.storage.ports import Store
 from subacct.testing.ledger_strategies import allocations, credit_amounts, ledger_setups
 
@@ -432,69 +434,72 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 class ServiceLedger:
-    """A ``LedgerService`` over a store, shaped like the in-memory ``Ledger`` for the
-    machine. Accounts are created on first ``open_wallet`` (a master, or a sub under the
-    wallet's master); operations run as ``principal`` (a parent administrator of every
-    master, made here) through the permission-checked path, or as the system when
-    ``principal`` is ``None``."""
+    """``app.credits`` of a ``Subacct`` over a store, shaped like the in-memory ``Ledger``
+    for the machine. Accounts are created on first ``open_wallet`` (a master, or a sub
+    under the wallet's master); operations run as ``principal`` (a parent administrator of
+    every master, made here) through the permission-checked path, or as ``SYSTEM``."""
 
     ADMIN: ClassVar[UserId] = UserId("ledger_admin")
 
-    def __init__(
-        self, service: LedgerService, currency: str = "EUR", principal: Principal | None = ADMIN
-    ) -> None:
-        self.service = service
+    def __init__(self, app: Subacct, currency: str = "EUR", principal: Actor = ADMIN) -> None:
+        self.app = app
         self.currency = currency
         self.principal = principal
-        if principal == self.ADMIN and service.find_user_by_login("ledger@admin.test") is None:
-            service.create_user("ledger@admin.test", "Ledger admin", user_id=self.ADMIN)
+        if principal == self.ADMIN and (
+            app.members.find_user_by_login("ledger@admin.test", by=SYSTEM) is None
+        ):
+            app.members.create_user(
+                "ledger@admin.test", "Ledger admin", user_id=self.ADMIN, by=SYSTEM
+            )
 
     @classmethod
-    def over(cls, store: Store, *, principal: Principal | None = ADMIN) -> ServiceLedger:
-        service = LedgerService(store, clock=FixedClock(T0), ids=SequentialIds())
-        return cls(service, principal=principal)
+    def over(cls, store: Store, *, principal: Actor = ADMIN) -> ServiceLedger:
+        app = Subacct(store, Settings(clock=FixedClock(T0), ids=SequentialIds()))
+        return cls(app, principal=principal)
 
     def open_wallet(self, wallet: Wallet) -> Wallet:
-        svc = self.service
-        if wallet.account_id not in svc.tree():
+        accounts = self.app.accounts
+        if wallet.account_id not in accounts.tree(by=SYSTEM):
             if wallet.master_id is None:
-                svc.create_master(wallet.account_id, account_id=wallet.account_id)
+                accounts.create_master(wallet.account_id, account_id=wallet.account_id, by=SYSTEM)
                 if self.principal == self.ADMIN:
-                    svc.add_membership(self.ADMIN, wallet.account_id, "parent_admin")
+                    self.app.members.invite(
+                        self.ADMIN, wallet.account_id, "parent_admin", by=SYSTEM
+                    )
             else:
-                svc.create_sub(wallet.master_id, wallet.account_id, account_id=wallet.account_id)
-        if self.principal is None:
-            return svc.open_wallet_as_system(wallet, currency=self.currency)
-        return svc.open_wallet(self.principal, wallet, currency=self.currency)
+                accounts.create_sub(
+                    wallet.master_id, wallet.account_id, account_id=wallet.account_id, by=SYSTEM
+                )
+        return self.app.credits.open_wallet(wallet, by=self.principal, currency=self.currency)
 
     def execute(self, request: LedgerRequest) -> Receipt:
-        if self.principal is None:
-            return self.service.execute_as_system(request, currency=self.currency)
-        return self.service.execute(self.principal, request, currency=self.currency)
+        return self.app.credits.execute(request, by=self.principal, currency=self.currency)
 
     def balances(self) -> dict[LedgerAccount, Money]:
-        return self.service.credit_balances(currency=self.currency)
+        return self.app.credits.balances(by=SYSTEM, currency=self.currency)
 
     def balance_of(self, account: LedgerAccount) -> Money:
-        return self.service.credit_balance(account, currency=self.currency)
+        return self.app.credits.balance(account, by=SYSTEM, currency=self.currency)
 
     def transfers(self) -> tuple[Transfer, ...]:
-        return tuple(self.service.credit_transfers(currency=self.currency))
+        return tuple(self.app.credits.transfers(by=SYSTEM, currency=self.currency))
 
     def reservations(self) -> tuple[Reservation, ...]:
-        return tuple(self.service.credit_reservations(currency=self.currency))
+        return tuple(self.app.credits.reservations(by=SYSTEM, currency=self.currency))
 
     def reservation(self, reservation_id: str) -> Reservation | None:
-        return self.service.credit_reservation(reservation_id, currency=self.currency)
+        return self.app.credits.reservation(reservation_id, by=SYSTEM, currency=self.currency)
 
     def wallet(self, account_id: AccountId) -> Wallet | None:
-        return self.service.credit_wallet(account_id, currency=self.currency)
+        return self.app.credits.wallet(account_id, by=SYSTEM, currency=self.currency)
 
     def wallets(self) -> tuple[Wallet, ...]:
-        return tuple(self.service.credit_wallets(currency=self.currency))
+        return tuple(self.app.credits.wallets(by=SYSTEM, currency=self.currency))
 
     def statement(self, account: LedgerAccount, *, start: datetime, end: datetime) -> Statement:
-        return self.service.credit_statement(account, start=start, end=end, currency=self.currency)
+        return self.app.credits.statement(
+            account, start=start, end=end, by=SYSTEM, currency=self.currency
+        )
 
 
 def run_ledger_machine(

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for usage report rows (``subacct.reports``).
+"""Hypothesis strategies for usage report rows (``subacct.pricing.reports``).
 
 >>> from subacct.testing.report_strategies import usage_rows
 >>> strategy = usage_rows(["agency1", "agency2"], ["ann", "bob"])
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from hypothesis import strategies as st
 
 from subacct.domain import AccountId, UserId
-from subacct.reports import UsageRow
+from subacct.pricing.reports import UsageRow
 
 __all__ = ["CHANNELS", "LABELS", "PERIODS", "usage_row", "usage_rows"]
 

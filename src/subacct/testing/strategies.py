@@ -71,7 +71,11 @@ def account_names() -> st.SearchStrategy[str]:
     """Display names as users type them (surrounding spaces are trimmed by the library)."""
     return st.text(
         st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), min_size=1, max_size=30
-    ).filter(lambda s: bool(s.strip()))
+    ).filter(_has_text)
+
+
+def _has_text(name: str) -> bool:
+    return bool(name.strip())
 
 
 def logins() -> st.SearchStrategy[str]:
@@ -110,18 +114,19 @@ def hierarchies(
     n_roots = draw(st.integers(min_value=1, max_value=max_roots))
     total = draw(st.integers(min_value=n_roots, max_value=max(n_roots, max_accounts)))
     created = draw(timestamps())
+    names = account_names()  # built once, drawn once per account
     out: list[Account] = []
     levels: dict[AccountId, int] = {}
     for index in range(total):
         account_id = AccountId(f"acc_{index:03d}")
         candidates = [a for a in out if levels[a.id] < rules.max_levels]
         if index < n_roots or not candidates:
-            account = Account(account_id, draw(account_names()), AccountKind.MASTER, created)
+            account = Account(account_id, draw(names), AccountKind.MASTER, created)
             levels[account_id] = 1
         else:
             parent = draw(st.sampled_from(candidates))
             account = Account(
-                account_id, draw(account_names()), AccountKind.SUB, created, parent_id=parent.id
+                account_id, draw(names), AccountKind.SUB, created, parent_id=parent.id
             )
             levels[account_id] = levels[parent.id] + 1
         out.append(account)

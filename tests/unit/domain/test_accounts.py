@@ -2,19 +2,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from subacct import (
-    ALLOWED_TRANSITIONS,
-    Account,
-    AccountClosed,
-    AccountHasOpenSubs,
-    AccountId,
-    AccountKind,
-    AccountStatus,
-    ForbiddenTransition,
-    InvalidInput,
-    can_send,
-)
-from subacct.domain import new_master
+from subacct import Account, AccountId, AccountKind, AccountStatus, InvalidInput
+from subacct.domain import ALLOWED_TRANSITIONS, can_send, new_master
+from subacct.errors import AccountClosed, AccountHasOpenSubs, ForbiddenTransition
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -4,21 +4,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from subacct import (
-    Account,
-    AccountId,
-    AccountKind,
-    AccountNotActive,
-    AccountStatus,
-    DepthExceeded,
-    HierarchyCycle,
-    HierarchyError,
-    HierarchyRules,
-    InvalidInput,
-    LinkError,
-    Tree,
-)
+from subacct import Account, AccountId, AccountKind, AccountNotActive, AccountStatus, InvalidInput
 from subacct.domain import (
+    HierarchyRules,
+    Tree,
     new_master,
     plan_attach,
     plan_detach,
@@ -27,6 +16,7 @@ from subacct.domain import (
     plan_new_sub,
     plan_unlink,
 )
+from subacct.errors import DepthExceeded, HierarchyCycle, HierarchyError, LinkError
 from subacct.testing.strategies import hierarchies
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -2,8 +2,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from subacct import InvalidInput, Membership, User, normalize_login
-from subacct.domain import AccountId, RoleId, UserId
+from subacct import InvalidInput, Membership, User
+from subacct.domain import AccountId, RoleId, UserId, normalize_login
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

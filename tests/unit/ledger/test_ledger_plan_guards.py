@@ -100,30 +100,26 @@ def _state(book: Ledger) -> tuple[object, ...]:
     return (book.balances(), book.transfers(), book.reservations(), book.wallets())
 
 
-@settings(max_examples=100, deadline=None)
-@given(
-    case=ledger_setups().flatmap(
-        lambda wallets: st.tuples(
-            st.just(wallets),
-            st.lists(ledger_requests(wallets, keys=idempotency_keys()), max_size=8),
-            # a sweep covers the holds it saw; the other requests name what they touch.
-            # Half are requests whose amounts come from a balance (pinned).
-            ledger_requests(wallets, keys=idempotency_keys()).filter(
-                lambda r: not isinstance(r, Expire)
-            )
-            | ledger_requests(wallets, keys=idempotency_keys()).filter(
-                lambda r: isinstance(r, (Reclaim, ResetPeriod, SetAllocation))
-            ),
-            # wallets changed meanwhile are a store's guard (tested on each adapter)
-            st.lists(
-                ledger_requests(wallets, keys=idempotency_keys()).filter(
-                    lambda r: not isinstance(r, SetAllocation)
-                ),
-                max_size=6,
-            ),
-        )
+def _cases(
+    wallets: list[Wallet],
+) -> st.SearchStrategy[
+    tuple[list[Wallet], list[LedgerRequest], LedgerRequest, list[LedgerRequest]]
+]:
+    requests = ledger_requests(wallets, keys=idempotency_keys())  # built once per draw
+    return st.tuples(
+        st.just(wallets),
+        st.lists(requests, max_size=8),
+        # a sweep covers the holds it saw; the other requests name what they touch.
+        # Half are requests whose amounts come from a balance (pinned).
+        requests.filter(lambda r: not isinstance(r, Expire))
+        | requests.filter(lambda r: isinstance(r, (Reclaim, ResetPeriod, SetAllocation))),
+        # wallets changed meanwhile are a store's guard (tested on each adapter)
+        st.lists(requests.filter(lambda r: not isinstance(r, SetAllocation)), max_size=6),
     )
-)
+
+
+@settings(max_examples=100, deadline=None)
+@given(case=ledger_setups().flatmap(_cases))
 def test_a_plan_whose_guards_hold_is_the_plan_the_moved_state_would_make(
     case: tuple[list[Wallet], list[LedgerRequest], LedgerRequest, list[LedgerRequest]],
 ) -> None:

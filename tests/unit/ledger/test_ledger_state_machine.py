@@ -1,6 +1,6 @@
 """The ledger state machine (``subacct.testing.ledger_machine``) on the in-memory ``Ledger``.
 
-The same machine runs on every storage adapter through ``LedgerService``
+The same machine runs on every storage adapter through ``Subacct.credits``
 (``tests/adapters/test_conformance.py``, via the conformance kit).
 """
 

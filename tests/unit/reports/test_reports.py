@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from subacct.domain import AccountId, HierarchyRules, Tree, UserId, new_master, plan_new_sub
 from subacct.errors import AccountNotFound, InvalidInput
-from subacct.reports import (
+from subacct.pricing.reports import (
     Grouping,
     Report,
     ReportLine,

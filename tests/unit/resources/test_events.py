@@ -15,26 +15,49 @@ from subacct.domain.events import (
     AccountMoved,
     AccountRenamed,
     AccountStatusChanged,
+    ApiKeyCreated,
+    ApiKeyRevoked,
     BaseEvent,
+    BillingProfileRemoved,
+    BillingProfileSet,
+    CeilingRemoved,
+    CeilingSet,
     ClientLinked,
     ClientUnlinked,
+    CreditAllocationSet,
+    CreditOperationRecorded,
+    CreditReservationEnded,
     CreditsMoved,
+    CreditsReserved,
     EventMeta,
     ImpersonationEnded,
+    ImpersonationSettingChanged,
     ImpersonationStarted,
     InvoiceIssued,
+    PlanChangeApproved,
+    PlanChangeCancelled,
+    PlanChangeRejected,
+    PlanChangeRequested,
+    PrerequisiteRecorded,
+    QuotaReleased,
+    QuotaReserved,
+    QuotaSet,
     ResourceCopied,
     ResourceCreated,
     ResourceDeleted,
     ResourceShared,
     ResourceUpdated,
     RoleChanged,
+    RoleDefined,
     ShareRevoked,
+    SubscriptionStarted,
+    UsageRecorded,
     UserCreated,
     UserDeleted,
     UserInvited,
     UserRemoved,
     UserRenamed,
+    WalletConfigured,
     event_from_dict,
     event_to_dict,
 )
@@ -69,7 +92,58 @@ SAMPLES: list[BaseEvent] = [
     RoleChanged(**base(user_id="bob", from_role="basic_user", to_role="advanced_user")),
     UserRemoved(**base(user_id="bob", role="advanced_user")),
     ImpersonationStarted(**base(session_id="imp1", as_role="sub_admin")),
-    ImpersonationEnded(**base(session_id="imp1")),
+    ImpersonationEnded(**base(session_id="imp1", real_user_id="ann")),
+    RoleDefined(
+        **system(
+            role_id="clerk", name="Clerk", actions=["billing.view"], inherits=False, replaced=False
+        )
+    ),
+    CeilingSet(**base(set_by="agencydemo", actions=["messages.send", "inbox.view"])),
+    CeilingRemoved(**base(set_by=None)),
+    ApiKeyCreated(
+        **base(api_key_id="k1", name="CRM sync", created_by="ann", actions=["messages.send"])
+    ),
+    ApiKeyRevoked(**base(api_key_id="k1")),
+    ImpersonationSettingChanged(**base(allowed=False)),
+    BillingProfileSet(**base(model="ladder", currency="USD", version=2)),
+    BillingProfileRemoved(**base()),
+    UsageRecorded(**base(period="2026-01", quantity=5300, records=2)),
+    QuotaSet(**base(limit=6000, allow_overage=True)),
+    QuotaReserved(**base(period="2026-01", key="send-1", quantity=100, overage=0)),
+    QuotaReleased(**base(period="2026-01", key="send-1", quantity=100, settled=True)),
+    SubscriptionStarted(**base(plan="12,000")),
+    PrerequisiteRecorded(**base(name="spf_verified")),
+    PlanChangeRequested(
+        **base(
+            request_id="up-1",
+            kind="upgrade",
+            from_plan="12,000",
+            to_plan="30,000",
+            status="pending",
+            effective_from=None,
+        )
+    ),
+    PlanChangeApproved(
+        **base(request_id="up-1", to_plan="30,000", effective_from="2026-01", reviewed_by="system")
+    ),
+    PlanChangeRejected(**base(request_id="up-2", reason="too soon", reviewed_by="system:jane")),
+    PlanChangeCancelled(**base(request_id="down-1", reason="the account was closed")),
+    CreditsReserved(
+        **base(reservation_id="r1", idempotency_key="hold-1", amount=Money("3", "EUR"))
+    ),
+    CreditReservationEnded(
+        **base(
+            reservation_id="r1",
+            idempotency_key="commit-1",
+            status="committed",
+            committed=Money("2", "EUR"),
+        )
+    ),
+    CreditAllocationSet(
+        **base(idempotency_key="alloc-1", allocation="recurring", amount=Money("50", "EUR"))
+    ),
+    CreditOperationRecorded(**system(operation="expire", idempotency_key="sweep-1")),
+    WalletConfigured(**base(currency="EUR", master_id="agencydemo", opened=True)),
     ResourceCreated(**base(resource_id="tpl", kind=ResourceKind.TEMPLATE, name="Brand")),
     ResourceUpdated(**base(resource_id="tpl", owner_id="agencydemo", version=2)),
     ResourceCopied(
@@ -183,7 +257,8 @@ def test_events_validate_at_construction() -> None:
     refused = [
         lambda: ShareRevoked(**base(share_id="s", resource_id="r", account_id=None)),
         lambda: UserCreated(**base(user_id="bob", login="bob@x.test")),  # not account scoped
-        lambda: ImpersonationEnded(**base(session_id="imp", actor=None)),
+        lambda: ImpersonationStarted(**base(session_id="imp", as_role="sub_admin", actor=None)),
+        lambda: ImpersonationEnded(**base(session_id="imp", real_user_id="bad id")),
         lambda: AccountStatusChanged(
             **base(from_status=AccountStatus.ACTIVE, to_status=AccountStatus.CLOSED)
         ),

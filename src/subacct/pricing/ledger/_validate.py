@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from subacct.domain._validate import utc_timestamp
 from subacct.domain.ids import AccountId, check_id
-from subacct.errors import InvalidInput
+from subacct.errors import InvalidInput, quoted
 from subacct.money import Money
 
 MAX_ID = 128  # as subacct.domain.ids.check_id
@@ -39,11 +39,11 @@ def key(value: object) -> str:
     """An idempotency key: non-empty printable text without spaces, at most 200 characters."""
     if not isinstance(value, str) or not value or len(value) > MAX_KEY:
         raise InvalidInput(
-            f"idempotency key must be 1 to {MAX_KEY} characters, got {value!r}", field="key"
+            f"idempotency key must be 1 to {MAX_KEY} characters, got {quoted(value)}", field="key"
         )
     # printable excludes every whitespace character except the plain space
     if not value.isprintable() or " " in value:
-        raise InvalidInput(f"idempotency key {value!r} must not contain spaces", field="key")
+        raise InvalidInput(f"idempotency key {quoted(value)} must not contain spaces", field="key")
     return value
 
 

@@ -24,7 +24,7 @@ import enum
 from typing import NamedTuple, Self
 
 from subacct.domain.ids import AccountId
-from subacct.errors import InvalidInput
+from subacct.errors import InvalidInput, quoted
 from subacct.pricing.ledger._validate import identifier
 
 __all__ = ["LedgerAccount", "LedgerAccountKind"]
@@ -66,7 +66,7 @@ class LedgerAccount(_Fields):
             except ValueError:
                 raise InvalidInput(
                     f"ledger account kind must be one of {[k.value for k in LedgerAccountKind]}, "
-                    f"got {kind!r}",
+                    f"got {quoted(kind)}",
                     field="kind",
                 ) from None
         return tuple.__new__(cls, (kind, AccountId(identifier(owner, "owner"))))
@@ -106,7 +106,7 @@ class LedgerAccount(_Fields):
         kind, sep, owner = text.partition(":") if isinstance(text, str) else ("", "", "")
         if not sep:
             raise InvalidInput(
-                f"ledger account {text!r} must look like 'kind:owner'", field="ledger_account"
+                f"ledger account {quoted(text)} must look like 'kind:owner'", field="ledger_account"
             )
         return cls(kind, owner)
 

@@ -45,7 +45,7 @@ from types import MappingProxyType
 from typing import Any, Final, Protocol
 
 from subacct.domain.ids import AccountId
-from subacct.errors import PermissionDenied
+from subacct.errors import PermissionDenied, quoted
 from subacct.policy.actions import MANAGE_BILLING, SEND_MESSAGES, TOP_UP_CREDITS
 
 __all__ = [
@@ -112,7 +112,7 @@ def authorizer_from(
         if name is None or not is_allowed(name, account_id):
             shown = action.value if name is None else name
             raise PermissionDenied(
-                f"not allowed to {shown} on account {account_id!r}",
+                f"not allowed to {shown} on account {quoted(account_id)}",
                 action=shown,
                 account_id=account_id,
             )

@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Final
 
 from subacct.domain.ids import AccountId
-from subacct.errors import ConcurrentModification, InvalidInput
+from subacct.errors import ConcurrentModification, InvalidInput, quoted
 from subacct.money import Money
 from subacct.pricing.ledger.accounts import LedgerAccount
 from subacct.pricing.ledger.authorization import Authorizer
@@ -158,7 +158,9 @@ class Ledger:
         if request is None:
             return  # a replay writes nothing
         if receipt.key in self._requests:
-            raise ConcurrentModification(f"key {receipt.key!r} was used meanwhile", key=receipt.key)
+            raise ConcurrentModification(
+                f"key {quoted(receipt.key)} was used meanwhile", key=receipt.key
+            )
         balances = self._balances
         stale = [a for a, seen in planned.pinned if balances.get(a, _ZERO) != seen]
         stale += [
@@ -176,7 +178,7 @@ class Ledger:
                 current is not None and not current.is_open
             ):
                 raise ConcurrentModification(
-                    f"reservation {hold.id!r} changed since the plan was made",
+                    f"reservation {quoted(hold.id)} changed since the plan was made",
                     reservation_id=hold.id,
                 )
         self._write(planned, request)

@@ -36,6 +36,7 @@ from subacct.errors import (
     InvalidInput,
     PaymentMethodRequired,
     RefundExceedsSpent,
+    quoted,
 )
 from subacct.money import Money
 from subacct.pricing.ledger.accounts import LedgerAccount
@@ -80,7 +81,7 @@ def _top_up(view: LedgerView, req: TopUp, authorize: Authorizer) -> Plan:
     amount = amount_of(view, req.amount)
     if not wallet.own_payment_method:
         raise PaymentMethodRequired(
-            f"account {req.account_id!r} has no payment details of its own; its master "
+            f"account {quoted(req.account_id)} has no payment details of its own; its master "
             "distributes its credit",
             account_id=req.account_id,
         )
@@ -98,7 +99,7 @@ def _distribute(view: LedgerView, req: Distribute, authorize: Authorizer) -> Pla
     amount = amount_of(view, req.amount)
     if sub.draws_on_master:
         raise AllocationError(
-            f"sub-account {req.sub_id!r} spends from its master's wallet (unlimited); "
+            f"sub-account {quoted(req.sub_id)} spends from its master's wallet (unlimited); "
             "there is nothing to distribute",
             account_id=req.sub_id,
         )
@@ -147,7 +148,7 @@ def _refund(view: LedgerView, req: Refund, authorize: Authorizer) -> Plan:
     already = view.balance(spent)
     if amount > already:
         raise RefundExceedsSpent(
-            f"account {req.account_id!r} has spent {already} {view.currency}; cannot refund "
+            f"account {quoted(req.account_id)} has spent {already} {view.currency}; cannot refund "
             f"{amount}",
             account_id=req.account_id,
             spent=str(already),
@@ -167,7 +168,7 @@ def _reserve(view: LedgerView, req: Reserve, authorize: Authorizer) -> Plan:
     amount = amount_of(view, req.amount)
     if view.reservation(req.reservation_id) is not None:
         raise AlreadyExists(
-            f"reservation {req.reservation_id!r} already exists",
+            f"reservation {quoted(req.reservation_id)} already exists",
             reservation_id=req.reservation_id,
         )
     funding = funding_wallet(view, wallet)
@@ -183,7 +184,7 @@ def _open_reservation(view: LedgerView, reservation_id: str) -> Reservation:
     hold = view.reservation(reservation_id)
     if hold is None:
         raise CreditReservationNotFound(
-            f"reservation {reservation_id!r} does not exist", reservation_id=reservation_id
+            f"reservation {quoted(reservation_id)} does not exist", reservation_id=reservation_id
         )
     return hold
 
@@ -194,7 +195,7 @@ def _require_open(hold: Reservation, at: datetime | None = None) -> None:
         return
     state = hold.status.value if not hold.is_open else "past its expiry"
     raise CreditReservationClosed(
-        f"reservation {hold.id!r} is {state}",
+        f"reservation {quoted(hold.id)} is {state}",
         reservation_id=hold.id,
         status=hold.status.value,
     )
@@ -280,7 +281,7 @@ def _set_allocation(view: LedgerView, req: SetAllocation, authorize: Authorizer)
     allocation = req.allocation
     if allocation is not None and sub.own_payment_method:
         raise AllocationError(
-            f"sub-account {req.sub_id!r} pays for itself; allocations are for subs funded "
+            f"sub-account {quoted(req.sub_id)} pays for itself; allocations are for subs funded "
             "by their master",
             account_id=req.sub_id,
         )
@@ -309,7 +310,7 @@ def _reset_period(view: LedgerView, req: ResetPeriod, authorize: Authorizer) -> 
     ):
         kind = "no allocation" if allocation is None else f"a {allocation.kind.value} allocation"
         raise AllocationError(
-            f"sub-account {req.sub_id!r} has {kind}; only recurring allocations reset",
+            f"sub-account {quoted(req.sub_id)} has {kind}; only recurring allocations reset",
             account_id=req.sub_id,
         )
     draft = Draft(view, req)

@@ -38,6 +38,7 @@ from subacct.errors import (
     InvalidInput,
     OverdraftInUse,
     WalletNotFound,
+    quoted,
 )
 from subacct.money import Money
 from subacct.pricing.ledger.accounts import LedgerAccount
@@ -273,7 +274,7 @@ def replayed(view: LedgerView, request: LedgerRequest) -> Plan | None:
         return None
     if record.fingerprint != request.fingerprint():
         raise IdempotencyConflict(
-            f"idempotency key {request.key!r} was already used for different parameters",
+            f"idempotency key {quoted(request.key)} was already used for different parameters",
             key=request.key,
             operation=request.operation.value,
         )
@@ -295,14 +296,14 @@ def amount_of(view: LedgerView, money: Money) -> Decimal:
 def wallet_of(view: LedgerView, account_id: AccountId) -> Wallet:
     wallet = view.wallet(account_id)
     if wallet is None:
-        raise WalletNotFound(f"account {account_id!r} has no wallet", account_id=account_id)
+        raise WalletNotFound(f"account {quoted(account_id)} has no wallet", account_id=account_id)
     return wallet
 
 
 def master_of(wallet: Wallet) -> AccountId:
     if wallet.master_id is None:
         raise AllocationError(
-            f"account {wallet.account_id!r} is not a sub-account funded by a master",
+            f"account {quoted(wallet.account_id)} is not a sub-account funded by a master",
             account_id=wallet.account_id,
         )
     return wallet.master_id
@@ -348,7 +349,8 @@ def configure_wallet(view: LedgerView, wallet: Wallet, authorize: Authorizer) ->
     else:
         if current.master_id != wallet.master_id:
             raise AllocationError(
-                f"the master of wallet {wallet.account_id!r} is fixed; reclaim its credit and "
+                f"the master of wallet {quoted(wallet.account_id)} is fixed; reclaim its "
+                f"credit and "
                 "open a new wallet instead",
                 account_id=wallet.account_id,
             )
@@ -359,7 +361,7 @@ def configure_wallet(view: LedgerView, wallet: Wallet, authorize: Authorizer) ->
     balance = view.balance(LedgerAccount.wallet(wallet.account_id))
     if balance < wallet.floor:
         raise OverdraftInUse(
-            f"wallet {wallet.account_id!r} is {-balance} in debt; the overdraft limit cannot "
+            f"wallet {quoted(wallet.account_id)} is {-balance} in debt; the overdraft limit cannot "
             "go below that",
             account_id=wallet.account_id,
             balance=str(balance),

@@ -26,7 +26,7 @@ from datetime import datetime
 import attrs
 
 from subacct.domain.ids import AccountId
-from subacct.errors import InvalidInput
+from subacct.errors import InvalidInput, quoted
 from subacct.money import Money
 from subacct.pricing.ledger import _validate as v
 from subacct.pricing.ledger.accounts import LedgerAccount
@@ -62,13 +62,15 @@ class OperationKind(enum.Enum):
 
 def _index(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(f"index must be a non-negative integer, got {value!r}", field="index")
+        raise InvalidInput(
+            f"index must be a non-negative integer, got {quoted(value)}", field="index"
+        )
     return value
 
 
 def _ledger_account(value: object) -> LedgerAccount:
     if not isinstance(value, LedgerAccount):
-        raise InvalidInput(f"expected a LedgerAccount, got {value!r}", field="ledger_account")
+        raise InvalidInput(f"expected a LedgerAccount, got {quoted(value)}", field="ledger_account")
     return value
 
 

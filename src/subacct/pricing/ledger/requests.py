@@ -26,7 +26,7 @@ from typing import ClassVar, Final
 import attrs
 
 from subacct.domain.ids import AccountId
-from subacct.errors import InvalidInput
+from subacct.errors import InvalidInput, quoted
 from subacct.money import Money
 from subacct.pricing.ledger import _validate as v
 from subacct.pricing.ledger.records import OperationKind
@@ -81,7 +81,7 @@ class _Request:
             if f.name not in _COMMON:
                 parts.append(f"{f.name}={_canon(getattr(self, f.name))}")
         if self.reference:
-            parts.append(f"reference={self.reference!r}")
+            parts.append(f"reference={quoted(self.reference)}")
         return "|".join(parts)
 
 

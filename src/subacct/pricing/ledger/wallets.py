@@ -27,12 +27,12 @@ from typing import Final
 import attrs
 
 from subacct.domain.ids import AccountId
-from subacct.errors import InvalidInput
+from subacct.errors import AllocationError, InvalidInput, quoted
 from subacct.money import Money
 from subacct.pricing.ledger import _validate as v
 from subacct.pricing.ledger.accounts import LedgerAccount
 
-__all__ = ["Allocation", "AllocationKind", "ResetMode", "Wallet"]
+__all__ = ["Allocation", "AllocationKind", "ResetMode", "Wallet", "check_funding"]
 
 _ZERO: Final = Decimal(0)
 
@@ -155,3 +155,20 @@ class Wallet:
     def draws_on_master(self) -> bool:
         """True when the sub's sends are paid from its master's wallet (unlimited)."""
         return self.allocation is not None and self.allocation.kind is AllocationKind.UNLIMITED
+
+
+def check_funding(wallet: Wallet, parent_id: AccountId | None) -> Wallet:
+    """Refuse a wallet whose master is not its account's parent: a sub-account's wallet is
+    funded by its parent (or by nobody: a top-level account, or a sub that pays itself).
+
+    >>> check_funding(Wallet("agency1", master_id="agencydemo"), "agencydemo").master_id
+    'agencydemo'
+    """
+    if wallet.master_id is not None and wallet.master_id != parent_id:
+        raise AllocationError(
+            f"{quoted(wallet.master_id)} is not the parent of {quoted(wallet.account_id)}; a "
+            f"sub-account's "
+            "wallet is funded by its parent",
+            account_id=wallet.account_id,
+        )
+    return wallet

@@ -2,10 +2,10 @@
 
 Pure functions over ``UsageRow`` values the host loads. The order of work is always:
 
-1. ``visible_rows(rows, visibility)`` keeps what the viewer may see. The ``Visibility`` is
-   computed by the caller from the policy engine: a sub's users see their own account, the
-   parent's administrators every sub ("report on sub-accounts", seed 004), and a basic
-   user only the rows they own (scope ``OWN``);
+1. ``visible_rows(rows, visibility)`` keeps what the viewer may see. The ``Visibility``
+   comes from the policy engine's decisions through ``report_visibility``: a sub's users
+   see their own account, the parent's administrators every sub ("report on
+   sub-accounts", seed 004), and a basic user only the rows they own (scope ``OWN``);
 2. ``build_report(rows, grouping, ...)`` groups them;
 3. ``report_csv(report)`` renders the download. **The caller checks the export right**
    (``reports.export``; basic users cannot export) before calling it.
@@ -13,7 +13,7 @@ Pure functions over ``UsageRow`` values the host loads. The order of work is alw
 Quantities are exact integers. A report's ``total`` always equals the sum of the rows it
 was built from; hidden rows are filtered out first, so a roll-up never leaks them.
 
->>> from subacct.reports import Grouping, UsageRow, build_report, report_csv
+>>> from subacct.pricing.reports import Grouping, UsageRow, build_report, report_csv
 >>> rows = [UsageRow("agency1", "2026-01", "email", None, None, 5300),
 ...         UsageRow("agency2", "2026-01", "email", None, None, 1700)]
 >>> report = build_report(rows, Grouping.ACCOUNT)
@@ -31,14 +31,17 @@ import csv
 import enum
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, Final
+from typing import Final
 
 import attrs
 
+from subacct._validators import instance_of
 from subacct.domain._validate import clean_name
 from subacct.domain.hierarchy import Tree
 from subacct.domain.ids import AccountId, UserId, check_id
-from subacct.errors import InvalidInput
+from subacct.errors import InvalidInput, quoted
+from subacct.policy.actions import Scope
+from subacct.policy.decisions import Decision
 
 __all__ = [
     "Grouping",
@@ -49,24 +52,13 @@ __all__ = [
     "Visibility",
     "build_report",
     "report_csv",
+    "report_visibility",
     "visible_rows",
 ]
 
 _PERIOD: Final = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _CHANNEL: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _is(cls: type) -> Any:
-    """An attrs validator refusing values that are not ``cls`` with ``InvalidInput``."""
-
-    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, cls):
-            raise InvalidInput(
-                f"{attribute.name} must be a {cls.__name__}, got {value!r}", field=attribute.name
-            )
-
-    return check
 
 
 def _account(value: object) -> AccountId:
@@ -84,7 +76,7 @@ def _root(value: object) -> AccountId | None:
 def _period(value: object) -> str:
     if not isinstance(value, str) or _PERIOD.fullmatch(value) is None:
         raise InvalidInput(
-            f"period must look like 'YYYY-MM' (str(BillingPeriod)), got {value!r}",
+            f"period must look like 'YYYY-MM' (str(BillingPeriod)), got {quoted(value)}",
             field="period",
         )
     return value
@@ -93,7 +85,8 @@ def _period(value: object) -> str:
 def _channel(value: object) -> str:
     if not isinstance(value, str) or _CHANNEL.fullmatch(value) is None:
         raise InvalidInput(
-            f"channel must be a short snake_case name such as 'email' or 'sms', got {value!r}",
+            f"channel must be a short snake_case name such as 'email' or 'sms', got "
+            f"{quoted(value)}",
             field="channel",
         )
     return value
@@ -105,7 +98,9 @@ def _label(value: object) -> str | None:
 
 def _quantity(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(f"quantity must be a whole number >= 0, got {value!r}", field="quantity")
+        raise InvalidInput(
+            f"quantity must be a whole number >= 0, got {quoted(value)}", field="quantity"
+        )
     return value
 
 
@@ -167,7 +162,7 @@ class Visibility:
     ) -> Visibility:
         """One scope for every visible account."""
         if not isinstance(scope, RowScope):
-            raise InvalidInput(f"unknown scope {scope!r}", field="scope")
+            raise InvalidInput(f"unknown scope {quoted(scope)}", field="scope")
         ids = list(accounts)
         if scope is RowScope.ALL:
             return cls(viewer_id, ids)
@@ -177,6 +172,44 @@ class Visibility:
         if row.account_id in self.all_rows:
             return True
         return row.account_id in self.own_rows and row.owner_id == self.viewer_id
+
+
+def report_visibility(
+    viewer_id: UserId | None,
+    account_id: AccountId,
+    view: Decision,
+    subs: Decision,
+    below: Iterable[AccountId],
+    export: Decision | None = None,
+) -> Visibility:
+    """What a viewer sees of the account's usage, from the policy's decisions there.
+
+    ``view`` is the decision on ``reports.view`` and ``subs`` on ``reports.sub_accounts``
+    in the account; ``below`` its descendants. ``reports.sub_accounts`` opens the subtree,
+    ``reports.view`` the account, each with its scope (``own``: the viewer's rows only);
+    an ``export`` decision with scope ``own`` narrows everything to own rows. The caller
+    refuses when neither decision allows (``InvalidInput`` here: there is nothing to see).
+
+    >>> from subacct.policy import Decision, Reason, Scope
+    >>> yes = Decision(True, Reason.ALLOWED_BY_ROLE, Scope.ALL)
+    >>> no = Decision(False, Reason.ROLE_LACKS_ACTION)
+    >>> v = report_visibility("sam", "agency1", yes, no, ["ignored"])
+    >>> sorted(v.all_rows), sorted(v.own_rows)
+    (['agency1'], [])
+    """
+    if not (view.allowed or subs.allowed):
+        raise InvalidInput("neither decision allows a report", field="view")
+    scopes = {d.scope for d in (view, subs) if d.allowed}
+    placed: dict[AccountId, Scope] = {account_id: Scope.ALL if Scope.ALL in scopes else Scope.OWN}
+    if subs.allowed:
+        placed.update((a, subs.scope or Scope.OWN) for a in below)
+    if export is not None and export.scope is Scope.OWN:
+        placed = dict.fromkeys(placed, Scope.OWN)
+    return Visibility(
+        viewer_id,
+        [a for a, s in placed.items() if s is Scope.ALL],
+        [a for a, s in placed.items() if s is Scope.OWN],
+    )
 
 
 def visible_rows(rows: Iterable[UsageRow], visibility: Visibility) -> list[UsageRow]:
@@ -220,7 +253,7 @@ class Report:
     ``root_id`` is the subtree root of a ``SUBTREE`` report (``None`` otherwise).
     """
 
-    grouping: Grouping = attrs.field(validator=_is(Grouping))
+    grouping: Grouping = attrs.field(validator=instance_of(Grouping))
     lines: tuple[ReportLine, ...] = attrs.field(converter=_lines)
     total: int = attrs.field(converter=_quantity)
     root_id: AccountId | None = attrs.field(default=None, converter=_root)
@@ -302,7 +335,7 @@ def build_report(
         lines, total = _rolled_up(rows, tree, root_id)
         return Report(grouping, lines, total, root_id)
     if not isinstance(grouping, Grouping):
-        raise InvalidInput(f"unknown grouping {grouping!r}", field="grouping")
+        raise InvalidInput(f"unknown grouping {quoted(grouping)}", field="grouping")
     if tree is not None or root_id is not None:
         raise InvalidInput("only a subtree report takes a tree and a root", field="root_id")
     lines = _grouped(rows, grouping is Grouping.LABEL)

@@ -1,0 +1,98 @@
+"""``Subacct``: one store and one ``Settings``, composed into the sub-APIs hosts call.
+
+>>> import subacct
+>>> app = subacct.Subacct(subacct.MemoryStore())
+>>> app.accounts.create_master("Agency Demo", account_id="agencydemo", by=subacct.SYSTEM).id
+'agencydemo'
+"""
+
+from __future__ import annotations
+
+from subacct.errors import InvalidInput
+from subacct.services import (
+    Accounts,
+    Audit,
+    Billing,
+    Credits,
+    Events,
+    Members,
+    Plans,
+    Policy,
+    Reports,
+    Sharing,
+)
+from subacct.services._runner import Runner
+from subacct.settings import Settings
+from subacct.storage.ports import Store
+
+__all__ = ["Subacct"]
+
+
+class Subacct:
+    """A master/sub-account system over ``store``.
+
+    Each part is its own object, and every call names who acts with ``by=`` (a user id,
+    an ``ApiKey``, an ``ImpersonationSession``, or ``subacct.SYSTEM`` for trusted host
+    code):
+
+    * ``accounts``: the account tree, its lifecycle, agency links;
+    * ``members``: users and their memberships;
+    * ``policy``: decisions, roles, ceilings, API keys, impersonation;
+    * ``billing``: payer profiles, usage, quotas, invoices, commissions;
+    * ``plans``: subscriptions and reviewed plan changes;
+    * ``sharing``: templates and other resources shared down the tree;
+    * ``credits``: prepaid credits on the double-entry ledger;
+    * ``reports``: usage reports;
+    * ``events``: the domain event log;
+    * ``audit``: who did what, as whom, and why it was allowed or refused.
+    """
+
+    __slots__ = (
+        "accounts",
+        "audit",
+        "billing",
+        "credits",
+        "events",
+        "members",
+        "plans",
+        "policy",
+        "reports",
+        "settings",
+        "sharing",
+        "store",
+    )
+
+    store: Store
+    settings: Settings
+    accounts: Accounts
+    members: Members
+    policy: Policy
+    billing: Billing
+    plans: Plans
+    sharing: Sharing
+    credits: Credits
+    reports: Reports
+    events: Events
+    audit: Audit
+
+    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+        if not callable(getattr(store, "unit_of_work", None)):
+            raise InvalidInput("store must be a Store (it hands out units of work)", field="store")
+        if settings is not None and not isinstance(settings, Settings):
+            raise InvalidInput("settings must be a subacct.Settings", field="settings")
+        self.store = store
+        self.settings = settings if settings is not None else Settings()
+        runner = Runner(store, self.settings)
+        self.accounts = Accounts(runner)
+        self.members = Members(runner)
+        self.policy = Policy(runner)
+        self.billing = Billing(runner)
+        self.plans = Plans(runner)
+        self.sharing = Sharing(runner)
+        self.credits = Credits(runner)
+        self.reports = Reports(runner)
+        self.events = Events(runner)
+        self.audit = Audit(runner)
+
+    def __repr__(self) -> str:
+        return f"Subacct({type(self.store).__name__})"

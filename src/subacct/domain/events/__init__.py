@@ -1,0 +1,231 @@
+"""Domain events: one typed, serializable value per kind of state change.
+
+Every event carries ``event_id``, ``occurred_at`` (UTC), ``actor`` (the user who really
+acted, also while impersonating; ``None`` for the system) and ``account_id`` (the account
+the change happened in; ``None`` only for the system-wide events such as ``UserCreated``
+or ``RoleDefined``), plus the fields of its kind. The core never makes ids or reads the
+clock: callers pass an ``EventMeta`` to the core functions, which return the event with
+the changed values.
+
+``event_to_dict`` adds a ``"type"`` discriminator to the converter's shape, so a host can
+store a list of mixed events (an audit log, a webhook queue) and read it back with
+``event_from_dict``. ``EVENT_TYPES`` lists every kind by its wire name.
+
+>>> from datetime import datetime, UTC
+>>> from subacct.domain.events import ShareRevoked, event_from_dict, event_to_dict
+>>> ev = ShareRevoked(event_id="ev1", occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+...                   actor="ann", account_id="agencydemo", share_id="sh1", resource_id="tpl")
+>>> data = event_to_dict(ev)
+>>> data["type"], data["share_id"]
+('share_revoked', 'sh1')
+>>> event_from_dict(data) == ev
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final, TypeAlias, cast
+
+from subacct.domain.events._base import BaseEvent, EventId, EventMeta
+from subacct.domain.events.accounts import (
+    AccountClosed,
+    AccountCreated,
+    AccountMoved,
+    AccountRenamed,
+    AccountStatusChanged,
+    ClientLinked,
+    ClientUnlinked,
+    ImpersonationEnded,
+    ImpersonationStarted,
+    RoleChanged,
+    UserCreated,
+    UserDeleted,
+    UserInvited,
+    UserRemoved,
+    UserRenamed,
+)
+from subacct.domain.events.billing import (
+    BillingProfileRemoved,
+    BillingProfileSet,
+    InvoiceIssued,
+    PlanChangeApproved,
+    PlanChangeCancelled,
+    PlanChangeRejected,
+    PlanChangeRequested,
+    PrerequisiteRecorded,
+    QuotaReleased,
+    QuotaReserved,
+    QuotaSet,
+    SubscriptionStarted,
+    UsageRecorded,
+)
+from subacct.domain.events.credits import (
+    CreditAllocationSet,
+    CreditOperationRecorded,
+    CreditReservationEnded,
+    CreditsMoved,
+    CreditsReserved,
+    WalletConfigured,
+)
+from subacct.domain.events.policy import (
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    CeilingRemoved,
+    CeilingSet,
+    ImpersonationSettingChanged,
+    RoleDefined,
+)
+from subacct.domain.events.sharing import (
+    ResourceCopied,
+    ResourceCreated,
+    ResourceDeleted,
+    ResourceShared,
+    ResourceUpdated,
+    ShareRevoked,
+)
+from subacct.errors import InvalidInput, SchemaError, quoted
+
+__all__ = [
+    "EVENT_TYPES",
+    "AccountClosed",
+    "AccountCreated",
+    "AccountMoved",
+    "AccountRenamed",
+    "AccountStatusChanged",
+    "ApiKeyCreated",
+    "ApiKeyRevoked",
+    "BaseEvent",
+    "BillingProfileRemoved",
+    "BillingProfileSet",
+    "CeilingRemoved",
+    "CeilingSet",
+    "ClientLinked",
+    "ClientUnlinked",
+    "CreditAllocationSet",
+    "CreditOperationRecorded",
+    "CreditReservationEnded",
+    "CreditsMoved",
+    "CreditsReserved",
+    "DomainEvent",
+    "EventId",
+    "EventMeta",
+    "ImpersonationEnded",
+    "ImpersonationSettingChanged",
+    "ImpersonationStarted",
+    "InvoiceIssued",
+    "PlanChangeApproved",
+    "PlanChangeCancelled",
+    "PlanChangeRejected",
+    "PlanChangeRequested",
+    "PrerequisiteRecorded",
+    "QuotaReleased",
+    "QuotaReserved",
+    "QuotaSet",
+    "ResourceCopied",
+    "ResourceCreated",
+    "ResourceDeleted",
+    "ResourceShared",
+    "ResourceUpdated",
+    "RoleChanged",
+    "RoleDefined",
+    "ShareRevoked",
+    "SubscriptionStarted",
+    "UsageRecorded",
+    "UserCreated",
+    "UserDeleted",
+    "UserInvited",
+    "UserRemoved",
+    "UserRenamed",
+    "WalletConfigured",
+    "event_from_dict",
+    "event_to_dict",
+]
+
+_TYPE_KEY: Final = "type"
+
+DomainEvent: TypeAlias = (
+    AccountCreated
+    | AccountRenamed
+    | AccountMoved
+    | AccountStatusChanged
+    | AccountClosed
+    | ClientLinked
+    | ClientUnlinked
+    | UserCreated
+    | UserRenamed
+    | UserDeleted
+    | UserInvited
+    | RoleChanged
+    | UserRemoved
+    | ImpersonationStarted
+    | ImpersonationEnded
+    | RoleDefined
+    | CeilingSet
+    | CeilingRemoved
+    | ApiKeyCreated
+    | ApiKeyRevoked
+    | ImpersonationSettingChanged
+    | ResourceCreated
+    | ResourceUpdated
+    | ResourceCopied
+    | ResourceDeleted
+    | ResourceShared
+    | ShareRevoked
+    | BillingProfileSet
+    | BillingProfileRemoved
+    | UsageRecorded
+    | QuotaSet
+    | QuotaReserved
+    | QuotaReleased
+    | InvoiceIssued
+    | SubscriptionStarted
+    | PrerequisiteRecorded
+    | PlanChangeRequested
+    | PlanChangeApproved
+    | PlanChangeRejected
+    | PlanChangeCancelled
+    | CreditsMoved
+    | CreditsReserved
+    | CreditReservationEnded
+    | CreditAllocationSet
+    | CreditOperationRecorded
+    | WalletConfigured
+)
+
+
+def _type_table() -> Mapping[str, type[BaseEvent]]:
+    table: dict[str, type[BaseEvent]] = {}
+    for cls in DomainEvent.__args__:
+        if cls.event_type in table:
+            raise TypeError(f"event type {cls.event_type!r} used twice")
+        table[cls.event_type] = cls
+    return MappingProxyType(dict(sorted(table.items())))
+
+
+#: Wire name -> event class, for every member of ``DomainEvent``.
+EVENT_TYPES: Final = _type_table()
+
+
+def event_to_dict(event: DomainEvent) -> dict[str, Any]:
+    """The event as plain JSON-able data: ``{"type": ..., "schema": 1, <fields>}``."""
+    from subacct.serialization import converter  # here, so the converter may import domain
+
+    if type(event) not in EVENT_TYPES.values():
+        raise InvalidInput(f"{type(event).__name__} is not a domain event", field="event")
+    return {_TYPE_KEY: event.event_type, **converter.unstructure(event)}
+
+
+def event_from_dict(data: object) -> DomainEvent:
+    """Read back what ``event_to_dict`` wrote; unknown types and bad data are ``SchemaError``."""
+    from subacct.serialization import structure  # see event_to_dict
+
+    if not isinstance(data, dict):
+        raise SchemaError(f"an event must be a dict, got {type(data).__name__}")
+    kind = data.get(_TYPE_KEY)
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise SchemaError(f"unknown event type {quoted(kind)}", type=kind)
+    body = {k: v for k, v in data.items() if k != _TYPE_KEY}
+    return cast("DomainEvent", structure(body, cls))

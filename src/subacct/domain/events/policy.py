@@ -1,0 +1,79 @@
+"""Events about the permission policy: roles, ceilings, API keys, impersonation settings."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+
+from subacct._validators import instance_of
+from subacct.domain.events._base import (
+    BaseEvent,
+    text_tuple,
+    valid_id,
+    valid_name,
+    valid_optional_id,
+)
+from subacct.domain.ids import AccountId, RoleId, UserId
+
+__all__ = [
+    "ApiKeyCreated",
+    "ApiKeyRevoked",
+    "CeilingRemoved",
+    "CeilingSet",
+    "ImpersonationSettingChanged",
+    "RoleDefined",
+]
+
+
+@attrs.frozen(kw_only=True)
+class RoleDefined(BaseEvent):
+    """A custom role was stored (``replaced``: it had a definition before)."""
+
+    event_type: ClassVar[str] = "role_defined"
+    account_scoped: ClassVar[bool | None] = False
+    role_id: RoleId = attrs.field(validator=valid_id)
+    name: str = attrs.field(validator=valid_name)
+    actions: tuple[str, ...] = attrs.field(converter=text_tuple)
+    inherits: bool = attrs.field(validator=instance_of(bool))
+    replaced: bool = attrs.field(validator=instance_of(bool))
+
+
+@attrs.frozen(kw_only=True)
+class CeilingSet(BaseEvent):
+    """``set_by`` (``None``: the platform) bounded ``account_id`` to ``actions``."""
+
+    event_type: ClassVar[str] = "ceiling_set"
+    set_by: AccountId | None = attrs.field(validator=valid_optional_id)
+    actions: tuple[str, ...] = attrs.field(converter=text_tuple)
+
+
+@attrs.frozen(kw_only=True)
+class CeilingRemoved(BaseEvent):
+    event_type: ClassVar[str] = "ceiling_removed"
+    set_by: AccountId | None = attrs.field(validator=valid_optional_id)
+
+
+@attrs.frozen(kw_only=True)
+class ApiKeyCreated(BaseEvent):
+    """Key ``api_key_id`` of ``account_id`` was made by ``created_by`` (never its secret)."""
+
+    event_type: ClassVar[str] = "api_key_created"
+    api_key_id: str = attrs.field(validator=valid_id)
+    name: str = attrs.field(validator=valid_name)
+    created_by: UserId = attrs.field(validator=valid_id)
+    actions: tuple[str, ...] = attrs.field(converter=text_tuple)
+
+
+@attrs.frozen(kw_only=True)
+class ApiKeyRevoked(BaseEvent):
+    event_type: ClassVar[str] = "api_key_revoked"
+    api_key_id: str = attrs.field(validator=valid_id)
+
+
+@attrs.frozen(kw_only=True)
+class ImpersonationSettingChanged(BaseEvent):
+    """Whether administrators above may impersonate ``account_id``."""
+
+    event_type: ClassVar[str] = "impersonation_setting_changed"
+    allowed: bool = attrs.field(validator=instance_of(bool))

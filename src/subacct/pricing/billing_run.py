@@ -1,0 +1,155 @@
+"""A period's invoices for one account tree, from what storage keeps (pure).
+
+``period_invoices`` is what ``app.billing`` runs for a top-level account and its
+descendants. It applies every rule that reaches the invoice:
+
+* the lifecycle (``subacct.domain.lifecycle.standing``): an account closed before the
+  period, or created after it, is not billed and is left out of the pool; a payer paused
+  for the whole period is billed its hold fee only (``BillingProfile.hold_fee``, zero by
+  default); any other month is billed in full on its usage (a partial month is a whole
+  month: the plan's price is monthly and usage is what was sent);
+* payers and pooling (``BillingStructure``): an account with a billing profile pays for
+  itself and every account below it that has none;
+* the subscription and its approved plan changes (``period_plan``): the period's plan is
+  a floor, an upgrade approved during the period adds the difference as its own line, a
+  downgrade counts from the period it takes effect in;
+* setup fees (``setup_fee_lines``): each sub-account's fee is billed once, in the month it
+  was created, to the payer of its parent, numbered among every sub-account ever created
+  under that payer.
+
+Usage recorded for an account always reaches an invoice: an account with usage in the
+period is billed whatever its standing, so nothing recorded is dropped.
+
+>>> from datetime import datetime, UTC
+>>> from subacct.domain import new_master, plan_new_sub, HierarchyRules
+>>> from subacct.money import Money
+>>> from subacct.pricing import BillingPeriod, Plan, PlanLadder
+>>> from subacct.pricing.profiles import BillingProfile
+>>> from subacct.pricing.billing_run import period_invoices
+>>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+>>> m = new_master("agencydemo", "Agency Demo", t0)
+>>> s = plan_new_sub("agency1", "Company X", m, [], HierarchyRules(), t0)
+>>> ladder = PlanLadder([Plan("2,500", 2500, Money(15, "USD")),
+...                      Plan("18,000", 18000, Money(90, "USD"))])
+>>> (inv,) = period_invoices([m, s], {"agencydemo": BillingProfile("agencydemo", ladder)},
+...                          {"agencydemo": 9000, "agency1": 5300}, BillingPeriod(2026, 1))
+>>> str(inv.total), [line.account_id for line in inv.lines]
+('90.00 USD', ['agencydemo', 'agency1'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from subacct.domain.accounts import Account, AccountKind
+from subacct.domain.ids import AccountId
+from subacct.domain.lifecycle import Standing, StatusHistory, standing
+from subacct.errors import InvalidBillingStructure, quoted
+from subacct.pricing.fees import setup_fee_lines
+from subacct.pricing.invoices import Invoice, InvoiceLine, PayerTerms, Rounding, build_invoices
+from subacct.pricing.ladder import PlanLadder
+from subacct.pricing.period import BillingPeriod
+from subacct.pricing.plan_changes import PlanChange, Subscription, period_plan
+from subacct.pricing.profiles import BillingProfile
+from subacct.pricing.structure import BillingStructure
+
+__all__ = ["billed_accounts", "period_invoices"]
+
+
+def billed_accounts(
+    accounts: Sequence[Account],
+    histories: Mapping[AccountId, StatusHistory],
+    usage: Mapping[str, int],
+    period: BillingPeriod,
+) -> dict[AccountId, Standing]:
+    """The accounts of ``accounts`` billed in ``period``, each with its standing
+    (``BILLED`` or ``HELD``); an account with usage counts as ``BILLED``."""
+    out: dict[AccountId, Standing] = {}
+    for account in accounts:
+        how = standing(account.created_at, histories.get(account.id), period.start, period.end)
+        if usage.get(account.id, 0) > 0:
+            how = Standing.BILLED
+        if how in (Standing.BILLED, Standing.HELD):
+            out[account.id] = how
+    return out
+
+
+def _nearest(
+    account_id: AccountId | None, parents: Mapping[AccountId, AccountId | None], keep: object
+) -> AccountId | None:
+    while account_id is not None and account_id not in keep:  # type: ignore[operator]
+        account_id = parents.get(account_id)
+    return account_id
+
+
+def period_invoices(
+    accounts: Sequence[Account],
+    profiles: Mapping[AccountId, BillingProfile],
+    usage: Mapping[str, int],
+    period: BillingPeriod,
+    *,
+    histories: Mapping[AccountId, StatusHistory] | None = None,
+    subscriptions: Mapping[AccountId, Subscription] | None = None,
+    changes: Mapping[AccountId, Sequence[PlanChange]] | None = None,
+    rounding: Rounding | None = None,
+) -> tuple[Invoice, ...]:
+    """Every invoice of ``accounts`` (a top-level account and all its descendants) for
+    ``period``, in payer id order (see the module docstring for the rules)."""
+    parents = {a.id: a.parent_id for a in accounts}
+    billed = billed_accounts(accounts, histories or {}, usage, period)
+    tree = {a: _nearest(parents[a], parents, billed) for a in billed}
+    payers = [profiles[a].payer() for a in billed if a in profiles]
+    if not billed:
+        return ()
+    missing = [a for a, parent in tree.items() if parent is None and a not in profiles]
+    if missing:
+        raise InvalidBillingStructure(
+            f"top-level account {quoted(missing[0])} has no billing profile", account_id=missing[0]
+        )
+    structure = BillingStructure(payers, {a: p for a, p in tree.items() if p is not None})
+    terms: dict[str, PayerTerms] = {}
+    for payer in structure.payers:
+        profile = profiles[payer.account_id]
+        subscription = (subscriptions or {}).get(payer.account_id)
+        plan = None
+        if subscription is not None and isinstance(profile.price, PlanLadder):
+            plan = period_plan(
+                subscription, (changes or {}).get(payer.account_id, ()), profile.price, period
+            )
+        terms[payer.account_id] = PayerTerms(
+            held=billed[payer.account_id] is Standing.HELD, hold_fee=profile.hold_fee, plan=plan
+        )
+    return build_invoices(
+        structure,
+        {a: n for a, n in usage.items() if a in billed},
+        period,
+        rounding=rounding,
+        terms=terms,
+        charges=_setup_fees(accounts, profiles, parents, set(structure.accounts), period),
+    )
+
+
+def _setup_fees(
+    accounts: Sequence[Account],
+    profiles: Mapping[AccountId, BillingProfile],
+    parents: Mapping[AccountId, AccountId | None],
+    billed_payers: set[AccountId],
+    period: BillingPeriod,
+) -> dict[str, list[InvoiceLine]]:
+    """Setup-fee lines per payer: each sub's fee goes to the payer of its parent."""
+    subs_of: dict[AccountId, list[tuple[str, object]]] = {}
+    for account in accounts:
+        if account.kind is not AccountKind.SUB:
+            continue
+        payer = _nearest(account.parent_id, parents, profiles)
+        if payer is not None:
+            subs_of.setdefault(payer, []).append((account.id, account.created_at))
+    out: dict[str, list[InvoiceLine]] = {}
+    for payer, subs in subs_of.items():
+        schedule = profiles[payer].setup_fees
+        if schedule is None or payer not in billed_payers:
+            continue
+        lines = setup_fee_lines(schedule, subs, period)  # type: ignore[arg-type]
+        if lines:
+            out[payer] = list(lines)
+    return out

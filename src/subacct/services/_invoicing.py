@@ -1,0 +1,89 @@
+"""Loading what a period's invoices rest on (private; the rules are in
+``subacct.pricing.billing_run``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from subacct.domain import Account, AccountId
+from subacct.errors import InvalidBillingStructure, quoted
+from subacct.pricing import BillingPeriod, Invoice, Rounding
+from subacct.pricing.billing_run import period_invoices
+from subacct.services._runner import Unit
+from subacct.storage.collections import (
+    BILLING_PROFILES,
+    PLAN_CHANGES,
+    STATUS_HISTORY,
+    SUBSCRIPTIONS,
+    USAGE,
+)
+
+
+def root_of(unit: Unit, account_id: str) -> Account:
+    """The top-level account a tree is billed from (a sub-account is refused)."""
+    account = unit.uow.accounts.get(AccountId(account_id))
+    if account.parent_id is not None:
+        raise InvalidBillingStructure(
+            f"{quoted(account.id)} is a sub-account; bill its top-level account",
+            account_id=account.id,
+        )
+    return account
+
+
+def usage_of(unit: Unit, accounts: Sequence[Account], period: BillingPeriod) -> dict[str, int]:
+    """Each account's recorded volume in ``period`` (accounts with none left out)."""
+    repo = unit.uow.records(USAGE)
+    totals: dict[str, int] = {}
+    for account in accounts:
+        volume = sum(
+            r.quantity for r in repo.list_by("account_id", account.id) if r.period == period
+        )
+        if volume:
+            totals[account.id] = volume
+    return totals
+
+
+def invoices_of(
+    unit: Unit, root: Account, period: BillingPeriod, rounding: Rounding | None
+) -> tuple[Invoice, ...]:
+    """Every invoice of ``root``'s tree for ``period``, from what storage holds."""
+    uow = unit.uow
+    accounts = [root, *uow.accounts.descendants(root.id)]
+    profiles = {
+        a.id: p for a in accounts if (p := uow.records(BILLING_PROFILES).find(a.id)) is not None
+    }
+    histories = {
+        a.id: h for a in accounts if (h := uow.records(STATUS_HISTORY).find(a.id)) is not None
+    }
+    subscriptions = {
+        a: s for a in profiles if (s := uow.records(SUBSCRIPTIONS).find(a)) is not None
+    }
+    changes = {a: uow.records(PLAN_CHANGES).list_by("account_id", a) for a in subscriptions}
+    return period_invoices(
+        accounts,
+        profiles,
+        usage_of(unit, accounts, period),
+        period,
+        histories=histories,
+        subscriptions=subscriptions,
+        changes=changes,
+        rounding=rounding,
+    )
+
+
+def pooled_with(
+    root: Account, accounts: Sequence[Account], payers: set[AccountId]
+) -> list[Account]:
+    """The accounts billed on ``root``'s own invoice: the root and every account below it
+    with no payer between it and the root."""
+    by_id = {a.id: a for a in accounts}
+
+    def apart(account: Account) -> bool:
+        current: Account | None = account
+        while current is not None and current.id != root.id:
+            if current.id in payers:
+                return True
+            current = by_id.get(current.parent_id) if current.parent_id else None
+        return False
+
+    return [a for a in accounts if a.id == root.id or not apart(a)]

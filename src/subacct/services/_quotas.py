@@ -1,0 +1,235 @@
+"""Usage and quotas over storage (private): load the state, call the core
+(``subacct.pricing.QuotaState``, ``fresh_usage``, ``require_can_send``,
+``require_billed``), save what changed, emit the events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from subacct.domain import Account, AccountId, require_can_send
+from subacct.domain.events import QuotaReleased, QuotaReserved, QuotaSet, UsageRecorded
+from subacct.domain.lifecycle import require_billed
+from subacct.errors import NotFound, ReservationNotFound, quoted
+from subacct.policy import MANAGE_SUB_ACCOUNTS, SEND_MESSAGES, Action
+from subacct.pricing import BillingPeriod, Quota, QuotaCheck, QuotaState, UsageRecord
+from subacct.pricing.profiles import QuotaCounter, QuotaReservation, QuotaSetting
+from subacct.pricing.usage import fresh_usage
+from subacct.services._runner import Unit
+from subacct.storage.collections import (
+    QUOTA_COUNTERS,
+    QUOTA_RESERVATIONS,
+    QUOTAS,
+    STATUS_HISTORY,
+    USAGE,
+)
+from subacct.storage.ports import UnitOfWork
+
+_SET_QUOTA: Final = Action("billing.set_quota")
+
+
+def quotas_of(uow: UnitOfWork, accounts: Iterable[Account]) -> dict[str, Quota]:
+    repo = uow.records(QUOTAS)
+    return {a.id: s.quota for a in accounts if (s := repo.find(a.id)) is not None}
+
+
+def counter_key(account_id: str, period: BillingPeriod) -> str:
+    return f"{account_id}/{period}"
+
+
+def reservation_key(period: BillingPeriod, key: str) -> str:
+    return f"{period}/{key}"
+
+
+def load(
+    uow: UnitOfWork, account: Account, period: BillingPeriod, keys: Iterable[str] = ()
+) -> tuple[QuotaState, list[Account]]:
+    """The stored quota state of ``account``'s chain in ``period``, with the reservations
+    under ``keys``."""
+    chain = [account, *uow.accounts.ancestors(account.id)]
+    counters = uow.records(QUOTA_COUNTERS)
+    used: dict[str, int] = {
+        a.id: c.used for a in chain if (c := counters.find(counter_key(a.id, period))) is not None
+    }
+    held = uow.records(QUOTA_RESERVATIONS)
+    reservations = {
+        k: (r.account_id, r.quantity)
+        for k in keys
+        if (r := held.find(reservation_key(period, k))) is not None
+    }
+    parents: dict[str, str] = {a.id: a.parent_id for a in chain if a.parent_id is not None}
+    return QuotaState.restore(period, parents, quotas_of(uow, chain), used, reservations), chain
+
+
+def save(
+    uow: UnitOfWork,
+    chain: Sequence[Account],
+    period: BillingPeriod,
+    before: QuotaState,
+    after: QuotaState,
+) -> None:
+    """Write the counters of ``chain`` that changed from ``before`` to ``after``."""
+    counters = uow.records(QUOTA_COUNTERS)
+    for account in chain:
+        old, new = before.used(account.id), after.used(account.id)
+        if old == new:
+            continue
+        stored = counters.find(counter_key(account.id, period))
+        if stored is None:
+            counters.add(QuotaCounter(AccountId(account.id), period, new))
+        else:
+            counters.update(QuotaCounter(account.id, period, new, stored.version + 1))
+
+
+def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
+    """Store the new records of ``batch`` (rights first, for every account named; then the
+    lifecycle, for the accounts with new records), count them against the quotas (each
+    settling the reservation under its key), and emit their events. Returns how many
+    were new."""
+    uow = unit.uow
+    accounts: dict[str, Account] = {}
+    for record in batch:
+        if record.account_id not in accounts:
+            accounts[record.account_id] = uow.accounts.get(record.account_id)
+            unit.require(SEND_MESSAGES, record.account_id)
+    repo = uow.records(USAGE)
+    fresh = fresh_usage(batch, lambda r: repo.find(USAGE.key_of(r)))
+    histories = uow.records(STATUS_HISTORY)
+    for account_id in dict.fromkeys(r.account_id for r in fresh):
+        account = accounts[account_id]
+        require_can_send(account, uow.accounts.ancestors(account.id))
+    for record in fresh:
+        account = accounts[record.account_id]
+        period = record.period
+        require_billed(
+            account.id, account.created_at, histories.find(account.id), period.start,
+            period.end, label=str(period),
+        )  # fmt: skip
+    for record in fresh:
+        repo.add(record)
+        _count(unit, accounts[record.account_id], record)
+    grouped: dict[tuple[AccountId, str], list[UsageRecord]] = {}
+    for record in fresh:
+        grouped.setdefault((record.account_id, str(record.period)), []).append(record)
+    for (account_id, period_text), rows in grouped.items():
+        unit.emit(
+            UsageRecorded(
+                **unit.meta().about(account_id),
+                period=period_text,
+                quantity=sum(r.quantity for r in rows),
+                records=len(rows),
+            )
+        )
+    return len(fresh)
+
+
+def _count(unit: Unit, account: Account, record: UsageRecord) -> None:
+    """Count one record against the quotas up the tree; under the key of a reservation of
+    the same account, it settles that reservation."""
+    key, period = record.idempotency_key, record.period
+    state, chain = load(unit.uow, account, period, [key])
+    held_for = state.reservation(key)
+    settles = key if held_for is not None and held_for[0] == account.id else None
+    save(unit.uow, chain, period, state, state.record(account.id, record.quantity, settles=settles))
+    if settles is None:
+        return
+    held = unit.uow.records(QUOTA_RESERVATIONS)
+    reservation = held.get(reservation_key(period, key))
+    held.remove(QUOTA_RESERVATIONS.key_of(reservation))
+    unit.emit(
+        QuotaReleased(
+            **unit.meta().about(reservation.account_id),
+            period=str(period),
+            key=key,
+            quantity=reservation.quantity,
+            settled=True,
+        )
+    )
+
+
+def reserve(
+    unit: Unit, account_id: str, period: BillingPeriod, quantity: int, key: str
+) -> QuotaCheck:
+    """Count a send of ``quantity`` under ``key`` against the quotas up the tree (a retry
+    of the key answers what it reserved), or refuse it."""
+    account = unit.uow.accounts.get(AccountId(account_id))
+    unit.require(SEND_MESSAGES, account.id)
+    repo = unit.uow.records(QUOTA_RESERVATIONS)
+    stored = repo.find(reservation_key(period, key))
+    state, chain = load(unit.uow, account, period, [key])
+    if stored is not None:
+        state.reserve(account.id, quantity, key=key)  # a retry, or IdempotencyConflict
+        return QuotaCheck(stored.account_id, stored.quantity, stored.overage, None)
+    require_can_send(account, chain[1:])
+    decision = state.check(account.id, quantity)
+    after = state.reserve(account.id, quantity, key=key)
+    repo.add(QuotaReservation(period, key, account.id, quantity, decision.overage))
+    save(unit.uow, chain, period, state, after)
+    unit.emit(
+        QuotaReserved(
+            **unit.meta().about(account.id),
+            period=str(period),
+            key=key,
+            quantity=quantity,
+            overage=decision.overage,
+        )
+    )
+    return decision
+
+
+def release(unit: Unit, period: BillingPeriod, key: str) -> QuotaReservation:
+    """Give back what the send under ``key`` reserved."""
+    repo = unit.uow.records(QUOTA_RESERVATIONS)
+    stored = repo.find(reservation_key(period, key))
+    if stored is None:
+        raise ReservationNotFound(f"no reservation under key {quoted(key)}", key=key)
+    account = unit.uow.accounts.get(stored.account_id)
+    unit.require(SEND_MESSAGES, account.id)
+    state, chain = load(unit.uow, account, period, [key])
+    save(unit.uow, chain, period, state, state.release(key))
+    repo.remove(QUOTA_RESERVATIONS.key_of(stored))
+    unit.emit(
+        QuotaReleased(
+            **unit.meta().about(account.id),
+            period=str(period),
+            key=key,
+            quantity=stored.quantity,
+            settled=False,
+        )
+    )
+    return stored
+
+
+def set_quota(unit: Unit, account_id: str, quota: Quota | None) -> Quota | None:
+    """Set (or with ``None`` remove) the account's quota, its caps checked up and down."""
+    uow = unit.uow
+    account = uow.accounts.get(AccountId(account_id))
+    if account.parent_id is None:
+        unit.require_system(_SET_QUOTA, account.id)
+    else:
+        unit.require(MANAGE_SUB_ACCOUNTS, account.parent_id)
+    tree = [account, *uow.accounts.ancestors(account.id), *uow.accounts.descendants(account.id)]
+    state = QuotaState(
+        BillingPeriod(2000, 1),  # caps do not depend on the period
+        {a.id: a.parent_id for a in tree if a.parent_id is not None},
+        quotas_of(uow, tree),
+    )
+    state.with_quota(account.id, quota)  # refuses a cap above an ancestor's limit
+    repo = uow.records(QUOTAS)
+    stored = repo.find(account.id)
+    if quota is None:
+        if stored is None:
+            raise NotFound(f"account {quoted(account.id)} has no quota", account_id=account.id)
+        repo.remove(account.id)
+    elif stored is None:
+        repo.add(QuotaSetting(account.id, quota))
+    else:
+        repo.update(QuotaSetting(account.id, quota))
+    unit.emit(
+        QuotaSet(
+            **unit.meta().about(account.id),
+            limit=None if quota is None else quota.limit,
+            allow_overage=False if quota is None else quota.allow_overage,
+        )
+    )
+    return quota

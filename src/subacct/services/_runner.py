@@ -1,0 +1,353 @@
+"""The one path every call of every sub-API takes (private).
+
+``Runner.command`` opens a unit of work, re-reads the acting principal (a revoked key or
+an ended session stops at once), runs the sub-API's ``work`` with a ``Unit`` (the policy
+check, the core call, the writes), appends the events and audit records the work
+gathered, and commits. A unit that lost a race (``ConcurrentModification``) runs again
+from the start, up to ``Settings.max_attempts`` times. A refusal by the policy
+(``ActionDenied``) rolls everything back, then commits one audit record of the denied
+decision; any other refusal commits nothing. ``Runner.query`` is the same for reads
+(nothing but a denial's audit record is ever written); a read whose allowed decision is
+itself audited (``policy.require``, ``reports.export_csv``) runs as a command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from subacct.domain import Account, AccountId, UserId
+from subacct.domain.events import DomainEvent, EventId, EventMeta
+from subacct.domain.ids import check_id
+from subacct.errors import (
+    ActionDenied,
+    ConcurrentModification,
+    InvalidInput,
+    NotFound,
+    RoleNotFound,
+    UserNotFound,
+    quoted,
+)
+from subacct.policy import (
+    SYSTEM_DECISION,
+    VIEW_ACCOUNT,
+    Action,
+    ApiKey,
+    Decision,
+    ImpersonationSession,
+    PolicyIndex,
+    Principal,
+    Reason,
+    Role,
+    System,
+    acting_user_id,
+    audit_record,
+    denial_error,
+    principal_label,
+    standing,
+)
+from subacct.principals import Actor
+from subacct.settings import Settings
+from subacct.storage.collections import (
+    API_KEYS,
+    AUDIT_RECORDS,
+    CEILINGS,
+    IMPERSONATION_SESSIONS,
+    IMPERSONATION_SETTINGS,
+    ROLES,
+)
+from subacct.storage.ports import Store, UnitOfWork
+
+__all__ = ["Runner", "Unit"]
+
+T = TypeVar("T")
+
+
+class Unit:
+    """One unit of work of one call: storage, the fresh principal, the policy, and the
+    events and audit records to append when the work succeeds."""
+
+    def __init__(self, settings: Settings, uow: UnitOfWork, by: Actor, *, writing: bool) -> None:
+        self.uow = uow
+        self.settings = settings
+        self.writing = writing
+        self.now: datetime = settings.clock.now()
+        self.actor: Principal | System = self._fresh(by)
+        self.events: list[DomainEvent] = []
+        self.audits: list[tuple[Action, AccountId | None, Decision]] = []
+        self._audited: set[tuple[Action, AccountId | None]] = set()
+        self._index: PolicyIndex | None = None
+        self._indexed: dict[AccountId, Account] = {}
+        self._users: set[UserId] = set()
+        self._roles: list[Role] | None = None
+
+    # -- who acts ---------------------------------------------------------------------
+
+    def _fresh(self, by: Actor) -> Principal | System:
+        """The principal as storage holds it now."""
+        if isinstance(by, System):
+            return by
+        if isinstance(by, ApiKey):
+            key = self.uow.records(API_KEYS).find(by.id)
+            if key is None:
+                raise NotFound(f"API key {quoted(by.id)} does not exist", api_key_id=by.id)
+            return key
+        if isinstance(by, ImpersonationSession):
+            session = self.uow.records(IMPERSONATION_SESSIONS).find(by.id)
+            if session is None:
+                raise NotFound(f"impersonation {quoted(by.id)} does not exist", session_id=by.id)
+            return session
+        user = UserId(check_id(by, field="by"))
+        if self.uow.users.find(user) is None:
+            raise UserNotFound(user)
+        return user
+
+    @property
+    def is_system(self) -> bool:
+        return isinstance(self.actor, System)
+
+    @property
+    def principal(self) -> Principal:
+        """The acting principal of a user-only path (the system has none)."""
+        if isinstance(self.actor, System):
+            raise InvalidInput("this call needs a user, an API key or a session", field="by")
+        return self.actor
+
+    @property
+    def user(self) -> UserId | None:
+        """The person behind the call (``None``: the system): events name them."""
+        return None if isinstance(self.actor, System) else acting_user_id(self.actor)
+
+    # -- events and ids -----------------------------------------------------------------
+
+    def meta(self) -> EventMeta:
+        """A new event's id, this unit's time and the acting user."""
+        return EventMeta(EventId(self.settings.ids.new_id("event")), self.now, self.user)
+
+    def emit(self, *events: DomainEvent) -> None:
+        self.events.extend(events)
+
+    def new_id(self, given: str | None, kind: str) -> str:
+        """``given`` (checked), or a fresh id of ``kind`` from the settings."""
+        value = given if given is not None else self.settings.ids.new_id(kind)
+        return check_id(value, field=f"{kind}_id")
+
+    # -- the policy ---------------------------------------------------------------------
+
+    def roles(self) -> list[Role]:
+        """The settings' built-in roles, then the custom roles in storage."""
+        if self._roles is None:
+            builtin = {r.id for r in self.settings.roles}
+            custom = [r for r in self.uow.records(ROLES).all() if r.id not in builtin]
+            self._roles = [*self.settings.roles, *custom]
+        return self._roles
+
+    def role(self, role_id: str) -> Role:
+        """A role of the role set (``RoleNotFound`` otherwise)."""
+        for role in self.roles():
+            if role.id == role_id:
+                return role
+        raise RoleNotFound(role_id)
+
+    def policy(self, accounts: Iterable[str] = (), users: Iterable[str] = ()) -> PolicyIndex:
+        """A policy index over ``accounts`` with their ancestor chains and the memberships
+        the acting user and ``users`` hold there: all a decision about those accounts can
+        depend on. Grows as later calls name more accounts."""
+        wanted = [AccountId(a) for a in accounts if AccountId(a) not in self._indexed]
+        people = {UserId(u) for u in users} - self._users
+        if self.user is not None and self.user not in self._users:
+            people.add(self.user)
+        if self._index is not None and not wanted and not people:
+            return self._index
+        for account_id in wanted:
+            account = self.uow.accounts.get(account_id)
+            for acc in (account, *self.uow.accounts.ancestors(account.id)):
+                self._indexed.setdefault(acc.id, acc)
+        self._users |= people
+        chosen = self._indexed
+        memberships = [
+            m
+            for user in sorted(self._users)
+            for m in self.uow.memberships.for_user(user)
+            if m.account_id in chosen
+        ]
+        ceilings = [c for a in chosen for c in self.uow.records(CEILINGS).list_by("account_id", a)]
+        settings = self.uow.records(IMPERSONATION_SETTINGS)
+        self._index = PolicyIndex.build(
+            chosen.values(),
+            memberships,
+            roles=self.roles(),
+            ceilings=ceilings,
+            impersonation_settings=[s for a in chosen if (s := settings.find(a)) is not None],
+            catalog=self.settings.catalog,
+        )
+        return self._index
+
+    def decide(self, action: Action, account_id: str) -> Decision:
+        """The decision for the acting principal (the system is allowed everything)."""
+        if isinstance(self.actor, System):
+            return SYSTEM_DECISION
+        return self.policy([account_id]).check(self.actor, action, AccountId(account_id))
+
+    def require(self, action: Action, account_id: str) -> Decision:
+        """``decide``, raising the typed denial; an allowed command is audited."""
+        decision = self.decide(action, account_id)
+        if not decision.allowed:
+            raise denial_error(self.principal, action, AccountId(account_id), decision)
+        self.audit(action, AccountId(account_id), decision)
+        return decision
+
+    def require_any(self, actions: Sequence[Action], account_id: str) -> tuple[Action, Decision]:
+        """The first of ``actions`` allowed in the account (audited), else the denial of the
+        first one."""
+        decisions = [(a, self.decide(a, account_id)) for a in actions]
+        for action, decision in decisions:
+            if decision.allowed:
+                self.audit(action, AccountId(account_id), decision)
+                return action, decision
+        action, decision = decisions[0]
+        raise denial_error(self.principal, action, AccountId(account_id), decision)
+
+    def require_in_either(self, action: Action, first: str, second: str) -> Decision:
+        """``action`` allowed in ``first`` or else in ``second`` (audited where it was);
+        the denial of ``first`` when neither allows it."""
+        decision = self.decide(action, first)
+        if decision.allowed:
+            self.audit(action, AccountId(first), decision)
+            return decision
+        if self.decide(action, second).allowed:
+            return self.require(action, second)
+        raise denial_error(self.principal, action, AccountId(first), decision)
+
+    def require_system(self, action: Action, account_id: str | None = None) -> Decision:
+        """Only the system may do this (a platform operation): others are refused with
+        ``platform_only``."""
+        if not isinstance(self.actor, System):
+            refused = Decision(False, Reason.PLATFORM_ONLY)
+            if account_id is not None:
+                raise denial_error(self.actor, action, AccountId(account_id), refused)
+            kind, who = principal_label(self.actor)
+            raise ActionDenied(
+                f"{kind.value} {quoted(who)} may not do {quoted(action)}: only the host "
+                f"platform can do "
+                "this (pass by=subacct.SYSTEM from trusted host code)",
+                decision=refused,
+                reason=refused.code,
+                action=action,
+                account_id=None,
+                principal_kind=kind.value,
+                principal_id=who,
+            )
+        account = None if account_id is None else AccountId(account_id)
+        self.audit(action, account, SYSTEM_DECISION)
+        return SYSTEM_DECISION
+
+    def see(self, account_id: str) -> Account:
+        """The account, if the acting principal has standing in it (some right there),
+        else the typed denial: what every read of an account's data checks."""
+        account = self.uow.accounts.get(AccountId(account_id))
+        if isinstance(self.actor, System):
+            return account
+        decision = standing(self.policy([account.id]), self.actor, account.id)
+        if not decision.allowed:
+            raise denial_error(self.actor, VIEW_ACCOUNT, account.id, decision)
+        return account
+
+    def sees(self, account_id: AccountId) -> bool:
+        """Whether the acting principal has standing in a known account."""
+        if isinstance(self.actor, System):
+            return True
+        return standing(self.policy([account_id]), self.actor, account_id).allowed
+
+    def homes(self) -> list[AccountId]:
+        """The accounts the acting principal acts in directly: a key's or session's own
+        account, a user's memberships."""
+        actor = self.actor
+        if isinstance(actor, ApiKey | ImpersonationSession):
+            return [actor.account_id]
+        if isinstance(actor, System):
+            return []
+        return [m.account_id for m in self.uow.memberships.for_user(actor)]
+
+    def allowed(self, action: Action, account_id: str) -> None:
+        """Audit the allowing decision on ``action`` that a core planner just checked."""
+        self.audit(action, AccountId(account_id), self.decide(action, account_id))
+
+    def audit(self, action: Action, account_id: AccountId | None, decision: Decision) -> None:
+        """Record an allowed decision of a command (once per action and account)."""
+        if not self.writing or (action, account_id) in self._audited:
+            return
+        self._audited.add((action, account_id))
+        self.audits.append((action, account_id, decision))
+
+    def flush(self) -> None:
+        """Append the gathered events and audit records to this unit of work."""
+        for event in self.events:
+            self.uow.events.append(event)
+        repo = self.uow.records(AUDIT_RECORDS)
+        for action, account_id, decision in self.audits:
+            record_id = self.settings.ids.new_id("audit")
+            repo.add(audit_record(record_id, self.now, self.actor, action, account_id, decision))
+
+
+class Runner:
+    """Runs every call in one unit of work over ``store`` with ``settings``."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def command(self, by: Actor, work: Callable[[Unit], T], *, ledger: str | None = None) -> T:
+        """Run a change. ``ledger`` names the credit ledger the work uses: it is asked for
+        first in the unit of work (see ``LedgerRepository`` on isolation)."""
+        return self._run(by, work, ledger, writing=True)
+
+    def query(self, by: Actor, work: Callable[[Unit], T], *, ledger: str | None = None) -> T:
+        """Run a read."""
+        return self._run(by, work, ledger, writing=False)
+
+    def _run(self, by: Actor, work: Callable[[Unit], T], ledger: str | None, *, writing: bool) -> T:
+        attempts = self.settings.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.store.unit_of_work() as uow:
+                    if ledger is not None:
+                        uow.ledger(ledger)
+                    unit = Unit(self.settings, uow, by, writing=writing)
+                    result = work(unit)
+                    if writing:
+                        unit.flush()
+                        uow.commit()
+                    return result
+            except ConcurrentModification:
+                if attempt == attempts:
+                    raise
+            except ActionDenied as denial:
+                self._audit_denial(by, denial)
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _audit_denial(self, by: Actor, denial: ActionDenied) -> None:
+        """Commit the audit record of a denied decision (in a unit of its own)."""
+        action = denial.details.get("action")
+        account = denial.details.get("account_id")
+        if isinstance(by, System) or not isinstance(action, str):
+            return
+        for attempt in range(1, self.settings.max_attempts + 1):
+            try:
+                with self.store.unit_of_work() as uow:
+                    record = audit_record(
+                        self.settings.ids.new_id("audit"),
+                        self.settings.clock.now(),
+                        by,  # type: ignore[arg-type]
+                        Action(action),
+                        None if not isinstance(account, str) else AccountId(account),
+                        denial.decision,
+                    )
+                    uow.records(AUDIT_RECORDS).add(record)
+                    uow.commit()
+                    return
+            except ConcurrentModification:
+                if attempt == self.settings.max_attempts:
+                    raise

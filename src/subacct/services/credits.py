@@ -1,0 +1,306 @@
+"""``app.credits``: prepaid credits on the double-entry ledger (seed 003).
+
+Each call runs one ledger operation or read in one unit of work over the store's ledger
+port (``uow.ledger(currency)``, asked for first). ``execute`` authorizes every account the
+operation touches (``subacct.pricing.ledger.POLICY_ACTIONS``: top-up, distribute and
+reclaim need ``credits.top_up``, allocations, refunds and wallet settings
+``billing.manage``, spending ``messages.send``), plans the operation against the stored
+state, writes the plan under the port's guards and appends its events. A plan gone stale
+under a concurrent write is planned again, so it then answers as a replay, a refusal or
+a fresh plan. A ledger keeps one currency: name it per call, once in the settings, or let
+the request's amount say it.
+
+Reads need ``billing.view`` in the account whose credit they show; the whole ledger
+(``balances``, ``wallets``, ``reservations``, every transfer) is the system's.
+
+>>> import subacct
+>>> from datetime import datetime, UTC
+>>> from subacct import Distribute, Money, Settings, TopUp, Wallet
+>>> app = subacct.Subacct(subacct.MemoryStore(), Settings(currency="EUR"))
+>>> S = subacct.SYSTEM
+>>> _ = app.accounts.create_master("Agency Demo", account_id="agencydemo", by=S)
+>>> _ = app.accounts.create_sub("agencydemo", "Company X", account_id="agency1", by=S)
+>>> _ = app.credits.open_wallet(Wallet("agencydemo"), by=S)
+>>> _ = app.credits.open_wallet(Wallet("agency1", master_id="agencydemo"), by=S)
+>>> t, eur = datetime(2026, 1, 1, tzinfo=UTC), Money(100, "EUR")
+>>> _ = app.credits.execute(TopUp(account_id="agencydemo", amount=eur, key="t1", at=t), by=S)
+>>> _ = app.credits.execute(Distribute(sub_id="agency1", amount=Money(25, "EUR"), key="d1",
+...                                    at=t), by=S)
+>>> app.credits.balance("wallet:agency1", by=S)
+Money(amount=Decimal('25'), currency='EUR')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from subacct.domain import AccountId
+from subacct.domain.events import WalletConfigured
+from subacct.errors import ConcurrentModification, InvalidInput, StalePlan, quoted
+from subacct.money import Money
+from subacct.policy import SEND_MESSAGES, VIEW_BILLING, Action
+from subacct.pricing.ledger import (
+    Authorizer,
+    LedgerAccount,
+    LedgerRequest,
+    Receipt,
+    Reservation,
+    Statement,
+    Transfer,
+    Wallet,
+    configure_wallet,
+    period_statement,
+    policy_authorizer,
+)
+from subacct.pricing.ledger.events import ledger_events
+from subacct.pricing.ledger.requests import (
+    Commit,
+    Distribute,
+    Expire,
+    Reclaim,
+    Refund,
+    Release,
+    Reserve,
+    ResetPeriod,
+    SetAllocation,
+    Spend,
+    TopUp,
+)
+from subacct.pricing.ledger.wallets import check_funding
+from subacct.principals import Actor
+from subacct.services import _args
+from subacct.services._kinds import command, query
+from subacct.services._runner import Runner, Unit
+from subacct.storage.ledger_writes import plan_and_write
+from subacct.storage.ports import LedgerRepository
+
+__all__ = ["Credits"]
+
+T = TypeVar("T")
+
+_REQUESTS = (
+    TopUp, Distribute, Reclaim, Spend, Refund, Reserve, Commit, Release, Expire,
+    SetAllocation, ResetPeriod,
+)  # fmt: skip
+_WHOLE_LEDGER = Action("credits.read_ledger")
+
+
+def _money_in(value: object) -> Money | None:
+    """The first ``Money`` a request or wallet carries (its amount, limit or allocation)."""
+    for name in ("amount", "overdraft_limit"):
+        found = getattr(value, name, None)
+        if isinstance(found, Money):
+            return found
+    allocation = getattr(value, "allocation", None)
+    amount = getattr(allocation, "amount", None)
+    return amount if isinstance(amount, Money) else None
+
+
+def _authorizer(unit: Unit) -> Authorizer:
+    """Checks ``by`` on each account the core asks about (audited once each)."""
+    return policy_authorizer(lambda action, account_id: unit.require(action, account_id))
+
+
+class Credits:
+    """Prepaid credits on the double-entry ledger (``app.credits``)."""
+
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+
+    def _currency(self, given: object, value: object = None) -> str:
+        """The ledger to use: ``given``, else the currency of ``value``'s amount, else the
+        settings' ``currency``."""
+        if given is not None:
+            return _args.currency(given)
+        money = _money_in(value)
+        if money is not None:
+            return money.currency
+        fallback = self._runner.settings.currency
+        if fallback is None:
+            raise InvalidInput(
+                "name the ledger's currency (currency=...), or give the settings a currency",
+                field="currency",
+            )
+        return fallback
+
+    def _read(self, by: object, currency: object, work: Callable[[Unit, LedgerRepository], T]) -> T:
+        who, cur = _args.actor(by), self._currency(currency)
+        return self._runner.query(who, lambda unit: work(unit, unit.uow.ledger(cur)), ledger=cur)
+
+    # -- commands ---------------------------------------------------------------------------
+
+    @command
+    def open_wallet(self, wallet: Wallet, *, by: Actor, currency: str | None = None) -> Wallet:
+        """Open or re-configure ``wallet`` (``billing.manage`` on its master, or on the
+        account itself). A sub-account's wallet is funded by its parent."""
+        who, given = _args.actor(by), _args.of(wallet, Wallet, "wallet")
+        cur = self._currency(currency, given)
+
+        def work(unit: Unit) -> Wallet:
+            ledger = unit.uow.ledger(cur)
+            account = unit.uow.accounts.get(given.account_id)
+            account.require_open()
+            check_funding(given, account.parent_id)
+            authorize = _authorizer(unit)
+            for _ in range(10):  # as plan_and_write: a StalePlan wrote nothing, check again
+                opened = ledger.wallet(given.account_id) is None
+                stored = configure_wallet(ledger, given, authorize)
+                try:
+                    ledger.put_wallet(stored)
+                except StalePlan:
+                    continue
+                unit.emit(
+                    WalletConfigured(
+                        **unit.meta().about(stored.account_id),
+                        currency=cur,
+                        master_id=stored.master_id,
+                        opened=opened,
+                    )
+                )
+                return stored
+            raise ConcurrentModification(f"wallet {quoted(given.account_id)} kept changing")
+
+        return self._runner.command(who, work, ledger=cur)
+
+    @command
+    def execute(self, request: LedgerRequest, *, by: Actor, currency: str | None = None) -> Receipt:
+        """Run one ledger operation: its receipt (``replayed=True`` for a key used before,
+        which moves nothing), or a typed refusal that changes nothing."""
+        who = _args.actor(by)
+        if not isinstance(request, _REQUESTS):
+            raise InvalidInput(
+                f"request must be a ledger request (TopUp, Spend...), not {type(request).__name__}",
+                field="request",
+            )
+        cur = self._currency(currency, request)
+
+        def work(unit: Unit) -> Receipt:
+            planned = plan_and_write(unit.uow.ledger(cur), request, _authorizer(unit))
+            unit.emit(*ledger_events(planned, unit.meta))
+            return planned.receipt
+
+        return self._runner.command(who, work, ledger=cur)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    @query
+    def balance(
+        self, account: LedgerAccount | str, *, by: Actor, currency: str | None = None
+    ) -> Money:
+        """The balance of one ledger account (``LedgerAccount`` or ``"wallet:agency1"``)."""
+        target = _args.ledger_account(account)
+
+        def work(unit: Unit, ledger: LedgerRepository) -> Money:
+            unit.require(VIEW_BILLING, target.owner)
+            return Money(ledger.balance(target), ledger.currency)
+
+        return self._read(by, currency, work)
+
+    @query
+    def balances(self, *, by: Actor, currency: str | None = None) -> dict[LedgerAccount, Money]:
+        """Every ledger account that ever moved, with its balance (they sum to zero); the
+        system only."""
+
+        def work(unit: Unit, ledger: LedgerRepository) -> dict[LedgerAccount, Money]:
+            unit.require_system(_WHOLE_LEDGER)
+            return {a: Money(b, ledger.currency) for a, b in ledger.balances().items()}
+
+        return self._read(by, currency, work)
+
+    @query
+    def wallet(self, account_id: str, *, by: Actor, currency: str | None = None) -> Wallet | None:
+        """The account's wallet settings, if it has a wallet."""
+        where = _args.ident(account_id, "account_id")
+
+        def work(unit: Unit, ledger: LedgerRepository) -> Wallet | None:
+            unit.require(VIEW_BILLING, where)
+            return ledger.wallet(AccountId(where))
+
+        return self._read(by, currency, work)
+
+    @query
+    def wallets(self, *, by: Actor, currency: str | None = None) -> list[Wallet]:
+        """Every wallet of the ledger, in account id order; the system only."""
+
+        def work(unit: Unit, ledger: LedgerRepository) -> list[Wallet]:
+            unit.require_system(_WHOLE_LEDGER)
+            return ledger.wallets()
+
+        return self._read(by, currency, work)
+
+    @query
+    def reservation(
+        self, reservation_id: str, *, by: Actor, currency: str | None = None
+    ) -> Reservation | None:
+        """A credit reservation (``billing.view`` or ``messages.send`` in its account)."""
+        wanted = _args.ident(reservation_id, "reservation_id")
+
+        def work(unit: Unit, ledger: LedgerRepository) -> Reservation | None:
+            found = ledger.reservation(wanted)
+            if found is not None:
+                unit.require_any((VIEW_BILLING, SEND_MESSAGES), found.account_id)
+            return found
+
+        return self._read(by, currency, work)
+
+    @query
+    def reservations(self, *, by: Actor, currency: str | None = None) -> list[Reservation]:
+        """Every reservation (open and closed), in id order; the system only."""
+
+        def work(unit: Unit, ledger: LedgerRepository) -> list[Reservation]:
+            unit.require_system(_WHOLE_LEDGER)
+            return ledger.reservations()
+
+        return self._read(by, currency, work)
+
+    @query
+    def transfers(
+        self,
+        account: LedgerAccount | str | None = None,
+        *,
+        by: Actor,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        currency: str | None = None,
+    ) -> list[Transfer]:
+        """The transfer log in ledger order (touching ``account``, in ``[start, end)``,
+        when given); every transfer is the system's."""
+        target = None if account is None else _args.ledger_account(account)
+        since = _args.optional_timestamp(start, "start")
+        until = _args.optional_timestamp(end, "end")
+
+        def work(unit: Unit, ledger: LedgerRepository) -> list[Transfer]:
+            if target is None:
+                unit.require_system(_WHOLE_LEDGER)
+            else:
+                unit.require(VIEW_BILLING, target.owner)
+            return ledger.transfers(target, since, until)
+
+        return self._read(by, currency, work)
+
+    @query
+    def statement(
+        self,
+        account: LedgerAccount | str,
+        *,
+        start: datetime,
+        end: datetime,
+        by: Actor,
+        currency: str | None = None,
+    ) -> Statement:
+        """The statement of one ledger account for ``[start, end)``: opening balance, every
+        movement with its running balance, closing balance."""
+        target = _args.ledger_account(account)
+        since, until = _args.timestamp(start, "start"), _args.timestamp(end, "end")
+        if until <= since:
+            raise InvalidInput("a statement period must end after it starts", field="end")
+
+        def work(unit: Unit, ledger: LedgerRepository) -> Statement:
+            unit.require(VIEW_BILLING, target.owner)
+            opening = Money(ledger.opening_balance(target, since), ledger.currency)
+            moves = ledger.transfers(target, since, until)
+            return period_statement(target, opening, moves, start=since, end=until)
+
+        return self._read(by, currency, work)

@@ -1,0 +1,105 @@
+"""One frozen ``Settings`` for a whole ``Subacct``: every sub-API reads the same values.
+
+>>> from datetime import datetime, UTC
+>>> from subacct import FixedClock, SequentialIds, Settings
+>>> settings = Settings(clock=FixedClock(datetime(2026, 1, 1, tzinfo=UTC)), ids=SequentialIds(),
+...                     currency="eur")
+>>> settings.currency, settings.max_attempts, settings.hierarchy.max_levels
+('EUR', 5, 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from subacct.domain.hierarchy import HierarchyRules
+from subacct.errors import InvalidInput, quoted
+from subacct.money import Money
+from subacct.policy.actions import DEFAULT_CATALOG, ActionCatalog
+from subacct.policy.roles import DEFAULT_ROLES, Role
+from subacct.pricing.plan_changes import UpgradePolicy
+from subacct.runtime import SystemClock, UuidIds
+from subacct.storage.ports import Clock, IdFactory
+
+__all__ = ["Settings"]
+
+
+def _has(method: str, field: str) -> Any:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not callable(getattr(value, method, None)):
+            raise InvalidInput(f"{field} must have a {method}() method", field=field)
+
+    return check
+
+
+def _of(cls: type, field: str) -> Any:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, cls):
+            raise InvalidInput(f"{field} must be a {cls.__name__}", field=field)
+
+    return check
+
+
+def _roles(value: object) -> tuple[Role, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidInput("roles must be a list of Role", field="roles")
+    roles = tuple(value)
+    ids = [r.id for r in roles if isinstance(r, Role)]
+    if len(ids) != len(roles) or not roles:
+        raise InvalidInput("roles must be a non-empty list of Role", field="roles")
+    if len(set(ids)) != len(ids):
+        raise InvalidInput("role ids must be unique", field="roles")
+    return roles
+
+
+def _currency(value: object) -> str | None:
+    return None if value is None else Money.zero(value).currency  # type: ignore[arg-type]
+
+
+def _attempts(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise InvalidInput("max_attempts must be an integer from 1 to 100", field="max_attempts")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """What one application runs with.
+
+    * ``clock`` and ``ids``: where times and new ids come from (``FixedClock`` and
+      ``SequentialIds`` for tests; ``SequentialIds`` repeat across processes, so use
+      ``UuidIds``, the default, when several processes share a store);
+    * ``hierarchy``: how deep the account tree may grow;
+    * ``catalog`` and ``roles``: the actions the policy knows and the built-in roles
+      (seed 004's four by default; custom roles are stored with ``policy.define_role``);
+    * ``upgrade_policy``: the prerequisites of plan upgrades (seed 001);
+    * ``currency``: the credit ledger used when a call names none;
+    * ``max_attempts``: how often a unit of work that lost a race is run again.
+    """
+
+    clock: Clock = attrs.field(factory=SystemClock, validator=_has("now", "clock"))
+    ids: IdFactory = attrs.field(factory=UuidIds, validator=_has("new_id", "ids"))
+    hierarchy: HierarchyRules = attrs.field(
+        factory=HierarchyRules, validator=_of(HierarchyRules, "hierarchy")
+    )
+    catalog: ActionCatalog = attrs.field(
+        default=DEFAULT_CATALOG, validator=_of(ActionCatalog, "catalog")
+    )
+    roles: tuple[Role, ...] = attrs.field(default=DEFAULT_ROLES, converter=_roles)
+    upgrade_policy: UpgradePolicy = attrs.field(
+        factory=UpgradePolicy, validator=_of(UpgradePolicy, "upgrade_policy")
+    )
+    currency: str | None = attrs.field(default=None, converter=_currency)
+    max_attempts: int = attrs.field(default=5, converter=_attempts)
+
+    def __attrs_post_init__(self) -> None:
+        for role in self.roles:
+            unknown = sorted(a for a in role.rights if a not in self.catalog)
+            if unknown:
+                raise InvalidInput(
+                    f"role {quoted(role.id)} grants actions missing from the catalog: {unknown}",
+                    field="roles",
+                )

@@ -1,0 +1,301 @@
+"""``app.billing`` over storage: the seed examples end to end, idempotent usage, quotas
+that count recorded usage, invoices issued once, setup fees, commissions, and who may
+see billing (seed 000: sub-accounts cannot see the master's)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from subacct import (
+    SYSTEM,
+    AccountNotActive,
+    ActionDenied,
+    BillingPeriod,
+    FixedClock,
+    IdempotencyConflict,
+    Money,
+    NotFound,
+    Plan,
+    PlanLadder,
+    Quota,
+    QuotaExceeded,
+    SetupDiscount,
+    SetupFeeSchedule,
+    Store,
+    Subacct,
+    UsageRecord,
+)
+from subacct.errors import QuotaCapExceedsParent
+from subacct.pricing import BillingMode
+from subacct.testing.conformance import store_state
+
+from .conftest import T0, event_log, make_app, seed_agency
+
+JAN = BillingPeriod(2026, 1)
+
+
+def usd(amount: str | int) -> Money:
+    return Money(amount, "USD")
+
+
+SEED000_LADDER = PlanLadder(
+    [
+        Plan("2,500", 2500, usd(15)),
+        Plan("8,500", 8500, usd(45)),
+        Plan("12,000", 12000, usd(60)),
+        Plan("18,000", 18000, usd(90)),
+    ]
+)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0 - timedelta(days=14))  # 2026-01-01
+
+
+@pytest.fixture
+def app(store: Store, clock: FixedClock) -> Subacct:
+    a = seed_agency(make_app(store, clock=clock))
+    a.billing.set_profile("agencydemo", SEED000_LADDER, by=SYSTEM)
+    return a
+
+
+def seed000_usage(app: Subacct) -> None:
+    app.billing.record_usage(
+        [
+            UsageRecord("agencydemo", JAN, "email", 9000, "m-1"),
+            UsageRecord("agency1", JAN, "smtp", 5300, "x-1", "promo"),
+            UsageRecord("agency2", JAN, "sms", 1700, "y-1"),
+        ],
+        by=SYSTEM,
+    )
+
+
+def test_seed000_pooled_bill_is_90_not_120(app: Subacct) -> None:
+    seed000_usage(app)
+    comparison = app.billing.compare("agencydemo", JAN, by="owner")
+    assert dict(comparison.standalone) == {
+        "agencydemo": usd(60),
+        "agency1": usd(45),
+        "agency2": usd(15),
+    }
+    assert comparison.standalone_total == usd(120)
+    assert comparison.pooled_volume == 16000
+    assert comparison.pooled_total == usd(90)
+    assert comparison.saving == usd(30)
+    assert comparison.cheaper is BillingMode.POOLED
+    (invoice,) = app.billing.preview_invoices("agencydemo", JAN, by="owner")
+    assert invoice.total == usd("90.00")
+    assert [line.account_id for line in invoice.lines] == ["agencydemo", "agency1", "agency2"]
+    assert sum((line.amount for line in invoice.lines), usd(0)) == invoice.total
+
+
+def test_subs_cannot_see_the_masters_billing(app: Subacct) -> None:
+    seed000_usage(app)
+    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    for call in (
+        lambda: app.billing.invoices("agencydemo", by="sam"),
+        lambda: app.billing.preview_invoices("agencydemo", JAN, by="sam"),
+        lambda: app.billing.compare("agencydemo", JAN, by="yara"),
+        lambda: app.billing.profile("agencydemo", by="sam"),
+        lambda: app.billing.invoices("agencydemo", by="bob"),
+    ):
+        with pytest.raises(ActionDenied) as err:
+            call()
+        assert err.value.details["account_id"] == "agencydemo"
+    assert [i.period for i in app.billing.invoices("agencydemo", by="owner")] == [JAN]
+
+
+def test_sub_with_own_payment_details_gets_its_own_invoice(app: Subacct) -> None:
+    seed000_usage(app)
+    app.billing.set_profile("agency1", SEED000_LADDER, by=SYSTEM)
+    invoices = {i.payer_id: i for i in app.billing.preview_invoices("agencydemo", JAN, by="owner")}
+    assert invoices["agency1"].total == usd("45.00")
+    assert invoices["agencydemo"].total == usd("60.00")  # 10,700 pooled: the 12,000 plan
+    app.billing.remove_profile("agency1", by=SYSTEM)
+    assert len(app.billing.preview_invoices("agencydemo", JAN, by="owner")) == 1
+
+
+def test_usage_is_idempotent_and_conflicts_write_nothing(app: Subacct) -> None:
+    seed000_usage(app)
+    retry = [UsageRecord("agency1", JAN, "smtp", 5300, "x-1", "promo")]
+    assert app.billing.record_usage(retry, by=SYSTEM) == 0
+    before = app.billing.usage_book(JAN, by=SYSTEM).totals()
+    state, events = store_state(app.store), event_log(app.store)
+    with pytest.raises(IdempotencyConflict):
+        app.billing.record_usage(
+            [
+                UsageRecord("agency2", JAN, "sms", 10, "y-2"),
+                UsageRecord("agency1", JAN, "smtp", 9999, "x-1"),  # same key, other content
+            ],
+            by=SYSTEM,
+        )
+    assert app.billing.usage_book(JAN, by=SYSTEM).totals() == before
+    assert store_state(app.store) == state
+    assert event_log(app.store) == events
+    assert app.reports.usage_by_label("agency1", JAN, by="sam") == {"promo": 5300}
+    assert app.reports.subtree_usage("agencydemo", JAN, by="owner") == 16000
+
+
+def test_usage_is_recorded_by_senders_and_told_as_events(app: Subacct) -> None:
+    assert app.billing.record_usage([UsageRecord("agency1", JAN, "sms", 3, "b-1")], by="bob") == 1
+    with pytest.raises(ActionDenied):  # bob sends in agency1 only
+        app.billing.record_usage([UsageRecord("agency2", JAN, "sms", 3, "b-2")], by="bob")
+    recorded = event_log(app.store)[-1]
+    assert (recorded.event_type, recorded.account_id, recorded.quantity) == (  # type: ignore[attr-defined]
+        "usage_recorded",
+        "agency1",
+        3,
+    )
+
+
+def test_invoice_is_issued_once_with_one_event(app: Subacct) -> None:
+    seed000_usage(app)
+    first = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    again = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    assert first == again
+    assert app.billing.invoices("agencydemo", by="owner") == [first]
+    issued = [e for e in event_log(app.store) if e.event_type == "invoice_issued"]  # type: ignore[attr-defined]
+    assert len(issued) == 1
+    assert issued[0].total == usd("90.00")  # type: ignore[attr-defined]
+    with pytest.raises(ActionDenied):
+        app.billing.issue_invoice("agencydemo", JAN.next(), by="owner")  # the system's
+    with pytest.raises(NotFound):
+        app.billing.issue_invoice("agency1", JAN, by=SYSTEM)  # pooled, not a payer
+
+
+def test_quotas_refuse_over_quota_sends_unless_overage_is_allowed(app: Subacct) -> None:
+    billing = app.billing
+    billing.set_quota("agencydemo", Quota(10000), by=SYSTEM)
+    billing.set_quota("agency1", Quota(6000), by="owner")
+    with pytest.raises(QuotaCapExceedsParent):
+        billing.set_quota("agency2", Quota(12000), by="owner")
+    with pytest.raises(ActionDenied):  # a sub's quota is its parent's to set
+        billing.set_quota("agency1", Quota(9000), by="sam")
+    billing.reserve_send("agency1", JAN, 5000, key="s1", by="sam")
+    assert billing.reserve_send("agency1", JAN, 5000, key="s1", by="sam").allowed  # retry
+    with pytest.raises(QuotaExceeded) as err:
+        billing.reserve_send("agency1", JAN, 2000, key="s2", by="sam")
+    assert err.value.code == "over_quota"
+    assert err.value.details["limit"] == 6000
+    with pytest.raises(QuotaExceeded) as err:
+        billing.reserve_send("agency2", JAN, 5001, key="s3", by="yara")  # the master's 10,000
+    assert err.value.details["limited_by"] == "agencydemo"
+    billing.release_send(JAN, "s1", by="sam")
+    assert billing.check_send("agency1", JAN, 6000, by="sam").allowed
+    billing.set_quota("agency1", Quota(6000, allow_overage=True), by="owner")
+    billing.set_quota("agencydemo", Quota(10000, allow_overage=True), by=SYSTEM)
+    assert billing.reserve_send("agency1", JAN, 7000, key="s4", by="sam").overage == 1000
+    with pytest.raises(IdempotencyConflict):
+        billing.reserve_send("agency1", JAN, 1, key="s4", by="sam")
+    assert billing.quota("agency1", by="sam") == Quota(6000, allow_overage=True)
+
+
+def test_recorded_usage_counts_against_the_quota(app: Subacct) -> None:
+    app.billing.set_quota("agency1", Quota(6000), by="owner")
+    app.billing.record_usage([UsageRecord("agency1", JAN, "email", 50000, "bulk")], by=SYSTEM)
+    check = app.billing.check_send("agency1", JAN, 1, by="sam")
+    assert isinstance(check.refusal, QuotaExceeded)
+    assert check.refusal.details["used"] == 50000
+    with pytest.raises(QuotaExceeded):
+        app.billing.reserve_send("agency1", JAN, 1, key="one-more", by="sam")
+
+
+def test_usage_under_a_reservation_key_settles_it(app: Subacct) -> None:
+    app.billing.set_quota("agency1", Quota(1000), by="owner")
+    app.billing.reserve_send("agency1", JAN, 600, key="batch-1", by="sam")
+    assert not app.billing.check_send("agency1", JAN, 500, by="sam").allowed
+    app.billing.record_usage([UsageRecord("agency1", JAN, "sms", 550, "batch-1")], by="sam")
+    assert app.billing.check_send("agency1", JAN, 450, by="sam").allowed  # 550 counted, once
+    assert not app.billing.check_send("agency1", JAN, 451, by="sam").allowed
+    with pytest.raises(NotFound):
+        app.billing.release_send(JAN, "batch-1", by="sam")  # settled already
+    released = [e for e in event_log(app.store) if e.event_type == "quota_released"]  # type: ignore[attr-defined]
+    assert [(e.key, e.settled) for e in released] == [("batch-1", True)]  # type: ignore[attr-defined]
+
+
+def test_no_reservation_or_usage_on_an_account_that_cannot_send(app: Subacct) -> None:
+    app.accounts.pause("agencydemo", by=SYSTEM)
+    for call in (
+        lambda: app.billing.reserve_send("agency1", JAN, 1, key="k", by="sam"),
+        lambda: app.billing.record_usage([UsageRecord("agency1", JAN, "sms", 1, "u")], by="sam"),
+    ):
+        with pytest.raises(AccountNotActive) as err:
+            call()
+        assert err.value.details["inactive_account_id"] == "agencydemo"
+    refusal = app.billing.check_send("agency1", JAN, 1, by="sam").refusal
+    assert isinstance(refusal, AccountNotActive)
+    app.accounts.resume("agencydemo", by=SYSTEM)
+    app.accounts.close("agency2", by="owner")
+    with pytest.raises(AccountNotActive):
+        app.billing.record_usage([UsageRecord("agency2", JAN, "sms", 1, "late")], by=SYSTEM)
+
+
+def test_setup_fees_with_a_volume_discount(app: Subacct) -> None:
+    app.billing.set_profile(
+        "agencydemo",
+        SEED000_LADDER,
+        setup_fees=SetupFeeSchedule(usd(30), [SetupDiscount(3, Decimal(50))]),
+        by=SYSTEM,
+    )
+    app.accounts.create_sub("agencydemo", "Company Z", account_id="agency3", by="owner")
+    seed000_usage(app)
+    (invoice,) = app.billing.preview_invoices("agencydemo", JAN, by="owner")
+    fees = [line.amount for line in invoice.lines if line.kind.value == "setup_fee"]
+    assert fees == [usd(30), usd(30), usd(15)]
+
+
+def test_a_sub_paying_for_itself_still_has_its_setup_fee_billed_to_its_master(
+    app: Subacct,
+) -> None:
+    app.billing.set_profile(
+        "agencydemo", SEED000_LADDER, setup_fees=SetupFeeSchedule(usd(30)), by=SYSTEM
+    )
+    app.billing.set_profile("agency2", SEED000_LADDER, by=SYSTEM)
+    invoices = {i.payer_id: i for i in app.billing.preview_invoices("agencydemo", JAN, by=SYSTEM)}
+    master_fees = [
+        line.account_id for line in invoices["agencydemo"].lines if line.kind.value == "setup_fee"
+    ]
+    assert master_fees == ["agency1", "agency2"]
+    assert not [line for line in invoices["agency2"].lines if line.kind.value == "setup_fee"]
+
+
+def test_agency_earns_25_percent_of_linked_client_subscription(app: Subacct) -> None:
+    app.billing.set_profile("agencydemo", SEED000_LADDER, commission_rate="0.25", by=SYSTEM)
+    app.accounts.create_master("Client Co", account_id="client", by=SYSTEM)
+    app.accounts.link_client("agencydemo", "client", "Client Co", by=SYSTEM)
+    app.billing.set_profile("client", SEED000_LADDER, by=SYSTEM)
+    app.billing.record_usage([UsageRecord("client", JAN, "email", 8000, "c-1")], by=SYSTEM)
+    assert app.billing.issue_invoice("client", JAN, by=SYSTEM).total == usd("45.00")
+    statement = app.billing.commission_statement("agencydemo", JAN, by="owner")
+    assert statement.total == usd("11.25")
+    assert app.billing.preview_invoices("agencydemo", JAN, by="owner")[0].payer_id == "agencydemo"
+    with pytest.raises(ActionDenied):  # the agency does not see the client's billing
+        app.billing.invoices("client", by="owner")
+
+
+def test_profile_terms_are_checked_before_anything_is_stored(app: Subacct) -> None:
+    from subacct.errors import InvalidInput
+
+    before = store_state(app.store)
+    with pytest.raises(InvalidInput):
+        app.billing.set_profile("agency1", SEED000_LADDER, hold_fee=Money(5, "EUR"), by=SYSTEM)
+    with pytest.raises(InvalidInput):
+        app.billing.set_profile("agency1", SEED000_LADDER, commission_rate="2", by=SYSTEM)
+    assert store_state(app.store) == before
+    assert app.billing.profile("agency1", by="owner") is None
+
+
+def test_rights_come_before_idempotency(app: Subacct) -> None:
+    """A stranger retrying another tenant's usage learns nothing: it is refused before the
+    key is looked at."""
+    seed000_usage(app)
+    for record in (
+        UsageRecord("agency1", JAN, "smtp", 5300, "x-1", "promo"),  # a retry
+        UsageRecord("agency1", JAN, "smtp", 1, "x-1"),  # a conflict
+    ):
+        with pytest.raises(ActionDenied):
+            app.billing.record_usage([record], by="yara")
