@@ -12,6 +12,7 @@ A refused operation never leaves partial state behind.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ __all__ = [
     "OverdraftInUse",
     "PaymentMethodRequired",
     "PeriodMismatch",
+    "PeriodNotEnded",
     "PermissionDenied",
     "PlanChangeError",
     "PlanNotFound",
@@ -74,12 +76,28 @@ __all__ = [
     "UserNotFound",
     "VolumeAboveLadder",
     "WalletNotFound",
+    "SECRET_PATTERN",
     "error_codes",
     "quoted",
+    "redacted",
 ]
 
 #: The most characters of one input value an error message or detail ever shows.
 MAX_QUOTED: Final = 100
+
+#: The shape of the API key secrets subacct mints (``sk_`` and 43 URL-safe characters).
+#: Whatever an error says, a run of text of this shape is shown as ``sk_<redacted>``: a
+#: secret passed in the wrong place (as a user id, say) never comes back in a message.
+SECRET_PATTERN: Final = re.compile(r"sk_[A-Za-z0-9_-]{20,}")
+
+
+def redacted(text: str) -> str:
+    """``text`` with every API key secret in it replaced by ``sk_<redacted>``.
+
+    >>> redacted("user 'sk_Zm9vYmFyYmF6cXV4cXV1eDEyMzQ1Njc4OTA' does not exist")
+    "user 'sk_<redacted>' does not exist"
+    """
+    return SECRET_PATTERN.sub("sk_<redacted>", text)
 
 
 def quoted(value: object, limit: int = 80) -> str:
@@ -93,7 +111,7 @@ def quoted(value: object, limit: int = 80) -> str:
     """
     cap = min(limit, MAX_QUOTED)
     try:
-        text = repr(value)
+        text = redacted(repr(value))
     except Exception:  # a hostile __repr__ must not break the error that reports it
         return f"<{type(value).__name__}>"
     if len(text) <= cap:
@@ -103,9 +121,12 @@ def quoted(value: object, limit: int = 80) -> str:
 
 
 def _capped(value: Any) -> Any:
-    """A detail value safe to return to a caller: long text is cut like ``quoted``."""
-    if isinstance(value, str) and len(value) > MAX_QUOTED:
-        return value[: MAX_QUOTED - 20] + f"… ({len(value)} characters)"
+    """A detail value safe to return to a caller: long text is cut like ``quoted``, and
+    secrets are redacted."""
+    if isinstance(value, str):
+        if len(value) > MAX_QUOTED:
+            return redacted(value[: MAX_QUOTED - 20]) + f"… ({len(value)} characters)"
+        return redacted(value)
     if isinstance(value, bytes):
         return quoted(value)
     if isinstance(value, list):
@@ -115,15 +136,29 @@ def _capped(value: Any) -> Any:
     return value
 
 
+def _rebuilt(cls: type[SubacctError], message: str, state: dict[str, Any]) -> SubacctError:
+    """Unpickle an error without calling its ``__init__`` (whose signature varies)."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
 class SubacctError(Exception):
     """Root of every error subacct raises on purpose."""
 
     code: ClassVar[str] = "subacct_error"
 
     def __init__(self, message: str, **details: Any) -> None:
+        message = redacted(message)
         super().__init__(message)
         self.message = message
         self.details: dict[str, Any] = {k: _capped(v) for k, v in details.items()}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (multiprocessing, task queues): pickle and copy
+        # them by state, whatever arguments their constructor takes.
+        return (_rebuilt, (type(self), self.message, dict(self.__dict__)))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able shape a host can return from an API: code, message, details."""
@@ -370,6 +405,12 @@ class QuotaCapExceedsParent(Conflict):
     """A sub-account's quota cap would be above an ancestor's limit (or vice versa)."""
 
     code = "quota_cap_exceeds_parent"
+
+
+class PeriodNotEnded(Conflict):
+    """The billing period is still running: its invoice is issued once it is over."""
+
+    code = "period_not_ended"
 
 
 class PlanChangeError(Conflict):

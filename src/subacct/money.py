@@ -80,7 +80,9 @@ def to_decimal(value: object, *, field: str = "amount") -> Decimal:
 
 def _currency(value: object) -> str:
     if not isinstance(value, str) or len(value) != 3 or not value.isalpha():
-        raise InvalidInput(f"currency must be a 3-letter ISO 4217 code, got {quoted(value)}")
+        raise InvalidInput(
+            f"currency must be a 3-letter ISO 4217 code, got {quoted(value)}", field="currency"
+        )
     return value.upper()
 
 

@@ -29,7 +29,7 @@ class FixedClock:
     """A clock for tests and demos: returns ``start`` and moves only when told to."""
 
     def __init__(self, start: datetime) -> None:
-        if start.tzinfo is None:
+        if not isinstance(start, datetime) or start.utcoffset() is None:
             raise InvalidInput("FixedClock needs a timezone-aware datetime", field="start")
         self._now = start
         self._lock = threading.Lock()
@@ -38,6 +38,8 @@ class FixedClock:
         return self._now
 
     def advance(self, delta: timedelta) -> datetime:
+        if not isinstance(delta, timedelta):
+            raise InvalidInput("advance takes a datetime.timedelta", field="delta")
         with self._lock:
             self._now = self._now + delta
             return self._now

@@ -104,3 +104,39 @@ def test_refused_operation_leaves_database_byte_for_byte_unchanged(
     assert store.dump() == before_dump
     store.close()
     assert path.read_bytes() == before_bytes
+
+
+@pytest.mark.parametrize("path", [None, 5, "", b"x.db"])
+def test_a_path_that_is_not_a_path_is_refused_and_creates_nothing(
+    path: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SubacctError) as info:
+        SqliteStore(path)  # type: ignore[arg-type]
+    assert (info.value.code, info.value.details["field"]) == ("invalid_input", "path")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_folder_or_a_file_that_is_no_database_is_a_storage_error(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(StorageError) as missing:
+        SqliteStore(tmp_path / "nowhere" / "x.db")
+    assert missing.value.details["path"].endswith("x.db")
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database " * 100)
+    with pytest.raises(StorageError):
+        SqliteStore(garbage)
+    assert garbage.read_bytes() == b"not a database " * 100  # left as it was
+
+
+def test_a_fixed_clock_needs_an_aware_datetime_and_a_timedelta() -> None:
+    from datetime import datetime
+
+    for start in (None, "2026-01-01", datetime(2026, 1, 1)):
+        with pytest.raises(SubacctError):
+            FixedClock(start)  # type: ignore[arg-type]
+    clock = FixedClock(DEMO_TIME)
+    with pytest.raises(SubacctError):
+        clock.advance(5)  # type: ignore[arg-type]
+    assert clock.now() == DEMO_TIME

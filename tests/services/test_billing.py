@@ -28,7 +28,7 @@ from subacct import (
     Subacct,
     UsageRecord,
 )
-from subacct.errors import QuotaCapExceedsParent
+from subacct.errors import InvalidInput, PeriodNotEnded, QuotaCapExceedsParent
 from subacct.pricing import BillingMode
 from subacct.testing.conformance import store_state
 
@@ -93,8 +93,14 @@ def test_seed000_pooled_bill_is_90_not_120(app: Subacct) -> None:
     assert sum((line.amount for line in invoice.lines), usd(0)) == invoice.total
 
 
-def test_subs_cannot_see_the_masters_billing(app: Subacct) -> None:
+def month_over(clock: FixedClock, period: BillingPeriod) -> None:
+    """Move the clock to the first moment after ``period``: its invoice can be issued."""
+    clock.advance(period.end - clock.now())
+
+
+def test_subs_cannot_see_the_masters_billing(app: Subacct, clock: FixedClock) -> None:
     seed000_usage(app)
+    month_over(clock, JAN)
     app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
     for call in (
         lambda: app.billing.invoices("agencydemo", by="sam"),
@@ -152,8 +158,12 @@ def test_usage_is_recorded_by_senders_and_told_as_events(app: Subacct) -> None:
     )
 
 
-def test_invoice_is_issued_once_with_one_event(app: Subacct) -> None:
+def test_invoice_is_issued_once_with_one_event(app: Subacct, clock: FixedClock) -> None:
     seed000_usage(app)
+    with pytest.raises(PeriodNotEnded):  # January is still running
+        app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    assert app.billing.invoices("agencydemo", by="owner") == []
+    month_over(clock, JAN)
     first = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
     again = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
     assert first == again
@@ -263,12 +273,15 @@ def test_a_sub_paying_for_itself_still_has_its_setup_fee_billed_to_its_master(
     assert not [line for line in invoices["agency2"].lines if line.kind.value == "setup_fee"]
 
 
-def test_agency_earns_25_percent_of_linked_client_subscription(app: Subacct) -> None:
+def test_agency_earns_25_percent_of_linked_client_subscription(
+    app: Subacct, clock: FixedClock
+) -> None:
     app.billing.set_profile("agencydemo", SEED000_LADDER, commission_rate="0.25", by=SYSTEM)
     app.accounts.create_master("Client Co", account_id="client", by=SYSTEM)
     app.accounts.link_client("agencydemo", "client", "Client Co", by=SYSTEM)
     app.billing.set_profile("client", SEED000_LADDER, by=SYSTEM)
     app.billing.record_usage([UsageRecord("client", JAN, "email", 8000, "c-1")], by=SYSTEM)
+    month_over(clock, JAN)
     assert app.billing.issue_invoice("client", JAN, by=SYSTEM).total == usd("45.00")
     statement = app.billing.commission_statement("agencydemo", JAN, by="owner")
     assert statement.total == usd("11.25")
@@ -278,8 +291,6 @@ def test_agency_earns_25_percent_of_linked_client_subscription(app: Subacct) -> 
 
 
 def test_profile_terms_are_checked_before_anything_is_stored(app: Subacct) -> None:
-    from subacct.errors import InvalidInput
-
     before = store_state(app.store)
     with pytest.raises(InvalidInput):
         app.billing.set_profile("agency1", SEED000_LADDER, hold_fee=Money(5, "EUR"), by=SYSTEM)
@@ -299,3 +310,27 @@ def test_rights_come_before_idempotency(app: Subacct) -> None:
     ):
         with pytest.raises(ActionDenied):
             app.billing.record_usage([record], by="yara")
+
+
+def test_nothing_is_counted_in_a_month_that_has_not_begun(app: Subacct) -> None:
+    """Usage, reservations and checks are for the month they happen in (it is January):
+    a February record would slip past a January close, so it is refused."""
+    feb = JAN.next()
+    before = store_state(app.store)
+    with pytest.raises(InvalidInput) as err:
+        app.billing.record_usage(
+            [
+                UsageRecord("agency1", JAN, "sms", 1, "ok"),
+                UsageRecord("agency1", feb, "sms", 1, "f"),
+            ],
+            by="sam",
+        )
+    assert err.value.details["field"] == "records"
+    for call in (
+        lambda: app.billing.reserve_send("agency1", feb, 5, key="f", by="sam"),
+        lambda: app.billing.check_send("agency1", feb, 5, by="sam"),
+    ):
+        with pytest.raises(InvalidInput) as err:
+            call()
+        assert err.value.details["field"] == "period"
+    assert store_state(app.store) == before

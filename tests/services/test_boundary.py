@@ -40,7 +40,7 @@ from subacct import (
     UsageRecord,
     Wallet,
 )
-from subacct.errors import MAX_QUOTED
+from subacct.errors import MAX_QUOTED, InvalidInput
 from subacct.policy import SEND_MESSAGES, VIEW_BILLING
 from subacct.pricing.reports import Grouping, UsageRow
 
@@ -69,6 +69,7 @@ BAD: list[Any] = [
     "\u200bsam",
     "s1\u202e",
     "\x1b[31mred",
+    "a\ud800b",  # a lone surrogate: no database encodes it
     ["s1"],
     ("s1",),
     {"s1": 1},
@@ -222,9 +223,16 @@ def _texts(error: SubacctError) -> str:
     return f"{error.message} {error.details!r} {error.to_dict()!r} {error!r} {error}"
 
 
-def _call_and_check(app: Subacct, qualified: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+def _call_and_check(
+    app: Subacct,
+    qualified: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    bad: str | None = None,
+) -> None:
     """Call one public method; a refusal must leave the database as it was (a policy
-    denial adds its one audit record), quote little of the input and no secret."""
+    denial adds its one audit record), quote little of the input and no secret. When
+    ``bad`` names the one hostile argument, an ``InvalidInput`` must name that field."""
     api, name = qualified.split(".")
     call = getattr(getattr(app, api), name)
     store = app.store
@@ -246,6 +254,10 @@ def _call_and_check(app: Subacct, qualified: str, args: list[Any], kwargs: dict[
             same = after == before
         if not same:
             pytest.fail(f"{qualified} was refused ({error.code}) but changed the database")
+        if bad is not None and isinstance(error, InvalidInput):
+            field = error.details.get("field")
+            if field != bad:
+                pytest.fail(f"{qualified}: a bad {bad} was refused naming the field {field!r}")
         text = _texts(error)
         for value in [*args, *kwargs.values()]:
             if isinstance(value, str) and len(value) > MAX_QUOTED and value[:101] in text:
@@ -289,7 +301,7 @@ def test_every_argument_of_every_method_refuses_hostile_values(sqlite_world: Sub
                     bad_at,
                     lambda name, size, i=bad_at, c=chosen, p=params: c if name == p[i].name else 0,
                 )
-                _call_and_check(sqlite_world, qualified, args, kwargs)
+                _call_and_check(sqlite_world, qualified, args, kwargs, params[bad_at].name)
 
 
 @settings(

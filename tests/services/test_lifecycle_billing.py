@@ -22,6 +22,7 @@ from subacct import (
     Subacct,
     UsageRecord,
 )
+from subacct.errors import PeriodNotEnded
 
 from .conftest import make_app
 
@@ -102,9 +103,13 @@ def test_a_closed_account_gets_a_final_invoice_and_nothing_after(
     app.accounts.close("agencydemo", by=SYSTEM)
     (march,) = app.billing.preview_invoices("agencydemo", MAR, by=SYSTEM)
     assert march.total == Money("90.00", "USD")  # 14,300 pooled: usage up to closing
+    at(clock, datetime(2026, 4, 1, tzinfo=UTC))  # the month is over: the final invoice
     assert app.billing.issue_invoice("agencydemo", MAR, by=SYSTEM) == march
     assert app.billing.preview_invoices("agencydemo", APR, by=SYSTEM) == ()
-    with pytest.raises(NotFound):
+    with pytest.raises(PeriodNotEnded):  # April is still running...
+        app.billing.issue_invoice("agencydemo", APR, by=SYSTEM)
+    at(clock, datetime(2026, 5, 1, tzinfo=UTC))
+    with pytest.raises(NotFound):  # ...and once over, it has no invoice
         app.billing.issue_invoice("agencydemo", APR, by=SYSTEM)
 
 

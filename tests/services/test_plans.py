@@ -25,7 +25,7 @@ from subacct import (
     UpgradeRule,
     UsageRecord,
 )
-from subacct.errors import PlanChangeError
+from subacct.errors import NotFound, PlanChangeError
 from subacct.pricing import true_up
 from subacct.testing.conformance import store_state
 
@@ -190,3 +190,60 @@ def test_pause_and_close_follow_the_account_and_cancel_open_changes(app: Subacct
 def test_seed001_fluctuating_volume_true_up() -> None:
     # prepaid 30,000, sent 40,000: charge price(45,000 plan) - price(30,000 plan)
     assert true_up(LADDER, 30000, 40000) == Money("55", "USD")
+
+
+def test_the_clock_dates_every_change_so_billed_months_stay_as_they_were(
+    app: Subacct, clock: FixedClock
+) -> None:
+    """Nobody passes a period: a downgrade asked for in March takes effect in April, and
+    January to March keep the plan they were billed on."""
+    verified(app)
+    app.plans.request_change("agencydemo", "30,000", by="owner", request_id="up")
+    app.plans.approve_change("up", by=SYSTEM)  # January
+    before = {p: lines(app, p) for p in (JAN, FEB, MAR)}
+    clock.advance(datetime(2026, 3, 20, tzinfo=UTC) - clock.now())
+    down = app.plans.request_change("agencydemo", "12,000", by="owner", request_id="down")
+    assert down.effective_from == BillingPeriod(2026, 4)
+    assert {p: lines(app, p) for p in (JAN, FEB, MAR)} == before
+    assert app.plans.subscription("agencydemo", by="owner", period=MAR).plan == "30,000"
+    assert app.plans.subscription("agencydemo", by="owner", period=MAR).scheduled == down
+    clock.advance(datetime(2026, 4, 2, tzinfo=UTC) - clock.now())
+    with pytest.raises(PlanChangeError):  # in effect now: too late to withdraw
+        app.plans.cancel_change("down", by="owner")
+    april = app.plans.subscription("agencydemo", by="owner", period=BillingPeriod(2026, 4))
+    assert (april.plan, april.scheduled) == ("12,000", None)
+
+
+def test_an_upgrade_approved_a_month_later_is_billed_from_that_month(
+    app: Subacct, clock: FixedClock
+) -> None:
+    verified(app)
+    app.plans.request_change("agencydemo", "30,000", by="owner", request_id="up")  # January
+    clock.advance(datetime(2026, 2, 15, tzinfo=UTC) - clock.now())
+    approved = app.plans.approve_change("up", by=SYSTEM)
+    assert approved.effective_from == FEB
+    assert lines(app, JAN) == [("usage", "60.00 USD")]  # January: the 12,000 plan alone
+    assert lines(app, FEB)[-1] == ("upgrade", "75.00 USD")
+    assert app.plans.subscription("agencydemo", by="owner", period=JAN).plan == "12,000"
+    assert app.plans.subscription("agencydemo", by="owner", period=FEB).plan == "30,000"
+
+
+def test_a_subscription_before_it_started_is_not_found(store: Store, clock: FixedClock) -> None:
+    app = seed_agency(make_app(store, clock=clock))
+    app.billing.set_profile("agencydemo", LADDER, by=SYSTEM)
+    app.plans.subscribe("agencydemo", "12,000", by=SYSTEM, period=FEB)
+    assert app.plans.subscription("agencydemo", by="owner", period=FEB).plan == "12,000"
+    with pytest.raises(NotFound):
+        app.plans.subscription("agencydemo", by="owner", period=JAN)
+
+
+def test_only_the_platform_learns_whether_a_change_exists(app: Subacct) -> None:
+    app.plans.request_change("agencydemo", "30,000", by="owner", request_id="up")
+    for ghost in ("up", "no-such-change"):
+        with pytest.raises(ActionDenied) as err:
+            app.plans.approve_change(ghost, by="owner")
+        assert err.value.reason == "platform_only"
+        with pytest.raises(ActionDenied):
+            app.plans.reject_change(ghost, reason="no", by="sam")
+    with pytest.raises(NotFound):
+        app.plans.approve_change("no-such-change", by=SYSTEM)

@@ -58,3 +58,21 @@ def test_core_module_is_pure(path: Path) -> None:
             assert called not in FORBIDDEN_CALLS, f"{path.name} calls {called}()"
         if isinstance(node, ast.Global):
             pytest.fail(f"{path.name} uses a global statement")
+
+
+_MUTABLE = (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)
+
+
+@pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_core_module_holds_no_mutable_state(path: Path) -> None:
+    """Module-level tables are read-only (``MappingProxyType``, tuples, frozensets)."""
+    tree = ast.parse(path.read_text(), str(path))
+    for node in tree.body:
+        value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+        if isinstance(value, _MUTABLE) and not _is_dunder_all(node):
+            pytest.fail(f"{path.name}:{node.lineno} binds a mutable {type(value).__name__}")
+
+
+def _is_dunder_all(node: ast.stmt) -> bool:
+    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    return any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets)

@@ -24,8 +24,9 @@ Only an ``active`` account whose ancestors are all ``active`` can send.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Final
 
 import attrs
@@ -65,16 +66,18 @@ class AccountStatus(enum.Enum):
     CLOSED = "closed"
 
 
-ALLOWED_TRANSITIONS: Final[dict[AccountStatus, frozenset[AccountStatus]]] = {
-    AccountStatus.ACTIVE: frozenset(
-        {AccountStatus.SUSPENDED, AccountStatus.PAUSED, AccountStatus.CLOSED}
-    ),
-    AccountStatus.SUSPENDED: frozenset({AccountStatus.ACTIVE, AccountStatus.CLOSED}),
-    AccountStatus.PAUSED: frozenset(
-        {AccountStatus.ACTIVE, AccountStatus.SUSPENDED, AccountStatus.CLOSED}
-    ),
-    AccountStatus.CLOSED: frozenset(),
-}
+ALLOWED_TRANSITIONS: Final[Mapping[AccountStatus, frozenset[AccountStatus]]] = MappingProxyType(
+    {
+        AccountStatus.ACTIVE: frozenset(
+            {AccountStatus.SUSPENDED, AccountStatus.PAUSED, AccountStatus.CLOSED}
+        ),
+        AccountStatus.SUSPENDED: frozenset({AccountStatus.ACTIVE, AccountStatus.CLOSED}),
+        AccountStatus.PAUSED: frozenset(
+            {AccountStatus.ACTIVE, AccountStatus.SUSPENDED, AccountStatus.CLOSED}
+        ),
+        AccountStatus.CLOSED: frozenset(),
+    }
+)
 
 
 def _account_id(value: object) -> AccountId:

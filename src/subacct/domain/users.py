@@ -19,7 +19,7 @@ from datetime import datetime
 
 import attrs
 
-from subacct.domain._validate import clean_name, positive_version, utc_timestamp
+from subacct.domain._validate import clean_name, plain_text, positive_version, utc_timestamp
 from subacct.domain.ids import AccountId, RoleId, UserId, check_id
 from subacct.errors import InvalidInput, quoted
 
@@ -41,7 +41,7 @@ def normalize_login(value: object) -> str:
         raise InvalidInput(f"login is longer than {_MAX_LOGIN} characters", field="login")
     if any(c.isspace() for c in login):
         raise InvalidInput(f"login {quoted(value)} must not contain spaces", field="login")
-    return login
+    return plain_text(login, field="login")
 
 
 def _user_id(value: object) -> UserId:

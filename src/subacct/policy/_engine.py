@@ -8,6 +8,8 @@ a check allocates nothing but a small key tuple. The memo can only grow with dis
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import ClassVar, Final
 
 from subacct.domain.ids import AccountId, RoleId, UserId
@@ -48,9 +50,9 @@ _KINDS: Final[tuple[tuple[Reason, Scope | None], ...]] = (
 )
 VerdictKey = tuple[int, RoleId | None, AccountId | None, AccountId | None]
 
-_CONSTANT: Final[dict[Reason, Decision]] = {
-    reason: Decision(False, reason) for reason in Reason if not reason.allowed
-}
+_CONSTANT: Final[Mapping[Reason, Decision]] = MappingProxyType(
+    {reason: Decision(False, reason) for reason in Reason if not reason.allowed}
+)
 _KEY_ALL: Final = Decision(True, Reason.ALLOWED_BY_API_KEY, Scope.ALL)
 _KEY_OWN: Final = Decision(True, Reason.ALLOWED_BY_API_KEY, Scope.OWN)
 _NO_MEMBERSHIP: Final = _CONSTANT[Reason.NO_MEMBERSHIP]

@@ -27,11 +27,11 @@ import attrs
 
 from subacct.domain._validate import clean_name, utc_timestamp
 from subacct.domain.ids import AccountId, UserId, check_id
-from subacct.errors import InvalidInput
+from subacct.errors import Conflict, InvalidInput, quoted
 from subacct.policy.actions import Action, Scope
 from subacct.policy.roles import Grant, check_grants
 
-__all__ = ["ApiKey", "ApiKeyCredential", "ApiKeyId", "secret_hash"]
+__all__ = ["ApiKey", "ApiKeyCredential", "ApiKeyId", "revoke", "secret_hash"]
 
 ApiKeyId = NewType("ApiKeyId", str)
 
@@ -84,6 +84,14 @@ class ApiKey:
         if self.revoked_at is not None:
             return self
         return attrs.evolve(self, revoked_at=at)
+
+
+def revoke(key: ApiKey, at: datetime) -> ApiKey:
+    """``key`` revoked at ``at``; a key revoked already is a ``Conflict`` (check the
+    caller's right first: the refusal must not tell a stranger the key's state)."""
+    if not key.is_active:
+        raise Conflict(f"API key {quoted(key.id)} is already revoked", api_key_id=key.id)
+    return key.revoked(at)
 
 
 def _secret_hash(value: object) -> str:

@@ -19,6 +19,8 @@ question, so the engine hands out shared immutable values and allocates nothing 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final, TypeAlias
 
 import attrs
@@ -88,34 +90,40 @@ class Reason(enum.Enum):
     PLATFORM_ONLY = "platform_only"
 
 
-_EXPLAIN: Final[dict[Reason, str]] = {
-    Reason.ALLOWED_BY_ROLE: "allowed by its role in the account",
-    Reason.ALLOWED_BY_INHERITED_ROLE: "allowed by its administrator role in an ancestor",
-    Reason.ALLOWED_BY_API_KEY: "allowed by the API key's grants",
-    Reason.ALLOWED_BY_IMPERSONATION: "allowed while impersonating the account",
-    Reason.ALLOWED_AS_SYSTEM: "trusted host code acts as the system",
-    Reason.ALLOWED_AS_IMPERSONATOR: "the impersonator ends their own session",
-    Reason.UNKNOWN_ACTION: "the action is not in the catalog",
-    Reason.UNKNOWN_ACCOUNT: "the account is not known to the policy index",
-    Reason.NO_MEMBERSHIP: "no membership in the account and no administrator role above it",
-    Reason.ROLE_LACKS_ACTION: "its role does not grant the action",
-    Reason.CEILING_EXCLUDES_ACTION: "a ceiling on the account or an ancestor excludes the action",
-    Reason.NOT_RECORD_OWNER: "its grant covers only its own records and this one is not",
-    Reason.API_KEY_REVOKED: "the API key is revoked",
-    Reason.API_KEY_WRONG_ACCOUNT: "the API key belongs to another account",
-    Reason.API_KEY_LACKS_ACTION: "the API key does not grant the action",
-    Reason.IMPERSONATION_ENDED: "the impersonation has ended",
-    Reason.IMPERSONATION_WRONG_ACCOUNT: "an impersonation acts only in the impersonated account",
-    Reason.IMPERSONATION_FORBIDDEN: "the account forbids being impersonated",
-    Reason.IMPERSONATION_NOT_FROM_ANCESTOR: "only an administrator of an ancestor impersonates",
-    Reason.IMPERSONATOR_NOT_AUTHORIZED: "the real user may no longer impersonate this account",
-    Reason.GRANT_EXCEEDS_OWN_RIGHTS: "it would grant rights the grantor does not hold here",
-    Reason.TARGET_OUTRANKS_GRANTOR: "the member holds rights the grantor does not hold here",
-    Reason.SELF_ROLE_CHANGE: "nobody grants, changes or removes their own membership",
-    Reason.PRINCIPAL_CANNOT_GRANT: "this kind of principal cannot do this",
-    Reason.NOT_A_DIRECT_MEMBER: "only a direct member of the account can change this",
-    Reason.PLATFORM_ONLY: "only the host platform can do this",
-}
+_EXPLAIN: Final[Mapping[Reason, str]] = MappingProxyType(
+    {
+        Reason.ALLOWED_BY_ROLE: "allowed by its role in the account",
+        Reason.ALLOWED_BY_INHERITED_ROLE: "allowed by its administrator role in an ancestor",
+        Reason.ALLOWED_BY_API_KEY: "allowed by the API key's grants",
+        Reason.ALLOWED_BY_IMPERSONATION: "allowed while impersonating the account",
+        Reason.ALLOWED_AS_SYSTEM: "trusted host code acts as the system",
+        Reason.ALLOWED_AS_IMPERSONATOR: "the impersonator ends their own session",
+        Reason.UNKNOWN_ACTION: "the action is not in the catalog",
+        Reason.UNKNOWN_ACCOUNT: "the account is not known to the policy index",
+        Reason.NO_MEMBERSHIP: "no membership in the account and no administrator role above it",
+        Reason.ROLE_LACKS_ACTION: "its role does not grant the action",
+        Reason.CEILING_EXCLUDES_ACTION: (
+            "a ceiling on the account or an ancestor excludes the action"
+        ),
+        Reason.NOT_RECORD_OWNER: "its grant covers only its own records and this one is not",
+        Reason.API_KEY_REVOKED: "the API key is revoked",
+        Reason.API_KEY_WRONG_ACCOUNT: "the API key belongs to another account",
+        Reason.API_KEY_LACKS_ACTION: "the API key does not grant the action",
+        Reason.IMPERSONATION_ENDED: "the impersonation has ended",
+        Reason.IMPERSONATION_WRONG_ACCOUNT: (
+            "an impersonation acts only in the impersonated account"
+        ),
+        Reason.IMPERSONATION_FORBIDDEN: "the account forbids being impersonated",
+        Reason.IMPERSONATION_NOT_FROM_ANCESTOR: "only an administrator of an ancestor impersonates",
+        Reason.IMPERSONATOR_NOT_AUTHORIZED: "the real user may no longer impersonate this account",
+        Reason.GRANT_EXCEEDS_OWN_RIGHTS: "it would grant rights the grantor does not hold here",
+        Reason.TARGET_OUTRANKS_GRANTOR: "the member holds rights the grantor does not hold here",
+        Reason.SELF_ROLE_CHANGE: "nobody grants, changes or removes their own membership",
+        Reason.PRINCIPAL_CANNOT_GRANT: "this kind of principal cannot do this",
+        Reason.NOT_A_DIRECT_MEMBER: "only a direct member of the account can change this",
+        Reason.PLATFORM_ONLY: "only the host platform can do this",
+    }
+)
 
 
 def principal_label(principal: Principal) -> tuple[PrincipalKind, str]:

@@ -44,7 +44,6 @@ from subacct.errors import (
     AccountNotFound,
     ActionDenied,
     AlreadyExists,
-    Conflict,
     EscalationRefused,
     ImpersonationRefused,
     InvalidInput,
@@ -61,10 +60,10 @@ from subacct.policy.actions import (
     Action,
     Scope,
 )
-from subacct.policy.api_keys import ApiKey
+from subacct.policy.api_keys import ApiKey, revoke
 from subacct.policy.ceilings import Ceiling
 from subacct.policy.decisions import Decision, Principal, Reason, acting_user_id, denial_error
-from subacct.policy.impersonation import ImpersonationSession, ImpersonationSetting
+from subacct.policy.impersonation import ImpersonationSession, ImpersonationSetting, end
 from subacct.policy.index import PolicyIndex
 from subacct.policy.roles import Role, rights_cover
 
@@ -245,9 +244,10 @@ def plan_api_key(index: PolicyIndex, principal: Principal, key: ApiKey) -> ApiKe
 def plan_api_key_revocation(
     index: PolicyIndex, principal: Principal, key: ApiKey, at: datetime
 ) -> ApiKey:
-    """Check revoking ``key`` (``api_keys.manage`` in its account); returns it revoked."""
+    """Check revoking ``key`` (``api_keys.manage`` in its account); returns it revoked
+    (``Conflict`` if it was revoked already)."""
     index.require(principal, MANAGE_API_KEYS, key.account_id)
-    return key.revoked(at)
+    return revoke(key, at)
 
 
 def _ceiling_authority(
@@ -341,16 +341,19 @@ def plan_impersonation_end(
     it too (``accounts.impersonate`` through an inheriting role in a strict ancestor).
     Returns the ended session and the decision that allowed it; ending one that has
     ended is a ``Conflict``."""
-    if not session.is_active:
-        raise Conflict(
-            f"impersonation {quoted(session.id)} has ended already", session_id=session.id
-        )
+    decision = _end_decision(index, principal, session)
+    return end(session, at), decision  # "ended already" is told only to those who may end it
+
+
+def _end_decision(
+    index: PolicyIndex, principal: Principal, session: ImpersonationSession
+) -> Decision:
     if acting_user_id(principal) == session.real_user_id and not isinstance(principal, ApiKey):
-        return session.ended(at), Decision(True, Reason.ALLOWED_AS_IMPERSONATOR, Scope.ALL)
+        return Decision(True, Reason.ALLOWED_AS_IMPERSONATOR, Scope.ALL)
     if isinstance(principal, str):
         gate = index.check_via(principal, IMPERSONATE, session.account_id, direct=False)
         if gate.allowed:
-            return session.ended(at), gate
+            return gate
         reason = gate.reason
     else:
         reason = Reason.PRINCIPAL_CANNOT_GRANT

@@ -26,10 +26,10 @@ import attrs
 from subacct._validators import instance_of
 from subacct.domain._validate import utc_timestamp
 from subacct.domain.ids import AccountId, RoleId, UserId, check_id
-from subacct.errors import InvalidInput
+from subacct.errors import Conflict, InvalidInput, quoted
 from subacct.policy.roles import SUB_ADMIN_ID
 
-__all__ = ["ImpersonationId", "ImpersonationSession", "ImpersonationSetting"]
+__all__ = ["ImpersonationId", "ImpersonationSession", "ImpersonationSetting", "end"]
 
 ImpersonationId = NewType("ImpersonationId", str)
 
@@ -78,6 +78,16 @@ class ImpersonationSession:
         if self.ended_at is not None:
             return self
         return attrs.evolve(self, ended_at=at)
+
+
+def end(session: ImpersonationSession, at: datetime) -> ImpersonationSession:
+    """``session`` ended at ``at``; one that has ended already is a ``Conflict`` (check the
+    caller's right first: the refusal must not tell a stranger the session's state)."""
+    if not session.is_active:
+        raise Conflict(
+            f"impersonation {quoted(session.id)} has ended already", session_id=session.id
+        )
+    return session.ended(at)
 
 
 @attrs.frozen

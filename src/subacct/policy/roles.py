@@ -150,14 +150,16 @@ BASIC_USER: Final = _role(
     {SEND_MESSAGES: Scope.ALL, VIEW_INBOX: Scope.OWN, VIEW_REPORTS: Scope.OWN},
 )
 
-_ADVANCED_RIGHTS: Final = {
-    SEND_MESSAGES: Scope.ALL,
-    VIEW_REPORTS: Scope.ALL,
-    EXPORT_REPORTS: Scope.ALL,
-    VIEW_INBOX: Scope.ALL,
-    MANAGE_CONTACTS: Scope.ALL,
-    VIEW_USERS: Scope.ALL,
-}
+_ADVANCED_RIGHTS: Final[Mapping[Action, Scope]] = MappingProxyType(
+    {
+        SEND_MESSAGES: Scope.ALL,
+        VIEW_REPORTS: Scope.ALL,
+        EXPORT_REPORTS: Scope.ALL,
+        VIEW_INBOX: Scope.ALL,
+        MANAGE_CONTACTS: Scope.ALL,
+        VIEW_USERS: Scope.ALL,
+    }
+)
 ADVANCED_USER: Final = _role(ADVANCED_USER_ID, "Advanced user", _ADVANCED_RIGHTS)
 
 # Seed 004: "All users associated with a sub-account have access to the information

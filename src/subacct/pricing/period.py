@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import attrs
 
 from subacct.domain._validate import utc_timestamp
-from subacct.errors import InvalidInput, quoted
+from subacct.errors import InvalidInput, PeriodNotEnded, quoted
 
 __all__ = ["BillingPeriod"]
 
@@ -77,6 +77,26 @@ class BillingPeriod:
 
     def contains(self, moment: datetime) -> bool:
         return self.start <= moment < self.end
+
+    def require_begun(self, now: datetime, *, field: str = "period") -> BillingPeriod:
+        """This period, if it has begun by ``now``: usage and sends count in the month
+        they happen, never in one ahead (``InvalidInput`` naming ``field``)."""
+        if self.start > utc_timestamp(now, field="now"):
+            raise InvalidInput(
+                f"{field} {self} has not begun (it is {BillingPeriod.of(now)} now)", field=field
+            )
+        return self
+
+    def require_ended(self, now: datetime) -> BillingPeriod:
+        """This period, if it is over by ``now`` (``PeriodNotEnded``): an invoice is
+        issued for a month whose usage is all in."""
+        if self.end > utc_timestamp(now, field="now"):
+            raise PeriodNotEnded(
+                f"{self} is not over (it ends {self.end.isoformat()}); its invoice is issued "
+                "after that",
+                period=str(self),
+            )
+        return self
 
     def next(self) -> BillingPeriod:
         """The following month."""

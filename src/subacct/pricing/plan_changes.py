@@ -78,6 +78,8 @@ __all__ = [
     "period_plan",
     "reject",
     "request_change",
+    "subscription_in",
+    "unschedule",
     "upgrade_charge",
 ]
 
@@ -367,6 +369,16 @@ def cancel(change: PlanChange, period: BillingPeriod, *, reason: str) -> PlanCha
     )
 
 
+def unschedule(subscription: Subscription, change: PlanChange) -> Subscription:
+    """The subscription once ``change`` is withdrawn: a cancelled downgrade it had
+    scheduled is dropped; anything else leaves it as it is."""
+    due = subscription.scheduled
+    withdrawn = change.status is ChangeStatus.CANCELLED
+    if withdrawn and due is not None and due.request_id == change.request_id:
+        return attrs.evolve(subscription, scheduled=None)
+    return subscription
+
+
 def follow_account(subscription: Subscription, status: AccountStatus) -> Subscription:
     """The subscription after its account moved to ``status`` (a subscription follows its
     account: paused, suspended, resumed with it; closing cancels it and drops a scheduled
@@ -440,6 +452,32 @@ def period_plan(
     >>> period_plan(sub, [up], ladder, jan.next()).plan.name
     '30,000'
     """
+    names = _plans_in(subscription, changes, period)
+    if names is None:
+        return None
+    plan, upgrades = names
+    return PeriodPlan(ladder.plan_named(plan), tuple(ladder.plan_named(u) for u in upgrades))
+
+
+def subscription_in(
+    subscription: Subscription, changes: Iterable[PlanChange], period: BillingPeriod
+) -> Subscription | None:
+    """The subscription as it stands at the end of ``period`` (``None`` before it
+    started): the plan of ``period_plan`` after the period's upgrades, and a downgrade
+    still scheduled if it takes effect later. ``status`` is the account's current one."""
+    names = _plans_in(subscription, changes, period)
+    if names is None:
+        return None
+    plan, upgrades = names
+    due = subscription.scheduled
+    later = due if due is not None and due.effective_from and due.effective_from > period else None
+    return attrs.evolve(subscription, plan=upgrades[-1] if upgrades else plan, scheduled=later)
+
+
+def _plans_in(
+    subscription: Subscription, changes: Iterable[PlanChange], period: BillingPeriod
+) -> tuple[str, tuple[str, ...]] | None:
+    """The plan ``period`` starts on and the plans it is upgraded to, by name."""
     if subscription.since is not None and period < subscription.since:
         return None
     approved = sorted(
@@ -447,7 +485,7 @@ def period_plan(
         key=lambda c: (c.effective_from, c.reviewed_at or c.requested_in.start, c.request_id),
     )
     plan = approved[0].from_plan if approved else subscription.plan
-    upgrades: list[Plan] = []
+    upgrades: list[str] = []
     for change in approved:
         assert change.effective_from is not None
         if change.effective_from > period:
@@ -455,7 +493,5 @@ def period_plan(
         if change.effective_from < period or change.kind is ChangeKind.DOWNGRADE:
             plan = change.to_plan
         else:
-            upgrades.append(ladder.plan_named(change.to_plan))
-    if upgrades:
-        return PeriodPlan(ladder.plan_named(plan), tuple(upgrades))
-    return PeriodPlan(ladder.plan_named(plan))
+            upgrades.append(change.to_plan)
+    return plan, tuple(upgrades)

@@ -25,7 +25,7 @@ import attrs
 from subacct.domain._validate import positive_version
 from subacct.domain.ids import AccountId
 from subacct.errors import InvalidInput
-from subacct.money import Money
+from subacct.money import Money, to_decimal
 from subacct.pricing import _checks
 from subacct.pricing.commitments import Commitment
 from subacct.pricing.fees import SetupFeeSchedule
@@ -57,9 +57,7 @@ def _price(value: object) -> PriceSpec:
 def _optional_rate(value: object) -> Decimal | None:
     if value is None:
         return None
-    if isinstance(value, bool | float) or not isinstance(value, Decimal | int | str):
-        raise InvalidInput("commission_rate must be a Decimal, int or str", field="commission_rate")
-    rate = Decimal(value)
+    rate = to_decimal(value, field="commission_rate")  # finite, never a float
     if not Decimal(0) <= rate <= Decimal(1):
         raise InvalidInput("commission_rate is a fraction from 0 to 1", field="commission_rate")
     return rate

@@ -168,7 +168,10 @@ def ledger_account(value: object, field: str = "account") -> LedgerAccount:
     if isinstance(value, LedgerAccount):
         return value
     if isinstance(value, str):
-        return LedgerAccount.parse(value)
+        try:
+            return LedgerAccount.parse(value)
+        except InvalidInput as err:  # name the caller's argument, not the parser's field
+            raise InvalidInput(f"{field}: {err.message}", field=field) from None
     raise InvalidInput(
         f"{field} must be a LedgerAccount or text like 'wallet:agency1'", field=field
     )

@@ -9,7 +9,7 @@ from typing import Final
 from subacct.domain import AccountId, RoleId, UserId
 from subacct.domain.events import ApiKeyCreated, ImpersonationEnded, ImpersonationStarted
 from subacct.domain.events import ApiKeyRevoked as ApiKeyRevokedEvent
-from subacct.errors import ApiKeyRevoked, Conflict, InvalidInput, PermissionDenied, quoted
+from subacct.errors import ApiKeyRevoked, InvalidInput, PermissionDenied, quoted
 from subacct.policy import (
     IMPERSONATE,
     MANAGE_API_KEYS,
@@ -24,8 +24,8 @@ from subacct.policy import (
     plan_impersonation,
     plan_impersonation_end,
 )
-from subacct.policy.api_keys import ApiKeyCredential, ApiKeyId, secret_hash
-from subacct.policy.impersonation import ImpersonationId
+from subacct.policy.api_keys import ApiKeyCredential, ApiKeyId, revoke, secret_hash
+from subacct.policy.impersonation import ImpersonationId, end
 from subacct.services._runner import Unit
 from subacct.storage.collections import API_KEY_CREDENTIALS, API_KEYS, IMPERSONATION_SESSIONS
 
@@ -85,11 +85,9 @@ def authenticate(unit: Unit, digest: str) -> ApiKey:
 
 def revoke_key(unit: Unit, key_id: str) -> ApiKey:
     stored = unit.uow.records(API_KEYS).get(key_id)
-    if not stored.is_active:
-        raise Conflict(f"API key {quoted(key_id)} is already revoked", api_key_id=key_id)
     if unit.is_system:
         unit.require(MANAGE_API_KEYS, stored.account_id)
-        revoked = stored.revoked(unit.now)
+        revoked = revoke(stored, unit.now)
     else:
         index = unit.policy([stored.account_id])
         revoked = plan_api_key_revocation(index, unit.principal, stored, unit.now)
@@ -129,12 +127,8 @@ def end_session(unit: Unit, session_id: str) -> ImpersonationSession:
     repo = unit.uow.records(IMPERSONATION_SESSIONS)
     session = repo.get(session_id)
     if unit.is_system:
-        if not session.is_active:
-            raise Conflict(
-                f"impersonation {quoted(session_id)} has ended already", session_id=session_id
-            )
         unit.require(IMPERSONATE, session.account_id)
-        ended = session.ended(unit.now)
+        ended = end(session, unit.now)
     else:
         index = unit.policy([session.account_id])
         ended, decision = plan_impersonation_end(index, unit.principal, session, unit.now)

@@ -92,6 +92,8 @@ def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
         if record.account_id not in accounts:
             accounts[record.account_id] = uow.accounts.get(record.account_id)
             unit.require(SEND_MESSAGES, record.account_id)
+    for record in batch:
+        record.period.require_begun(unit.now, field="records")
     repo = uow.records(USAGE)
     fresh = fresh_usage(batch, lambda r: repo.find(USAGE.key_of(r)))
     histories = uow.records(STATUS_HISTORY)
@@ -154,6 +156,7 @@ def reserve(
     of the key answers what it reserved), or refuse it."""
     account = unit.uow.accounts.get(AccountId(account_id))
     unit.require(SEND_MESSAGES, account.id)
+    period.require_begun(unit.now)
     repo = unit.uow.records(QUOTA_RESERVATIONS)
     stored = repo.find(reservation_key(period, key))
     state, chain = load(unit.uow, account, period, [key])
@@ -204,6 +207,7 @@ def set_quota(unit: Unit, account_id: str, quota: Quota | None) -> Quota | None:
     """Set (or with ``None`` remove) the account's quota, its caps checked up and down."""
     uow = unit.uow
     account = uow.accounts.get(AccountId(account_id))
+    account.require_open()  # like a billing profile or a subscription
     if account.parent_id is None:
         unit.require_system(_SET_QUOTA, account.id)
     else:

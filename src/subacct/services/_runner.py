@@ -220,6 +220,13 @@ class Unit:
             return self.require(action, second)
         raise denial_error(self.principal, action, AccountId(first), decision)
 
+    def refuse_unless_system(self, action: Action) -> None:
+        """Refuse anyone but the system before anything is read, so that a refusal tells
+        nothing of what exists (a plan change id, say); the system goes on to
+        ``require_system`` with the account it then finds."""
+        if not isinstance(self.actor, System):
+            self.require_system(action)
+
     def require_system(self, action: Action, account_id: str | None = None) -> Decision:
         """Only the system may do this (a platform operation): others are refused with
         ``platform_only``."""

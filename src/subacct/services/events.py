@@ -35,9 +35,9 @@ def _limit(value: object) -> int:
     return value
 
 
-def _seq(value: object) -> int:
+def _seq(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput("since must be a sequence number >= 0", field="since")
+        raise InvalidInput(f"{field} must be a sequence number >= 0", field=field)
     return value
 
 
@@ -50,7 +50,7 @@ class Events:
     @query
     def since(self, seq: int = 0, *, by: Actor, limit: int = 1000) -> list[LoggedEvent]:
         """Events with a sequence number above ``seq``, oldest first (the system only)."""
-        who, after, most = _args.actor(by), _seq(seq), _limit(limit)
+        who, after, most = _args.actor(by), _seq(seq, "seq"), _limit(limit)
 
         def work(unit: Unit) -> list[LoggedEvent]:
             unit.require_system(_READ)
@@ -62,12 +62,14 @@ class Events:
     def for_account(
         self, account_id: str, *, by: Actor, since: int = 0, limit: int = 1000
     ) -> list[LoggedEvent]:
-        """Events about one account above ``since``, oldest first (the system only)."""
+        """Events about one account above ``since``, oldest first (the system only;
+        ``AccountNotFound`` for an account that never existed)."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
-        after, most = _seq(since), _limit(limit)
+        after, most = _seq(since, "since"), _limit(limit)
 
         def work(unit: Unit) -> list[LoggedEvent]:
             unit.require_system(_READ, where)
-            return unit.uow.events.for_account(AccountId(where), after, most)
+            account = unit.uow.accounts.get(AccountId(where))
+            return unit.uow.events.for_account(account.id, after, most)
 
         return self._runner.query(who, work)

@@ -24,11 +24,10 @@ every open change.
 ...     Plan("12,000", 12000, Money("60", "USD")), Plan("30,000", 30000, Money("135", "USD"))]),
 ...     by=S)
 >>> _ = app.plans.subscribe("agencydemo", "12,000", by=S, period=jan)
->>> app.plans.request_change("agencydemo", "30,000", by=S, period=jan,
-...                          request_id="chg-1").status.value
+>>> app.plans.request_change("agencydemo", "30,000", by=S, request_id="chg-1").status.value
 'pending'
 >>> try:
-...     app.plans.approve_change("chg-1", by=S, period=jan)
+...     app.plans.approve_change("chg-1", by=S)
 ... except subacct.PrerequisitesMissing as err:
 ...     print(err.details["missing"])
 ['dkim_verified', 'spf_verified']
@@ -45,7 +44,7 @@ from subacct.domain.events import (
     PrerequisiteRecorded,
     SubscriptionStarted,
 )
-from subacct.errors import AlreadyExists, InvalidBillingStructure, quoted
+from subacct.errors import AlreadyExists, InvalidBillingStructure, NotFound, quoted
 from subacct.policy import MANAGE_BILLING, VIEW_BILLING, Action
 from subacct.pricing import (
     BillingPeriod,
@@ -57,7 +56,12 @@ from subacct.pricing import (
     reject,
     request_change,
 )
-from subacct.pricing.plan_changes import ChangeKind, ChangeStatus, cancel
+from subacct.pricing.plan_changes import (
+    ChangeStatus,
+    cancel,
+    subscription_in,
+    unschedule,
+)
 from subacct.pricing.profiles import Prerequisites
 from subacct.principals import Actor, principal_label
 from subacct.services import _args
@@ -145,7 +149,9 @@ class Plans:
     def subscription(
         self, account_id: str, *, by: Actor, period: BillingPeriod | str | None = None
     ) -> Subscription:
-        """The account's subscription (as of ``period``: a downgrade due then applied)."""
+        """The account's subscription; with ``period``, as it stood at the end of that
+        month (the plan it was billed on after any upgrade then, a later downgrade still
+        scheduled). ``NotFound`` before it started."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
         when = _args.optional_period(period)
 
@@ -153,7 +159,17 @@ class Plans:
             unit.uow.accounts.get(AccountId(where))
             unit.require(VIEW_BILLING, where)
             found = unit.uow.records(SUBSCRIPTIONS).get(where)
-            return found if when is None else found.in_period(when)
+            if when is None:
+                return found
+            changes = unit.uow.records(PLAN_CHANGES).list_by("account_id", where)
+            then = subscription_in(found, changes, when)
+            if then is None:
+                raise NotFound(
+                    f"account {quoted(where)} had no subscription in {when}",
+                    account_id=where,
+                    period=str(when),
+                )
+            return then
 
         return self._runner.query(who, work)
 
@@ -201,20 +217,19 @@ class Plans:
         to_plan: str,
         *,
         by: Actor,
-        period: BillingPeriod | str | None = None,
         request_id: str | None = None,
     ) -> PlanChange:
-        """Ask to move to ``to_plan`` in ``period`` (default: this month): a pending
-        upgrade, or a downgrade approved for the next month and scheduled."""
+        """Ask to move to ``to_plan`` this month (by the app's clock): a pending upgrade,
+        or a downgrade approved for the next month and scheduled."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
-        target, when = _args.text(to_plan, "to_plan"), _args.optional_period(period)
+        target = _args.text(to_plan, "to_plan")
         given = _args.optional_ident(request_id, "request_id")
 
         def work(unit: Unit) -> PlanChange:
             account = unit.uow.accounts.get(AccountId(where))
             unit.require(MANAGE_BILLING, account.id)
             subs = unit.uow.records(SUBSCRIPTIONS)
-            current = _period(unit, when)
+            current = BillingPeriod.of(unit.now)
             subscription = subs.get(account.id).in_period(current)
             change = request_change(
                 subscription,
@@ -233,23 +248,18 @@ class Plans:
         return self._runner.command(who, work)
 
     @command
-    def approve_change(
-        self, request_id: str, *, by: Actor, period: BillingPeriod | str | None = None
-    ) -> PlanChange:
-        """Approve a pending upgrade (prerequisites checked): it is billed from ``period``
-        (default: this month), the difference as its own line. The system's review; the
+    def approve_change(self, request_id: str, *, by: Actor) -> PlanChange:
+        """Approve a pending upgrade (prerequisites checked): it is billed from this month
+        (by the app's clock), the difference as its own line. The system's review; the
         reviewer is recorded."""
-        who, wanted, when = (
-            _args.actor(by),
-            _args.ident(request_id, "request_id"),
-            _args.optional_period(period),
-        )
+        who, wanted = _args.actor(by), _args.ident(request_id, "request_id")
 
         def work(unit: Unit) -> PlanChange:
+            unit.refuse_unless_system(_REVIEW)
             changes = unit.uow.records(PLAN_CHANGES)
             change = changes.get(wanted)
             unit.require_system(_REVIEW, change.account_id)
-            current = _period(unit, when)
+            current = BillingPeriod.of(unit.now)
             satisfied = unit.uow.records(PREREQUISITES).find(change.account_id)
             approved = approve(
                 change,
@@ -288,6 +298,7 @@ class Plans:
         )
 
         def work(unit: Unit) -> PlanChange:
+            unit.refuse_unless_system(_REVIEW)
             changes = unit.uow.records(PLAN_CHANGES)
             change = changes.get(wanted)
             unit.require_system(_REVIEW, change.account_id)
@@ -315,36 +326,26 @@ class Plans:
         *,
         by: Actor,
         reason: str = "withdrawn",
-        period: BillingPeriod | str | None = None,
     ) -> PlanChange:
-        """Withdraw a change still open in ``period`` (default: this month): a pending
+        """Withdraw a change still open this month (by the app's clock): a pending
         upgrade, or a scheduled downgrade not yet in effect."""
         who, wanted, why = (
             _args.actor(by),
             _args.ident(request_id, "request_id"),
             _args.text(reason, "reason"),
         )
-        when = _args.optional_period(period)
 
         def work(unit: Unit) -> PlanChange:
             changes = unit.uow.records(PLAN_CHANGES)
             change = changes.get(wanted)
             unit.require(MANAGE_BILLING, change.account_id)
-            cancelled = cancel(change, _period(unit, when), reason=why)
+            cancelled = cancel(change, BillingPeriod.of(unit.now), reason=why)
             changes.update(cancelled)
-            if change.kind is ChangeKind.DOWNGRADE:
-                subs = unit.uow.records(SUBSCRIPTIONS)
-                subscription = subs.get(change.account_id)
-                if subscription.scheduled is not None:
-                    subs.update(
-                        Subscription(
-                            subscription.account_id,
-                            subscription.plan,
-                            subscription.status,
-                            None,
-                            subscription.since,
-                        )
-                    )
+            subs = unit.uow.records(SUBSCRIPTIONS)
+            subscription = subs.get(change.account_id)
+            withdrawn = unschedule(subscription, cancelled)
+            if withdrawn != subscription:
+                subs.update(withdrawn)
             unit.emit(
                 PlanChangeCancelled(
                     **unit.meta().about(cancelled.account_id),

@@ -58,9 +58,15 @@ ROLES: Final = Collection("roles", Role, ("id",))
 CEILINGS: Final = Collection(
     "ceilings", Ceiling, ("account_id", "set_by"), indexes=("account_id", "set_by")
 )
-API_KEYS: Final = Collection("api_keys", ApiKey, ("id",), indexes=("account_id", "created_by"))
+API_KEYS: Final = Collection(
+    "api_keys", ApiKey, ("id",), indexes=("account_id", "created_by"), label="API key"
+)
 API_KEY_CREDENTIALS: Final = Collection(
-    "api_key_credentials", ApiKeyCredential, ("secret_hash",), indexes=("key_id",)
+    "api_key_credentials",
+    ApiKeyCredential,
+    ("secret_hash",),
+    indexes=("key_id",),
+    label="API key credential",
 )
 IMPERSONATION_SESSIONS: Final = Collection(
     "impersonation_sessions",
@@ -84,7 +90,11 @@ BILLING_PROFILES: Final = Collection(
     "billing_profiles", BillingProfile, ("account_id",), versioned=True
 )
 USAGE: Final = Collection(
-    "usage", UsageRecord, ("period", "idempotency_key"), indexes=("account_id", "period")
+    "usage",
+    UsageRecord,
+    ("period", "idempotency_key"),
+    indexes=("account_id", "period"),
+    label="usage record",
 )
 """Usage records; a repeated (period, idempotency key) is the same record."""
 INVOICES: Final = Collection(
@@ -102,7 +112,9 @@ PLAN_CHANGES: Final = Collection(
 PREREQUISITES: Final = Collection("prerequisites", Prerequisites, ("account_id",))
 
 # -- accounts ------------------------------------------------------------------------------
-STATUS_HISTORY: Final = Collection("status_history", StatusHistory, ("account_id",))
+STATUS_HISTORY: Final = Collection(
+    "status_history", StatusHistory, ("account_id",), label="status history"
+)
 """Every status change of each account, with its time (billing reads it per period)."""
 
 # -- sharing -----------------------------------------------------------------------------

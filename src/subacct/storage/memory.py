@@ -364,7 +364,11 @@ class MemoryRecords(Generic[V]):
         self._rows, self._index = data.record_tables(coll.name)
 
     def _missing(self, key: str) -> NotFound:
-        return NotFound(f"{self._coll.name} record {quoted(key)} does not exist", key=key)
+        return NotFound(
+            f"{self._coll.noun} {quoted(key)} does not exist",
+            collection=self._coll.name,
+            key=key,
+        )
 
     def _index_all(self, key: str, record: V, add: bool) -> None:
         for field, value in self._coll.index_values(record).items():
@@ -378,7 +382,11 @@ class MemoryRecords(Generic[V]):
         dump_record(self._coll, record)  # the same type and shape checks as the SQL adapters
         key = self._coll.key_of(record)
         if self._rows.get(key) is not None:
-            raise AlreadyExists(f"{self._coll.name} record {quoted(key)} exists", key=key)
+            raise AlreadyExists(
+                f"{self._coll.noun} {quoted(key)} exists already",
+                collection=self._coll.name,
+                key=key,
+            )
         self._rows.put(key, record)
         self._index_all(key, record, True)
 
@@ -608,3 +616,6 @@ class MemoryStore:
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
+
+    def close(self) -> None:
+        """Nothing to release (like ``SqliteStore.close``, so stores swap freely)."""

@@ -33,6 +33,7 @@ class Collection(Generic[T]):
     ``key`` attributes (joined with ``/``) identify a record; ``indexes`` are attributes
     ``list_by`` can filter on; ``versioned`` records carry an integer ``version`` that
     ``update`` checks optimistically; ``append_only`` records are never updated or removed.
+    ``label`` is what error messages call one record (default: the name, singular).
     """
 
     name: str
@@ -41,6 +42,15 @@ class Collection(Generic[T]):
     indexes: tuple[str, ...] = ()
     versioned: bool = False
     append_only: bool = False
+    label: str | None = None
+
+    @property
+    def noun(self) -> str:
+        """One record, in words: ``"plan change"`` for ``plan_changes``."""
+        if self.label is not None:
+            return self.label
+        words = self.name.replace("_", " ")
+        return words[:-1] if words.endswith("s") else words
 
     def key_of(self, record: T) -> str:
         return "/".join(_text(getattr(record, field)) for field in self.key)
@@ -102,7 +112,7 @@ def check_record_version(coll: Collection[Any], stored: Any, new: Any) -> None:
     """The optimistic check shared by every adapter's ``update``."""
     if coll.versioned and new.version != stored.version + 1:
         raise ConcurrentModification(
-            f"{coll.name} record {quoted(coll.key_of(new))} changed since it was read "
+            f"{coll.noun} {quoted(coll.key_of(new))} changed since it was read "
             f"(stored version {stored.version}, write carries {new.version})",
             stored_version=stored.version,
             version=new.version,

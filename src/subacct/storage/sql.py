@@ -427,7 +427,11 @@ class SqlRecords(Generic[R]):
         self._table = record_table(coll)
 
     def _missing(self, key: str) -> NotFound:
-        return NotFound(f"{self._coll.name} record {quoted(key)} does not exist", key=key)
+        return NotFound(
+            f"{self._coll.noun} {quoted(key)} does not exist",
+            collection=self._coll.name,
+            key=key,
+        )
 
     def add(self, record: R) -> None:
         body = dump_record(self._coll, record)
@@ -441,7 +445,11 @@ class SqlRecords(Generic[R]):
             (key, body, *index.values()),
         )
         if added != 1:
-            raise AlreadyExists(f"{self._coll.name} record {quoted(key)} exists", key=key)
+            raise AlreadyExists(
+                f"{self._coll.noun} {quoted(key)} exists already",
+                collection=self._coll.name,
+                key=key,
+            )
 
     def find(self, key: str) -> R | None:
         rows = self._db.query(f"SELECT body FROM {self._table} WHERE k = ?", (key,))
@@ -469,7 +477,11 @@ class SqlRecords(Generic[R]):
             (body, *index.values(), key, rows[0][0]),
         )
         if changed != 1:
-            raise ConcurrentModification(f"{self._coll.name} record {quoted(key)} changed; retry")
+            raise ConcurrentModification(
+                f"{self._coll.noun} {quoted(key)} changed; retry",
+                collection=self._coll.name,
+                key=key,
+            )
 
     def remove(self, key: str) -> None:
         if self._coll.append_only:

@@ -30,7 +30,7 @@ from os import PathLike
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from subacct.errors import StorageError
+from subacct.errors import InvalidInput, StorageError, quoted
 from subacct.storage.records import Collection
 from subacct.storage.sql import (
     MIGRATIONS,
@@ -132,14 +132,26 @@ class SqliteStore:
     """
 
     def __init__(self, path: str | PathLike[str], *, timeout: float = 30.0) -> None:
+        if not isinstance(path, str | PathLike) or not str(path):
+            raise InvalidInput(
+                "path must be a file path (str or os.PathLike) or ':memory:'", field="path"
+            )
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise InvalidInput("timeout must be a positive number of seconds", field="timeout")
         self._path = str(path)
-        self._timeout = timeout
+        self._timeout = float(timeout)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._memory_lock = threading.RLock() if self._path == ":memory:" else None
         self._shared: sqlite3.Connection | None = None
-        self._migrate()
+        try:
+            self._migrate()
+        except sqlite3.Error as err:  # a missing folder, a file that is not a database...
+            self.close()
+            raise StorageError(
+                f"cannot open the SQLite database {quoted(self._path)}: {err}", path=self._path
+            ) from err
 
     @property
     def path(self) -> str:
