@@ -9,6 +9,7 @@ import pytest
 
 from subacct import (
     SYSTEM,
+    AccountNotActive,
     ActionDenied,
     Allocation,
     Commit,
@@ -340,3 +341,73 @@ def test_reading_an_accounts_credit_needs_billing_view(app: Subacct) -> None:
     ]
     # the parent administrator may, inherited from the master
     assert app.credits.balance("wallet:agency1", by="alice") == eur(7)
+
+
+def test_no_credit_is_spent_for_an_account_that_cannot_send(app: Subacct) -> None:
+    """A paused account, or one under a paused master, spends and holds nothing; what it
+    holds already settles, credit is still bought and moved, and a replay answers."""
+    give = Distribute(sub_id="agency1", amount=eur(30), key="give", at=T0)
+    app.credits.execute(give, by="alice")
+    spent = app.credits.execute(
+        Spend(account_id="agency1", amount=eur(1), key="s1", at=T0), by="sam"
+    )
+    hold = Reserve(
+        reservation_id="h1",
+        account_id="agency1",
+        amount=eur(3),
+        expires_at=T0 + timedelta(minutes=5),
+        key="hold",
+        at=T0,
+    )
+    app.credits.execute(hold, by="sam")
+    app.accounts.pause("agencydemo", by=SYSTEM)  # the master: agency1 cannot send either
+    before = store_state(app.store), app.credits.balances(by=SYSTEM), events(app)
+    for request in (
+        Spend(account_id="agency1", amount=eur(1), key="s2", at=T0),
+        Spend(account_id="agencydemo", amount=eur(1), key="s3", at=T0),
+        Reserve(
+            reservation_id="h2",
+            account_id="agency1",
+            amount=eur(1),
+            expires_at=T0 + timedelta(minutes=5),
+            key="hold-2",
+            at=T0,
+        ),
+    ):
+        with pytest.raises(AccountNotActive):
+            app.credits.execute(request, by=SYSTEM)
+    assert (store_state(app.store), app.credits.balances(by=SYSTEM), events(app)) == before
+    again = app.credits.execute(
+        Spend(account_id="agency1", amount=eur(1), key="s1", at=T0), by="sam"
+    )
+    assert (again.replayed, again.transfers) == (True, spent.transfers)
+    app.credits.execute(
+        TopUp(account_id="agencydemo", amount=eur(5), key="buy-2", at=T0), by="alice"
+    )
+    app.credits.execute(
+        Distribute(sub_id="agency2", amount=eur(5), key="give-2", at=T0), by="alice"
+    )
+    done = app.credits.execute(
+        Commit(reservation_id="h1", amount=eur(2), key="commit", at=T0), by="sam"
+    )
+    assert not done.replayed
+
+
+def test_the_sweep_of_due_holds_is_the_systems(app: Subacct) -> None:
+    sweep = Expire(key="sweep-1", at=T0)
+    with pytest.raises(ActionDenied) as err:
+        app.credits.execute(sweep, by="alice")
+    assert err.value.reason == "platform_only"
+    assert not app.credits.execute(sweep, by=SYSTEM).replayed
+
+
+def test_only_the_system_dates_a_request_outside_this_month(app: Subacct) -> None:
+    app.credits.execute(Distribute(sub_id="agency1", amount=eur(10), key="give", at=T0), by="alice")
+    for at in (T0 - timedelta(days=1), T0 + timedelta(days=40)):
+        with pytest.raises(InvalidInput) as err:
+            app.credits.execute(
+                Spend(account_id="agency1", amount=eur(1), key="s", at=at), by="sam"
+            )
+        assert err.value.details["field"] == "request"
+    backfill = Spend(account_id="agency1", amount=eur(1), key="import", at=T0 - timedelta(days=1))
+    assert not app.credits.execute(backfill, by=SYSTEM).replayed

@@ -205,6 +205,38 @@ class QuotaState:
             quotas[account] = quota
         return self._evolve(quotas=quotas)
 
+    def moved(self, account_id: str, new_parent: str | None) -> QuotaState:
+        """The state once ``account_id`` and its subtree move under ``new_parent`` (``None``:
+        it becomes top-level). Its volume of the period leaves the counts of the ancestors
+        it leaves and joins those of the ancestors it gains (an ancestor it keeps keeps
+        it), and every quota in the subtree must fit under its new ancestors' limits
+        (``QuotaCapExceedsParent``). The state must know both chains and the subtree.
+
+        >>> from subacct.pricing.period import BillingPeriod
+        >>> state = QuotaState.restore(BillingPeriod(2026, 1), {"a": "m"}, {},
+        ...                            {"a": 40, "m": 50, "n": 5})
+        >>> after = state.moved("a", "n")
+        >>> after.used("m"), after.used("n"), after.used("a")
+        (10, 45, 40)
+        """
+        account = _checks.account(account_id)
+        parents = dict(self.parents)
+        if new_parent is None:
+            parents.pop(account, None)
+        else:
+            parents[account] = _checks.account(new_parent, field="new_parent")
+        placed = QuotaState(self.period, parents, self.quotas)  # checks every cap anew
+        old, new = self.chain(account)[1:], placed.chain(account)[1:]
+        volume = self.used(account)
+        used = dict(self._used)
+        for ancestor in old:
+            if ancestor not in new:
+                used[ancestor] = used.get(ancestor, 0) - volume
+        for ancestor in new:
+            if ancestor not in old:
+                used[ancestor] = used.get(ancestor, 0) + volume
+        return placed._evolve(used=used, reservations=self._reservations)
+
     def used(self, account_id: str) -> int:
         """Messages sent this period by the account and every account below it."""
         return self._used.get(AccountId(account_id), 0)

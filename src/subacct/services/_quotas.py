@@ -81,6 +81,28 @@ def save(
             counters.update(QuotaCounter(account.id, period, new, stored.version + 1))
 
 
+def follow_move(unit: Unit, account: Account, new_parent: Account | None) -> None:
+    """Before ``account`` (with its subtree) moves under ``new_parent`` (``None``: to the
+    top): refuse a quota of the subtree above its new ancestors' limits, and carry the
+    subtree's counts of the current month from the old ancestors to the new ones
+    (``QuotaState.moved``). Earlier months keep the counts they were enforced with."""
+    uow, period = unit.uow, BillingPeriod.of(unit.now)
+    old_chain = uow.accounts.ancestors(account.id)
+    new_chain = [] if new_parent is None else [new_parent, *uow.accounts.ancestors(new_parent.id)]
+    known = {a.id: a for a in (account, *old_chain, *new_chain)}
+    known.update((a.id, a) for a in uow.accounts.descendants(account.id))
+    counters = uow.records(QUOTA_COUNTERS)
+    used: dict[str, int] = {
+        a.id: c.used
+        for a in (account, *old_chain, *new_chain)
+        if (c := counters.find(counter_key(a.id, period))) is not None
+    }
+    parents: dict[str, str] = {a.id: a.parent_id for a in known.values() if a.parent_id}
+    state = QuotaState.restore(period, parents, quotas_of(uow, known.values()), used)
+    after = state.moved(account.id, None if new_parent is None else new_parent.id)
+    save(uow, [*old_chain, *new_chain], period, state, after)
+
+
 def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
     """Store the new records of ``batch`` (rights first, for every account named; then the
     lifecycle, for the accounts with new records), count them against the quotas (each

@@ -57,7 +57,7 @@ from subacct.policy import (
     Action,
 )
 from subacct.principals import Actor
-from subacct.services import _args
+from subacct.services import _args, _quotas
 from subacct.services._kinds import command, query
 from subacct.services._lifecycle import change_status_as
 from subacct.services._runner import Runner, Unit
@@ -161,6 +161,7 @@ class Accounts:
             moved = plan_move(account, parent, *_placement(unit, account, parent))
             if moved is account:  # already there: nothing changes, nothing to tell
                 return account
+            _quotas.follow_move(unit, account, parent)
             unit.uow.accounts.update(moved)
             unit.emit(domain_changes.moved(account, moved, unit.meta()))
             return moved
@@ -179,6 +180,7 @@ class Accounts:
             unit.require(MANAGE_SETTINGS, account.id)
             unit.require(CREATE_SUB_ACCOUNTS, parent.id)
             attached = plan_attach(account, parent, *_placement(unit, account, parent))
+            _quotas.follow_move(unit, account, parent)
             unit.uow.accounts.update(attached)
             unit.emit(domain_changes.moved(account, attached, unit.meta()))
             return attached
@@ -195,6 +197,7 @@ class Accounts:
             detached = plan_detach(account)
             assert account.parent_id is not None  # plan_detach refused a top-level account
             unit.require(MANAGE_SUB_ACCOUNTS, account.parent_id)
+            _quotas.follow_move(unit, account, None)
             unit.uow.accounts.update(detached)
             unit.emit(domain_changes.moved(account, detached, unit.meta()))
             return detached

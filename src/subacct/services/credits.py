@@ -36,7 +36,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
-from subacct.domain import AccountId
+from subacct.domain import AccountId, require_can_send
 from subacct.domain.events import WalletConfigured
 from subacct.errors import ConcurrentModification, InvalidInput, StalePlan, quoted
 from subacct.money import Money
@@ -45,6 +45,7 @@ from subacct.pricing.ledger import (
     Authorizer,
     LedgerAccount,
     LedgerRequest,
+    Plan,
     Receipt,
     Reservation,
     Statement,
@@ -67,6 +68,8 @@ from subacct.pricing.ledger.requests import (
     SetAllocation,
     Spend,
     TopUp,
+    require_this_month,
+    sending_account,
 )
 from subacct.pricing.ledger.wallets import check_funding
 from subacct.principals import Actor
@@ -85,6 +88,7 @@ _REQUESTS = (
     SetAllocation, ResetPeriod,
 )  # fmt: skip
 _WHOLE_LEDGER = Action("credits.read_ledger")
+_EXPIRE = Action("credits.expire")  # the sweep of due holds: a scheduler's job
 
 
 def _money_in(value: object) -> Money | None:
@@ -176,8 +180,22 @@ class Credits:
             )
         cur = self._currency(currency, request)
 
+        sender = sending_account(request)
+
         def work(unit: Unit) -> Receipt:
-            planned = plan_and_write(unit.uow.ledger(cur), request, _authorizer(unit))
+            if not unit.is_system:  # the system alone dates requests freely, or sweeps
+                if isinstance(request, Expire):
+                    unit.refuse_unless_system(_EXPIRE)
+                require_this_month(request, unit.now)
+
+            def can_send(planned: Plan) -> None:  # a new send, not its replay
+                if sender is not None and not planned.receipt.replayed:
+                    account = unit.uow.accounts.get(sender)
+                    require_can_send(account, unit.uow.accounts.ancestors(sender))
+
+            planned = plan_and_write(
+                unit.uow.ledger(cur), request, _authorizer(unit), before_write=can_send
+            )
             unit.emit(*ledger_events(planned, unit.meta))
             return planned.receipt
 

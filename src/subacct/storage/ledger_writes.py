@@ -21,6 +21,8 @@ work (``app.credits`` does; so can a host's own job working at the port level).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from subacct.errors import ConcurrentModification, StalePlan, SubacctError, quoted
 from subacct.pricing.ledger import Authorizer, LedgerRequest, LedgerView, Plan, plan
 from subacct.storage.ports import LedgerRepository
@@ -29,7 +31,12 @@ __all__ = ["plan_and_write"]
 
 
 def plan_and_write(
-    ledger: LedgerRepository, request: LedgerRequest, authorize: Authorizer, *, attempts: int = 10
+    ledger: LedgerRepository,
+    request: LedgerRequest,
+    authorize: Authorizer,
+    *,
+    attempts: int = 10,
+    before_write: Callable[[Plan], None] | None = None,
 ) -> Plan:
     """Plan ``request`` against ``ledger`` and write the plan, in the caller's unit of work.
 
@@ -44,6 +51,9 @@ def plan_and_write(
     different moments under READ COMMITTED, could disagree with the stored state);
     otherwise it plans again. After ``attempts`` plans, ``ConcurrentModification`` asks the
     caller to re-run the whole unit of work.
+
+    ``before_write`` sees each plan (the request authorized, its replay answered) before it
+    is written; raising there refuses the request with nothing written.
     """
     cached = getattr(ledger, "planning_view", None)  # PlansFromCache (isinstance is slow)
     view: LedgerView = cached() if cached is not None else ledger
@@ -56,6 +66,8 @@ def plan_and_write(
             if ledger.confirm_reads():  # the refusal rests on one consistent state
                 raise
             continue
+        if before_write is not None:
+            before_write(planned)
         try:
             ledger.write_plan(planned)
         except StalePlan:

@@ -437,7 +437,8 @@ class ServiceLedger:
     """``app.credits`` of a ``Subacct`` over a store, shaped like the in-memory ``Ledger``
     for the machine. Accounts are created on first ``open_wallet`` (a master, or a sub
     under the wallet's master); operations run as ``principal`` (a parent administrator of
-    every master, made here) through the permission-checked path, or as ``SYSTEM``."""
+    every master, made here) through the permission-checked path, or as ``SYSTEM``; the
+    ``Expire`` sweep always runs as ``SYSTEM``, as a host's scheduler would."""
 
     ADMIN: ClassVar[UserId] = UserId("ledger_admin")
 
@@ -473,7 +474,9 @@ class ServiceLedger:
         return self.app.credits.open_wallet(wallet, by=self.principal, currency=self.currency)
 
     def execute(self, request: LedgerRequest) -> Receipt:
-        return self.app.credits.execute(request, by=self.principal, currency=self.currency)
+        # the sweep of due holds is the system's (a scheduler), whoever else acts
+        who = SYSTEM if isinstance(request, Expire) else self.principal
+        return self.app.credits.execute(request, by=who, currency=self.currency)
 
     def balances(self) -> dict[LedgerAccount, Money]:
         return self.app.credits.balances(by=SYSTEM, currency=self.currency)

@@ -20,7 +20,7 @@ True
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar, Final
 
 import attrs
@@ -45,6 +45,8 @@ __all__ = [
     "SetAllocation",
     "Spend",
     "TopUp",
+    "require_this_month",
+    "sending_account",
 ]
 
 _COMMON: Final = frozenset({"key", "at", "reference"})
@@ -212,3 +214,36 @@ LedgerRequest = (
     | ResetPeriod
 )
 """Any ledger operation ``plan`` accepts."""
+
+
+def sending_account(request: LedgerRequest) -> AccountId | None:
+    """The account a new ``request`` pays a send for (``Spend``, ``Reserve``): it must be
+    able to send (active, under active ancestors), as for usage and quota reservations.
+    ``None`` for the rest: buying, moving and refunding credit, and settling or releasing
+    a hold made earlier, go on while an account is held.
+
+    >>> from decimal import Decimal
+    >>> from subacct.money import Money
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> sending_account(Spend(account_id="agency1", amount=Money(1, "EUR"), key="s", at=t))
+    'agency1'
+    >>> sending_account(TopUp(account_id="agency1", amount=Money(1, "EUR"), key="t", at=t))
+    """
+    if isinstance(request, Spend | Reserve):
+        return request.account_id
+    return None
+
+
+def require_this_month(request: LedgerRequest, now: datetime) -> LedgerRequest:
+    """``request`` if it is dated in the month of ``now``: what a user's (or a key's)
+    request must be, so that nobody but trusted host code writes into a month whose
+    statements are closed, or ahead of time (``InvalidInput`` naming ``request``)."""
+    at, today = request.at, now.astimezone(UTC)
+    if (at.year, at.month) != (today.year, today.month):
+        raise InvalidInput(
+            f"request is dated {at.isoformat()}, outside this month ({today:%Y-%m}); only "
+            "the system dates ledger requests in other months",
+            field="request",
+        )
+    return request

@@ -1,0 +1,116 @@
+"""Quotas follow the tree: a move, attach or detach carries the subtree's counts of the
+month to its new ancestors and refuses a cap its new ancestors' limits do not allow."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from subacct import (
+    SYSTEM,
+    BillingPeriod,
+    FixedClock,
+    MemoryStore,
+    Quota,
+    Store,
+    Subacct,
+    SubacctError,
+    UsageRecord,
+)
+from subacct.domain import HierarchyRules
+from subacct.errors import QuotaCapExceedsParent
+from subacct.storage.collections import QUOTA_COUNTERS, USAGE
+from subacct.testing.conformance import store_state
+
+from .conftest import make_app
+
+JAN = BillingPeriod(2026, 1)
+NOW = datetime(2026, 1, 15, tzinfo=UTC)
+
+
+def world(store: Store) -> Subacct:
+    """Masters m and n; a and b under m, c under n; three levels allowed."""
+    app = make_app(store, clock=FixedClock(NOW), hierarchy=HierarchyRules(3))
+    app.accounts.create_master("M", account_id="m", by=SYSTEM)
+    app.accounts.create_master("N", account_id="n", by=SYSTEM)
+    for sub, parent in (("a", "m"), ("b", "m"), ("c", "n")):
+        app.accounts.create_sub(parent, sub.upper(), account_id=sub, by=SYSTEM)
+    return app
+
+
+def counted(app: Subacct, account_id: str) -> int:
+    with app.store.unit_of_work() as uow:
+        found = uow.records(QUOTA_COUNTERS).find(f"{account_id}/{JAN}")
+    return 0 if found is None else found.used
+
+
+def send(app: Subacct, account_id: str, quantity: int, key: str) -> None:
+    app.billing.record_usage([UsageRecord(account_id, JAN, "email", quantity, key)], by=SYSTEM)
+
+
+def test_a_detached_sub_takes_its_counts_with_it(store: Store) -> None:
+    app = world(store)
+    app.billing.set_quota("m", Quota(6000), by=SYSTEM)
+    send(app, "a", 5000, "a-1")
+    assert not app.billing.check_send("m", JAN, 1001, by=SYSTEM).allowed
+    app.accounts.detach("a", by=SYSTEM)
+    assert (counted(app, "m"), counted(app, "a")) == (0, 5000)
+    assert app.billing.check_send("m", JAN, 6000, by=SYSTEM).allowed
+    app.accounts.attach("a", "n", by=SYSTEM)
+    assert (counted(app, "n"), counted(app, "a")) == (5000, 5000)
+
+
+def test_a_move_under_a_smaller_limit_is_refused_and_changes_nothing(store: Store) -> None:
+    app = world(store)
+    app.billing.set_quota("n", Quota(5000), by=SYSTEM)
+    app.billing.set_quota("a", Quota(9000), by=SYSTEM)
+    send(app, "a", 100, "a-1")
+    before = store_state(app.store), counted(app, "m"), counted(app, "n")
+    with pytest.raises(QuotaCapExceedsParent) as err:
+        app.accounts.move("a", "n", by=SYSTEM)
+    assert err.value.details["parent_id"] == "n"
+    assert (store_state(app.store), counted(app, "m"), counted(app, "n")) == before
+    assert app.billing.check_send("a", JAN, 1, by=SYSTEM).allowed  # nothing was bricked
+
+
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["send", "send", "move", "detach", "attach"]),
+        st.integers(0, 4),
+        st.integers(0, 4),
+        st.integers(1, 500),
+    ),
+    max_size=16,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops=_OPS)
+def test_every_count_is_its_subtree_usage_whatever_moves(
+    ops: list[tuple[str, int, int, int]],
+) -> None:
+    app = world(MemoryStore())
+    ids = ["m", "n", "a", "b", "c"]
+    for n, (op, i, j, quantity) in enumerate(ops):
+        src, dst = ids[i], ids[j]
+        try:
+            if op == "send":
+                send(app, src, quantity, f"k{n}")
+            elif op == "move":
+                app.accounts.move(src, dst, by=SYSTEM)
+            elif op == "detach":
+                app.accounts.detach(src, by=SYSTEM)
+            else:
+                app.accounts.attach(src, dst, by=SYSTEM)
+        except SubacctError:
+            continue
+    tree = app.accounts.tree(by=SYSTEM)
+    with app.store.unit_of_work() as uow:
+        records = uow.records(USAGE).list_by("period", str(JAN))
+    own = {a: sum(r.quantity for r in records if r.account_id == a) for a in ids}
+    for account in ids:
+        subtree = [account, *tree.descendants(account)]
+        assert counted(app, account) == sum(own[a] for a in subtree), (account, ops)
