@@ -144,3 +144,51 @@ def test_the_subscribed_plan_is_the_floor_of_each_month(app: Subacct, clock: Fix
     app.accounts.pause("agencydemo", by=SYSTEM)
     at(clock, datetime(2026, 4, 1, tzinfo=UTC))
     assert invoice_of(app, MAR) == [("agencydemo", "hold", "0.00 USD")]  # no floor when held
+
+
+def test_a_self_paying_sub_under_a_paused_master_is_held_too(
+    app: Subacct, clock: FixedClock
+) -> None:
+    """agency1 pays for itself; its master pauses for all of February: agency1 cannot
+    send then, so February bills it its hold fee, not its plan."""
+    app.billing.set_profile("agency1", SEED000_LADDER, hold_fee=Money(2, "USD"), by=SYSTEM)
+    at(clock, datetime(2026, 1, 25, tzinfo=UTC))
+    app.accounts.pause("agencydemo", by=SYSTEM)
+    at(clock, datetime(2026, 3, 2, tzinfo=UTC))
+    app.accounts.resume("agencydemo", by=SYSTEM)
+    assert invoice_of(app, FEB) == [
+        ("agency1", "hold", "2.00 USD"),
+        ("agencydemo", "hold", "0.00 USD"),
+    ]
+    assert ("agency1", "usage", "15.00 USD") in invoice_of(app, MAR)  # active again
+
+
+def test_a_month_paused_then_closed_bills_the_hold_fee_only(
+    app: Subacct, clock: FixedClock
+) -> None:
+    app.billing.set_profile("agencydemo", SEED000_LADDER, hold_fee=Money(5, "USD"), by=SYSTEM)
+    at(clock, datetime(2026, 2, 27, tzinfo=UTC))
+    app.accounts.close("agency1", by=SYSTEM)
+    app.accounts.pause("agencydemo", by=SYSTEM)
+    at(clock, datetime(2026, 3, 15, tzinfo=UTC))
+    app.accounts.close("agencydemo", by=SYSTEM)
+    assert invoice_of(app, FEB)[0] == ("agencydemo", "usage", "15.00 USD")  # active till the 27th
+    assert invoice_of(app, MAR) == [("agencydemo", "hold", "5.00 USD")]  # never active in March
+    assert invoice_of(app, APR) == []
+
+
+def test_the_comparison_counts_the_accounts_the_invoice_bills(
+    app: Subacct, clock: FixedClock
+) -> None:
+    """agency1 closes in January: February's invoice leaves it out, and so does the
+    pooled-against-standalone comparison (no $15 floor for an account gone)."""
+    at(clock, datetime(2026, 1, 10, tzinfo=UTC))
+    app.accounts.close("agency1", by=SYSTEM)
+    at(clock, datetime(2026, 2, 5, tzinfo=UTC))
+    app.billing.record_usage([UsageRecord("agencydemo", FEB, "email", 9000, "m")], by=SYSTEM)
+    comparison = app.billing.compare("agencydemo", FEB, by=SYSTEM)
+    assert dict(comparison.standalone) == {"agencydemo": Money(60, "USD")}
+    assert comparison.pooled_total == Money(60, "USD")
+    (invoice,) = app.billing.preview_invoices("agencydemo", FEB, by=SYSTEM)
+    assert invoice.total == comparison.pooled_total
+    assert "agency1" in dict(app.billing.compare("agencydemo", JAN, by=SYSTEM).standalone)

@@ -25,8 +25,8 @@ from subacct import (
     UpgradeRule,
     UsageRecord,
 )
-from subacct.errors import NotFound, PlanChangeError
-from subacct.pricing import true_up
+from subacct.errors import InvalidBillingStructure, NotFound, PlanChangeError
+from subacct.pricing import Tier, TieredPrice, TierMode, true_up
 from subacct.testing.conformance import store_state
 
 from .conftest import event_log, make_app, seed_agency
@@ -247,3 +247,18 @@ def test_only_the_platform_learns_whether_a_change_exists(app: Subacct) -> None:
             app.plans.reject_change(ghost, reason="no", by="sam")
     with pytest.raises(NotFound):
         app.plans.approve_change("no-such-change", by=SYSTEM)
+
+
+def test_a_new_price_must_keep_the_plans_the_subscription_is_billed_on(app: Subacct) -> None:
+    before = store_state(app.store)
+    smaller = PlanLadder([Plan("30,000", 30000, Money("135", "USD"))])
+    with pytest.raises(InvalidBillingStructure) as err:
+        app.billing.set_profile("agencydemo", smaller, by=SYSTEM)
+    assert (err.value.details["field"], err.value.details["missing"]) == ("price", ["12,000"])
+    per_message = TieredPrice(TierMode.GRADUATED, [Tier(None, "0.0125")], "USD")
+    with pytest.raises(InvalidBillingStructure):  # a subscription needs a ladder
+        app.billing.set_profile("agencydemo", per_message, by=SYSTEM)
+    assert store_state(app.store) == before
+    assert lines(app, JAN) == [("usage", "60.00 USD")]  # still billable
+    bigger = PlanLadder([*LADDER.plans, Plan("90,000", 90000, Money("300", "USD"))])
+    app.billing.set_profile("agencydemo", bigger, by=SYSTEM)  # a ladder with more plans: fine

@@ -5,11 +5,14 @@ last is held, not billed; a month that starts after the account closed is not bi
 all. ``StatusHistory`` keeps every status change with its time (an account starts
 ``active`` at ``created_at``); ``standing`` reads a span ``[start, end)`` from it.
 
-The rule (``docs/billing.md``, "Lifecycle and invoices"):
+The rule (``docs/billing.md``, "Lifecycle and invoices"), on the account's effective
+status at each moment: its own, or, while it is active itself, what its ancestors
+impose (a suspended ancestor suspends it, a paused one pauses it: it cannot send):
 
-* ``BILLED``: the account was active or suspended (a platform hold does not stop the
-  plan) at some moment of the span, or paused for only part of it;
-* ``HELD``: it was paused for the whole span (only a hold fee is billed);
+* ``BILLED``: the account was effectively active or suspended (a platform hold does not
+  stop the plan) at some moment of the span;
+* ``HELD``: it was never so: paused for the whole span, or paused and then closed
+  (only a hold fee is billed);
 * ``ENDED``: it was closed before the span began (nothing is billed);
 * ``NOT_OPEN``: it was created at or after the span's end.
 
@@ -20,9 +23,12 @@ The rule (``docs/billing.md``, "Lifecycle and invoices"):
 >>> h = StatusHistory("agencydemo").with_change(t(1, 20), AccountStatus.PAUSED)
 >>> standing(t(1), h, t(1), t(2)), standing(t(1), h, t(2), t(3))
 (<Standing.BILLED: 'billed'>, <Standing.HELD: 'held'>)
->>> h = h.with_change(t(3, 5), AccountStatus.CLOSED)
+>>> h = h.with_change(t(3, 5), AccountStatus.CLOSED)  # paused, then closed
 >>> standing(t(1), h, t(3), t(4)), standing(t(1), h, t(4), t(5))
-(<Standing.BILLED: 'billed'>, <Standing.ENDED: 'ended'>)
+(<Standing.HELD: 'held'>, <Standing.ENDED: 'ended'>)
+>>> sub = StatusHistory("agency1")  # active itself, under the paused master
+>>> standing(t(1), sub, t(2), t(3), ancestors=[h])
+<Standing.HELD: 'held'>
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import enum
 import itertools
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Final
 
 import attrs
 
@@ -39,7 +46,14 @@ from subacct.domain.accounts import AccountStatus
 from subacct.domain.ids import AccountId, check_id
 from subacct.errors import AccountNotActive, InvalidInput, quoted
 
-__all__ = ["Standing", "StatusChange", "StatusHistory", "require_billed", "standing"]
+__all__ = [
+    "Standing",
+    "StatusChange",
+    "StatusHistory",
+    "effective_status",
+    "require_billed",
+    "standing",
+]
 
 
 def _status(value: object) -> AccountStatus:
@@ -116,10 +130,18 @@ class Standing(enum.Enum):
     NOT_OPEN = "not_open"
 
 
+_NOT_SENDING: Final = frozenset({AccountStatus.PAUSED, AccountStatus.CLOSED})
+
+
 def standing(
-    created_at: datetime, history: StatusHistory | None, start: datetime, end: datetime
+    created_at: datetime,
+    history: StatusHistory | None,
+    start: datetime,
+    end: datetime,
+    ancestors: Iterable[StatusHistory] = (),
 ) -> Standing:
-    """How ``[start, end)`` stands for an account created at ``created_at``."""
+    """How ``[start, end)`` stands for an account created at ``created_at``, under
+    ancestors with the histories ``ancestors`` (see the module docstring)."""
     if end <= start:
         raise InvalidInput("a span must end after it starts", field="end")
     if created_at >= end:
@@ -129,11 +151,27 @@ def standing(
     if closed is not None and closed <= start:
         return Standing.ENDED
     first = max(start, created_at)
-    statuses = [log.status_at(first)]
-    statuses += [c.status for c in log.changes if first < c.at < end]
-    if all(s is AccountStatus.PAUSED for s in statuses):
+    above = tuple(ancestors)
+    moments = {first, *(c.at for h in (log, *above) for c in h.changes if first < c.at < end)}
+    if all(effective_status(log, above, m) in _NOT_SENDING for m in moments):
         return Standing.HELD
     return Standing.BILLED
+
+
+def effective_status(
+    history: StatusHistory, ancestors: Iterable[StatusHistory], moment: datetime
+) -> AccountStatus:
+    """The account's status at ``moment`` as billing and sending see it: its own unless it
+    is active, then the strongest hold of an ancestor (suspended before paused)."""
+    own = history.status_at(moment)
+    if own is not AccountStatus.ACTIVE:
+        return own
+    held = {h.status_at(moment) for h in ancestors}
+    if AccountStatus.SUSPENDED in held:
+        return AccountStatus.SUSPENDED
+    if held & _NOT_SENDING:
+        return AccountStatus.PAUSED
+    return AccountStatus.ACTIVE
 
 
 def require_billed(
@@ -144,10 +182,11 @@ def require_billed(
     end: datetime,
     *,
     label: str,
+    ancestors: Iterable[StatusHistory] = (),
 ) -> None:
-    """Refuse (``AccountNotActive``) usage for a span the account is not billed in: paused
+    """Refuse (``AccountNotActive``) usage for a span the account is not billed in: held
     all of it, closed before it, created after it. ``label`` names the span (a period)."""
-    how = standing(created_at, history, start, end)
+    how = standing(created_at, history, start, end, ancestors)
     if how is not Standing.BILLED:
         raise AccountNotActive(
             f"account {quoted(account_id)} is not billed in {label} ({how.value}); no usage "

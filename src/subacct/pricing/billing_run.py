@@ -4,10 +4,11 @@
 descendants. It applies every rule that reaches the invoice:
 
 * the lifecycle (``subacct.domain.lifecycle.standing``): an account closed before the
-  period, or created after it, is not billed and is left out of the pool; a payer paused
-  for the whole period is billed its hold fee only (``BillingProfile.hold_fee``, zero by
-  default); any other month is billed in full on its usage (a partial month is a whole
-  month: the plan's price is monthly and usage is what was sent);
+  period, or created after it, is not billed and is left out of the pool; a payer held
+  for the whole period (paused, paused then closed, or under a paused ancestor) is billed
+  its hold fee only (``BillingProfile.hold_fee``, zero by default); any other month is
+  billed in full on its usage (a partial month is a whole month: the plan's price is
+  monthly and usage is what was sent);
 * payers and pooling (``BillingStructure``): an account with a billing profile pays for
   itself and every account below it that has none;
 * the subscription and its approved plan changes (``period_plan``): the period's plan is
@@ -44,16 +45,17 @@ from collections.abc import Mapping, Sequence
 from subacct.domain.accounts import Account, AccountKind
 from subacct.domain.ids import AccountId
 from subacct.domain.lifecycle import Standing, StatusHistory, standing
-from subacct.errors import InvalidBillingStructure, quoted
+from subacct.errors import InvalidBillingStructure, NotFound, quoted
 from subacct.pricing.fees import setup_fee_lines
 from subacct.pricing.invoices import Invoice, InvoiceLine, PayerTerms, Rounding, build_invoices
 from subacct.pricing.ladder import PlanLadder
 from subacct.pricing.period import BillingPeriod
 from subacct.pricing.plan_changes import PlanChange, Subscription, period_plan
+from subacct.pricing.pooling import Comparison, compare
 from subacct.pricing.profiles import BillingProfile
 from subacct.pricing.structure import BillingStructure
 
-__all__ = ["billed_accounts", "period_invoices"]
+__all__ = ["billed_accounts", "period_comparison", "period_invoices"]
 
 
 def billed_accounts(
@@ -63,10 +65,19 @@ def billed_accounts(
     period: BillingPeriod,
 ) -> dict[AccountId, Standing]:
     """The accounts of ``accounts`` billed in ``period``, each with its standing
-    (``BILLED`` or ``HELD``); an account with usage counts as ``BILLED``."""
+    (``BILLED`` or ``HELD``, its ancestors' holds included); an account with usage counts
+    as ``BILLED``."""
+    by_id = {a.id: a for a in accounts}
     out: dict[AccountId, Standing] = {}
     for account in accounts:
-        how = standing(account.created_at, histories.get(account.id), period.start, period.end)
+        above: list[StatusHistory] = []
+        parent = by_id.get(account.parent_id) if account.parent_id else None
+        while parent is not None:
+            if (history := histories.get(parent.id)) is not None:
+                above.append(history)
+            parent = by_id.get(parent.parent_id) if parent.parent_id else None
+        own = histories.get(account.id)
+        how = standing(account.created_at, own, period.start, period.end, above)
         if usage.get(account.id, 0) > 0:
             how = Standing.BILLED
         if how in (Standing.BILLED, Standing.HELD):
@@ -127,6 +138,33 @@ def period_invoices(
         terms=terms,
         charges=_setup_fees(accounts, profiles, parents, set(structure.accounts), period),
     )
+
+
+def period_comparison(
+    root_id: str,
+    accounts: Sequence[Account],
+    profiles: Mapping[AccountId, BillingProfile],
+    usage: Mapping[str, int],
+    period: BillingPeriod,
+    *,
+    histories: Mapping[AccountId, StatusHistory] | None = None,
+) -> Comparison:
+    """Seed 000's question for the payer ``root_id`` in ``period``: each account on its
+    own invoice (itself and the accounts it pays for), billed standalone on its price,
+    against their volume pooled. The accounts are those the invoice bills (see
+    ``billed_accounts``): one closed before the period is no part of it."""
+    root = AccountId(root_id)
+    profile = profiles.get(root)
+    if profile is None:
+        raise InvalidBillingStructure(f"{quoted(root)} is not a payer", account_id=root)
+    parents = {a.id: a.parent_id for a in accounts}
+    billed = billed_accounts(accounts, histories or {}, usage, period)
+    pool = [a for a in billed if _nearest(a, parents, profiles) == root]
+    if root not in billed or not pool:
+        raise NotFound(
+            f"{quoted(root)} is not billed in {period}", account_id=root, period=str(period)
+        )
+    return compare(profile.price, {a: usage.get(a, 0) for a in pool})
 
 
 def _setup_fees(

@@ -51,6 +51,7 @@ from subacct.domain.accounts import ALLOWED_TRANSITIONS, AccountStatus
 from subacct.domain.ids import AccountId
 from subacct.errors import (
     ForbiddenTransition,
+    InvalidBillingStructure,
     InvalidInput,
     PlanChangeError,
     PrerequisitesMissing,
@@ -72,6 +73,7 @@ __all__ = [
     "apply_change",
     "approve",
     "cancel",
+    "check_price_keeps_plans",
     "follow_account",
     "open_change",
     "open_changes",
@@ -408,6 +410,38 @@ def apply_change(subscription: Subscription, change: PlanChange) -> Subscription
     if change.kind is ChangeKind.UPGRADE:
         return attrs.evolve(subscription, plan=change.to_plan, scheduled=None)
     return attrs.evolve(subscription, scheduled=change)
+
+
+def check_price_keeps_plans(
+    price: object, subscription: Subscription | None, changes: Iterable[PlanChange]
+) -> None:
+    """Refuse a new price for a subscribed payer that could not bill it: a subscription
+    (and the changes it was billed with, and any still open) names plans, so the price
+    must stay a ``PlanLadder`` that has each of them (``InvalidBillingStructure``, field
+    ``price``). A payer with no subscription may take any price."""
+    if subscription is None:
+        return
+    named = {subscription.plan} | {
+        n for c in changes if c.status in (ChangeStatus.APPROVED, ChangeStatus.PENDING)
+        for n in (c.from_plan, c.to_plan)
+    }  # fmt: skip
+    if not isinstance(price, PlanLadder):
+        raise InvalidBillingStructure(
+            f"{quoted(subscription.account_id)} is subscribed to a plan: its price must stay "
+            "a plan ladder",
+            account_id=subscription.account_id,
+            field="price",
+        )
+    have = {plan.name for plan in price.plans}
+    missing = sorted(named - have)
+    if missing:
+        raise InvalidBillingStructure(
+            f"the new ladder has no plan {quoted(missing[0])}, which the subscription of "
+            f"{quoted(subscription.account_id)} is billed on",
+            account_id=subscription.account_id,
+            field="price",
+            missing=missing,
+        )
 
 
 def upgrade_charge(ladder: PlanLadder, change: PlanChange) -> Money:

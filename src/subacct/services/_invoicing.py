@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from subacct.domain import Account, AccountId
+from subacct.domain.lifecycle import StatusHistory
 from subacct.errors import InvalidBillingStructure, quoted
 from subacct.pricing import BillingPeriod, Invoice, Rounding
-from subacct.pricing.billing_run import period_invoices
+from subacct.pricing.billing_run import period_comparison, period_invoices
+from subacct.pricing.pooling import Comparison
+from subacct.pricing.profiles import BillingProfile
 from subacct.services._runner import Unit
 from subacct.storage.collections import (
     BILLING_PROFILES,
@@ -47,14 +50,8 @@ def invoices_of(
     unit: Unit, root: Account, period: BillingPeriod, rounding: Rounding | None
 ) -> tuple[Invoice, ...]:
     """Every invoice of ``root``'s tree for ``period``, from what storage holds."""
+    accounts, profiles, histories = _tree(unit, root)
     uow = unit.uow
-    accounts = [root, *uow.accounts.descendants(root.id)]
-    profiles = {
-        a.id: p for a in accounts if (p := uow.records(BILLING_PROFILES).find(a.id)) is not None
-    }
-    histories = {
-        a.id: h for a in accounts if (h := uow.records(STATUS_HISTORY).find(a.id)) is not None
-    }
     subscriptions = {
         a: s for a in profiles if (s := uow.records(SUBSCRIPTIONS).find(a)) is not None
     }
@@ -71,19 +68,23 @@ def invoices_of(
     )
 
 
-def pooled_with(
-    root: Account, accounts: Sequence[Account], payers: set[AccountId]
-) -> list[Account]:
-    """The accounts billed on ``root``'s own invoice: the root and every account below it
-    with no payer between it and the root."""
-    by_id = {a.id: a for a in accounts}
+def comparison_of(unit: Unit, root: Account, period: BillingPeriod) -> Comparison:
+    """Seed 000's comparison for ``root``'s own invoice in ``period``."""
+    accounts, profiles, histories = _tree(unit, root)
+    usage = usage_of(unit, accounts, period)
+    return period_comparison(root.id, accounts, profiles, usage, period, histories=histories)
 
-    def apart(account: Account) -> bool:
-        current: Account | None = account
-        while current is not None and current.id != root.id:
-            if current.id in payers:
-                return True
-            current = by_id.get(current.parent_id) if current.parent_id else None
-        return False
 
-    return [a for a in accounts if a.id == root.id or not apart(a)]
+def _tree(
+    unit: Unit, root: Account
+) -> tuple[list[Account], dict[AccountId, BillingProfile], dict[AccountId, StatusHistory]]:
+    """``root``'s tree, its billing profiles and its status histories."""
+    uow = unit.uow
+    accounts = [root, *uow.accounts.descendants(root.id)]
+    profiles = {
+        a.id: p for a in accounts if (p := uow.records(BILLING_PROFILES).find(a.id)) is not None
+    }
+    histories = {
+        a.id: h for a in accounts if (h := uow.records(STATUS_HISTORY).find(a.id)) is not None
+    }
+    return accounts, profiles, histories

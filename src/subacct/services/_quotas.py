@@ -9,7 +9,7 @@ from typing import Final
 
 from subacct.domain import Account, AccountId, require_can_send
 from subacct.domain.events import QuotaReleased, QuotaReserved, QuotaSet, UsageRecorded
-from subacct.domain.lifecycle import require_billed
+from subacct.domain.lifecycle import StatusHistory, require_billed
 from subacct.errors import NotFound, ReservationNotFound, quoted
 from subacct.policy import MANAGE_SUB_ACCOUNTS, SEND_MESSAGES, Action
 from subacct.pricing import BillingPeriod, Quota, QuotaCheck, QuotaState, UsageRecord
@@ -122,12 +122,16 @@ def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
     for account_id in dict.fromkeys(r.account_id for r in fresh):
         account = accounts[account_id]
         require_can_send(account, uow.accounts.ancestors(account.id))
+    above: dict[str, list[StatusHistory]] = {}
     for record in fresh:
         account = accounts[record.account_id]
+        if account.id not in above:
+            chain = uow.accounts.ancestors(account.id)
+            above[account.id] = [h for a in chain if (h := histories.find(a.id)) is not None]
         period = record.period
         require_billed(
             account.id, account.created_at, histories.find(account.id), period.start,
-            period.end, label=str(period),
+            period.end, label=str(period), ancestors=above[account.id],
         )  # fmt: skip
     for record in fresh:
         repo.add(record)

@@ -67,8 +67,8 @@ from subacct.pricing import (
     UsageBook,
     UsageRecord,
     commission_statement,
-    compare,
 )
+from subacct.pricing.plan_changes import check_price_keeps_plans
 from subacct.pricing.profiles import BillingProfile, PriceSpec, QuotaReservation
 from subacct.principals import Actor
 from subacct.services import _args, _invoicing, _quotas
@@ -77,7 +77,9 @@ from subacct.services._runner import Runner, Unit
 from subacct.storage.collections import (
     BILLING_PROFILES,
     INVOICES,
+    PLAN_CHANGES,
     QUOTAS,
+    SUBSCRIPTIONS,
     USAGE,
 )
 
@@ -120,6 +122,11 @@ class Billing:
             unit.require_system(_SET_PROFILE, account.id)
             repo = unit.uow.records(BILLING_PROFILES)
             stored = repo.find(account.id)
+            check_price_keeps_plans(
+                price,
+                unit.uow.records(SUBSCRIPTIONS).find(account.id),
+                unit.uow.records(PLAN_CHANGES).list_by("account_id", account.id),
+            )
             profile = BillingProfile(
                 account.id,
                 price,
@@ -354,23 +361,14 @@ class Billing:
 
     @query
     def compare(self, root_id: str, period: BillingPeriod | str, *, by: Actor) -> Comparison:
-        """Seed 000's question for the top-level payer's pool: each account billed
-        standalone on the payer's model vs the pooled volume priced once."""
+        """Seed 000's question for the top-level payer's pool: each account it bills in
+        the period, standalone on the payer's model, vs the pooled volume priced once."""
         who, root_key, when = _args.actor(by), _args.ident(root_id, "root_id"), _args.period(period)
 
         def work(unit: Unit) -> Comparison:
             root = _invoicing.root_of(unit, root_key)
             unit.require(VIEW_BILLING, root.id)
-            profile = unit.uow.records(BILLING_PROFILES).find(root.id)
-            if profile is None:
-                raise InvalidBillingStructure(
-                    f"{quoted(root.id)} is not a payer", account_id=root.id
-                )
-            accounts = [root, *unit.uow.accounts.descendants(root.id)]
-            payers = {a.id for a in accounts if unit.uow.records(BILLING_PROFILES).find(a.id)}
-            pooled = _invoicing.pooled_with(root, accounts, payers)
-            usage = _invoicing.usage_of(unit, pooled, when)
-            return compare(profile.price, {a.id: usage.get(a.id, 0) for a in pooled})
+            return _invoicing.comparison_of(unit, root, when)
 
         return self._runner.query(who, work)
 

@@ -44,7 +44,7 @@ from subacct.pricing.reports import (
     visible_rows,
 )
 from subacct.principals import Actor
-from subacct.services import _args
+from subacct.services import _args, _invoicing
 from subacct.services._kinds import query
 from subacct.services._runner import Runner, Unit
 from subacct.storage.collections import USAGE
@@ -178,13 +178,7 @@ class Reports:
         def work(unit: Unit) -> int:
             account = unit.uow.accounts.get(AccountId(where))
             _require_all_rows(unit, REPORT_ON_SUB_ACCOUNTS, account.id)
-            accounts = [account.id, *(a.id for a in unit.uow.accounts.descendants(account.id))]
-            repo = unit.uow.records(USAGE)
-            return sum(
-                r.quantity
-                for a in accounts
-                for r in repo.list_by("account_id", a)
-                if r.period == when
-            )
+            accounts = [account, *unit.uow.accounts.descendants(account.id)]
+            return sum(_invoicing.usage_of(unit, accounts, when).values())
 
         return self._runner.query(who, work)
