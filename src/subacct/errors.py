@@ -54,7 +54,7 @@ __all__ = [
     "OverdraftInUse",
     "PaymentMethodRequired",
     "PeriodMismatch",
-    "PeriodNotEnded",
+    "PeriodAlreadyInvoiced",
     "PermissionDenied",
     "PlanChangeError",
     "PlanNotFound",
@@ -407,10 +407,11 @@ class QuotaCapExceedsParent(Conflict):
     code = "quota_cap_exceeds_parent"
 
 
-class PeriodNotEnded(Conflict):
-    """The billing period is still running: its invoice is issued once it is over."""
+class PeriodAlreadyInvoiced(Conflict):
+    """The payer's invoice for the period is issued: usage, sends and plan changes for
+    that period are refused, not left off the invoice silently."""
 
-    code = "period_not_ended"
+    code = "period_already_invoiced"
 
 
 class PlanChangeError(Conflict):

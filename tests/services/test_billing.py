@@ -28,7 +28,7 @@ from subacct import (
     Subacct,
     UsageRecord,
 )
-from subacct.errors import InvalidInput, PeriodNotEnded, QuotaCapExceedsParent
+from subacct.errors import InvalidInput, PeriodAlreadyInvoiced, QuotaCapExceedsParent
 from subacct.pricing import BillingMode
 from subacct.testing.conformance import store_state
 
@@ -160,9 +160,6 @@ def test_usage_is_recorded_by_senders_and_told_as_events(app: Subacct) -> None:
 
 def test_invoice_is_issued_once_with_one_event(app: Subacct, clock: FixedClock) -> None:
     seed000_usage(app)
-    with pytest.raises(PeriodNotEnded):  # January is still running
-        app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
-    assert app.billing.invoices("agencydemo", by="owner") == []
     month_over(clock, JAN)
     first = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
     again = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
@@ -334,3 +331,55 @@ def test_nothing_is_counted_in_a_month_that_has_not_begun(app: Subacct) -> None:
             call()
         assert err.value.details["field"] == "period"
     assert store_state(app.store) == before
+
+
+def test_a_sub_refused_by_its_masters_quota_is_not_told_the_masters_figures(
+    app: Subacct,
+) -> None:
+    """Seed 000: sub-accounts do not see the master's billing. yara (agency2) is refused
+    by agencydemo's limit: she learns which limit refused, not the master's volume."""
+    app.billing.set_quota("agencydemo", Quota(10000), by=SYSTEM)
+    app.billing.record_usage([UsageRecord("agency1", JAN, "email", 9000, "x-1")], by=SYSTEM)
+    for refused in (
+        lambda: app.billing.reserve_send("agency2", JAN, 1001, key="y-1", by="yara"),
+        lambda: _raise(app.billing.check_send("agency2", JAN, 1001, by="yara").refusal),
+    ):
+        with pytest.raises(QuotaExceeded) as err:
+            refused()
+        told = err.value.to_dict()
+        assert told["details"]["limited_by"] == "agencydemo"
+        assert "limit" not in told["details"]
+        assert "used" not in told["details"]
+        assert "9000" not in told["message"]
+        assert "10000" not in told["message"]
+    full = app.billing.check_send("agency2", JAN, 1001, by="owner").refusal  # billing.view
+    assert isinstance(full, QuotaExceeded)
+    assert (full.details["limit"], full.details["used"]) == (10000, 9000)
+    app.billing.set_quota("agency2", Quota(500), by="owner")  # its own limit: told in full
+    own = app.billing.check_send("agency2", JAN, 501, by="yara").refusal
+    assert isinstance(own, QuotaExceeded)
+    assert (own.details["limit"], own.details["used"]) == (500, 0)
+
+
+def _raise(error: BaseException | None) -> None:
+    assert error is not None
+    raise error
+
+
+def test_an_issued_invoice_takes_nothing_more(app: Subacct) -> None:
+    """Issued mid-month (a final invoice, say), January takes no more usage or sends for
+    the payer's accounts: a typed refusal, never usage left off the invoice silently."""
+    seed000_usage(app)
+    issued = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    before = store_state(app.store)
+    with pytest.raises(PeriodAlreadyInvoiced) as err:
+        app.billing.record_usage([UsageRecord("agency2", JAN, "sms", 10, "late")], by=SYSTEM)
+    assert (err.value.details["payer_id"], err.value.details["period"]) == ("agencydemo", "2026-01")
+    with pytest.raises(PeriodAlreadyInvoiced):
+        app.billing.reserve_send("agency1", JAN, 10, key="late-send", by="sam")
+    assert store_state(app.store) == before
+    replay = [UsageRecord("agency1", JAN, "smtp", 5300, "x-1", "promo")]
+    assert app.billing.record_usage(replay, by=SYSTEM) == 0  # a replay is answered
+    assert app.billing.preview_invoices("agencydemo", JAN, by="owner") == (issued,)
+    app.billing.set_profile("agency2", SEED000_LADDER, by=SYSTEM)  # pays for itself now:
+    app.billing.record_usage([UsageRecord("agency2", JAN, "sms", 10, "own")], by=SYSTEM)

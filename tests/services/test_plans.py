@@ -25,7 +25,7 @@ from subacct import (
     UpgradeRule,
     UsageRecord,
 )
-from subacct.errors import InvalidBillingStructure, NotFound, PlanChangeError
+from subacct.errors import InvalidBillingStructure, NotFound, PeriodAlreadyInvoiced, PlanChangeError
 from subacct.pricing import Tier, TieredPrice, TierMode, true_up
 from subacct.testing.conformance import store_state
 
@@ -262,3 +262,13 @@ def test_a_new_price_must_keep_the_plans_the_subscription_is_billed_on(app: Suba
     assert lines(app, JAN) == [("usage", "60.00 USD")]  # still billable
     bigger = PlanLadder([*LADDER.plans, Plan("90,000", 90000, Money("300", "USD"))])
     app.billing.set_profile("agencydemo", bigger, by=SYSTEM)  # a ladder with more plans: fine
+
+
+def test_an_upgrade_is_not_approved_into_an_issued_month(app: Subacct, clock: FixedClock) -> None:
+    verified(app)
+    app.plans.request_change("agencydemo", "30,000", by="owner", request_id="up")
+    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)  # January billed already
+    with pytest.raises(PeriodAlreadyInvoiced):  # its upgrade line could never be billed
+        app.plans.approve_change("up", by=SYSTEM)
+    clock.advance(datetime(2026, 2, 1, tzinfo=UTC) - clock.now())
+    assert app.plans.approve_change("up", by=SYSTEM).effective_from == FEB

@@ -77,6 +77,7 @@ __all__ = [
     "plan_impersonation_setting",
     "check_ceiling",
     "plan_invite",
+    "require_not_member",
     "plan_removal",
     "plan_role_change",
 ]
@@ -141,17 +142,23 @@ def _refuse_self(principal: Principal, membership: Membership, action: Action) -
         )
 
 
-def plan_invite(index: PolicyIndex, principal: Principal, membership: Membership) -> Membership:
-    """Check an invitation (a new membership) and return it, ready to store."""
-    index.require(principal, INVITE_USERS, membership.account_id)
-    _refuse_self(principal, membership, INVITE_USERS)
-    if index.role_of(membership.user_id, membership.account_id) is not None:
+def require_not_member(membership: Membership, current_role: str | None) -> None:
+    """One membership per user and account: ``AlreadyExists`` when the user already has
+    a role (``current_role``) in the account ``membership`` is for."""
+    if current_role is not None:
         raise AlreadyExists(
             f"user {quoted(membership.user_id)} is already a member of "
             f"{quoted(membership.account_id)}",
             user_id=membership.user_id,
             account_id=membership.account_id,
         )
+
+
+def plan_invite(index: PolicyIndex, principal: Principal, membership: Membership) -> Membership:
+    """Check an invitation (a new membership) and return it, ready to store."""
+    index.require(principal, INVITE_USERS, membership.account_id)
+    _refuse_self(principal, membership, INVITE_USERS)
+    require_not_member(membership, index.role_of(membership.user_id, membership.account_id))
     role = index.role(membership.role)
     _require_within(
         index,

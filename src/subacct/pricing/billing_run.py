@@ -40,12 +40,12 @@ period is billed whatever its standing, so nothing recorded is dropped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from subacct.domain.accounts import Account, AccountKind
 from subacct.domain.ids import AccountId
 from subacct.domain.lifecycle import Standing, StatusHistory, standing
-from subacct.errors import InvalidBillingStructure, NotFound, quoted
+from subacct.errors import InvalidBillingStructure, NotFound, PeriodAlreadyInvoiced, quoted
 from subacct.pricing.fees import setup_fee_lines
 from subacct.pricing.invoices import Invoice, InvoiceLine, PayerTerms, Rounding, build_invoices
 from subacct.pricing.ladder import PlanLadder
@@ -55,7 +55,13 @@ from subacct.pricing.pooling import Comparison, compare
 from subacct.pricing.profiles import BillingProfile
 from subacct.pricing.structure import BillingStructure
 
-__all__ = ["billed_accounts", "period_comparison", "period_invoices"]
+__all__ = [
+    "billed_accounts",
+    "payer_in",
+    "period_comparison",
+    "period_invoices",
+    "require_uninvoiced",
+]
 
 
 def billed_accounts(
@@ -138,6 +144,28 @@ def period_invoices(
         terms=terms,
         charges=_setup_fees(accounts, profiles, parents, set(structure.accounts), period),
     )
+
+
+def payer_in(chain: Sequence[str], payers: Collection[str]) -> AccountId | None:
+    """Who pays for the first account of ``chain`` (it, then its ancestors, nearest
+    first): the first of them in ``payers`` (those with a billing profile)."""
+    return next((AccountId(a) for a in chain if a in payers), None)
+
+
+def require_uninvoiced(
+    account_id: str, period: BillingPeriod, payer_id: str | None, invoiced: bool
+) -> None:
+    """Refuse (``PeriodAlreadyInvoiced``) what would add to the invoice of ``payer_id``
+    for ``period`` once it is issued (``invoiced``): usage, a send, a plan change. An
+    issued invoice never changes, and nothing is left off it silently."""
+    if invoiced and payer_id is not None:
+        raise PeriodAlreadyInvoiced(
+            f"the invoice of {quoted(payer_id)} for {period} is issued: nothing more can be "
+            f"billed to it for {quoted(account_id)}",
+            account_id=account_id,
+            payer_id=payer_id,
+            period=str(period),
+        )
 
 
 def period_comparison(

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import attrs
 
 from subacct.domain._validate import utc_timestamp
-from subacct.errors import InvalidInput, PeriodNotEnded, quoted
+from subacct.errors import InvalidInput, quoted
 
 __all__ = ["BillingPeriod"]
 
@@ -84,17 +84,6 @@ class BillingPeriod:
         if self.start > utc_timestamp(now, field="now"):
             raise InvalidInput(
                 f"{field} {self} has not begun (it is {BillingPeriod.of(now)} now)", field=field
-            )
-        return self
-
-    def require_ended(self, now: datetime) -> BillingPeriod:
-        """This period, if it is over by ``now`` (``PeriodNotEnded``): an invoice is
-        issued for a month whose usage is all in."""
-        if self.end > utc_timestamp(now, field="now"):
-            raise PeriodNotEnded(
-                f"{self} is not over (it ends {self.end.isoformat()}); its invoice is issued "
-                "after that",
-                period=str(self),
             )
         return self
 

@@ -77,6 +77,24 @@ class QuotaCheck:
     def allowed(self) -> bool:
         return self.refusal is None
 
+    def without_figures(self) -> QuotaCheck:
+        """The check as told to a caller who may not see the billing of the account whose
+        limit refused (a sub's user, refused by its master's quota): which account's
+        limit refused, not its limit or the volume used under it."""
+        refusal = self.refusal
+        if not isinstance(refusal, QuotaExceeded):
+            return self
+        holder = refusal.details.get("limited_by")
+        told = QuotaExceeded(
+            f"account {quoted(self.account_id)} may not send {self.requested} more this "
+            f"period: the quota of {quoted(holder)} is reached",
+            account_id=self.account_id,
+            requested=self.requested,
+            limited_by=holder,
+            period=refusal.details.get("period"),
+        )
+        return attrs.evolve(self, refusal=told)
+
 
 def _quotas(value: object) -> Mapping[AccountId, Quota]:
     if not isinstance(value, Mapping):

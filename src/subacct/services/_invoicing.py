@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from subacct.domain import Account, AccountId
 from subacct.domain.lifecycle import StatusHistory
 from subacct.errors import InvalidBillingStructure, quoted
-from subacct.pricing import BillingPeriod, Invoice, Rounding
-from subacct.pricing.billing_run import period_comparison, period_invoices
+from subacct.pricing import BillingPeriod, Invoice, Rounding, billing_run
+from subacct.pricing.billing_run import payer_in, period_comparison, period_invoices
 from subacct.pricing.pooling import Comparison
 from subacct.pricing.profiles import BillingProfile
 from subacct.services._runner import Unit
 from subacct.storage.collections import (
     BILLING_PROFILES,
+    INVOICES,
     PLAN_CHANGES,
     STATUS_HISTORY,
     SUBSCRIPTIONS,
@@ -44,6 +45,17 @@ def usage_of(unit: Unit, accounts: Sequence[Account], period: BillingPeriod) -> 
         if volume:
             totals[account.id] = volume
     return totals
+
+
+def require_uninvoiced(unit: Unit, account: Account, period: BillingPeriod) -> None:
+    """Refuse to bill more to ``account``'s payer for ``period`` once its invoice is
+    issued (``subacct.pricing.billing_run.require_uninvoiced``)."""
+    uow = unit.uow
+    chain = [account, *uow.accounts.ancestors(account.id)]
+    profiles = uow.records(BILLING_PROFILES)
+    payer = payer_in([a.id for a in chain], {a.id for a in chain if profiles.find(a.id)})
+    invoiced = payer is not None and uow.records(INVOICES).find(f"{payer}/{period}") is not None
+    billing_run.require_uninvoiced(account.id, period, payer, invoiced)
 
 
 def invoices_of(

@@ -10,11 +10,12 @@ from typing import Final
 from subacct.domain import Account, AccountId, require_can_send
 from subacct.domain.events import QuotaReleased, QuotaReserved, QuotaSet, UsageRecorded
 from subacct.domain.lifecycle import StatusHistory, require_billed
-from subacct.errors import NotFound, ReservationNotFound, quoted
-from subacct.policy import MANAGE_SUB_ACCOUNTS, SEND_MESSAGES, Action
+from subacct.errors import NotFound, QuotaExceeded, ReservationNotFound, quoted
+from subacct.policy import MANAGE_SUB_ACCOUNTS, SEND_MESSAGES, VIEW_BILLING, Action
 from subacct.pricing import BillingPeriod, Quota, QuotaCheck, QuotaState, UsageRecord
 from subacct.pricing.profiles import QuotaCounter, QuotaReservation, QuotaSetting
 from subacct.pricing.usage import fresh_usage
+from subacct.services import _invoicing
 from subacct.services._runner import Unit
 from subacct.storage.collections import (
     QUOTA_COUNTERS,
@@ -81,6 +82,16 @@ def save(
             counters.update(QuotaCounter(account.id, period, new, stored.version + 1))
 
 
+def told(unit: Unit, check: QuotaCheck) -> QuotaCheck:
+    """``check`` as the caller may see it: the figures of a quota refusal by an ancestor's
+    limit only for those with ``billing.view`` there (``QuotaCheck.without_figures``)."""
+    refusal = check.refusal
+    holder = refusal.details.get("limited_by") if isinstance(refusal, QuotaExceeded) else None
+    if holder is None or holder == check.account_id:
+        return check
+    return check if unit.decide(VIEW_BILLING, holder).allowed else check.without_figures()
+
+
 def follow_move(unit: Unit, account: Account, new_parent: Account | None) -> None:
     """Before ``account`` (with its subtree) moves under ``new_parent`` (``None``: to the
     top): refuse a quota of the subtree above its new ancestors' limits, and carry the
@@ -114,14 +125,16 @@ def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
         if record.account_id not in accounts:
             accounts[record.account_id] = uow.accounts.get(record.account_id)
             unit.require(SEND_MESSAGES, record.account_id)
-    for record in batch:
-        record.period.require_begun(unit.now, field="records")
     repo = uow.records(USAGE)
     fresh = fresh_usage(batch, lambda r: repo.find(USAGE.key_of(r)))
     histories = uow.records(STATUS_HISTORY)
     for account_id in dict.fromkeys(r.account_id for r in fresh):
         account = accounts[account_id]
         require_can_send(account, uow.accounts.ancestors(account.id))
+    for record in fresh:
+        record.period.require_begun(unit.now, field="records")
+    for account_id, period in dict.fromkeys((r.account_id, r.period) for r in fresh):
+        _invoicing.require_uninvoiced(unit, accounts[account_id], period)
     above: dict[str, list[StatusHistory]] = {}
     for record in fresh:
         account = accounts[record.account_id]
@@ -182,7 +195,6 @@ def reserve(
     of the key answers what it reserved), or refuse it."""
     account = unit.uow.accounts.get(AccountId(account_id))
     unit.require(SEND_MESSAGES, account.id)
-    period.require_begun(unit.now)
     repo = unit.uow.records(QUOTA_RESERVATIONS)
     stored = repo.find(reservation_key(period, key))
     state, chain = load(unit.uow, account, period, [key])
@@ -190,7 +202,12 @@ def reserve(
         state.reserve(account.id, quantity, key=key)  # a retry, or IdempotencyConflict
         return QuotaCheck(stored.account_id, stored.quantity, stored.overage, None)
     require_can_send(account, chain[1:])
+    period.require_begun(unit.now)
+    _invoicing.require_uninvoiced(unit, account, period)
     decision = state.check(account.id, quantity)
+    refusal = told(unit, decision).refusal
+    if refusal is not None:
+        raise refusal
     after = state.reserve(account.id, quantity, key=key)
     repo.add(QuotaReservation(period, key, account.id, quantity, decision.overage))
     save(unit.uow, chain, period, state, after)

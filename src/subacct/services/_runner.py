@@ -317,11 +317,13 @@ class Runner:
     def _run(self, by: Actor, work: Callable[[Unit], T], ledger: str | None, *, writing: bool) -> T:
         attempts = self.settings.max_attempts
         for attempt in range(1, attempts + 1):
+            acting: Actor = by  # the principal as storage held it, once re-read
             try:
                 with self.store.unit_of_work() as uow:
                     if ledger is not None:
                         uow.ledger(ledger)
                     unit = Unit(self.settings, uow, by, writing=writing)
+                    acting = unit.actor
                     result = work(unit)
                     if writing:
                         unit.flush()
@@ -331,7 +333,7 @@ class Runner:
                 if attempt == attempts:
                     raise
             except ActionDenied as denial:
-                self._audit_denial(by, denial)
+                self._audit_denial(acting, denial)
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -243,13 +243,13 @@ class Billing:
         def work(unit: Unit) -> QuotaCheck:
             account = unit.uow.accounts.get(AccountId(where))
             unit.require(SEND_MESSAGES, account.id)
-            when.require_begun(unit.now)
             try:
                 require_can_send(account, unit.uow.accounts.ancestors(account.id))
             except LifecycleError as refusal:
                 return QuotaCheck(account.id, n, 0, refusal)
+            when.require_begun(unit.now)
             state, _ = _quotas.load(unit.uow, account, when)
-            return state.check(account.id, n)
+            return _quotas.told(unit, state.check(account.id, n))
 
         return self._runner.query(who, work)
 
@@ -303,9 +303,9 @@ class Billing:
         by: Actor,
         rounding: Rounding | None = None,
     ) -> Invoice:
-        """Price and store the payer's invoice for the period, once it is over
-        (``PeriodNotEnded`` before; the system's billing run). Issuing it again returns
-        the stored invoice and changes nothing. A payer
+        """Price and store the payer's invoice for the period, once (the system's billing
+        run). Issuing it again returns the stored invoice and changes nothing; from then
+        on the period takes no more usage for the payer (``PeriodAlreadyInvoiced``). A payer
         with no invoice in the period (closed before it, created after it, pooled into
         another) is ``NotFound``."""
         who, payer_key, when = (
@@ -318,7 +318,6 @@ class Billing:
         def work(unit: Unit) -> Invoice:
             payer = unit.uow.accounts.get(AccountId(payer_key))
             unit.require_system(_ISSUE, payer.id)
-            when.require_ended(unit.now)  # its usage is all in
             repo = unit.uow.records(INVOICES)
             stored = repo.find(f"{payer.id}/{when}")
             if stored is not None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from subacct.domain import AccountId, Membership, RoleId, User, UserId, normalize_login
 from subacct.domain import changes as domain_changes
-from subacct.errors import AlreadyExists, DuplicateLogin, MembershipNotFound, UserNotFound, quoted
+from subacct.errors import DuplicateLogin, MembershipNotFound, UserNotFound
 from subacct.policy import (
     INVITE_USERS,
     REMOVE_USERS,
@@ -37,6 +37,7 @@ from subacct.policy import (
     plan_removal,
     plan_role_change,
 )
+from subacct.policy.grants import require_not_member
 from subacct.principals import Actor
 from subacct.services import _args
 from subacct.services._kinds import command, query
@@ -142,12 +143,8 @@ class Members:
             unit.role(role_id)
             membership = Membership(target, account.id, role_id, unit.now)
             if isinstance(unit.actor, System):
-                if unit.uow.memberships.find(membership.user_id, account.id) is not None:
-                    raise AlreadyExists(
-                        f"user {quoted(target)} is already a member of {quoted(account.id)}",
-                        user_id=target,
-                        account_id=account.id,
-                    )
+                found = unit.uow.memberships.find(membership.user_id, account.id)
+                require_not_member(membership, None if found is None else found.role)
                 unit.require(INVITE_USERS, account.id)
             else:
                 index = unit.policy([account.id], [target])

@@ -64,7 +64,7 @@ from subacct.pricing.plan_changes import (
 )
 from subacct.pricing.profiles import Prerequisites
 from subacct.principals import Actor, principal_label
-from subacct.services import _args
+from subacct.services import _args, _invoicing
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
 from subacct.storage.collections import (
@@ -260,6 +260,8 @@ class Plans:
             change = changes.get(wanted)
             unit.require_system(_REVIEW, change.account_id)
             current = BillingPeriod.of(unit.now)
+            account = unit.uow.accounts.get(change.account_id)
+            _invoicing.require_uninvoiced(unit, account, current)  # its upgrade line
             satisfied = unit.uow.records(PREREQUISITES).find(change.account_id)
             approved = approve(
                 change,
