@@ -343,3 +343,21 @@ def test_platform_wide_audit_records_are_the_systems(app: Subacct) -> None:
         app.audit.platform_records(by="owner")
     created = [r for r in audit_log(app.store) if r.action == "accounts.create_master"]  # type: ignore[attr-defined]
     assert [r.account_id for r in created] == ["agencydemo"]
+
+
+def test_a_minted_secret_never_comes_back_in_an_error(app: Subacct) -> None:
+    """The host may pass a secret in the wrong place (as the user, as a key id): whatever
+    refuses it shows ``sk_<redacted>``, never the secret."""
+    from subacct.errors import SECRET_PATTERN, SubacctError
+
+    _, secret = app.policy.create_api_key("agency1", "mailer", [Grant(SEND_MESSAGES)], by="sam")
+    assert SECRET_PATTERN.fullmatch(secret)
+    for wrong in (
+        lambda: app.accounts.get("agency1", by=secret),
+        lambda: app.policy.revoke_api_key(secret, by="sam"),
+        lambda: app.policy.authenticate_api_key(secret + "x", by=SYSTEM),
+    ):
+        with pytest.raises(SubacctError) as err:
+            wrong()
+        shown = f"{err.value} {err.value!r} {err.value.to_dict()}"
+        assert secret not in shown

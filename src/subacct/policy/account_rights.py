@@ -32,11 +32,11 @@ from typing import Final
 
 from subacct.domain.accounts import Account, AccountStatus
 from subacct.domain.ids import AccountId
-from subacct.policy.actions import MANAGE_SUB_ACCOUNTS, Action
-from subacct.policy.decisions import Decision, Principal
+from subacct.policy.actions import MANAGE_SUB_ACCOUNTS, Action, Scope
+from subacct.policy.decisions import Decision, Principal, Reason
 from subacct.policy.index import PolicyIndex
 
-__all__ = ["VIEW_ACCOUNT", "standing", "status_authority"]
+__all__ = ["VIEW_ACCOUNT", "over_all_records", "standing", "status_authority"]
 
 VIEW_ACCOUNT: Final = Action("accounts.view")
 """The name audit records and denials give to seeing an account (not a catalog action:
@@ -59,3 +59,12 @@ def status_authority(account: Account, target: AccountStatus) -> tuple[Action, A
     if account.parent_id is None:
         return None
     return MANAGE_SUB_ACCOUNTS, account.parent_id
+
+
+def over_all_records(decision: Decision) -> Decision:
+    """``decision`` for data of the account that belongs to no one user (its recorded
+    usage, its totals): a right limited to one's own records (``Scope.OWN``, a basic
+    user's reports) does not reach it, and is refused as ``NOT_RECORD_OWNER``."""
+    if decision.allowed and decision.scope is not Scope.ALL:
+        return Decision(False, Reason.NOT_RECORD_OWNER, None, decision.role_id)
+    return decision

@@ -28,10 +28,9 @@ from subacct.policy import (
     VIEW_REPORTS,
     Action,
     Decision,
-    Reason,
-    Scope,
     denial_error,
 )
+from subacct.policy.account_rights import over_all_records
 from subacct.pricing import BillingPeriod
 from subacct.pricing.reports import (
     Grouping,
@@ -77,12 +76,9 @@ def _report(
 def _require_all_rows(unit: Unit, action: Action, account_id: AccountId) -> None:
     """Recorded usage has no sending user: it needs ``action`` on all of the account's rows
     (a basic user, who sees only their own rows, is refused)."""
-    decision = unit.decide(action, account_id)
-    if decision.allowed and decision.scope is Scope.ALL:
-        return
-    if decision.allowed:
-        decision = Decision(False, Reason.NOT_RECORD_OWNER, None, decision.role_id)
-    raise denial_error(unit.principal, action, account_id, decision)
+    decision = over_all_records(unit.decide(action, account_id))
+    if not decision.allowed:
+        raise denial_error(unit.principal, action, account_id, decision)
 
 
 def _rows(rows: Iterable[UsageRow], period: BillingPeriod | None) -> list[UsageRow]:
