@@ -55,14 +55,30 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_MEMORY_DIR = Path("/dev/shm")
+_MEMORY_NEEDED = 1 << 30  # a throwaway cluster of a test session stays well below 1 GiB
+
+
+def _scratch_dir() -> str | None:
+    """Where the cluster lives: in memory (``/dev/shm``) when it is there with room to
+    spare, which halves the cost of a schema migration; else the default temp dir."""
+    try:
+        free = os.statvfs(_MEMORY_DIR)
+    except OSError:
+        return None
+    roomy = free.f_bavail * free.f_frsize >= _MEMORY_NEEDED
+    return str(_MEMORY_DIR) if roomy and os.access(_MEMORY_DIR, os.W_OK) else None
+
+
 class TempCluster:
-    """initdb + pg_ctl start on 127.0.0.1:<free port>; ``stop()`` removes everything."""
+    """initdb + pg_ctl start on 127.0.0.1:<free port>; ``stop()`` removes everything.
+    The data directory is in memory when ``/dev/shm`` has room (see ``_scratch_dir``)."""
 
     def __init__(self, *, max_connections: int = 100) -> None:
         self.bindir = find_bindir()
         self.port = _free_port()
         self._max_connections = max_connections
-        self._root = Path(tempfile.mkdtemp(prefix="subacct-pg-"))
+        self._root = Path(tempfile.mkdtemp(prefix="subacct-pg-", dir=_scratch_dir()))
         self.datadir = self._root / "data"
         self._as_root = hasattr(os, "geteuid") and os.geteuid() == 0
         self._started = False

@@ -152,9 +152,8 @@ def sharing_worlds(
     created = draw(timestamps())
     owner_ids = [a.id for a in accounts]
     count = draw(st.integers(min_value=0, max_value=max_resources))
-    made = [
-        draw(resources(owner_ids, ids=st.just(ResourceId(f"res_{i:03d}")))) for i in range(count)
-    ]
+    one = resources(owner_ids, ids=st.just(ResourceId("res_000")))  # built once per world
+    made = [attrs.evolve(draw(one), id=ResourceId(f"res_{i:03d}")) for i in range(count)]
     shares: list[Share] = []
     # Mostly share resources whose owner has subs, so most shares reach someone.
     sharable = [r for r in made if tree.children(r.owner_id)] or made
