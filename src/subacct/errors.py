@@ -86,17 +86,22 @@ __all__ = [
 MAX_QUOTED: Final = 100
 
 #: The shape of the API key secrets subacct mints (``sk_`` and 43 URL-safe characters).
-#: Whatever an error says, a run of text of this shape is shown as ``sk_<redacted>``: a
-#: secret passed in the wrong place (as a user id, say) never comes back in a message.
-SECRET_PATTERN: Final = re.compile(r"sk_[A-Za-z0-9_-]{20,}")
+#: Whatever an error says, a word of this shape is shown as ``sk_<redacted>``: a secret
+#: passed in the wrong place (as a user id, say) never comes back in a message. (So is an
+#: id of that shape: ``sk_`` at the start of a word, then 43 or more such characters.)
+SECRET_PATTERN: Final = re.compile(r"(?<![A-Za-z0-9_-])sk_[A-Za-z0-9_-]{43,}")
 
 
 def redacted(text: str) -> str:
     """``text`` with every API key secret in it replaced by ``sk_<redacted>``.
 
-    >>> redacted("user 'sk_Zm9vYmFyYmF6cXV4cXV1eDEyMzQ1Njc4OTA' does not exist")
-    "user 'sk_<redacted>' does not exist"
+    >>> redacted("user 'sk_Zm9vYmFyYmF6cXV4cXV1eDEyMzQ1Njc4OTAxMjM0NTY3ODk' is unknown")
+    "user 'sk_<redacted>' is unknown"
+    >>> redacted("account 'task_management_department_of_the_north_and_south_01'")
+    "account 'task_management_department_of_the_north_and_south_01'"
     """
+    if not isinstance(text, str):  # an id of another type, passed by a host: as it is
+        return text
     return SECRET_PATTERN.sub("sk_<redacted>", text)
 
 
@@ -203,7 +208,7 @@ class AccountNotFound(NotFound):
 
     def __init__(self, account_id: str) -> None:
         super().__init__(f"account {quoted(account_id)} does not exist", account_id=account_id)
-        self.account_id = account_id
+        self.account_id = redacted(account_id)
 
 
 class UserNotFound(NotFound):
@@ -213,7 +218,7 @@ class UserNotFound(NotFound):
 
     def __init__(self, user_id: str) -> None:
         super().__init__(f"user {quoted(user_id)} does not exist", user_id=user_id)
-        self.user_id = user_id
+        self.user_id = redacted(user_id)
 
 
 class MembershipNotFound(NotFound):
@@ -251,7 +256,7 @@ class DuplicateLogin(Conflict):
 
     def __init__(self, login: str) -> None:
         super().__init__(f"login {quoted(login)} is already taken", login=login)
-        self.login = login
+        self.login = redacted(login)
 
 
 class ConcurrentModification(Conflict):
@@ -436,7 +441,7 @@ class RoleNotFound(NotFound):
 
     def __init__(self, role_id: str) -> None:
         super().__init__(f"role {quoted(role_id)} is not defined", role_id=role_id)
-        self.role_id = role_id
+        self.role_id = redacted(role_id)
 
 
 class ActionDenied(PermissionDenied):
@@ -532,7 +537,7 @@ class ResourceNotFound(NotFound):
 
     def __init__(self, resource_id: str) -> None:
         super().__init__(f"resource {quoted(resource_id)} does not exist", resource_id=resource_id)
-        self.resource_id = resource_id
+        self.resource_id = redacted(resource_id)
 
 
 class ShareNotFound(NotFound):
@@ -542,7 +547,7 @@ class ShareNotFound(NotFound):
 
     def __init__(self, share_id: str) -> None:
         super().__init__(f"share {quoted(share_id)} does not exist", share_id=share_id)
-        self.share_id = share_id
+        self.share_id = redacted(share_id)
 
 
 class SharingError(Conflict):

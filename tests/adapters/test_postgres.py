@@ -49,7 +49,7 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:
     """A database left at version 3 (before the server functions and the status history)
-    with ledger data in it: the next store adds versions 4 and 5 and the ledger goes on
+    with ledger data in it: the next store adds versions 4 to 6 and the ledger goes on
     from the stored state."""
     first = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
     Subacct(first).accounts.create_master("M", account_id="m", by=SYSTEM)  # event 1
@@ -65,9 +65,10 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         conn.execute(f"DROP FUNCTION {pg_schema}.subacct_ledger_apply(jsonb)")
         conn.execute(f"DROP FUNCTION {pg_schema}.subacct_audit_append(text, text, text)")
         conn.execute(f"DROP TABLE {pg_schema}.rec_status_history")
+        conn.execute(f"DROP TABLE {pg_schema}.rec_invoiced_accounts")
         conn.execute(f"DELETE FROM {pg_schema}.subacct_schema_version WHERE version >= 4")
     second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
-    assert second.schema_version() == len(MIGRATIONS) == 5
+    assert second.schema_version() == len(MIGRATIONS) == 6
     Subacct(second).credits.execute(_spend(4, "s"), by=SYSTEM)  # appends a CreditsMoved
     with second.unit_of_work() as uow:
         assert uow.ledger("EUR").balance(LedgerAccount.wallet("m")) == 6

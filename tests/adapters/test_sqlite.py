@@ -41,18 +41,20 @@ def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None
 
 
 def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
-    """Version 4 runs nothing on SQLite (its statements are PostgreSQL's) and version 5
-    adds the status history: a version 3 file gets both and keeps its data."""
+    """Version 4 runs nothing on SQLite (its statements are PostgreSQL's), version 5 adds
+    the status history and version 6 the invoiced accounts: a version 3 file gets them
+    all and keeps its data."""
     path = tmp_path / "v3.db"
     first = SqliteStore(path)
     Subacct(first).accounts.create_master("Kept", account_id="m1", by=SYSTEM)
     first.close()
     conn = sqlite3.connect(path)
     conn.execute("DROP TABLE rec_status_history")
+    conn.execute("DROP TABLE rec_invoiced_accounts")
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     second = SqliteStore(path)
-    assert second.schema_version() == len(MIGRATIONS) == 5
+    assert second.schema_version() == len(MIGRATIONS) == 6
     assert Subacct(second).accounts.get("m1", by=SYSTEM).name == "Kept"
     second.close()
 

@@ -326,6 +326,7 @@ def test_nothing_is_counted_in_a_month_that_has_not_begun(app: Subacct) -> None:
     for call in (
         lambda: app.billing.reserve_send("agency1", feb, 5, key="f", by="sam"),
         lambda: app.billing.check_send("agency1", feb, 5, by="sam"),
+        lambda: app.billing.issue_invoice("agencydemo", feb, by=SYSTEM),
     ):
         with pytest.raises(InvalidInput) as err:
             call()
@@ -381,5 +382,33 @@ def test_an_issued_invoice_takes_nothing_more(app: Subacct) -> None:
     replay = [UsageRecord("agency1", JAN, "smtp", 5300, "x-1", "promo")]
     assert app.billing.record_usage(replay, by=SYSTEM) == 0  # a replay is answered
     assert app.billing.preview_invoices("agencydemo", JAN, by="owner") == (issued,)
-    app.billing.set_profile("agency2", SEED000_LADDER, by=SYSTEM)  # pays for itself now:
-    app.billing.record_usage([UsageRecord("agency2", JAN, "sms", 10, "own")], by=SYSTEM)
+
+
+def test_a_month_is_billed_once_whoever_pays_for_the_account_later(
+    app: Subacct, clock: FixedClock
+) -> None:
+    """agencydemo's January bills agency2's 1,700. agency2 then pays for itself, or moves
+    to another master: its January is on no other invoice, and takes no more usage."""
+    app.accounts.create_master("Other", account_id="other", by=SYSTEM)
+    app.billing.set_profile("other", SEED000_LADDER, by=SYSTEM)
+    seed000_usage(app)
+    month_over(clock, JAN)
+    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    app.billing.set_profile("agency2", SEED000_LADDER, by=SYSTEM)  # pays for itself now
+    late = [UsageRecord("agency2", JAN, "sms", 10, "late")]
+    with pytest.raises(PeriodAlreadyInvoiced) as err:
+        app.billing.record_usage(late, by=SYSTEM)
+    assert err.value.details["payer_id"] == "agencydemo"
+    with pytest.raises(NotFound):  # nothing of agency2's January is left to bill
+        app.billing.issue_invoice("agency2", JAN, by=SYSTEM)
+    assert all(i.payer_id != "agency2" for i in app.billing.preview_invoices(
+        "agencydemo", JAN, by=SYSTEM))  # fmt: skip
+    app.billing.remove_profile("agency2", by=SYSTEM)
+    app.accounts.move("agency2", "other", by=SYSTEM)
+    theirs = app.billing.issue_invoice("other", JAN, by=SYSTEM)  # agency2's January: billed
+    assert [line.account_id for line in theirs.lines] == ["other"]
+    (again,) = app.billing.invoices("agencydemo", by="owner")
+    assert again.total == usd("90.00")
+    app.billing.record_usage([UsageRecord("agency2", JAN.next(), "sms", 10, "feb")], by=SYSTEM)
+    (february,) = app.billing.preview_invoices("other", JAN.next(), by=SYSTEM)
+    assert [line.account_id for line in february.lines] == ["other", "agency2"]

@@ -411,3 +411,13 @@ def test_only_the_system_dates_a_request_outside_this_month(app: Subacct) -> Non
         assert err.value.details["field"] == "request"
     backfill = Spend(account_id="agency1", amount=eur(1), key="import", at=T0 - timedelta(days=1))
     assert not app.credits.execute(backfill, by=SYSTEM).replayed
+
+
+def test_a_retry_after_the_month_turned_is_answered_as_a_replay(app: Subacct) -> None:
+    give = Distribute(sub_id="agency1", amount=eur(10), key="give-jan", at=T0)
+    first = app.credits.execute(give, by="alice")
+    clock = app.settings.clock
+    assert isinstance(clock, FixedClock)
+    clock.advance(timedelta(days=31))  # February: a new request dated January is refused...
+    again = app.credits.execute(give, by="alice")
+    assert (again.replayed, again.transfers) == (True, first.transfers)  # ...its retry is not

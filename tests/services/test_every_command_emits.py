@@ -61,12 +61,6 @@ def eur(n: int) -> Money:
     return Money(n, "EUR")
 
 
-def _after_january(app: Subacct) -> None:
-    clock = app.settings.clock
-    assert isinstance(clock, FixedClock)
-    clock.advance(JAN.end - clock.now())
-
-
 def world() -> Subacct:
     """A small world every command can run in: a master and two subs, users, a ladder
     profile, wallets with credit, a template, a pending plan change, a session."""
@@ -156,10 +150,7 @@ CALLS: dict[str, Callable[[Subacct], object]] = {
     "billing.set_quota": lambda a: a.billing.set_quota("s2", Quota(500), by="owner"),
     "billing.reserve_send": lambda a: a.billing.reserve_send("s1", JAN, 5, key="q2", by="sam"),
     "billing.release_send": lambda a: a.billing.release_send(JAN, "q1", by="sam"),
-    "billing.issue_invoice": lambda a: (
-        _after_january(a),
-        a.billing.issue_invoice("m", JAN, by=S),
-    ),
+    "billing.issue_invoice": lambda a: a.billing.issue_invoice("m", JAN, by=S),
     "plans.subscribe": lambda a: a.plans.subscribe("client", "2,500", by=S),
     "plans.record_prerequisite": lambda a: a.plans.record_prerequisite("m", "spf_verified", by=S),
     "plans.request_change": lambda a: (

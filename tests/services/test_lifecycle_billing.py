@@ -102,7 +102,7 @@ def test_a_closed_account_gets_a_final_invoice_and_nothing_after(
     app.accounts.close("agencydemo", by=SYSTEM)
     (march,) = app.billing.preview_invoices("agencydemo", MAR, by=SYSTEM)
     assert march.total == Money("90.00", "USD")  # 14,300 pooled: usage up to closing
-    at(clock, datetime(2026, 4, 1, tzinfo=UTC))  # the month is over: the final invoice
+    at(clock, datetime(2026, 4, 1, tzinfo=UTC))  # the billing run, once March is over
     assert app.billing.issue_invoice("agencydemo", MAR, by=SYSTEM) == march
     assert app.billing.preview_invoices("agencydemo", APR, by=SYSTEM) == ()
     with pytest.raises(NotFound):

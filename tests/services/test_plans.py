@@ -272,3 +272,18 @@ def test_an_upgrade_is_not_approved_into_an_issued_month(app: Subacct, clock: Fi
         app.plans.approve_change("up", by=SYSTEM)
     clock.advance(datetime(2026, 2, 1, tzinfo=UTC) - clock.now())
     assert app.plans.approve_change("up", by=SYSTEM).effective_from == FEB
+
+
+def test_a_months_subscription_reads_the_same_whenever_it_is_asked(
+    app: Subacct, clock: FixedClock
+) -> None:
+    verified(app)
+    app.plans.request_change("agencydemo", "30,000", by="owner", request_id="up")
+    app.plans.approve_change("up", by=SYSTEM)
+    down = app.plans.request_change("agencydemo", "12,000", by="owner", request_id="down")
+    january = app.plans.subscription("agencydemo", by="owner", period=JAN)
+    assert (january.plan, january.scheduled) == ("30,000", down)
+    clock.advance(datetime(2026, 2, 10, tzinfo=UTC) - clock.now())
+    app.plans.request_change("agencydemo", "30,000", by="owner", request_id="up-again")
+    app.plans.approve_change("up-again", by=SYSTEM)
+    assert app.plans.subscription("agencydemo", by="owner", period=JAN) == january

@@ -22,7 +22,7 @@ from subacct import (
 )
 from subacct.domain import HierarchyRules
 from subacct.errors import QuotaCapExceedsParent
-from subacct.storage.collections import QUOTA_COUNTERS, USAGE
+from subacct.storage.collections import QUOTA_COUNTERS, QUOTA_RESERVATIONS, USAGE
 from subacct.testing.conformance import store_state
 
 from .conftest import make_app
@@ -78,39 +78,53 @@ def test_a_move_under_a_smaller_limit_is_refused_and_changes_nothing(store: Stor
 
 _OPS = st.lists(
     st.tuples(
-        st.sampled_from(["send", "send", "move", "detach", "attach"]),
-        st.integers(0, 4),
-        st.integers(0, 4),
+        st.sampled_from(["send", "reserve", "release", "move", "move", "detach", "attach"]),
+        st.integers(0, 9),
+        st.integers(0, 9),
         st.integers(1, 500),
     ),
-    max_size=16,
+    max_size=20,
 )
 
 
 @settings(max_examples=40, deadline=None)
 @given(ops=_OPS)
-def test_every_count_is_its_subtree_usage_whatever_moves(
+def test_every_count_is_its_subtree_usage_and_holds_whatever_moves(
     ops: list[tuple[str, int, int, int]],
 ) -> None:
+    """Random sends, reservations, releases and moves: each account's count of the month
+    is the usage plus the open reservations of its subtree as it stands at the end."""
     app = world(MemoryStore())
-    ids = ["m", "n", "a", "b", "c"]
+    app.accounts.create_sub("a", "D", account_id="d", by=SYSTEM)  # a third level
+    ids = ["m", "n", "a", "b", "c", "d"]
+    held: list[str] = []
     for n, (op, i, j, quantity) in enumerate(ops):
-        src, dst = ids[i], ids[j]
+        tree = app.accounts.tree(by=SYSTEM)
+        subs = [a.id for a in tree if a.parent_id is not None]
+        tops = [a.id for a in tree if a.parent_id is None]
         try:
             if op == "send":
-                send(app, src, quantity, f"k{n}")
-            elif op == "move":
-                app.accounts.move(src, dst, by=SYSTEM)
-            elif op == "detach":
-                app.accounts.detach(src, by=SYSTEM)
-            else:
-                app.accounts.attach(src, dst, by=SYSTEM)
+                send(app, ids[i % len(ids)], quantity, f"k{n}")
+            elif op == "reserve":
+                app.billing.reserve_send(ids[i % len(ids)], JAN, quantity, key=f"r{n}", by=SYSTEM)
+                held.append(f"r{n}")
+            elif op == "release" and held:
+                app.billing.release_send(JAN, held.pop(i % len(held)), by=SYSTEM)
+            elif op == "move" and subs:
+                app.accounts.move(subs[i % len(subs)], ids[j % len(ids)], by=SYSTEM)
+            elif op == "detach" and subs:
+                app.accounts.detach(subs[i % len(subs)], by=SYSTEM)
+            elif op == "attach" and len(tops) > 1:
+                app.accounts.attach(tops[i % len(tops)], ids[j % len(ids)], by=SYSTEM)
         except SubacctError:
             continue
     tree = app.accounts.tree(by=SYSTEM)
     with app.store.unit_of_work() as uow:
         records = uow.records(USAGE).list_by("period", str(JAN))
+        holds = uow.records(QUOTA_RESERVATIONS).all()
     own = {a: sum(r.quantity for r in records if r.account_id == a) for a in ids}
+    for hold in holds:
+        own[hold.account_id] += hold.quantity
     for account in ids:
         subtree = [account, *tree.descendants(account)]
         assert counted(app, account) == sum(own[a] for a in subtree), (account, ops)

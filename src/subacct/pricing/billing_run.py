@@ -42,10 +42,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
+import attrs
+
+from subacct._validators import instance_of
 from subacct.domain.accounts import Account, AccountKind
 from subacct.domain.ids import AccountId
 from subacct.domain.lifecycle import Standing, StatusHistory, standing
 from subacct.errors import InvalidBillingStructure, NotFound, PeriodAlreadyInvoiced, quoted
+from subacct.pricing import _checks
 from subacct.pricing.fees import setup_fee_lines
 from subacct.pricing.invoices import Invoice, InvoiceLine, PayerTerms, Rounding, build_invoices
 from subacct.pricing.ladder import PlanLadder
@@ -56,12 +60,30 @@ from subacct.pricing.profiles import BillingProfile
 from subacct.pricing.structure import BillingStructure
 
 __all__ = [
+    "InvoicedAccount",
     "billed_accounts",
+    "invoiced_accounts",
     "payer_in",
     "period_comparison",
     "period_invoices",
     "require_uninvoiced",
 ]
+
+
+@attrs.frozen
+class InvoicedAccount:
+    """``account_id``'s month ``period`` is on the issued invoice of ``payer_id``: no other
+    invoice of that month bills it, whoever pays for the account later."""
+
+    period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
+    account_id: AccountId = attrs.field(converter=_checks.account)
+    payer_id: AccountId = attrs.field(converter=_checks.account)
+
+
+def invoiced_accounts(invoice: Invoice) -> tuple[InvoicedAccount, ...]:
+    """The accounts an issued invoice bills: its payer and every account with a line."""
+    ids = dict.fromkeys([invoice.payer_id, *(line.account_id for line in invoice.lines)])
+    return tuple(InvoicedAccount(invoice.period, a, invoice.payer_id) for a in ids)
 
 
 def billed_accounts(
@@ -91,6 +113,27 @@ def billed_accounts(
     return out
 
 
+def _billable(
+    accounts: Sequence[Account],
+    profiles: Mapping[AccountId, BillingProfile],
+    histories: Mapping[AccountId, StatusHistory],
+    usage: Mapping[str, int],
+    period: BillingPeriod,
+    invoiced: Mapping[AccountId, AccountId],
+) -> dict[AccountId, Standing]:
+    """``billed_accounts``, less those on an issued invoice of another payer than theirs."""
+    billed = billed_accounts(accounts, histories, usage, period)
+    if not invoiced:
+        return billed
+    parents = {a.id: a.parent_id for a in accounts}
+    payers = {a for a in billed if a in profiles}
+    return {
+        a: how
+        for a, how in billed.items()
+        if invoiced.get(a) in (None, _nearest(a, parents, payers))
+    }
+
+
 def _nearest(
     account_id: AccountId | None, parents: Mapping[AccountId, AccountId | None], keep: object
 ) -> AccountId | None:
@@ -109,11 +152,16 @@ def period_invoices(
     subscriptions: Mapping[AccountId, Subscription] | None = None,
     changes: Mapping[AccountId, Sequence[PlanChange]] | None = None,
     rounding: Rounding | None = None,
+    invoiced: Mapping[AccountId, AccountId] | None = None,
 ) -> tuple[Invoice, ...]:
     """Every invoice of ``accounts`` (a top-level account and all its descendants) for
-    ``period``, in payer id order (see the module docstring for the rules)."""
+    ``period``, in payer id order (see the module docstring for the rules).
+
+    ``invoiced`` maps the accounts already on an issued invoice of the period to its
+    payer: one whose payer has changed since (a sub given its own profile, or moved) is
+    on no other invoice of the period, so nothing is billed twice."""
     parents = {a.id: a.parent_id for a in accounts}
-    billed = billed_accounts(accounts, histories or {}, usage, period)
+    billed = _billable(accounts, profiles, histories or {}, usage, period, invoiced or {})
     tree = {a: _nearest(parents[a], parents, billed) for a in billed}
     payers = [profiles[a].payer() for a in billed if a in profiles]
     if not billed:
@@ -176,6 +224,7 @@ def period_comparison(
     period: BillingPeriod,
     *,
     histories: Mapping[AccountId, StatusHistory] | None = None,
+    invoiced: Mapping[AccountId, AccountId] | None = None,
 ) -> Comparison:
     """Seed 000's question for the payer ``root_id`` in ``period``: each account on its
     own invoice (itself and the accounts it pays for), billed standalone on its price,
@@ -186,7 +235,7 @@ def period_comparison(
     if profile is None:
         raise InvalidBillingStructure(f"{quoted(root)} is not a payer", account_id=root)
     parents = {a.id: a.parent_id for a in accounts}
-    billed = billed_accounts(accounts, histories or {}, usage, period)
+    billed = _billable(accounts, profiles, histories or {}, usage, period, invoiced or {})
     pool = [a for a in billed if _nearest(a, parents, profiles) == root]
     if root not in billed or not pool:
         raise NotFound(

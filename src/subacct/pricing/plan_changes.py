@@ -498,13 +498,24 @@ def subscription_in(
 ) -> Subscription | None:
     """The subscription as it stands at the end of ``period`` (``None`` before it
     started): the plan of ``period_plan`` after the period's upgrades, and a downgrade
-    still scheduled if it takes effect later. ``status`` is the account's current one."""
+    asked for by then that takes effect later, as scheduled. ``status`` is the account's
+    current one."""
     names = _plans_in(subscription, changes, period)
     if names is None:
         return None
     plan, upgrades = names
-    due = subscription.scheduled
-    later = due if due is not None and due.effective_from and due.effective_from > period else None
+    later = next(
+        (
+            c
+            for c in changes
+            if c.status is ChangeStatus.APPROVED
+            and c.kind is ChangeKind.DOWNGRADE
+            and c.requested_in <= period
+            and c.effective_from is not None
+            and c.effective_from > period
+        ),
+        None,
+    )
     return attrs.evolve(subscription, plan=upgrades[-1] if upgrades else plan, scheduled=later)
 
 

@@ -248,8 +248,8 @@ class QuotaState:
         volume = self.used(account)
         used = dict(self._used)
         for ancestor in old:
-            if ancestor not in new:
-                used[ancestor] = used.get(ancestor, 0) - volume
+            if ancestor not in new:  # never below zero (as ``release``), whatever was stored
+                used[ancestor] = max(0, used.get(ancestor, 0) - volume)
         for ancestor in new:
             if ancestor not in old:
                 used[ancestor] = used.get(ancestor, 0) + volume

@@ -159,10 +159,6 @@ def currency(value: object, field: str = "currency") -> str:
     return Money.zero(value).currency
 
 
-def optional_currency(value: object, field: str = "currency") -> str | None:
-    return None if value is None else currency(value, field)
-
-
 def ledger_account(value: object, field: str = "account") -> LedgerAccount:
     """A ``LedgerAccount`` or its text (``"wallet:agency1"``)."""
     if isinstance(value, LedgerAccount):

@@ -9,12 +9,18 @@ from subacct.domain import Account, AccountId
 from subacct.domain.lifecycle import StatusHistory
 from subacct.errors import InvalidBillingStructure, quoted
 from subacct.pricing import BillingPeriod, Invoice, Rounding, billing_run
-from subacct.pricing.billing_run import payer_in, period_comparison, period_invoices
+from subacct.pricing.billing_run import (
+    invoiced_accounts,
+    payer_in,
+    period_comparison,
+    period_invoices,
+)
 from subacct.pricing.pooling import Comparison
 from subacct.pricing.profiles import BillingProfile
 from subacct.services._runner import Unit
 from subacct.storage.collections import (
     BILLING_PROFILES,
+    INVOICED_ACCOUNTS,
     INVOICES,
     PLAN_CHANGES,
     STATUS_HISTORY,
@@ -48,14 +54,35 @@ def usage_of(unit: Unit, accounts: Sequence[Account], period: BillingPeriod) -> 
 
 
 def require_uninvoiced(unit: Unit, account: Account, period: BillingPeriod) -> None:
-    """Refuse to bill more to ``account``'s payer for ``period`` once its invoice is
-    issued (``subacct.pricing.billing_run.require_uninvoiced``)."""
+    """Refuse to bill more for ``account``'s ``period`` once an issued invoice bills it,
+    or once its payer's invoice of the period is issued
+    (``subacct.pricing.billing_run.require_uninvoiced``)."""
     uow = unit.uow
+    on = uow.records(INVOICED_ACCOUNTS).find(f"{period}/{account.id}")
+    if on is not None:
+        billing_run.require_uninvoiced(account.id, period, on.payer_id, True)
     chain = [account, *uow.accounts.ancestors(account.id)]
     profiles = uow.records(BILLING_PROFILES)
     payer = payer_in([a.id for a in chain], {a.id for a in chain if profiles.find(a.id)})
     invoiced = payer is not None and uow.records(INVOICES).find(f"{payer}/{period}") is not None
     billing_run.require_uninvoiced(account.id, period, payer, invoiced)
+
+
+def invoiced_in(
+    unit: Unit, accounts: Sequence[Account], period: BillingPeriod
+) -> dict[AccountId, AccountId]:
+    """The accounts of ``accounts`` on an issued invoice of ``period``, with its payer."""
+    repo = unit.uow.records(INVOICED_ACCOUNTS)
+    return {
+        a.id: on.payer_id for a in accounts if (on := repo.find(f"{period}/{a.id}")) is not None
+    }
+
+
+def record_issued(unit: Unit, invoice: Invoice) -> None:
+    """Note which accounts the just-issued ``invoice`` bills (``invoiced_accounts``)."""
+    repo = unit.uow.records(INVOICED_ACCOUNTS)
+    for on in invoiced_accounts(invoice):
+        repo.add(on)
 
 
 def invoices_of(
@@ -77,6 +104,7 @@ def invoices_of(
         subscriptions=subscriptions,
         changes=changes,
         rounding=rounding,
+        invoiced=invoiced_in(unit, accounts, period),
     )
 
 
@@ -84,7 +112,15 @@ def comparison_of(unit: Unit, root: Account, period: BillingPeriod) -> Compariso
     """Seed 000's comparison for ``root``'s own invoice in ``period``."""
     accounts, profiles, histories = _tree(unit, root)
     usage = usage_of(unit, accounts, period)
-    return period_comparison(root.id, accounts, profiles, usage, period, histories=histories)
+    return period_comparison(
+        root.id,
+        accounts,
+        profiles,
+        usage,
+        period,
+        histories=histories,
+        invoiced=invoiced_in(unit, accounts, period),
+    )
 
 
 def _tree(

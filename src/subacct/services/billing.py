@@ -318,6 +318,7 @@ class Billing:
         def work(unit: Unit) -> Invoice:
             payer = unit.uow.accounts.get(AccountId(payer_key))
             unit.require_system(_ISSUE, payer.id)
+            when.require_begun(unit.now)  # a month ahead has nothing to bill yet
             repo = unit.uow.records(INVOICES)
             stored = repo.find(f"{payer.id}/{when}")
             if stored is not None:
@@ -333,6 +334,7 @@ class Billing:
                     period=str(when),
                 )
             repo.add(invoice)
+            _invoicing.record_issued(unit, invoice)
             unit.emit(
                 InvoiceIssued(
                     **unit.meta().about(payer.id),

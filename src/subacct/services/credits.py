@@ -183,18 +183,20 @@ class Credits:
         sender = sending_account(request)
 
         def work(unit: Unit) -> Receipt:
-            if not unit.is_system:  # the system alone dates requests freely, or sweeps
-                if isinstance(request, Expire):
-                    unit.refuse_unless_system(_EXPIRE)
-                require_this_month(request, unit.now)
+            if isinstance(request, Expire):  # the sweep of due holds: a scheduler's job
+                unit.refuse_unless_system(_EXPIRE)
 
-            def can_send(planned: Plan) -> None:  # a new send, not its replay
-                if sender is not None and not planned.receipt.replayed:
+            def before_write(planned: Plan) -> None:  # a new operation, not its replay
+                if planned.receipt.replayed:
+                    return
+                if not unit.is_system:  # the system alone dates requests freely
+                    require_this_month(request, unit.now)
+                if sender is not None:
                     account = unit.uow.accounts.get(sender)
                     require_can_send(account, unit.uow.accounts.ancestors(sender))
 
             planned = plan_and_write(
-                unit.uow.ledger(cur), request, _authorizer(unit), before_write=can_send
+                unit.uow.ledger(cur), request, _authorizer(unit), before_write=before_write
             )
             unit.emit(*ledger_events(planned, unit.meta))
             return planned.receipt

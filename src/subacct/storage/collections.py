@@ -17,6 +17,7 @@ from subacct.policy.audit import AuditRecord
 from subacct.policy.ceilings import Ceiling
 from subacct.policy.impersonation import ImpersonationSession, ImpersonationSetting
 from subacct.policy.roles import Role
+from subacct.pricing.billing_run import InvoicedAccount
 from subacct.pricing.invoices import Invoice
 from subacct.pricing.plan_changes import PlanChange, Subscription
 from subacct.pricing.profiles import (
@@ -31,6 +32,7 @@ from subacct.storage.records import Collection
 
 __all__ = [
     "BILLING_PROFILES",
+    "INVOICED_ACCOUNTS",
     "INVOICES",
     "QUOTAS",
     "QUOTA_COUNTERS",
@@ -100,6 +102,15 @@ USAGE: Final = Collection(
 INVOICES: Final = Collection(
     "invoices", Invoice, ("payer_id", "period"), indexes=("payer_id", "period")
 )
+INVOICED_ACCOUNTS: Final = Collection(
+    "invoiced_accounts",
+    InvoicedAccount,
+    ("period", "account_id"),
+    indexes=("payer_id",),
+    label="invoiced account",
+)
+"""Which issued invoice bills each account's month (written with the invoice), so a
+month is billed once whoever pays for the account later."""
 QUOTAS: Final = Collection("quotas", QuotaSetting, ("account_id",))
 QUOTA_COUNTERS: Final = Collection(
     "quota_counters", QuotaCounter, ("account_id", "period"), versioned=True
@@ -135,6 +146,7 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             BILLING_PROFILES,
             USAGE,
             INVOICES,
+            INVOICED_ACCOUNTS,
             QUOTAS,
             QUOTA_COUNTERS,
             QUOTA_RESERVATIONS,

@@ -592,11 +592,13 @@ def _migrations() -> list[list[str]]:
     records = list(AUDIT_LOG_DDL)
     for name in RECORD_TABLES_BY_MIGRATION[2]:
         records += record_table_ddl(COLLECTIONS[name])
-    lifecycle = [
-        s for name in RECORD_TABLES_BY_MIGRATION[5] for s in record_table_ddl(COLLECTIONS[name])
-    ]
+
+    def tables(version: int) -> list[str]:
+        names = RECORD_TABLES_BY_MIGRATION[version]
+        return [s for name in names for s in record_table_ddl(COLLECTIONS[name])]
+
     # version 4: nothing here; PostgreSQL adds its ledger function (storage.postgres)
-    return [core, records, list(LEDGER_DDL), [], lifecycle]
+    return [core, records, list(LEDGER_DDL), [], tables(5), tables(6)]
 
 
 RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
@@ -623,6 +625,8 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
     ),
     # version 5: each account's status history (billing follows the lifecycle)
     5: ("status_history",),
+    # version 6: which issued invoice bills each account's month (billed once)
+    6: ("invoiced_accounts",),
 }
 """Which migration creates each record collection's table. A collection added later goes
 into a new migration entry (a new version), never into an existing one."""

@@ -592,6 +592,7 @@ def _samples() -> dict[str, Any]:
     )
     from subacct.policy.api_keys import ApiKeyCredential
     from subacct.pricing import BillingPeriod, Invoice, Plan, PlanLadder, Quota, UsageRecord
+    from subacct.pricing.billing_run import InvoicedAccount
     from subacct.pricing.plan_changes import Subscription, request_change
     from subacct.pricing.profiles import (
         BillingProfile,
@@ -633,6 +634,7 @@ def _samples() -> dict[str, Any]:
         ),
         "prerequisites": Prerequisites("agencydemo", {"spf_verified"}),
         "status_history": StatusHistory("agency1").with_change(T0, AccountStatus.PAUSED),
+        "invoiced_accounts": InvoicedAccount(BillingPeriod(2026, 1), "agency1", "agencydemo"),
         "resources": _resource("tpl_a", "agencydemo"),
         "shares": Share(
             "sh1", "tpl_a", "agencydemo", ShareMode.ALL_SUBS, (), SharePermission.USE, T0
