@@ -79,6 +79,7 @@ class Unit:
         self._audited: set[tuple[Action, AccountId | None]] = set()
         self._index: PolicyIndex | None = None
         self._indexed: dict[AccountId, Account] = {}
+        self._chains: dict[AccountId, tuple[Account, list[Account]]] = {}
         self._users: set[UserId] = set()
         self._roles: list[Role] | None = None
 
@@ -150,6 +151,17 @@ class Unit:
                 return role
         raise RoleNotFound(role_id)
 
+    def chain(self, account_id: str) -> tuple[Account, list[Account]]:
+        """The account and its ancestors (nearest first), read once in the unit (for the
+        checks before a change; a unit that moves accounts reads them afresh)."""
+        key = AccountId(account_id)
+        found = self._chains.get(key)
+        if found is None:
+            account = self.uow.accounts.get(key)
+            found = (account, list(self.uow.accounts.ancestors(account.id)))
+            self._chains[key] = found
+        return found
+
     def policy(self, accounts: Iterable[str] = (), users: Iterable[str] = ()) -> PolicyIndex:
         """A policy index over ``accounts`` with their ancestor chains and the memberships
         the acting user and ``users`` hold there: all a decision about those accounts can
@@ -161,8 +173,8 @@ class Unit:
         if self._index is not None and not wanted and not people:
             return self._index
         for account_id in wanted:
-            account = self.uow.accounts.get(account_id)
-            for acc in (account, *self.uow.accounts.ancestors(account.id)):
+            account, above = self.chain(account_id)
+            for acc in (account, *above):
                 self._indexed.setdefault(acc.id, acc)
         self._users |= people
         chosen = self._indexed

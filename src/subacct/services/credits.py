@@ -192,8 +192,7 @@ class Credits:
                 if not unit.is_system:  # the system alone dates requests freely
                     require_this_month(request, unit.now)
                 if sender is not None:
-                    account = unit.uow.accounts.get(sender)
-                    require_can_send(account, unit.uow.accounts.ancestors(sender))
+                    require_can_send(*unit.chain(sender))
 
             planned = plan_and_write(
                 unit.uow.ledger(cur), request, _authorizer(unit), before_write=before_write
