@@ -76,6 +76,18 @@ def app(store: Store) -> Subacct:
     return app
 
 
+def hold_of(reservation_id: str, account_id: str, amount: int, *, key: str) -> Reserve:
+    """A hold made at ``T0`` that expires five minutes later."""
+    return Reserve(
+        reservation_id=reservation_id,
+        account_id=account_id,
+        amount=eur(amount),
+        expires_at=T0 + timedelta(minutes=5),
+        key=key,
+        at=T0,
+    )
+
+
 def events(app: Subacct) -> list[DomainEvent]:
     return [x.event for x in app.events.since(0, by=SYSTEM, limit=10_000)]
 
@@ -148,14 +160,7 @@ def test_a_revoked_api_key_stops_at_once(app: Subacct) -> None:
 
 def _hold_and_commit(app: Subacct) -> None:
     app.credits.execute(Distribute(sub_id="agency1", amount=eur(10), key="give", at=T0), by="alice")
-    hold = Reserve(
-        reservation_id="batch-1",
-        account_id="agency1",
-        amount=eur(3),
-        expires_at=T0 + timedelta(minutes=5),
-        key="hold",
-        at=T0,
-    )
+    hold = hold_of("batch-1", "agency1", 3, key="hold")
     app.credits.execute(hold, by="sam")
     app.credits.execute(
         Commit(reservation_id="batch-1", amount=eur(2), key="commit", at=T0), by="sam"
@@ -212,14 +217,7 @@ def test_an_unlimited_sub_reserves_from_its_master(app: Subacct) -> None:
         "unl",
         "unlimited",
     )
-    hold = Reserve(
-        reservation_id="r",
-        account_id="agency2",
-        amount=eur(4),
-        expires_at=T0 + timedelta(minutes=5),
-        key="hold",
-        at=T0,
-    )
+    hold = hold_of("r", "agency2", 4, key="hold")
     app.credits.execute(hold, by="alice")
     assert credits_moved(app)[-1].from_account_id == "agencydemo"
     assert credits_moved(app)[-1].to_account_id == "agency2"
@@ -351,28 +349,14 @@ def test_no_credit_is_spent_for_an_account_that_cannot_send(app: Subacct) -> Non
     spent = app.credits.execute(
         Spend(account_id="agency1", amount=eur(1), key="s1", at=T0), by="sam"
     )
-    hold = Reserve(
-        reservation_id="h1",
-        account_id="agency1",
-        amount=eur(3),
-        expires_at=T0 + timedelta(minutes=5),
-        key="hold",
-        at=T0,
-    )
+    hold = hold_of("h1", "agency1", 3, key="hold")
     app.credits.execute(hold, by="sam")
     app.accounts.pause("agencydemo", by=SYSTEM)  # the master: agency1 cannot send either
     before = store_state(app.store), app.credits.balances(by=SYSTEM), events(app)
     for request in (
         Spend(account_id="agency1", amount=eur(1), key="s2", at=T0),
         Spend(account_id="agencydemo", amount=eur(1), key="s3", at=T0),
-        Reserve(
-            reservation_id="h2",
-            account_id="agency1",
-            amount=eur(1),
-            expires_at=T0 + timedelta(minutes=5),
-            key="hold-2",
-            at=T0,
-        ),
+        hold_of("h2", "agency1", 1, key="hold-2"),
     ):
         with pytest.raises(AccountNotActive):
             app.credits.execute(request, by=SYSTEM)

@@ -53,7 +53,9 @@ def usage_of(unit: Unit, accounts: Sequence[Account], period: BillingPeriod) -> 
     return totals
 
 
-def require_uninvoiced(unit: Unit, account: Account, period: BillingPeriod) -> None:
+def require_uninvoiced(
+    unit: Unit, account: Account, ancestors: Sequence[Account], period: BillingPeriod
+) -> None:
     """Refuse to bill more for ``account``'s ``period`` once an issued invoice bills it,
     or once its payer's invoice of the period is issued
     (``subacct.pricing.billing_run.require_uninvoiced``)."""
@@ -61,7 +63,7 @@ def require_uninvoiced(unit: Unit, account: Account, period: BillingPeriod) -> N
     on = uow.records(INVOICED_ACCOUNTS).find(f"{period}/{account.id}")
     if on is not None:
         billing_run.require_uninvoiced(account.id, period, on.payer_id, True)
-    chain = [account, *uow.accounts.ancestors(account.id)]
+    chain = [account, *ancestors]
     profiles = uow.records(BILLING_PROFILES)
     payer = payer_in([a.id for a in chain], {a.id for a in chain if profiles.find(a.id)})
     invoiced = payer is not None and uow.records(INVOICES).find(f"{payer}/{period}") is not None

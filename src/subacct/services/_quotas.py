@@ -92,16 +92,17 @@ def told(unit: Unit, check: QuotaCheck) -> QuotaCheck:
     return check if unit.decide(VIEW_BILLING, holder).allowed else check.without_figures()
 
 
-def follow_move(unit: Unit, account: Account, new_parent: Account | None) -> None:
-    """Before ``account`` (with its subtree) moves under ``new_parent`` (``None``: to the
-    top): refuse a quota of the subtree above its new ancestors' limits, and carry the
-    subtree's counts of the current month from the old ancestors to the new ones
-    (``QuotaState.moved``). Earlier months keep the counts they were enforced with."""
+def follow_move(
+    unit: Unit, account: Account, new_chain: Sequence[Account], subtree: Sequence[Account]
+) -> None:
+    """Before ``account`` and ``subtree`` (its descendants) move under ``new_chain`` (the
+    new parent, then its ancestors; empty: to the top): refuse a quota of the subtree
+    above its new ancestors' limits, and carry the subtree's counts of the current month
+    from the old ancestors to the new ones (``QuotaState.moved``). Earlier months keep
+    the counts they were enforced with."""
     uow, period = unit.uow, BillingPeriod.of(unit.now)
     old_chain = uow.accounts.ancestors(account.id)
-    new_chain = [] if new_parent is None else [new_parent, *uow.accounts.ancestors(new_parent.id)]
-    known = {a.id: a for a in (account, *old_chain, *new_chain)}
-    known.update((a.id, a) for a in uow.accounts.descendants(account.id))
+    known = {a.id: a for a in (account, *old_chain, *new_chain, *subtree)}
     counters = uow.records(QUOTA_COUNTERS)
     used: dict[str, int] = {
         a.id: c.used
@@ -110,7 +111,7 @@ def follow_move(unit: Unit, account: Account, new_parent: Account | None) -> Non
     }
     parents: dict[str, str] = {a.id: a.parent_id for a in known.values() if a.parent_id}
     state = QuotaState.restore(period, parents, quotas_of(uow, known.values()), used)
-    after = state.moved(account.id, None if new_parent is None else new_parent.id)
+    after = state.moved(account.id, new_chain[0].id if new_chain else None)
     save(uow, [*old_chain, *new_chain], period, state, after)
 
 
@@ -120,27 +121,25 @@ def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
     settling the reservation under its key), and emit their events. Returns how many
     were new."""
     uow = unit.uow
-    accounts: dict[str, Account] = {}
+    chains: dict[str, tuple[Account, list[Account]]] = {}  # each account and its ancestors
     for record in batch:
-        if record.account_id not in accounts:
-            accounts[record.account_id] = uow.accounts.get(record.account_id)
+        if record.account_id not in chains:
+            chains[record.account_id] = unit.chain(record.account_id)
             unit.require(SEND_MESSAGES, record.account_id)
     repo = uow.records(USAGE)
     fresh = fresh_usage(batch, lambda r: repo.find(USAGE.key_of(r)))
     histories = uow.records(STATUS_HISTORY)
     for account_id in dict.fromkeys(r.account_id for r in fresh):
-        account = accounts[account_id]
-        require_can_send(account, uow.accounts.ancestors(account.id))
+        require_can_send(*chains[account_id])
     for record in fresh:
         record.period.require_begun(unit.now, field="records")
     for account_id, period in dict.fromkeys((r.account_id, r.period) for r in fresh):
-        _invoicing.require_uninvoiced(unit, accounts[account_id], period)
+        _invoicing.require_uninvoiced(unit, *chains[account_id], period)
     above: dict[str, list[StatusHistory]] = {}
     for record in fresh:
-        account = accounts[record.account_id]
+        account, ancestors = chains[record.account_id]
         if account.id not in above:
-            chain = uow.accounts.ancestors(account.id)
-            above[account.id] = [h for a in chain if (h := histories.find(a.id)) is not None]
+            above[account.id] = [h for a in ancestors if (h := histories.find(a.id)) is not None]
         period = record.period
         require_billed(
             account.id, account.created_at, histories.find(account.id), period.start,
@@ -148,7 +147,7 @@ def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
         )  # fmt: skip
     for record in fresh:
         repo.add(record)
-        _count(unit, accounts[record.account_id], record)
+        _count(unit, chains[record.account_id][0], record)
     grouped: dict[tuple[AccountId, str], list[UsageRecord]] = {}
     for record in fresh:
         grouped.setdefault((record.account_id, str(record.period)), []).append(record)
@@ -203,7 +202,7 @@ def reserve(
         return QuotaCheck(stored.account_id, stored.quantity, stored.overage, None)
     require_can_send(account, chain[1:])
     period.require_begun(unit.now)
-    _invoicing.require_uninvoiced(unit, account, period)
+    _invoicing.require_uninvoiced(unit, account, chain[1:], period)
     decision = state.check(account.id, quantity)
     refusal = told(unit, decision).refusal
     if refusal is not None:

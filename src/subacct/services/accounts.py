@@ -70,10 +70,19 @@ _CREATE_MASTER = Action("accounts.create_master")
 
 def _placement(
     unit: Unit, account: Account, parent: Account
+) -> tuple[list[Account], list[Account]]:
+    """The chain ``account`` joins (``parent``, then its ancestors) and ``account``'s
+    subtree: what a move's checks and its quota counts rest on, read once."""
+    chain = [parent, *unit.uow.accounts.ancestors(parent.id)]
+    return chain, unit.uow.accounts.descendants(account.id)
+
+
+def _fit(
+    unit: Unit, account: Account, chain: Sequence[Account], subtree: Sequence[Account]
 ) -> tuple[Sequence[Account], int, HierarchyRules]:
-    """What the core needs to place ``account`` (with its subtree) under ``parent``."""
-    height = domain_changes.subtree_height(account.id, unit.uow.accounts.descendants(account.id))
-    return unit.uow.accounts.ancestors(parent.id), height, unit.settings.hierarchy
+    """The core's arguments to place ``account`` (and ``subtree``) at the end of ``chain``."""
+    height = domain_changes.subtree_height(account.id, subtree)
+    return chain[1:], height, unit.settings.hierarchy
 
 
 class Accounts:
@@ -158,10 +167,11 @@ class Accounts:
             if account.parent_id is not None:
                 unit.require(MANAGE_SUB_ACCOUNTS, account.parent_id)
             unit.require(CREATE_SUB_ACCOUNTS, parent.id)
-            moved = plan_move(account, parent, *_placement(unit, account, parent))
+            chain, subtree = _placement(unit, account, parent)
+            moved = plan_move(account, parent, *_fit(unit, account, chain, subtree))
             if moved is account:  # already there: nothing changes, nothing to tell
                 return account
-            _quotas.follow_move(unit, account, parent)
+            _quotas.follow_move(unit, account, chain, subtree)
             unit.uow.accounts.update(moved)
             unit.emit(domain_changes.moved(account, moved, unit.meta()))
             return moved
@@ -179,8 +189,9 @@ class Accounts:
             parent = unit.uow.accounts.get(AccountId(above))
             unit.require(MANAGE_SETTINGS, account.id)
             unit.require(CREATE_SUB_ACCOUNTS, parent.id)
-            attached = plan_attach(account, parent, *_placement(unit, account, parent))
-            _quotas.follow_move(unit, account, parent)
+            chain, subtree = _placement(unit, account, parent)
+            attached = plan_attach(account, parent, *_fit(unit, account, chain, subtree))
+            _quotas.follow_move(unit, account, chain, subtree)
             unit.uow.accounts.update(attached)
             unit.emit(domain_changes.moved(account, attached, unit.meta()))
             return attached
@@ -197,7 +208,7 @@ class Accounts:
             detached = plan_detach(account)
             assert account.parent_id is not None  # plan_detach refused a top-level account
             unit.require(MANAGE_SUB_ACCOUNTS, account.parent_id)
-            _quotas.follow_move(unit, account, None)
+            _quotas.follow_move(unit, account, [], unit.uow.accounts.descendants(account.id))
             unit.uow.accounts.update(detached)
             unit.emit(domain_changes.moved(account, detached, unit.meta()))
             return detached

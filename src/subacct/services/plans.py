@@ -260,8 +260,9 @@ class Plans:
             change = changes.get(wanted)
             unit.require_system(_REVIEW, change.account_id)
             current = BillingPeriod.of(unit.now)
-            account = unit.uow.accounts.get(change.account_id)
-            _invoicing.require_uninvoiced(unit, account, current)  # its upgrade line
+            _invoicing.require_uninvoiced(
+                unit, *unit.chain(change.account_id), current
+            )  # upgrade line
             satisfied = unit.uow.records(PREREQUISITES).find(change.account_id)
             approved = approve(
                 change,
