@@ -65,6 +65,14 @@ def _attempts(value: object) -> int:
     return value
 
 
+def _cache_size(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**8:
+        raise InvalidInput(
+            "policy_cache_size must be an integer from 0 to 100000000", field="policy_cache_size"
+        )
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """What one application runs with.
@@ -77,7 +85,10 @@ class Settings:
       (seed 004's four by default; custom roles are stored with ``policy.define_role``);
     * ``upgrade_policy``: the prerequisites of plan upgrades (seed 001);
     * ``currency``: the credit ledger used when a call names none;
-    * ``max_attempts``: how often a unit of work that lost a race is run again.
+    * ``max_attempts``: how often a unit of work that lost a race is run again;
+    * ``policy_cache_size``: how many entries each table of the in-memory policy cache
+      holds (accounts with their ancestors, users' memberships, built indexes...; see
+      ``docs/performance.md``); 0 turns the cache off, so every call reads storage.
     """
 
     clock: Clock = attrs.field(factory=SystemClock, validator=_has("now", "clock"))
@@ -94,6 +105,7 @@ class Settings:
     )
     currency: str | None = attrs.field(default=None, converter=_currency)
     max_attempts: int = attrs.field(default=5, converter=_attempts)
+    policy_cache_size: int = attrs.field(default=10_000, converter=_cache_size)
 
     def __attrs_post_init__(self) -> None:
         for role in self.roles:

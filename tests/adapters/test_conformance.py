@@ -94,8 +94,8 @@ class TestSqlLedgerWithRowLocks(LedgerConformance):
                 return found
 
         class RowLockStore(PostgresStore):
-            def unit_of_work(self) -> PostgresUnitOfWork:
-                return RowLockUnitOfWork(self)
+            def unit_of_work(self, *, read_only: bool = False) -> PostgresUnitOfWork:
+                return RowLockUnitOfWork(self, read_only=read_only)
 
         opened: list[PostgresStore] = []
         counter = iter(range(1_000_000))

@@ -14,6 +14,7 @@ from subacct import SYSTEM, Subacct
 from subacct.domain import AccountId
 from subacct.errors import CreditReservationClosed, StorageError
 from subacct.money import Money
+from subacct.pricing import BillingPeriod, UsageRecord
 from subacct.pricing.ledger import (
     Commit,
     LedgerAccount,
@@ -28,6 +29,8 @@ from subacct.pricing.ledger import (
 )
 from subacct.storage.ledger_writes import plan_and_write
 from subacct.storage.postgres import MIGRATIONS, PostgresStore
+from subacct.storage.records import dump_record
+from subacct.storage.sql import RETIRED_COLLECTIONS, record_table_ddl
 from subacct.testing.pgcluster import TempCluster
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -49,8 +52,10 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:
     """A database left at version 3 (before the server functions and the status history)
-    with ledger data in it: the next store adds versions 4 to 6 and the ledger goes on
-    from the stored state."""
+    with ledger data and a usage record in it: the next store adds versions 4 to 7 and
+    the ledger goes on from the stored state."""
+    retired = RETIRED_COLLECTIONS["usage"]
+    usage = UsageRecord("m", BillingPeriod(2026, 1), "sms", 10**15, "k1", label="x")
     first = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
     Subacct(first).accounts.create_master("M", account_id="m", by=SYSTEM)  # event 1
     with first.unit_of_work() as uow:
@@ -66,9 +71,21 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         conn.execute(f"DROP FUNCTION {pg_schema}.subacct_audit_append(text, text, text)")
         conn.execute(f"DROP TABLE {pg_schema}.rec_status_history")
         conn.execute(f"DROP TABLE {pg_schema}.rec_invoiced_accounts")
+        conn.execute(f"DROP TABLE {pg_schema}.policy_version")
+        conn.execute(f"DROP TABLE {pg_schema}.usage_records")
+        conn.execute(f"SET search_path TO {pg_schema}")
+        for statement in record_table_ddl(RETIRED_COLLECTIONS["usage"]):
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO rec_usage (k, body, i_account_id, i_period) VALUES (%s, %s, %s, %s)",
+            (retired.key_of(usage), dump_record(retired, usage), "m", "2026-01"),
+        )
         conn.execute(f"DELETE FROM {pg_schema}.subacct_schema_version WHERE version >= 4")
     second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
-    assert second.schema_version() == len(MIGRATIONS) == 6
+    assert second.schema_version() == len(MIGRATIONS) == 7
+    with second.unit_of_work() as uow:  # version 7 moved the usage record into its table
+        assert uow.usage.for_account(AccountId("m")) == [usage]
+        assert uow.usage.totals(usage.period) == {"m": 10**15}
     Subacct(second).credits.execute(_spend(4, "s"), by=SYSTEM)  # appends a CreditsMoved
     with second.unit_of_work() as uow:
         assert uow.ledger("EUR").balance(LedgerAccount.wallet("m")) == 6

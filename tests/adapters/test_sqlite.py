@@ -12,6 +12,9 @@ import pytest
 from subacct import SYSTEM, FixedClock, Settings, Subacct, SubacctError
 from subacct.cli import DEMO_TIME, build_demo
 from subacct.errors import StorageError
+from subacct.pricing import BillingPeriod, UsageRecord
+from subacct.storage.records import dump_record
+from subacct.storage.sql import RETIRED_COLLECTIONS, record_table_ddl
 from subacct.storage.sqlite import MIGRATIONS, SqliteStore
 
 
@@ -40,23 +43,65 @@ def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None
     second.close()
 
 
+def _back_to_version_6(path: Path) -> None:
+    """Undo version 7 in a database file: no policy version, usage back in rec_usage."""
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE policy_version")
+    conn.execute("DROP TABLE usage_records")
+    for statement in record_table_ddl(RETIRED_COLLECTIONS["usage"]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 6")
+    conn.commit()
+    conn.close()
+
+
 def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     """Version 4 runs nothing on SQLite (its statements are PostgreSQL's), version 5 adds
-    the status history and version 6 the invoiced accounts: a version 3 file gets them
-    all and keeps its data."""
+    the status history, version 6 the invoiced accounts and version 7 the policy version
+    and the usage table: a version 3 file gets them all and keeps its data."""
     path = tmp_path / "v3.db"
     first = SqliteStore(path)
     Subacct(first).accounts.create_master("Kept", account_id="m1", by=SYSTEM)
     first.close()
+    _back_to_version_6(path)
     conn = sqlite3.connect(path)
     conn.execute("DROP TABLE rec_status_history")
     conn.execute("DROP TABLE rec_invoiced_accounts")
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     second = SqliteStore(path)
-    assert second.schema_version() == len(MIGRATIONS) == 6
+    assert second.schema_version() == len(MIGRATIONS) == 7
     assert Subacct(second).accounts.get("m1", by=SYSTEM).name == "Kept"
     second.close()
+
+
+def test_version_7_moves_the_usage_records_into_their_table(tmp_path: Path) -> None:
+    """Usage records of a version 6 file (JSON in rec_usage) come out of the usage
+    repository exactly, totals included, and rec_usage is gone."""
+    path = tmp_path / "v6.db"
+    SqliteStore(path).close()
+    _back_to_version_6(path)
+    jan = BillingPeriod(2026, 1)
+    kept = [
+        UsageRecord("a1", jan, "sms", 10**15, "k1", label="news"),
+        UsageRecord("a1", jan, "email", 7, "k2"),
+    ]
+    retired = RETIRED_COLLECTIONS["usage"]
+    conn = sqlite3.connect(path)
+    for record in kept:
+        conn.execute(
+            "INSERT INTO rec_usage (k, body, i_account_id, i_period) VALUES (?, ?, ?, ?)",
+            (retired.key_of(record), dump_record(retired, record), "a1", str(jan)),
+        )
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    with store.unit_of_work() as uow:
+        assert uow.usage.for_period(jan) == kept
+        assert uow.usage.totals(jan) == {"a1": 10**15 + 7}
+        tables = uow.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+    assert "rec_usage" not in {t[0] for t in tables}
+    store.close()
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

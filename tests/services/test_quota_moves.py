@@ -22,7 +22,7 @@ from subacct import (
 )
 from subacct.domain import HierarchyRules
 from subacct.errors import QuotaCapExceedsParent
-from subacct.storage.collections import QUOTA_COUNTERS, QUOTA_RESERVATIONS, USAGE
+from subacct.storage.collections import QUOTA_COUNTERS, QUOTA_RESERVATIONS
 from subacct.testing.conformance import store_state
 
 from .conftest import make_app
@@ -120,7 +120,7 @@ def test_every_count_is_its_subtree_usage_and_holds_whatever_moves(
             continue
     tree = app.accounts.tree(by=SYSTEM)
     with app.store.unit_of_work() as uow:
-        records = uow.records(USAGE).list_by("period", str(JAN))
+        records = uow.usage.for_period(JAN)
         holds = uow.records(QUOTA_RESERVATIONS).all()
     own = {a: sum(r.quantity for r in records if r.account_id == a) for a in ids}
     for hold in holds:

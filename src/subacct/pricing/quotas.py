@@ -26,7 +26,7 @@ over.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 import attrs
@@ -348,6 +348,29 @@ class QuotaState:
         for holder in state.chain(account):
             used[holder] = used.get(holder, 0) + n
         return state._evolve(used=used)
+
+    def record_many(self, sends: Iterable[tuple[str, int, str | None]]) -> QuotaState:
+        """``record`` each ``(account, quantity, settles)`` in turn, in one step (a batch
+        of usage costs what it counts, not the size of the state per record).
+
+        >>> state = QuotaState(BillingPeriod(2026, 1), parents={"s": "m"})
+        >>> state = state.reserve("s", 10, key="k1")
+        >>> after = state.record_many([("s", 8, "k1"), ("m", 5, None)])
+        >>> after.used("m"), after.used("s"), after.reservation("k1")
+        (13, 8, None)
+        """
+        used = dict(self._used)
+        reservations = dict(self._reservations)
+        for account_id, quantity, settles in sends:
+            account = _checks.account(account_id)
+            n = _checks.quantity(quantity)
+            held = reservations.pop(settles, None) if settles is not None else None
+            if held is not None:
+                for holder in self.chain(held[0]):
+                    used[holder] = max(0, used.get(holder, 0) - held[1])
+            for holder in self.chain(account):
+                used[holder] = used.get(holder, 0) + n
+        return self._evolve(used=used, reservations=reservations)
 
     def for_period(self, period: BillingPeriod) -> QuotaState:
         """The same quotas for ``period``, with nothing used (unused volume never carries)."""

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from operator import attrgetter
 from types import MappingProxyType
+from typing import Final
 
 import attrs
 
@@ -37,6 +38,7 @@ from subacct.errors import (
     HierarchyCycle,
     IdempotencyConflict,
     InvalidInput,
+    InvalidQuantity,
     PeriodMismatch,
     quoted,
 )
@@ -44,6 +46,7 @@ from subacct.pricing import _checks
 from subacct.pricing.period import BillingPeriod
 
 __all__ = [
+    "MAX_QUANTITY",
     "Channel",
     "UsageBook",
     "UsageRecord",
@@ -71,6 +74,22 @@ def _channel(value: object) -> Channel:
         raise InvalidInput(f"unknown channel {quoted(value)}", field="channel") from None
 
 
+MAX_QUANTITY: Final = 10**15
+"""The most messages one usage record may count (storage keeps quantities as 64-bit
+integers; a period's totals are exact beyond that)."""
+
+
+def _quantity(value: object) -> int:
+    n = _checks.quantity(value)
+    if n > MAX_QUANTITY:
+        raise InvalidQuantity(
+            f"quantity must be at most {MAX_QUANTITY:,} messages per record, got {n}",
+            field="quantity",
+            value=repr(value),
+        )
+    return n
+
+
 def _key(v: object) -> str:
     return _checks.text(v, field="idempotency_key")
 
@@ -86,7 +105,7 @@ class UsageRecord:
     account_id: AccountId = attrs.field(converter=_checks.account)
     period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
     channel: Channel = attrs.field(converter=_channel)
-    quantity: int = attrs.field(converter=_checks.quantity)
+    quantity: int = attrs.field(converter=_quantity)
     idempotency_key: str = attrs.field(converter=_key)
     label: str | None = attrs.field(default=None, converter=_label)
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from subacct.domain import Account, AccountId
 from subacct.domain.lifecycle import StatusHistory
@@ -25,7 +25,6 @@ from subacct.storage.collections import (
     PLAN_CHANGES,
     STATUS_HISTORY,
     SUBSCRIPTIONS,
-    USAGE,
 )
 
 
@@ -41,16 +40,10 @@ def root_of(unit: Unit, account_id: str) -> Account:
 
 
 def usage_of(unit: Unit, accounts: Sequence[Account], period: BillingPeriod) -> dict[str, int]:
-    """Each account's recorded volume in ``period`` (accounts with none left out)."""
-    repo = unit.uow.records(USAGE)
-    totals: dict[str, int] = {}
-    for account in accounts:
-        volume = sum(
-            r.quantity for r in repo.list_by("account_id", account.id) if r.period == period
-        )
-        if volume:
-            totals[account.id] = volume
-    return totals
+    """Each account's recorded volume in ``period`` (accounts with none left out), summed
+    by storage."""
+    totals = unit.uow.usage.totals(period, [a.id for a in accounts])
+    return {str(a): n for a, n in totals.items()}
 
 
 def require_uninvoiced(
@@ -59,15 +52,47 @@ def require_uninvoiced(
     """Refuse to bill more for ``account``'s ``period`` once an issued invoice bills it,
     or once its payer's invoice of the period is issued
     (``subacct.pricing.billing_run.require_uninvoiced``)."""
-    uow = unit.uow
-    on = uow.records(INVOICED_ACCOUNTS).find(f"{period}/{account.id}")
-    if on is not None:
-        billing_run.require_uninvoiced(account.id, period, on.payer_id, True)
-    chain = [account, *ancestors]
-    profiles = uow.records(BILLING_PROFILES)
-    payer = payer_in([a.id for a in chain], {a.id for a in chain if profiles.find(a.id)})
-    invoiced = payer is not None and uow.records(INVOICES).find(f"{payer}/{period}") is not None
-    billing_run.require_uninvoiced(account.id, period, payer, invoiced)
+    Payers(unit, {account.id: (account, list(ancestors))}, [period]).require_uninvoiced(
+        account, ancestors, period
+    )
+
+
+class Payers:
+    """``require_uninvoiced`` for many accounts and periods, from a few reads: what
+    ``chains`` (each account and its ancestors) and ``periods`` can need is read at
+    once."""
+
+    def __init__(
+        self,
+        unit: Unit,
+        chains: Mapping[str, tuple[Account, Sequence[Account]]],
+        periods: Iterable[BillingPeriod],
+    ) -> None:
+        uow = unit.uow
+        months = list(dict.fromkeys(periods))
+        ids = list(dict.fromkeys(a.id for c, above in chains.values() for a in (c, *above)))
+        self._on = uow.records(INVOICED_ACCOUNTS).find_many(
+            f"{p}/{a}" for p in months for a in chains
+        )
+        self._paying = set(uow.records(BILLING_PROFILES).find_many(ids))
+        payers = {
+            payer_in([a.id for a in (c, *above)], self._paying) for c, above in chains.values()
+        }
+        self._issued = set(
+            uow.records(INVOICES).find_many(
+                f"{payer}/{p}" for payer in payers if payer is not None for p in months
+            )
+        )
+
+    def require_uninvoiced(
+        self, account: Account, ancestors: Sequence[Account], period: BillingPeriod
+    ) -> None:
+        on = self._on.get(f"{period}/{account.id}")
+        if on is not None:
+            billing_run.require_uninvoiced(account.id, period, on.payer_id, True)
+        payer = payer_in([a.id for a in (account, *ancestors)], self._paying)
+        invoiced = payer is not None and f"{payer}/{period}" in self._issued
+        billing_run.require_uninvoiced(account.id, period, payer, invoiced)
 
 
 def invoiced_in(

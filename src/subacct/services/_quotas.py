@@ -9,7 +9,7 @@ from typing import Final
 
 from subacct.domain import Account, AccountId, require_can_send
 from subacct.domain.events import QuotaReleased, QuotaReserved, QuotaSet, UsageRecorded
-from subacct.domain.lifecycle import StatusHistory, require_billed
+from subacct.domain.lifecycle import require_billed
 from subacct.errors import NotFound, QuotaExceeded, ReservationNotFound, quoted
 from subacct.policy import MANAGE_SUB_ACCOUNTS, SEND_MESSAGES, VIEW_BILLING, Action
 from subacct.pricing import BillingPeriod, Quota, QuotaCheck, QuotaState, UsageRecord
@@ -22,7 +22,6 @@ from subacct.storage.collections import (
     QUOTA_RESERVATIONS,
     QUOTAS,
     STATUS_HISTORY,
-    USAGE,
 )
 from subacct.storage.ports import UnitOfWork
 
@@ -68,18 +67,21 @@ def save(
     period: BillingPeriod,
     before: QuotaState,
     after: QuotaState,
+    stored: dict[str, QuotaCounter] | None = None,
 ) -> None:
-    """Write the counters of ``chain`` that changed from ``before`` to ``after``."""
+    """Write the counters of ``chain`` that changed from ``before`` to ``after``
+    (``stored``: the counters as already read, by key; else each is read here)."""
     counters = uow.records(QUOTA_COUNTERS)
     for account in chain:
         old, new = before.used(account.id), after.used(account.id)
         if old == new:
             continue
-        stored = counters.find(counter_key(account.id, period))
-        if stored is None:
+        key = counter_key(account.id, period)
+        found = counters.find(key) if stored is None else stored.get(key)
+        if found is None:
             counters.add(QuotaCounter(AccountId(account.id), period, new))
         else:
-            counters.update(QuotaCounter(account.id, period, new, stored.version + 1))
+            counters.update(QuotaCounter(account.id, period, new, found.version + 1))
 
 
 def told(unit: Unit, check: QuotaCheck) -> QuotaCheck:
@@ -119,35 +121,37 @@ def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
     """Store the new records of ``batch`` (rights first, for every account named; then the
     lifecycle, for the accounts with new records), count them against the quotas (each
     settling the reservation under its key), and emit their events. Returns how many
-    were new."""
+    were new. Storage is read once per batch, not once per record: a batch costs about
+    what a few of its accounts and its rows cost."""
     uow = unit.uow
     chains: dict[str, tuple[Account, list[Account]]] = {}  # each account and its ancestors
     for record in batch:
         if record.account_id not in chains:
             chains[record.account_id] = unit.chain(record.account_id)
             unit.require(SEND_MESSAGES, record.account_id)
-    repo = uow.records(USAGE)
-    fresh = fresh_usage(batch, lambda r: repo.find(USAGE.key_of(r)))
-    histories = uow.records(STATUS_HISTORY)
+    stored: dict[tuple[BillingPeriod, str], UsageRecord] = {}
+    for period, keys in _keys_by_period(batch).items():
+        stored.update(((period, k), r) for k, r in uow.usage.find(period, keys).items())
+    fresh = fresh_usage(batch, lambda r: stored.get((r.period, r.idempotency_key)))
     for account_id in dict.fromkeys(r.account_id for r in fresh):
         require_can_send(*chains[account_id])
-    for record in fresh:
-        record.period.require_begun(unit.now, field="records")
-    for account_id, period in dict.fromkeys((r.account_id, r.period) for r in fresh):
-        _invoicing.require_uninvoiced(unit, *chains[account_id], period)
-    above: dict[str, list[StatusHistory]] = {}
-    for record in fresh:
-        account, ancestors = chains[record.account_id]
-        if account.id not in above:
-            above[account.id] = [h for a in ancestors if (h := histories.find(a.id)) is not None]
-        period = record.period
+    months = dict.fromkeys((r.account_id, r.period) for r in fresh)
+    for period in dict.fromkeys(p for _, p in months):
+        period.require_begun(unit.now, field="records")
+    chain_ids = {a.id for account, above in chains.values() for a in (account, *above)}
+    histories = uow.records(STATUS_HISTORY).find_many(chain_ids)
+    payers = _invoicing.Payers(unit, chains, [p for _, p in months])
+    for account_id, period in months:
+        account, ancestors = chains[account_id]
+        payers.require_uninvoiced(account, ancestors, period)
         require_billed(
-            account.id, account.created_at, histories.find(account.id), period.start,
-            period.end, label=str(period), ancestors=above[account.id],
+            account.id, account.created_at, histories.get(account.id), period.start,
+            period.end, label=str(period),
+            ancestors=[h for a in ancestors if (h := histories.get(a.id)) is not None],
         )  # fmt: skip
-    for record in fresh:
-        repo.add(record)
-        _count(unit, chains[record.account_id][0], record)
+    uow.usage.add(fresh)
+    for period, records in _by_period(fresh).items():
+        _count(unit, chains, period, records)
     grouped: dict[tuple[AccountId, str], list[UsageRecord]] = {}
     for record in fresh:
         grouped.setdefault((record.account_id, str(record.period)), []).append(record)
@@ -163,28 +167,66 @@ def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
     return len(fresh)
 
 
-def _count(unit: Unit, account: Account, record: UsageRecord) -> None:
-    """Count one record against the quotas up the tree; under the key of a reservation of
-    the same account, it settles that reservation."""
-    key, period = record.idempotency_key, record.period
-    state, chain = load(unit.uow, account, period, [key])
-    held_for = state.reservation(key)
-    settles = key if held_for is not None and held_for[0] == account.id else None
-    save(unit.uow, chain, period, state, state.record(account.id, record.quantity, settles=settles))
-    if settles is None:
-        return
-    held = unit.uow.records(QUOTA_RESERVATIONS)
-    reservation = held.get(reservation_key(period, key))
-    held.remove(QUOTA_RESERVATIONS.key_of(reservation))
-    unit.emit(
-        QuotaReleased(
-            **unit.meta().about(reservation.account_id),
-            period=str(period),
-            key=key,
-            quantity=reservation.quantity,
-            settled=True,
-        )
+def _by_period(records: Iterable[UsageRecord]) -> dict[BillingPeriod, list[UsageRecord]]:
+    out: dict[BillingPeriod, list[UsageRecord]] = {}
+    for record in records:
+        out.setdefault(record.period, []).append(record)
+    return out
+
+
+def _keys_by_period(records: Iterable[UsageRecord]) -> dict[BillingPeriod, list[str]]:
+    return {p: [r.idempotency_key for r in rs] for p, rs in _by_period(records).items()}
+
+
+def _count(
+    unit: Unit,
+    chains: dict[str, tuple[Account, list[Account]]],
+    period: BillingPeriod,
+    records: Sequence[UsageRecord],
+) -> None:
+    """Count ``records`` (all of ``period``) against the quotas up the tree, in one
+    state over every chain they touch; a record under the key of a reservation of the
+    same account settles that reservation."""
+    uow = unit.uow
+    accounts = {
+        a.id: a for r in records for a in (chains[r.account_id][0], *chains[r.account_id][1])
+    }
+    counters = uow.records(QUOTA_COUNTERS).find_many(counter_key(a, period) for a in accounts)
+    used: dict[str, int] = {c.account_id: c.used for c in counters.values()}
+    held = uow.records(QUOTA_RESERVATIONS).find_many(
+        reservation_key(period, r.idempotency_key) for r in records
     )
+    reservations = {r.key: (r.account_id, r.quantity) for r in held.values()}
+    parents: dict[str, str] = {
+        a.id: a.parent_id for a in accounts.values() if a.parent_id is not None
+    }
+    settings = uow.records(QUOTAS).find_many(accounts)
+    quotas = {a: s.quota for a, s in settings.items()}
+    state = QuotaState.restore(period, parents, quotas, used, reservations)
+    settled: list[QuotaReservation] = []
+    sends: list[tuple[str, int, str | None]] = []
+    for record in records:
+        key = record.idempotency_key
+        hold = held.get(reservation_key(period, key))
+        settles = key if hold is not None and hold.account_id == record.account_id else None
+        if settles is not None and hold is not None:
+            settled.append(hold)
+            del held[reservation_key(period, key)]  # a key settles once
+        sends.append((record.account_id, record.quantity, settles))
+    after = state.record_many(sends)
+    save(uow, list(accounts.values()), period, state, after, counters)
+    repo = uow.records(QUOTA_RESERVATIONS)
+    for reservation in settled:
+        repo.remove(QUOTA_RESERVATIONS.key_of(reservation))
+        unit.emit(
+            QuotaReleased(
+                **unit.meta().about(reservation.account_id),
+                period=str(period),
+                key=reservation.key,
+                quantity=reservation.quantity,
+                settled=True,
+            )
+        )
 
 
 def reserve(

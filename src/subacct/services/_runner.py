@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from subacct.domain import Account, AccountId, UserId
+from subacct.domain import Account, AccountId, Membership, UserId
 from subacct.domain.events import DomainEvent, EventId, EventMeta
 from subacct.domain.ids import check_id
 from subacct.errors import (
@@ -34,8 +34,10 @@ from subacct.policy import (
     VIEW_ACCOUNT,
     Action,
     ApiKey,
+    Ceiling,
     Decision,
     ImpersonationSession,
+    ImpersonationSetting,
     PolicyIndex,
     Principal,
     Reason,
@@ -48,6 +50,7 @@ from subacct.policy import (
     standing,
 )
 from subacct.principals import Actor
+from subacct.services._policy_cache import PolicyCache, Snapshot, Table, cached
 from subacct.settings import Settings
 from subacct.storage.collections import (
     API_KEYS,
@@ -64,15 +67,38 @@ __all__ = ["Runner", "Unit"]
 T = TypeVar("T")
 
 
+def _table(name: str) -> Callable[[Snapshot], Table[Any, Any]]:
+    return lambda snapshot: getattr(snapshot, name)
+
+
+_PRINCIPALS = _table("principals")
+_ROLES = _table("roles")
+_CHAINS = _table("chains")
+_MEMBERSHIPS = _table("memberships")
+_CEILINGS = _table("ceilings")
+_SETTINGS = _table("settings")
+_INDEXES = _table("indexes")
+
+
 class Unit:
     """One unit of work of one call: storage, the fresh principal, the policy, and the
     events and audit records to append when the work succeeds."""
 
-    def __init__(self, settings: Settings, uow: UnitOfWork, by: Actor, *, writing: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        uow: UnitOfWork,
+        by: Actor,
+        *,
+        writing: bool,
+        cache: PolicyCache | None = None,
+    ) -> None:
         self.uow = uow
         self.settings = settings
         self.writing = writing
         self.now: datetime = settings.clock.now()
+        self._cache = cache
+        self._snapshot: Snapshot | None = None
         self.actor: Principal | System = self._fresh(by)
         self.events: list[DomainEvent] = []
         self.audits: list[tuple[Action, AccountId | None, Decision]] = []
@@ -83,24 +109,53 @@ class Unit:
         self._users: set[UserId] = set()
         self._roles: list[Role] | None = None
 
+    # -- the policy cache -----------------------------------------------------------
+
+    def snapshot(self) -> Snapshot | None:
+        """What earlier units read at this unit's policy version (``_policy_cache``), or
+        ``None``: no cache, or this unit has written policy data itself (it then reads
+        storage, which holds its own writes)."""
+        if self._cache is None:
+            return None
+        version = self.uow.policy_version()
+        if version is None:
+            return None
+        snapshot = self._snapshot
+        if snapshot is None:
+            snapshot = self._snapshot = self._cache.at(version)
+            return snapshot
+        return snapshot if snapshot.version == version else None
+
     # -- who acts ---------------------------------------------------------------------
 
     def _fresh(self, by: Actor) -> Principal | System:
         """The principal as storage holds it now."""
         if isinstance(by, System):
             return by
+        snapshot = self.snapshot()
+        uow = self.uow
         if isinstance(by, ApiKey):
-            key = self.uow.records(API_KEYS).find(by.id)
+            key: ApiKey | None = cached(
+                snapshot, _PRINCIPALS, ("key", by.id), lambda: uow.records(API_KEYS).find(by.id)
+            )
             if key is None:
                 raise NotFound(f"API key {quoted(by.id)} does not exist", api_key_id=by.id)
             return key
         if isinstance(by, ImpersonationSession):
-            session = self.uow.records(IMPERSONATION_SESSIONS).find(by.id)
+            session: ImpersonationSession | None = cached(
+                snapshot,
+                _PRINCIPALS,
+                ("session", by.id),
+                lambda: uow.records(IMPERSONATION_SESSIONS).find(by.id),
+            )
             if session is None:
                 raise NotFound(f"impersonation {quoted(by.id)} does not exist", session_id=by.id)
             return session
         user = UserId(check_id(by, field="by"))
-        if self.uow.users.find(user) is None:
+        known: bool = cached(
+            snapshot, _PRINCIPALS, ("user", user), lambda: uow.users.find(user) is not None
+        )
+        if not known:
             raise UserNotFound(user)
         return user
 
@@ -139,9 +194,13 @@ class Unit:
     def roles(self) -> list[Role]:
         """The settings' built-in roles, then the custom roles in storage."""
         if self._roles is None:
-            builtin = {r.id for r in self.settings.roles}
-            custom = [r for r in self.uow.records(ROLES).all() if r.id not in builtin]
-            self._roles = [*self.settings.roles, *custom]
+
+            def load() -> list[Role]:
+                builtin = {r.id for r in self.settings.roles}
+                custom = [r for r in self.uow.records(ROLES).all() if r.id not in builtin]
+                return [*self.settings.roles, *custom]
+
+            self._roles = cached(self.snapshot(), _ROLES, None, load)
         return self._roles
 
     def role(self, role_id: str) -> Role:
@@ -157,9 +216,14 @@ class Unit:
         key = AccountId(account_id)
         found = self._chains.get(key)
         if found is None:
-            account = self.uow.accounts.get(key)
-            found = (account, list(self.uow.accounts.ancestors(account.id)))
-            self._chains[key] = found
+            accounts = self.uow.accounts
+
+            def load() -> tuple[Account, tuple[Account, ...]]:
+                account = accounts.get(key)
+                return account, tuple(accounts.ancestors(account.id))
+
+            account, above = cached(self.snapshot(), _CHAINS, key, load)
+            found = self._chains[key] = (account, list(above))
         return found
 
     def policy(self, accounts: Iterable[str] = (), users: Iterable[str] = ()) -> PolicyIndex:
@@ -177,24 +241,47 @@ class Unit:
             for acc in (account, *above):
                 self._indexed.setdefault(acc.id, acc)
         self._users |= people
-        chosen = self._indexed
+        key = (frozenset(self._indexed), frozenset(self._users))
+        self._index = cached(self.snapshot(), _INDEXES, key, self._build)
+        return self._index
+
+    def _build(self) -> PolicyIndex:
+        """A policy index over the accounts and users named so far."""
+        snapshot, uow, chosen = self.snapshot(), self.uow, self._indexed
+
+        def held(user: UserId) -> tuple[Membership, ...]:
+            return cached(
+                snapshot, _MEMBERSHIPS, user, lambda: tuple(uow.memberships.for_user(user))
+            )
+
+        def placed(account: AccountId) -> tuple[Ceiling, ...]:
+            return cached(
+                snapshot,
+                _CEILINGS,
+                account,
+                lambda: tuple(uow.records(CEILINGS).list_by("account_id", account)),
+            )
+
+        def setting(account: AccountId) -> ImpersonationSetting | None:
+            found: ImpersonationSetting | None = cached(
+                snapshot,
+                _SETTINGS,
+                account,
+                lambda: uow.records(IMPERSONATION_SETTINGS).find(account),
+            )
+            return found
+
         memberships = [
-            m
-            for user in sorted(self._users)
-            for m in self.uow.memberships.for_user(user)
-            if m.account_id in chosen
+            m for user in sorted(self._users) for m in held(user) if m.account_id in chosen
         ]
-        ceilings = [c for a in chosen for c in self.uow.records(CEILINGS).list_by("account_id", a)]
-        settings = self.uow.records(IMPERSONATION_SETTINGS)
-        self._index = PolicyIndex.build(
+        return PolicyIndex.build(
             chosen.values(),
             memberships,
             roles=self.roles(),
-            ceilings=ceilings,
-            impersonation_settings=[s for a in chosen if (s := settings.find(a)) is not None],
+            ceilings=[c for a in chosen for c in placed(a)],
+            impersonation_settings=[s for a in chosen if (s := setting(a)) is not None],
             catalog=self.settings.catalog,
         )
-        return self._index
 
     def decide(self, action: Action, account_id: str) -> Decision:
         """The decision for the acting principal (the system is allowed everything)."""
@@ -265,7 +352,7 @@ class Unit:
     def see(self, account_id: str) -> Account:
         """The account, if the acting principal has standing in it (some right there),
         else the typed denial: what every read of an account's data checks."""
-        account = self.uow.accounts.get(AccountId(account_id))
+        account = self.chain(account_id)[0]
         if isinstance(self.actor, System):
             return account
         decision = standing(self.policy([account.id]), self.actor, account.id)
@@ -287,7 +374,7 @@ class Unit:
             return [actor.account_id]
         if isinstance(actor, System):
             return []
-        return [m.account_id for m in self.uow.memberships.for_user(actor)]
+        return [m.account_id for m in self.uow.memberships.for_user(UserId(actor))]
 
     def allowed(self, action: Action, account_id: str) -> None:
         """Audit the allowing decision on ``action`` that a core planner just checked."""
@@ -316,6 +403,8 @@ class Runner:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
+        size = settings.policy_cache_size
+        self.cache = PolicyCache(size) if size else None
 
     def command(self, by: Actor, work: Callable[[Unit], T], *, ledger: str | None = None) -> T:
         """Run a change. ``ledger`` names the credit ledger the work uses: it is asked for
@@ -331,10 +420,10 @@ class Runner:
         for attempt in range(1, attempts + 1):
             acting: Actor = by  # the principal as storage held it, once re-read
             try:
-                with self.store.unit_of_work() as uow:
+                with self.store.unit_of_work(read_only=not writing) as uow:
                     if ledger is not None:
                         uow.ledger(ledger)
-                    unit = Unit(self.settings, uow, by, writing=writing)
+                    unit = Unit(self.settings, uow, by, writing=writing, cache=self.cache)
                     acting = unit.actor
                     result = work(unit)
                     if writing:

@@ -80,7 +80,6 @@ from subacct.storage.collections import (
     PLAN_CHANGES,
     QUOTAS,
     SUBSCRIPTIONS,
-    USAGE,
 )
 
 __all__ = ["Billing"]
@@ -205,7 +204,7 @@ class Billing:
 
         def work(unit: Unit) -> UsageBook:
             unit.require_system(_USAGE_BOOK)
-            return UsageBook(when).ingest(unit.uow.records(USAGE).list_by("period", str(when)))
+            return UsageBook(when).ingest(unit.uow.usage.for_period(when))
 
         return self._runner.query(who, work)
 

@@ -110,7 +110,7 @@ class Policy:
         where = _args.ident(account_id, "account_id")
 
         def work(unit: Unit) -> Decision:
-            unit.uow.accounts.get(AccountId(where))
+            unit.chain(where)  # AccountNotFound for an unknown account
             return unit.decide(wanted, where)
 
         return self._runner.query(who, work)

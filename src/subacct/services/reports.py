@@ -46,7 +46,6 @@ from subacct.principals import Actor
 from subacct.services import _args, _invoicing
 from subacct.services._kinds import query
 from subacct.services._runner import Runner, Unit
-from subacct.storage.collections import USAGE
 
 __all__ = ["Reports"]
 
@@ -154,7 +153,7 @@ class Reports:
             unit.uow.accounts.get(AccountId(where))
             _require_all_rows(unit, VIEW_REPORTS, AccountId(where))
             out: dict[str | None, int] = {}
-            for record in unit.uow.records(USAGE).list_by("account_id", where):
+            for record in unit.uow.usage.for_account(AccountId(where)):
                 if record.period == when:
                     out[record.label] = out.get(record.label, 0) + record.quantity
             return dict(sorted(out.items(), key=lambda kv: (kv[0] is not None, kv[0] or "")))

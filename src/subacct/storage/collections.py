@@ -1,4 +1,5 @@
-"""Every record collection subacct stores.
+"""Every record collection subacct stores (usage records have a repository of their own,
+``UnitOfWork.usage``).
 
 Adapters create one table per collection (SQL) or one journaled dict (memory); the
 conformance kit runs the same generic cases on every collection. Changing a collection
@@ -27,20 +28,19 @@ from subacct.pricing.profiles import (
     QuotaReservation,
     QuotaSetting,
 )
-from subacct.pricing.usage import UsageRecord
 from subacct.storage.records import Collection
 
 __all__ = [
     "BILLING_PROFILES",
     "INVOICED_ACCOUNTS",
     "INVOICES",
+    "POLICY_COLLECTIONS",
     "QUOTAS",
     "QUOTA_COUNTERS",
     "QUOTA_RESERVATIONS",
     "PLAN_CHANGES",
     "PREREQUISITES",
     "SUBSCRIPTIONS",
-    "USAGE",
     "API_KEYS",
     "API_KEY_CREDENTIALS",
     "AUDIT_RECORDS",
@@ -91,14 +91,6 @@ AUDIT_RECORDS: Final = Collection(
 BILLING_PROFILES: Final = Collection(
     "billing_profiles", BillingProfile, ("account_id",), versioned=True
 )
-USAGE: Final = Collection(
-    "usage",
-    UsageRecord,
-    ("period", "idempotency_key"),
-    indexes=("account_id", "period"),
-    label="usage record",
-)
-"""Usage records; a repeated (period, idempotency key) is the same record."""
 INVOICES: Final = Collection(
     "invoices", Invoice, ("payer_id", "period"), indexes=("payer_id", "period")
 )
@@ -132,6 +124,21 @@ STATUS_HISTORY: Final = Collection(
 RESOURCES: Final = Collection("resources", Resource, ("id",), indexes=("owner_id",), versioned=True)
 SHARES: Final = Collection("shares", Share, ("id",), indexes=("owner_id", "resource_id"))
 
+POLICY_COLLECTIONS: Final[frozenset[str]] = frozenset(
+    c.name
+    for c in (
+        ROLES,
+        CEILINGS,
+        API_KEYS,
+        API_KEY_CREDENTIALS,
+        IMPERSONATION_SESSIONS,
+        IMPERSONATION_SETTINGS,
+    )
+)
+"""The collections whose writes raise ``UnitOfWork.policy_version`` (with accounts,
+users, memberships and agency links): what a policy decision and the acting principal
+are read from."""
+
 COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
     {
         c.name: c
@@ -144,7 +151,6 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             IMPERSONATION_SETTINGS,
             AUDIT_RECORDS,
             BILLING_PROFILES,
-            USAGE,
             INVOICES,
             INVOICED_ACCOUNTS,
             QUOTAS,

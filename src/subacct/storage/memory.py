@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -27,6 +28,7 @@ from subacct.errors import (
     AlreadyExists,
     ConcurrentModification,
     DuplicateLogin,
+    InvalidInput,
     MembershipNotFound,
     NotFound,
     StalePlan,
@@ -44,6 +46,9 @@ from subacct.pricing.ledger import (
     Transfer,
     Wallet,
 )
+from subacct.pricing.period import BillingPeriod
+from subacct.pricing.usage import UsageRecord
+from subacct.storage.collections import POLICY_COLLECTIONS
 from subacct.storage.ports import LoggedEvent
 from subacct.storage.records import Collection, check_record_version, dump_record
 
@@ -53,6 +58,7 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 _ZERO: Final = Decimal(0)
+_NONE: Final[frozenset[Any]] = frozenset()
 
 
 class Journal:
@@ -114,23 +120,37 @@ class Log(Generic[V]):
 
 
 class Index(Generic[K, V]):
-    """A journaled one-to-many index: key -> set of values."""
+    """A journaled one-to-many index: key -> set of values. Sets change in place and the
+    journal keeps one undo step per change (never a copy of the set), so a unit of work
+    costs what it changes, however large the sets are."""
 
     def __init__(self, journal: Journal) -> None:
-        self._table: Table[K, frozenset[V]] = Table(journal)
+        self._sets: dict[K, set[V]] = {}
+        self._journal = journal
 
     def add(self, key: K, value: V) -> None:
-        self._table.put(key, self._table.rows.get(key, frozenset()) | {value})
+        held = self._sets.get(key)
+        if held is None:
+            held = self._sets[key] = set()
+        if value not in held:
+            self._journal.record(lambda: self._drop(key, value))
+            held.add(value)
 
     def discard(self, key: K, value: V) -> None:
-        remaining = self._table.rows.get(key, frozenset()) - {value}
-        if remaining:
-            self._table.put(key, remaining)
-        elif key in self._table.rows:
-            self._table.delete(key)
+        held = self._sets.get(key)
+        if held is not None and value in held:
+            self._journal.record(lambda: self._sets.setdefault(key, set()).add(value))
+            self._drop(key, value)
 
-    def values(self, key: K) -> frozenset[V]:
-        return self._table.rows.get(key, frozenset())
+    def _drop(self, key: K, value: V) -> None:
+        held = self._sets[key]
+        held.discard(value)
+        if not held:
+            del self._sets[key]
+
+    def values(self, key: K) -> AbstractSet[V]:
+        """The values under ``key`` (a live view: copy it before changing the index)."""
+        return self._sets.get(key, _NONE)
 
 
 class _Data:
@@ -154,6 +174,21 @@ class _Data:
         self.reservations: Table[tuple[str, str], Reservation] = Table(self.journal)
         self.operations: Table[tuple[str, str], IdempotencyRecord] = Table(self.journal)
         self.transfers: dict[str, Log[Transfer]] = {}
+        self.policy: Table[str, int] = Table(self.journal)  # "version": the policy version
+        # usage: records by (period, key), running totals by (period, account)
+        self.usage: Table[tuple[str, str], UsageRecord] = Table(self.journal)
+        self.usage_totals: Table[tuple[str, AccountId], int] = Table(self.journal)
+        self.usage_by_period: Index[str, str] = Index(self.journal)
+        self.usage_by_account: Index[AccountId, tuple[str, str]] = Index(self.journal)
+
+        self.policy_touched = False  # by the open unit of work
+
+    def touch_policy(self) -> None:
+        self.policy.put("version", self.policy.rows.get("version", 0) + 1)
+        self.policy_touched = True
+
+    def policy_version(self) -> int | None:
+        return None if self.policy_touched else self.policy.rows.get("version", 0)
 
     def record_tables(self, name: str) -> tuple[Table[str, Any], Index[tuple[str, str], str]]:
         if name not in self.records:
@@ -182,6 +217,7 @@ class MemoryAccounts:
         if account.parent_id is not None:
             self.get(account.parent_id)
             self._d.children.add(account.parent_id, account.id)
+        self._d.touch_policy()
         self._d.accounts.put(account.id, account)
 
     def get(self, account_id: AccountId) -> Account:
@@ -202,6 +238,7 @@ class MemoryAccounts:
                 self._d.children.add(account.parent_id, account.id)
             if stored.parent_id is not None:
                 self._d.children.discard(stored.parent_id, account.id)
+        self._d.touch_policy()
         self._d.accounts.put(account.id, account)
 
     def children(self, account_id: AccountId) -> list[Account]:
@@ -242,11 +279,13 @@ class MemoryLinks:
         for account_id in (link.agency_id, link.client_id):
             if self._d.accounts.get(account_id) is None:
                 raise AccountNotFound(account_id)
+        self._d.touch_policy()
         self._d.links.put(link.client_id, link)
 
     def remove(self, client_id: AccountId) -> None:
         if self._d.links.get(client_id) is None:
             raise NotFound(f"account {quoted(client_id)} has no agency link", account_id=client_id)
+        self._d.touch_policy()
         self._d.links.delete(client_id)
 
     def for_client(self, client_id: AccountId) -> AgencyLink | None:
@@ -268,6 +307,7 @@ class MemoryUsers:
             raise AlreadyExists(f"user {quoted(user.id)} exists", user_id=user.id)
         if self._d.logins.get(user.login) is not None:
             raise DuplicateLogin(user.login)
+        self._d.touch_policy()
         self._d.users.put(user.id, user)
         self._d.logins.put(user.login, user.id)
 
@@ -292,12 +332,14 @@ class MemoryUsers:
                 raise DuplicateLogin(user.login)
             self._d.logins.delete(stored.login)
             self._d.logins.put(user.login, user.id)
+        self._d.touch_policy()
         self._d.users.put(user.id, user)
 
     def remove(self, user_id: UserId) -> None:
         user = self.get(user_id)
         if self._d.user_accounts.values(user_id):
             raise StorageError(f"user {quoted(user_id)} still has memberships", user_id=user_id)
+        self._d.touch_policy()
         self._d.logins.delete(user.login)
         self._d.users.delete(user_id)
 
@@ -322,6 +364,7 @@ class MemoryMemberships:
             raise UserNotFound(membership.user_id)
         if self._d.accounts.get(membership.account_id) is None:
             raise AccountNotFound(membership.account_id)
+        self._d.touch_policy()
         self._d.memberships.put(key, membership)
         self._d.user_accounts.add(membership.user_id, membership.account_id)
         self._d.account_users.add(membership.account_id, membership.user_id)
@@ -335,11 +378,13 @@ class MemoryMemberships:
         if stored is None:
             raise MembershipNotFound(*key)
         _check_version(stored.version, membership.version, "membership")
+        self._d.touch_policy()
         self._d.memberships.put(key, membership)
 
     def remove(self, user_id: UserId, account_id: AccountId) -> None:
         if self._d.memberships.get((user_id, account_id)) is None:
             raise MembershipNotFound(user_id, account_id)
+        self._d.touch_policy()
         self._d.memberships.delete((user_id, account_id))
         self._d.user_accounts.discard(user_id, account_id)
         self._d.account_users.discard(account_id, user_id)
@@ -361,6 +406,8 @@ class MemoryRecords(Generic[V]):
 
     def __init__(self, data: _Data, coll: Collection[V]) -> None:
         self._coll = coll
+        self._d = data
+        self._policy = coll.name in POLICY_COLLECTIONS
         self._rows, self._index = data.record_tables(coll.name)
 
     def _missing(self, key: str) -> NotFound:
@@ -387,6 +434,8 @@ class MemoryRecords(Generic[V]):
                 collection=self._coll.name,
                 key=key,
             )
+        if self._policy:
+            self._d.touch_policy()
         self._rows.put(key, record)
         self._index_all(key, record, True)
 
@@ -399,6 +448,10 @@ class MemoryRecords(Generic[V]):
     def find(self, key: str) -> V | None:
         return cast("V | None", self._rows.get(key))
 
+    def find_many(self, keys: Iterable[str]) -> dict[str, V]:
+        rows = self._rows.rows
+        return {k: cast(V, r) for k in keys if (r := rows.get(k)) is not None}
+
     def update(self, record: V) -> None:
         if self._coll.append_only:
             raise StorageError(f"{self._coll.name} is append-only")
@@ -406,6 +459,8 @@ class MemoryRecords(Generic[V]):
         key = self._coll.key_of(record)
         stored = self.get(key)
         check_record_version(self._coll, stored, record)
+        if self._policy:
+            self._d.touch_policy()
         self._index_all(key, stored, False)
         self._rows.put(key, record)
         self._index_all(key, record, True)
@@ -414,6 +469,8 @@ class MemoryRecords(Generic[V]):
         if self._coll.append_only:
             raise StorageError(f"{self._coll.name} is append-only")
         stored = self.get(key)
+        if self._policy:
+            self._d.touch_policy()
         self._index_all(key, stored, False)
         self._rows.delete(key)
 
@@ -423,6 +480,56 @@ class MemoryRecords(Generic[V]):
 
     def all(self) -> list[V]:
         return [self.get(k) for k in sorted(self._rows.rows)]
+
+
+class MemoryUsage:
+    """Usage records with a running total per (period, account)."""
+
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def add(self, records: Sequence[UsageRecord]) -> None:
+        d = self._d
+        seen: set[tuple[str, str]] = set()
+        for record in records:
+            if type(record) is not UsageRecord:
+                raise InvalidInput(f"expected a UsageRecord, got {type(record).__name__}")
+            identity = (str(record.period), record.idempotency_key)
+            if identity in seen or d.usage.get(identity) is not None:
+                raise AlreadyExists(
+                    f"usage record {quoted('/'.join(identity))} exists already",
+                    collection="usage",
+                    key="/".join(identity),
+                )
+            seen.add(identity)
+        for record in records:
+            period = str(record.period)
+            identity = (period, record.idempotency_key)
+            d.usage.put(identity, record)
+            d.usage_by_period.add(period, record.idempotency_key)
+            d.usage_by_account.add(record.account_id, identity)
+            total = (period, record.account_id)
+            d.usage_totals.put(total, (d.usage_totals.get(total) or 0) + record.quantity)
+
+    def find(self, period: BillingPeriod, keys: Iterable[str]) -> dict[str, UsageRecord]:
+        month, rows = str(period), self._d.usage.rows
+        return {k: r for k in keys if (r := rows.get((month, k))) is not None}
+
+    def totals(
+        self, period: BillingPeriod, account_ids: Iterable[AccountId] | None = None
+    ) -> dict[AccountId, int]:
+        month, rows = str(period), self._d.usage_totals.rows
+        if account_ids is None:
+            return {a: n for (p, a), n in rows.items() if p == month and n}
+        return {a: n for a in account_ids if (n := rows.get((month, a)))}
+
+    def for_period(self, period: BillingPeriod) -> list[UsageRecord]:
+        month, rows = str(period), self._d.usage.rows
+        return [rows[(month, k)] for k in sorted(self._d.usage_by_period.values(month))]
+
+    def for_account(self, account_id: AccountId) -> list[UsageRecord]:
+        rows = self._d.usage.rows
+        return [rows[i] for i in sorted(self._d.usage_by_account.values(account_id))]
 
 
 class MemoryEventLog:
@@ -568,12 +675,16 @@ class MemoryUnitOfWork:
         self.users = MemoryUsers(data)
         self.memberships = MemoryMemberships(data)
         self.events = MemoryEventLog(data)
+        self.usage = MemoryUsage(data)
 
     def records(self, coll: Collection[V]) -> MemoryRecords[V]:
         return MemoryRecords(self._store._data, coll)
 
     def ledger(self, currency: str) -> MemoryLedger:
         return MemoryLedger(self._store._data, currency)
+
+    def policy_version(self) -> int | None:
+        return self._store._data.policy_version()
 
     def __enter__(self) -> Self:
         if self._store._owner == threading.get_ident():
@@ -583,13 +694,16 @@ class MemoryUnitOfWork:
         journal = self._store._data.journal
         journal.steps.clear()
         journal.active = True
+        self._store._data.policy_touched = False
         return self
 
     def commit(self) -> None:
         self._store._data.journal.steps.clear()
+        self._store._data.policy_touched = False
 
     def rollback(self) -> None:
         self._store._data.journal.undo_all()
+        self._store._data.policy_touched = False
 
     def __exit__(
         self,
@@ -602,6 +716,7 @@ class MemoryUnitOfWork:
             journal.undo_all()
         finally:
             journal.active = False
+            self._store._data.policy_touched = False
             self._store._owner = None
             self._store._lock.release()
 
@@ -614,8 +729,8 @@ class MemoryStore:
         self._owner: int | None = None
         self._data = _Data()
 
-    def unit_of_work(self) -> MemoryUnitOfWork:
-        return MemoryUnitOfWork(self)
+    def unit_of_work(self, *, read_only: bool = False) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self)  # units take turns, read-only ones too
 
     def close(self) -> None:
         """Nothing to release (like ``SqliteStore.close``, so stores swap freely)."""

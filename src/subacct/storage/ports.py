@@ -18,6 +18,7 @@ exactly one more than the stored version, otherwise ``ConcurrentModification``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -35,6 +36,8 @@ from subacct.pricing.ledger import (
     Transfer,
     Wallet,
 )
+from subacct.pricing.period import BillingPeriod
+from subacct.pricing.usage import UsageRecord
 from subacct.storage.records import Collection, RecordRepository
 
 T = TypeVar("T")
@@ -51,6 +54,7 @@ __all__ = [
     "PlansFromCache",
     "Store",
     "UnitOfWork",
+    "UsageRepository",
     "UserRepository",
 ]
 
@@ -170,6 +174,38 @@ class MembershipRepository(Protocol):
 
     def all(self) -> list[Membership]:
         """Every membership, ordered by (account id, user id)."""
+        ...
+
+
+class UsageRepository(Protocol):
+    """Usage records, unique per (period, idempotency key), with the per-account totals
+    billing reads. ``totals`` is computed by storage (an SQL aggregate over indexed
+    columns, a running total in memory): a month's invoices never read every record.
+    Quantities are whole numbers up to ``subacct.pricing.usage.MAX_QUANTITY`` per record;
+    totals are exact however large they grow."""
+
+    def add(self, records: Sequence[UsageRecord]) -> None:
+        """Insert all of ``records`` or (raising) none: ``AlreadyExists`` when a
+        (period, idempotency key) is stored already or repeated in ``records``."""
+        ...
+
+    def find(self, period: BillingPeriod, keys: Iterable[str]) -> dict[str, UsageRecord]:
+        """The stored records of ``period`` under ``keys``, by key (absent keys left out)."""
+        ...
+
+    def totals(
+        self, period: BillingPeriod, account_ids: Iterable[AccountId] | None = None
+    ) -> dict[AccountId, int]:
+        """Each account's summed quantity in ``period`` (accounts with no records left
+        out), only of ``account_ids`` when given."""
+        ...
+
+    def for_period(self, period: BillingPeriod) -> list[UsageRecord]:
+        """Every record of ``period``, in idempotency key order."""
+        ...
+
+    def for_account(self, account_id: AccountId) -> list[UsageRecord]:
+        """Every record of ``account_id``, by period then idempotency key."""
         ...
 
 
@@ -318,12 +354,27 @@ class UnitOfWork(Protocol):
     @property
     def events(self) -> EventLog: ...
 
+    @property
+    def usage(self) -> UsageRepository: ...
+
     def records(self, collection: Collection[T]) -> RecordRepository[T]:
         """The repository of one record collection (see ``subacct.storage.records``)."""
         ...
 
     def ledger(self, currency: str) -> LedgerRepository:
         """The credit ledger of ``currency`` (ISO 4217) in this unit of work."""
+        ...
+
+    def policy_version(self) -> int | None:
+        """The version of the policy data this unit reads: a number that every write to
+        what the policy decides from raises, inside that write's own transaction
+        (accounts, users, memberships, agency links and the records of
+        ``subacct.storage.collections.POLICY_COLLECTIONS``); a rollback takes the raise
+        back. ``None`` once this unit has written such data itself: its reads are then of
+        its own uncommitted state, which no cache may keep. Cheap to read (an adapter may
+        read it once per transaction). ``Subacct`` keeps policy state in memory under
+        this number and reads it once per unit of work, so a change committed by another
+        process is obeyed by the next call (``docs/performance.md``)."""
         ...
 
     def commit(self) -> None:
@@ -349,9 +400,11 @@ class UnitOfWork(Protocol):
 class Store(Protocol):
     """A storage backend: hands out units of work. Safe to share between threads."""
 
-    def unit_of_work(self) -> UnitOfWork:
+    def unit_of_work(self, *, read_only: bool = False) -> UnitOfWork:
         """A new unit of work; enter it with ``with``. Writers are serialized or
-        conflict-checked so that no update is lost."""
+        conflict-checked so that no update is lost. ``read_only``: the unit will only
+        read (an adapter may then start a lighter transaction, as SQLite's deferred one
+        that does not wait for writers); it must not write."""
         ...
 
 

@@ -38,12 +38,15 @@ from subacct.storage.pg_ledger import LEDGER_APPLY_DDL, STALE_SQLSTATE, LedgerCa
 from subacct.storage.records import Collection
 from subacct.storage.sql import MIGRATIONS as SHARED_MIGRATIONS
 from subacct.storage.sql import (
+    PolicyVersion,
     SqlAccounts,
     SqlEventLog,
     SqlLinks,
     SqlMemberships,
     SqlRecords,
+    SqlUsage,
     SqlUsers,
+    move_usage_records,
 )
 
 if TYPE_CHECKING:
@@ -82,14 +85,17 @@ AUDIT_APPEND_DDL: Final = [
 ]
 
 # PostgreSQL-only statements, by the schema version (shared with SQLite) they belong to
-_POSTGRES_ONLY: Final[dict[int, list[str]]] = {4: [*LEDGER_APPLY_DDL, *AUDIT_APPEND_DDL]}
+_POSTGRES_ONLY: Final[dict[int, list[str]]] = {
+    4: [*LEDGER_APPLY_DDL, *AUDIT_APPEND_DDL],
+    7: move_usage_records("(body::json ->> '{name}')"),
+}
 MIGRATIONS: Final = [
     [*statements, *_POSTGRES_ONLY.get(number, [])]
     for number, statements in enumerate(SHARED_MIGRATIONS, start=1)
 ]
 """``subacct.storage.sql.MIGRATIONS`` plus what only PostgreSQL runs (version 4: the
-functions ``subacct_ledger_apply`` and ``subacct_audit_append``): the same version
-numbers as SQLite."""
+functions ``subacct_ledger_apply`` and ``subacct_audit_append``; version 7: moving the
+usage records with PostgreSQL's JSON operators): the same version numbers as SQLite."""
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MIGRATION_LOCK = 0x5B_AC_C7  # advisory lock key for migrations
@@ -121,10 +127,10 @@ def _import_psycopg() -> Any:
     return psycopg, psycopg_pool
 
 
-class PostgresUnitOfWork:
+class PostgresUnitOfWork(PolicyVersion):
     """One PostgreSQL transaction on a connection borrowed from the pool."""
 
-    def __init__(self, store: PostgresStore) -> None:
+    def __init__(self, store: PostgresStore, *, read_only: bool = False) -> None:
         self._store = store
         self._conn: psycopg.Connection[Any] | None = None
         self.accounts = SqlAccounts(self)
@@ -133,6 +139,7 @@ class PostgresUnitOfWork:
         self.memberships = SqlMemberships(self)
         # appends take a transaction-scoped lock, so sequence numbers follow commit order
         self.events = PgEventLog(self)
+        self.usage = SqlUsage(self)
         self._ledgers: dict[str, PgLedger] = {}
         self._statements = 0  # run in the current transaction
         self._prelude: str | None = None  # sent with the transaction's first statement
@@ -255,6 +262,7 @@ class PostgresUnitOfWork:
     def _begin(self) -> None:
         self._statements = 0
         self._prelude = None
+        self._policy_done()
         if not self._store._owns_pool:  # a host's pool: set up this transaction only
             self.connection.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
             self.connection.execute(f"SET LOCAL search_path TO {self._store.schema}")
@@ -423,8 +431,10 @@ class PostgresStore:
             row = conn.execute("SELECT max(version) FROM subacct_schema_version").fetchone()
             return int(row[0]) if row and row[0] is not None else 0
 
-    def unit_of_work(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self)
+    def unit_of_work(self, *, read_only: bool = False) -> PostgresUnitOfWork:
+        # every unit is one SERIALIZABLE transaction (a read-only one too: its reads
+        # are then one snapshot, which is all ``read_only`` would buy)
+        return PostgresUnitOfWork(self, read_only=read_only)
 
     def close(self) -> None:
         """Close the pool if this store created it."""

@@ -13,6 +13,7 @@ The collections subacct stores are listed in ``subacct.storage.collections``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
@@ -89,6 +90,11 @@ class RecordRepository(Protocol[R]):
         ...
 
     def find(self, key: str) -> R | None: ...
+
+    def find_many(self, keys: Iterable[str]) -> dict[str, R]:
+        """The records under ``keys``, by key (absent keys left out): one read for many
+        (SQL adapters send an ``IN`` list per few hundred keys)."""
+        ...
 
     def update(self, record: R) -> None:
         """Replace; ``NotFound`` if missing; versioned records need stored version + 1

@@ -9,7 +9,7 @@ does not depend on a database's collation.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final, Generic, Protocol, TypeVar
 
@@ -30,12 +30,16 @@ from subacct.errors import (
     AlreadyExists,
     ConcurrentModification,
     DuplicateLogin,
+    InvalidInput,
     MembershipNotFound,
     NotFound,
     StorageError,
     UserNotFound,
     quoted,
 )
+from subacct.pricing.period import BillingPeriod
+from subacct.pricing.usage import UsageRecord
+from subacct.storage.collections import POLICY_COLLECTIONS
 from subacct.storage.ports import LoggedEvent
 from subacct.storage.records import (
     Collection,
@@ -47,13 +51,16 @@ from subacct.storage.records import (
 __all__ = [
     "AUDIT_LOG_DDL",
     "MIGRATIONS",
+    "PolicyVersion",
     "SqlAccounts",
     "SqlEventLog",
     "SqlLinks",
     "SqlMemberships",
     "SqlRecords",
     "SqlSession",
+    "SqlUsage",
     "SqlUsers",
+    "move_usage_records",
     "record_table_ddl",
 ]
 
@@ -114,6 +121,44 @@ class SqlSession(Protocol):
         send them in one round trip (PostgreSQL pipelines them)."""
         ...
 
+    def touch_policy(self) -> None:
+        """Raise the policy version in this transaction (once is enough per transaction;
+        ``PolicyVersion`` does it)."""
+        ...
+
+
+class PolicyVersion:
+    """``UnitOfWork.policy_version`` over the one-row table ``policy_version``, for an
+    adapter whose unit of work is a ``SqlSession``: read once per transaction, raised
+    once per transaction by its first policy write (``touch_policy``). Call
+    ``_policy_done`` when the transaction ends."""
+
+    _policy_seen: int | None = None
+    _policy_touched: bool = False
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        raise NotImplementedError  # the adapter's unit of work runs the statement
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        raise NotImplementedError
+
+    def policy_version(self) -> int | None:
+        if self._policy_touched:
+            return None
+        if self._policy_seen is None:
+            rows = self.query("SELECT version FROM policy_version WHERE id = 1")
+            self._policy_seen = int(rows[0][0])
+        return self._policy_seen
+
+    def touch_policy(self) -> None:
+        if not self._policy_touched:
+            self.execute("UPDATE policy_version SET version = version + 1 WHERE id = 1")
+            self._policy_touched = True
+
+    def _policy_done(self) -> None:
+        self._policy_seen = None
+        self._policy_touched = False
+
 
 class _Repo:
     def __init__(self, db: SqlSession) -> None:
@@ -149,6 +194,7 @@ class SqlAccounts(_Repo):
             raise AlreadyExists(f"account {quoted(account.id)} exists", account_id=account.id)
         if account.parent_id is not None:
             self.get(account.parent_id)
+        self._db.touch_policy()
         self._x(
             f"INSERT INTO accounts ({_ACCOUNT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
@@ -180,6 +226,7 @@ class SqlAccounts(_Repo):
             raise _version_conflict(f"account {quoted(account.id)}", stored, account.version)
         if account.parent_id is not None:
             self.get(account.parent_id)
+        self._db.touch_policy()
         self._guarded(
             "UPDATE accounts SET name = ?, kind = ?, parent_id = ?, status = ?, version = ? "
             "WHERE id = ? AND version = ?",
@@ -253,12 +300,14 @@ class SqlLinks(_Repo):
         for account_id in (link.agency_id, link.client_id):
             if not self._q("SELECT 1 FROM accounts WHERE id = ?", (account_id,)):
                 raise AccountNotFound(account_id)
+        self._db.touch_policy()
         self._x(
             f"INSERT INTO agency_links ({self._COLS}) VALUES (?, ?, ?, ?)",
             (link.agency_id, link.client_id, link.alias, _ts(link.created_at)),
         )
 
     def remove(self, client_id: AccountId) -> None:
+        self._db.touch_policy()
         if not self._x("DELETE FROM agency_links WHERE client_id = ?", (client_id,)):
             raise NotFound(f"account {quoted(client_id)} has no agency link", account_id=client_id)
 
@@ -282,6 +331,7 @@ class SqlUsers(_Repo):
             raise AlreadyExists(f"user {quoted(user.id)} exists", user_id=user.id)
         if self.find_by_login(user.login) is not None:
             raise DuplicateLogin(user.login)
+        self._db.touch_policy()
         self._x(
             f"INSERT INTO users ({self._COLS}) VALUES (?, ?, ?, ?, ?)",
             (user.id, user.login, user.display_name, _ts(user.created_at), user.version),
@@ -308,6 +358,7 @@ class SqlUsers(_Repo):
         other = self.find_by_login(user.login)
         if other is not None and other.id != user.id:
             raise DuplicateLogin(user.login)
+        self._db.touch_policy()
         self._guarded(
             "UPDATE users SET login = ?, display_name = ?, version = ? "
             "WHERE id = ? AND version = ?",
@@ -319,6 +370,7 @@ class SqlUsers(_Repo):
         self.get(user_id)
         if self._q("SELECT 1 FROM memberships WHERE user_id = ? LIMIT 1", (user_id,)):
             raise StorageError(f"user {quoted(user_id)} still has memberships", user_id=user_id)
+        self._db.touch_policy()
         self._x("DELETE FROM users WHERE id = ?", (user_id,))
 
     def all(self) -> list[User]:
@@ -340,6 +392,7 @@ class SqlMemberships(_Repo):
             raise UserNotFound(membership.user_id)
         if not self._q("SELECT 1 FROM accounts WHERE id = ?", (membership.account_id,)):
             raise AccountNotFound(membership.account_id)
+        self._db.touch_policy()
         self._x(
             f"INSERT INTO memberships ({self._COLS}) VALUES (?, ?, ?, ?, ?)",
             (
@@ -364,6 +417,7 @@ class SqlMemberships(_Repo):
             raise MembershipNotFound(membership.user_id, membership.account_id)
         if membership.version != stored.version + 1:
             raise _version_conflict("membership", stored.version, membership.version)
+        self._db.touch_policy()
         self._guarded(
             "UPDATE memberships SET role = ?, version = ? "
             "WHERE user_id = ? AND account_id = ? AND version = ?",
@@ -378,6 +432,7 @@ class SqlMemberships(_Repo):
         )
 
     def remove(self, user_id: UserId, account_id: AccountId) -> None:
+        self._db.touch_policy()
         if not self._x(
             "DELETE FROM memberships WHERE user_id = ? AND account_id = ?", (user_id, account_id)
         ):
@@ -425,6 +480,7 @@ class SqlRecords(Generic[R]):
         self._db = db
         self._coll = coll
         self._table = record_table(coll)
+        self._policy = coll.name in POLICY_COLLECTIONS
 
     def _missing(self, key: str) -> NotFound:
         return NotFound(
@@ -439,6 +495,8 @@ class SqlRecords(Generic[R]):
         index = self._coll.index_values(record)
         names = ", ".join(["k", "body", *(f"i_{f}" for f in index)])
         marks = ", ".join("?" * (2 + len(index)))
+        if self._policy:
+            self._db.touch_policy()
         # one statement: a taken key inserts nothing (SQLite 3.24+ and PostgreSQL)
         added = self._db.execute(
             f"INSERT INTO {self._table} ({names}) VALUES ({marks}) ON CONFLICT (k) DO NOTHING",
@@ -461,6 +519,14 @@ class SqlRecords(Generic[R]):
             raise self._missing(key)
         return record
 
+    def find_many(self, keys: Iterable[str]) -> dict[str, R]:
+        found: dict[str, R] = {}
+        for part in _chunks(list(dict.fromkeys(keys))):
+            marks = ", ".join("?" * len(part))
+            rows = self._db.query(f"SELECT k, body FROM {self._table} WHERE k IN ({marks})", part)
+            found.update((str(k), load_record(self._coll, body)) for k, body in rows)
+        return found
+
     def update(self, record: R) -> None:
         if self._coll.append_only:
             raise StorageError(f"{self._coll.name} is append-only")
@@ -471,6 +537,8 @@ class SqlRecords(Generic[R]):
             raise self._missing(key)
         check_record_version(self._coll, load_record(self._coll, rows[0][0]), record)
         index = self._coll.index_values(record)
+        if self._policy:
+            self._db.touch_policy()
         sets = ", ".join(["body = ?", *(f"i_{f} = ?" for f in index)])
         changed = self._db.execute(
             f"UPDATE {self._table} SET {sets} WHERE k = ? AND body = ?",
@@ -486,6 +554,8 @@ class SqlRecords(Generic[R]):
     def remove(self, key: str) -> None:
         if self._coll.append_only:
             raise StorageError(f"{self._coll.name} is append-only")
+        if self._policy:
+            self._db.touch_policy()
         if not self._db.execute(f"DELETE FROM {self._table} WHERE k = ?", (key,)):
             raise self._missing(key)
 
@@ -499,6 +569,129 @@ class SqlRecords(Generic[R]):
 
     def _load_sorted(self, rows: list[Sequence[Any]]) -> list[R]:
         return [load_record(self._coll, str(r[1])) for r in sorted(rows, key=lambda r: str(r[0]))]
+
+
+_USAGE_COLS = "period, idempotency_key, account_id, channel, quantity, label"
+_CHUNK: Final = 400  # ids per IN list, rows per multi-row INSERT
+
+
+def _usage(row: Sequence[Any]) -> UsageRecord:
+    return UsageRecord(
+        AccountId(row[2]), BillingPeriod.parse(row[0]), row[3], int(row[4]), row[1], row[5]
+    )
+
+
+def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
+    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+
+
+class SqlUsage(_Repo):
+    """Usage records in ``usage_records``; totals are ``SUM`` aggregates over the index
+    on (period, account, quantity), summed in two parts so that no 64-bit sum can
+    overflow."""
+
+    def add(self, records: Sequence[UsageRecord]) -> None:
+        by_period: dict[str, list[str]] = {}
+        seen: set[tuple[str, str]] = set()
+        for record in records:
+            if type(record) is not UsageRecord:
+                raise InvalidInput(f"expected a UsageRecord, got {type(record).__name__}")
+            identity = (str(record.period), record.idempotency_key)
+            if identity in seen:
+                raise _usage_taken(identity)
+            seen.add(identity)
+            by_period.setdefault(identity[0], []).append(identity[1])
+        for period, keys in by_period.items():
+            for part in _chunks(keys):
+                marks = ", ".join("?" * len(part))
+                taken = self._q(
+                    f"SELECT idempotency_key FROM usage_records WHERE period = ? "
+                    f"AND idempotency_key IN ({marks}) LIMIT 1",
+                    (period, *part),
+                )
+                if taken:
+                    raise _usage_taken((period, str(taken[0][0])))
+        rows = [
+            (
+                str(r.period),
+                r.idempotency_key,
+                r.account_id,
+                r.channel.value,
+                r.quantity,
+                r.label,
+            )
+            for r in records
+        ]
+        for part in _chunks(rows):
+            marks = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part))
+            self._x(
+                f"INSERT INTO usage_records ({_USAGE_COLS}) VALUES {marks}",
+                [value for row in part for value in row],
+            )
+
+    def find(self, period: BillingPeriod, keys: Iterable[str]) -> dict[str, UsageRecord]:
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, UsageRecord] = {}
+        for part in _chunks(wanted):
+            marks = ", ".join("?" * len(part))
+            rows = self._q(
+                f"SELECT {_USAGE_COLS} FROM usage_records WHERE period = ? "
+                f"AND idempotency_key IN ({marks})",
+                (str(period), *part),
+            )
+            found.update((str(row[1]), _usage(row)) for row in rows)
+        return found
+
+    def totals(
+        self, period: BillingPeriod, account_ids: Iterable[AccountId] | None = None
+    ) -> dict[AccountId, int]:
+        select = (
+            "SELECT account_id, SUM(quantity / 1000000000), "
+            "SUM(quantity - quantity / 1000000000 * 1000000000) "
+            "FROM usage_records WHERE period = ?"
+        )
+        if account_ids is None:
+            rows = self._q(f"{select} GROUP BY account_id", (str(period),))
+        else:
+            rows = []
+            for part in _chunks(list(dict.fromkeys(account_ids))):
+                marks = ", ".join("?" * len(part))
+                rows += self._q(
+                    f"{select} AND account_id IN ({marks}) GROUP BY account_id",
+                    (str(period), *part),
+                )
+        totals = {AccountId(a): int(high) * 1_000_000_000 + int(low) for a, high, low in rows}
+        return {a: n for a, n in totals.items() if n}
+
+    def for_period(self, period: BillingPeriod) -> list[UsageRecord]:
+        rows = self._q(f"SELECT {_USAGE_COLS} FROM usage_records WHERE period = ?", (str(period),))
+        return [_usage(r) for r in sorted(rows, key=lambda r: str(r[1]))]
+
+    def for_account(self, account_id: AccountId) -> list[UsageRecord]:
+        rows = self._q(
+            f"SELECT {_USAGE_COLS} FROM usage_records WHERE account_id = ?", (account_id,)
+        )
+        return [_usage(r) for r in sorted(rows, key=lambda r: (str(r[0]), str(r[1])))]
+
+
+def _usage_taken(identity: tuple[str, str]) -> AlreadyExists:
+    key = "/".join(identity)
+    return AlreadyExists(f"usage record {quoted(key)} exists already", collection="usage", key=key)
+
+
+USAGE_DDL: Final = [
+    """CREATE TABLE usage_records (
+        period TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        quantity BIGINT NOT NULL,
+        label TEXT,
+        PRIMARY KEY (period, idempotency_key)
+    )""",
+    "CREATE INDEX usage_records_totals ON usage_records(period, account_id, quantity)",
+    "CREATE INDEX usage_records_account ON usage_records(account_id, period)",
+]
 
 
 class SqlEventLog:
@@ -584,21 +777,54 @@ def _migrations() -> list[list[str]]:
         "CREATE INDEX memberships_account ON memberships(account_id, user_id)",
     ]
     listed = [name for names in RECORD_TABLES_BY_MIGRATION.values() for name in names]
+    listed = [name for name in listed if name not in RETIRED_COLLECTIONS]
     if sorted(listed) != sorted(COLLECTIONS) or len(set(listed)) != len(listed):
         raise AssertionError(
             "every record collection is created by exactly one migration: add new "
             "collections to a new entry of RECORD_TABLES_BY_MIGRATION"
         )
     records = list(AUDIT_LOG_DDL)
+    known = {**COLLECTIONS, **RETIRED_COLLECTIONS}
     for name in RECORD_TABLES_BY_MIGRATION[2]:
-        records += record_table_ddl(COLLECTIONS[name])
+        records += record_table_ddl(known[name])
 
     def tables(version: int) -> list[str]:
         names = RECORD_TABLES_BY_MIGRATION[version]
         return [s for name in names for s in record_table_ddl(COLLECTIONS[name])]
 
     # version 4: nothing here; PostgreSQL adds its ledger function (storage.postgres)
-    return [core, records, list(LEDGER_DDL), [], tables(5), tables(6)]
+    # version 7: the policy version (``UnitOfWork.policy_version``)
+    version_7 = [
+        "CREATE TABLE policy_version (id INTEGER PRIMARY KEY, version BIGINT NOT NULL)",
+        "INSERT INTO policy_version (id, version) VALUES (1, 0)",
+        *USAGE_DDL,
+        # then each adapter moves the records of rec_usage in and drops it (its own
+        # JSON functions: ``move_usage_records``)
+    ]
+    return [core, records, list(LEDGER_DDL), [], tables(5), tables(6), version_7]
+
+
+RETIRED_COLLECTIONS: Final[dict[str, Collection[Any]]] = {
+    # version 7 moved usage records into the table usage_records (``SqlUsage``)
+    "usage": Collection(
+        "usage", UsageRecord, ("period", "idempotency_key"), indexes=("account_id", "period")
+    ),
+}
+"""Record collections an earlier version created and a later one replaced: kept here so
+that a database of an old version can still be brought up to date."""
+
+
+def move_usage_records(field: str) -> list[str]:
+    """Version 7's last statements: copy rec_usage into usage_records and drop it.
+    ``field`` reads one JSON field of ``body`` as text, ``{name}`` standing for the field
+    (each database's own JSON access)."""
+    json = {name: field.format(name=name) for name in ("channel", "quantity", "label")}
+    return [
+        f"INSERT INTO usage_records ({_USAGE_COLS}) SELECT i_period, "
+        f"substr(k, length(i_period) + 2), i_account_id, {json['channel']}, "
+        f"CAST({json['quantity']} AS BIGINT), {json['label']} FROM rec_usage",
+        "DROP TABLE rec_usage",
+    ]
 
 
 RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {

@@ -28,18 +28,21 @@ import threading
 from collections.abc import Sequence
 from os import PathLike
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Final, Self, TypeVar
 
 from subacct.errors import InvalidInput, StorageError, quoted
 from subacct.storage.records import Collection
+from subacct.storage.sql import MIGRATIONS as SHARED_MIGRATIONS
 from subacct.storage.sql import (
-    MIGRATIONS,
+    PolicyVersion,
     SqlAccounts,
     SqlEventLog,
     SqlLinks,
     SqlMemberships,
     SqlRecords,
+    SqlUsage,
     SqlUsers,
+    move_usage_records,
 )
 from subacct.storage.sql_ledger import SqlLedger
 
@@ -47,18 +50,32 @@ T = TypeVar("T")
 
 __all__ = ["MIGRATIONS", "SqliteStore", "SqliteUnitOfWork"]
 
+# SQLite-only statements, by the schema version (shared with PostgreSQL) they end
+_SQLITE_ONLY: Final[dict[int, list[str]]] = {
+    7: move_usage_records("json_extract(body, '$.{name}')"),
+}
+MIGRATIONS: Final = [
+    [*statements, *_SQLITE_ONLY.get(number, [])]
+    for number, statements in enumerate(SHARED_MIGRATIONS, start=1)
+]
+"""``subacct.storage.sql.MIGRATIONS`` plus what only SQLite runs (version 7 moves the
+usage records with SQLite's JSON functions)."""
 
-class SqliteUnitOfWork:
-    """One SQLite transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``/``ROLLBACK``)."""
 
-    def __init__(self, store: SqliteStore) -> None:
+class SqliteUnitOfWork(PolicyVersion):
+    """One SQLite transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``/``ROLLBACK``; a
+    read-only unit begins a deferred transaction, which does not wait for writers)."""
+
+    def __init__(self, store: SqliteStore, *, read_only: bool = False) -> None:
         self._store = store
+        self._begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
         self._conn: sqlite3.Connection | None = None
         self.accounts = SqlAccounts(self)
         self.links = SqlLinks(self)
         self.users = SqlUsers(self)
         self.memberships = SqlMemberships(self)
         self.events = SqlEventLog(self)
+        self.usage = SqlUsage(self)
         self._ledgers: dict[str, SqlLedger] = {}
 
     def records(self, coll: Collection[T]) -> SqlRecords[T]:
@@ -86,7 +103,7 @@ class SqliteUnitOfWork:
         if self._conn is None:
             raise StorageError("the unit of work is not open; use it in a with block")
         if not self._conn.in_transaction:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(self._begin)
         return self._conn
 
     def __enter__(self) -> Self:
@@ -94,7 +111,7 @@ class SqliteUnitOfWork:
         try:
             if conn.in_transaction:
                 raise StorageError("units of work do not nest; finish the open one first")
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(self._begin)
         except BaseException:
             self._store._release()
             raise
@@ -104,10 +121,12 @@ class SqliteUnitOfWork:
     def commit(self) -> None:
         conn = self.connection
         self._ledgers.clear()  # what a ledger read belongs to this transaction
+        self._policy_done()
         conn.execute("COMMIT")
 
     def rollback(self) -> None:
         self._ledgers.clear()
+        self._policy_done()
         if self._conn is not None and self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 
@@ -213,8 +232,8 @@ class SqliteStore:
     def schema_version(self) -> int:
         return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
 
-    def unit_of_work(self) -> SqliteUnitOfWork:
-        return SqliteUnitOfWork(self)
+    def unit_of_work(self, *, read_only: bool = False) -> SqliteUnitOfWork:
+        return SqliteUnitOfWork(self, read_only=read_only)
 
     def dump(self) -> str:
         """Every row of every table as SQL text (for backups and byte-for-byte checks)."""

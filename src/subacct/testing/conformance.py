@@ -73,7 +73,7 @@ from subacct.policy.system import SYSTEM
 from subacct.runtime import FixedClock, SequentialIds
 from subacct.settings import Settings
 from subacct.storage.collections import COLLECTIONS, RESOURCES
-from subacct.storage.ports import Store
+from subacct.storage.ports import Store, UnitOfWork
 from subacct.testing.ledger_conformance import LedgerConformance
 
 __all__ = ["StoreConformance", "store_state"]
@@ -393,6 +393,122 @@ class StoreConformance(LedgerConformance):
                 repo.remove(key)
                 assert repo.all() == []
 
+    def test_records_find_many(self, store: Store) -> None:
+        records = [_resource(f"tpl_{n}", "agencydemo") for n in range(1, 901)]
+        with store.unit_of_work() as uow:
+            for record in records:
+                uow.records(RESOURCES).add(record)
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            wanted = [f"tpl_{n}" for n in range(0, 1000, 3)]  # across several IN lists
+            found = uow.records(RESOURCES).find_many([*wanted, "tpl_3"])
+            assert found == {r.id: r for r in records if r.id in wanted}
+            assert uow.records(RESOURCES).find_many([]) == {}
+
+    # -- usage --------------------------------------------------------------------------
+
+    def test_usage_add_find_totals_and_order(self, store: Store) -> None:
+        from subacct.pricing import BillingPeriod, UsageRecord
+        from subacct.pricing.usage import MAX_QUANTITY
+
+        jan, feb = BillingPeriod(2026, 1), BillingPeriod(2026, 2)
+        big = [UsageRecord("a1", jan, "sms", MAX_QUANTITY, f"big{n}") for n in range(9300)]
+        small = [
+            UsageRecord(f"a{n % 3}", jan, "email", n, f"k{n:04d}", label="x" if n % 2 else None)
+            for n in range(1, 1001)
+        ]
+        later = UsageRecord("a1", feb, "smtp", 4, "k0001")  # the same key, another month
+        with store.unit_of_work() as uow:
+            uow.usage.add([*small[::-1], *big])
+            uow.usage.add([later])
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            usage = uow.usage
+            assert usage.for_period(jan) == sorted([*small, *big], key=lambda r: r.idempotency_key)
+            assert usage.for_period(feb) == [later]
+            expected = {
+                a: sum(r.quantity for r in [*small, *big] if r.account_id == a)
+                for a in ("a0", "a1", "a2")
+            }
+            assert expected["a1"] > 2**63  # exact past 64 bits
+            assert usage.totals(jan) == expected
+            assert usage.totals(jan, [AccountId("a2"), AccountId("nobody")]) == {
+                "a2": expected["a2"]
+            }
+            assert usage.totals(BillingPeriod(2025, 12)) == {}
+            assert usage.find(jan, ["k0001", "k0999", "none"]) == {
+                "k0001": small[0],
+                "k0999": small[998],
+            }
+            assert usage.for_account(AccountId("a1"))[-1] == later
+            assert [r.idempotency_key for r in usage.for_account(AccountId("a2"))] == sorted(
+                r.idempotency_key for r in small if r.account_id == "a2"
+            )
+
+    def test_usage_add_is_all_or_nothing_and_rolls_back(self, store: Store) -> None:
+        from subacct.pricing import BillingPeriod, UsageRecord
+
+        jan = BillingPeriod(2026, 1)
+        first = UsageRecord("a1", jan, "sms", 3, "k1")
+        with store.unit_of_work() as uow:
+            uow.usage.add([first])
+            uow.commit()
+        for batch in (
+            [UsageRecord("a1", jan, "sms", 1, "k2"), first],  # a stored key
+            [UsageRecord("a1", jan, "sms", 1, "k3"), UsageRecord("a2", jan, "sms", 2, "k3")],
+        ):
+            with store.unit_of_work() as uow:
+                with pytest.raises(AlreadyExists):
+                    uow.usage.add(batch)
+                assert uow.usage.find(jan, ["k2", "k3"]) == {}
+                assert uow.usage.totals(jan) == {"a1": 3}
+        with store.unit_of_work() as uow:
+            with pytest.raises(InvalidInput):
+                uow.usage.add([_resource("tpl", "a1")])  # type: ignore[list-item]
+            uow.usage.add([UsageRecord("a1", jan, "sms", 5, "k9")])  # not committed
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.usage.totals(jan) == {"a1": 3}
+            assert uow.usage.for_period(jan) == [first]
+
+    # -- the policy version ---------------------------------------------------------------
+
+    def test_policy_writes_raise_the_policy_version(self, store: Store) -> None:
+        from subacct.policy import SEND_MESSAGES, Grant, Role
+        from subacct.storage.collections import ROLES
+
+        def version() -> int:
+            with store.unit_of_work(read_only=True) as uow:
+                seen = uow.policy_version()
+                assert seen is not None
+                return seen
+
+        writes: list[Callable[[UnitOfWork], object]] = [
+            lambda uow: uow.accounts.add(new_master(AccountId("m"), "M", T0)),
+            lambda uow: uow.accounts.update(uow.accounts.get(AccountId("m")).renamed("N")),
+            lambda uow: uow.users.add(User(UserId("u"), "u@x.test", "U", T0)),
+            lambda uow: uow.memberships.add(
+                Membership(UserId("u"), AccountId("m"), RoleId("basic_user"), T0)
+            ),
+            lambda uow: uow.memberships.remove(UserId("u"), AccountId("m")),
+            lambda uow: uow.records(ROLES).add(Role("clerk", "Clerk", (Grant(SEND_MESSAGES),))),
+            lambda uow: uow.users.remove(UserId("u")),
+        ]
+        seen = [version()]
+        for write in writes:
+            with store.unit_of_work() as uow:
+                assert uow.policy_version() == seen[-1]
+                write(uow)
+                assert uow.policy_version() is None  # the unit reads its own writes now
+                uow.commit()
+            seen.append(version())
+        assert seen == sorted(set(seen))  # every committed policy write raised it
+        with store.unit_of_work() as uow:
+            uow.accounts.add(new_master(AccountId("m2"), "M2", T0))  # rolled back
+        with store.unit_of_work() as uow:
+            uow.records(RESOURCES).add(_resource("tpl_a", "m"))  # not policy data
+            uow.commit()
+        assert version() == seen[-1]
+
     # -- audit log ------------------------------------------------------------------------
 
     def test_event_log_appends_in_order_and_reads_back(self, store: Store) -> None:
@@ -591,7 +707,7 @@ def _samples() -> dict[str, Any]:
         audit_record,
     )
     from subacct.policy.api_keys import ApiKeyCredential
-    from subacct.pricing import BillingPeriod, Invoice, Plan, PlanLadder, Quota, UsageRecord
+    from subacct.pricing import BillingPeriod, Invoice, Plan, PlanLadder, Quota
     from subacct.pricing.billing_run import InvoicedAccount
     from subacct.pricing.plan_changes import Subscription, request_change
     from subacct.pricing.profiles import (
@@ -617,7 +733,6 @@ def _samples() -> dict[str, Any]:
         "billing_profiles": BillingProfile(
             "agencydemo", PlanLadder([Plan("18,000", 18000, Money("90", "USD"))])
         ),
-        "usage": UsageRecord("agency1", BillingPeriod(2026, 1), "email", 5300, "k1", "promo"),
         "invoices": Invoice("agencydemo", BillingPeriod(2026, 1), "USD", ()),
         "quotas": QuotaSetting("agency1", Quota(6000)),
         "quota_counters": QuotaCounter("agency1", BillingPeriod(2026, 1), 10),
