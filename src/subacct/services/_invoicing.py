@@ -99,10 +99,8 @@ def invoiced_in(
     unit: Unit, accounts: Sequence[Account], period: BillingPeriod
 ) -> dict[AccountId, AccountId]:
     """The accounts of ``accounts`` on an issued invoice of ``period``, with its payer."""
-    repo = unit.uow.records(INVOICED_ACCOUNTS)
-    return {
-        a.id: on.payer_id for a in accounts if (on := repo.find(f"{period}/{a.id}")) is not None
-    }
+    found = unit.uow.records(INVOICED_ACCOUNTS).find_many(f"{period}/{a.id}" for a in accounts)
+    return {on.account_id: on.payer_id for on in found.values()}
 
 
 def record_issued(unit: Unit, invoice: Invoice) -> None:
@@ -118,9 +116,8 @@ def invoices_of(
     """Every invoice of ``root``'s tree for ``period``, from what storage holds."""
     accounts, profiles, histories = _tree(unit, root)
     uow = unit.uow
-    subscriptions = {
-        a: s for a in profiles if (s := uow.records(SUBSCRIPTIONS).find(a)) is not None
-    }
+    held = uow.records(SUBSCRIPTIONS).find_many(profiles)
+    subscriptions = {a: held[a] for a in profiles if a in held}
     changes = {a: uow.records(PLAN_CHANGES).list_by("account_id", a) for a in subscriptions}
     return period_invoices(
         accounts,
@@ -156,10 +153,9 @@ def _tree(
     """``root``'s tree, its billing profiles and its status histories."""
     uow = unit.uow
     accounts = [root, *uow.accounts.descendants(root.id)]
-    profiles = {
-        a.id: p for a in accounts if (p := uow.records(BILLING_PROFILES).find(a.id)) is not None
-    }
-    histories = {
-        a.id: h for a in accounts if (h := uow.records(STATUS_HISTORY).find(a.id)) is not None
-    }
+    ids = [a.id for a in accounts]
+    paying = uow.records(BILLING_PROFILES).find_many(ids)
+    changed = uow.records(STATUS_HISTORY).find_many(ids)
+    profiles = {a: paying[a] for a in ids if a in paying}
+    histories = {a: changed[a] for a in ids if a in changed}
     return accounts, profiles, histories

@@ -52,6 +52,11 @@ class Table(Generic[K, V]):
             self._rows.clear()
         self._rows[key] = value
 
+    def put_new(self, key: K, value: V) -> V:
+        """``put``, returning the value."""
+        self.put(key, value)
+        return value
+
     def __len__(self) -> int:
         return len(self._rows)
 
@@ -70,6 +75,8 @@ class Snapshot:
         self.indexes: Table[tuple[frozenset[AccountId], frozenset[UserId]], PolicyIndex] = Table(
             limit
         )
+        # the index of a unit's first decision, by (account, acting user): one lookup
+        self.decisions: Table[tuple[str, UserId | None], PolicyIndex] = Table(limit)
 
 
 class PolicyCache:

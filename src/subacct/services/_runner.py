@@ -50,7 +50,7 @@ from subacct.policy import (
     standing,
 )
 from subacct.principals import Actor
-from subacct.services._policy_cache import PolicyCache, Snapshot, Table, cached
+from subacct.services._policy_cache import _MISSING, PolicyCache, Snapshot, Table, cached
 from subacct.settings import Settings
 from subacct.storage.collections import (
     API_KEYS,
@@ -117,6 +117,8 @@ class Unit:
         storage, which holds its own writes)."""
         if self._cache is None:
             return None
+        if not self.writing and self._snapshot is not None:
+            return self._snapshot  # a read never writes: its version stays
         version = self.uow.policy_version()
         if version is None:
             return None
@@ -216,9 +218,9 @@ class Unit:
         key = AccountId(account_id)
         found = self._chains.get(key)
         if found is None:
-            accounts = self.uow.accounts
 
             def load() -> tuple[Account, tuple[Account, ...]]:
+                accounts = self.uow.accounts
                 account = accounts.get(key)
                 return account, tuple(accounts.ancestors(account.id))
 
@@ -285,9 +287,18 @@ class Unit:
 
     def decide(self, action: Action, account_id: str) -> Decision:
         """The decision for the acting principal (the system is allowed everything)."""
-        if isinstance(self.actor, System):
+        actor = self.actor
+        if isinstance(actor, System):
             return SYSTEM_DECISION
-        return self.policy([account_id]).check(self.actor, action, AccountId(account_id))
+        if self._index is None:  # the first decision of the unit: one account, one person
+            snapshot = self.snapshot()
+            if snapshot is not None:
+                key = (account_id, self.user)
+                index = snapshot.decisions.get(key)
+                if index is _MISSING:
+                    index = snapshot.decisions.put_new(key, self.policy([account_id]))
+                return index.check(actor, action, AccountId(account_id))
+        return self.policy([account_id]).check(actor, action, AccountId(account_id))
 
     def require(self, action: Action, account_id: str) -> Decision:
         """``decide``, raising the typed denial; an allowed command is audited."""

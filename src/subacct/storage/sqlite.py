@@ -26,11 +26,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Sequence
+from functools import cached_property
 from os import PathLike
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
-from subacct.errors import InvalidInput, StorageError, quoted
+from subacct.errors import ConcurrentModification, InvalidInput, StorageError, quoted
 from subacct.storage.records import Collection
 from subacct.storage.sql import MIGRATIONS as SHARED_MIGRATIONS
 from subacct.storage.sql import (
@@ -50,6 +51,8 @@ T = TypeVar("T")
 
 __all__ = ["MIGRATIONS", "SqliteStore", "SqliteUnitOfWork"]
 
+_VERSION: Final = "SELECT version FROM policy_version WHERE id = 1"
+
 # SQLite-only statements, by the schema version (shared with PostgreSQL) they end
 _SQLITE_ONLY: Final[dict[int, list[str]]] = {
     7: move_usage_records("json_extract(body, '$.{name}')"),
@@ -68,15 +71,36 @@ class SqliteUnitOfWork(PolicyVersion):
 
     def __init__(self, store: SqliteStore, *, read_only: bool = False) -> None:
         self._store = store
+        self._read_only = read_only
         self._begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+        self._version_outside = False  # policy_version read before the transaction began
         self._conn: sqlite3.Connection | None = None
-        self.accounts = SqlAccounts(self)
-        self.links = SqlLinks(self)
-        self.users = SqlUsers(self)
-        self.memberships = SqlMemberships(self)
-        self.events = SqlEventLog(self)
-        self.usage = SqlUsage(self)
         self._ledgers: dict[str, SqlLedger] = {}
+
+    # the repositories, made when first used (a unit of work uses a few)
+    @cached_property
+    def accounts(self) -> SqlAccounts:
+        return SqlAccounts(self)
+
+    @cached_property
+    def links(self) -> SqlLinks:
+        return SqlLinks(self)
+
+    @cached_property
+    def users(self) -> SqlUsers:
+        return SqlUsers(self)
+
+    @cached_property
+    def memberships(self) -> SqlMemberships:
+        return SqlMemberships(self)
+
+    @cached_property
+    def events(self) -> SqlEventLog:
+        return SqlEventLog(self)
+
+    @cached_property
+    def usage(self) -> SqlUsage:
+        return SqlUsage(self)
 
     def records(self, coll: Collection[T]) -> SqlRecords[T]:
         return SqlRecords(self, coll)
@@ -104,14 +128,38 @@ class SqliteUnitOfWork(PolicyVersion):
             raise StorageError("the unit of work is not open; use it in a with block")
         if not self._conn.in_transaction:
             self._conn.execute(self._begin)
+            if self._version_outside:  # the snapshot must be of the version already read
+                self._version_outside = False
+                row = self._conn.execute(_VERSION).fetchone()
+                if int(row[0]) != self._policy_seen:
+                    raise ConcurrentModification(
+                        "the policy changed while this read began; run it again"
+                    )
         return self._conn
+
+    def policy_version(self) -> int | None:
+        """A read-only unit reads the version on its own (autocommit, one statement: all
+        a call answered from the policy cache needs); its first other read then begins
+        the transaction and checks that the version is still that one."""
+        conn = self._conn
+        if (
+            self._read_only
+            and self._policy_seen is None
+            and conn is not None
+            and not conn.in_transaction
+        ):
+            self._policy_seen = int(conn.execute(_VERSION).fetchone()[0])
+            self._version_outside = True
+            return self._policy_seen
+        return super().policy_version()
 
     def __enter__(self) -> Self:
         conn = self._store._acquire()
         try:
             if conn.in_transaction:
                 raise StorageError("units of work do not nest; finish the open one first")
-            conn.execute(self._begin)
+            if not self._read_only:  # a read-only unit begins with its first read
+                conn.execute(self._begin)
         except BaseException:
             self._store._release()
             raise
@@ -127,6 +175,7 @@ class SqliteUnitOfWork(PolicyVersion):
     def rollback(self) -> None:
         self._ledgers.clear()
         self._policy_done()
+        self._version_outside = False
         if self._conn is not None and self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 
