@@ -392,7 +392,8 @@ def run_billing(args: argparse.Namespace) -> dict[str, Any]:
 
 FLOOR_DDL = [
     "CREATE TABLE balances (account TEXT PRIMARY KEY, amount INTEGER NOT NULL)",
-    "CREATE TABLE transfers (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, source TEXT, destination TEXT, amount INTEGER, at TEXT)",
+    "CREATE TABLE transfers (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, "
+    "source TEXT, destination TEXT, amount INTEGER, at TEXT)",
 ]
 
 
@@ -460,7 +461,9 @@ def run_ledger_sqlite(args: argparse.Namespace) -> dict[str, Any]:
             app = lb.prepare_service(store, args.ledger_subs)
             gc.collect()
             began = time.perf_counter()
-            done = lb.run_requests(lambda r: (app.credits.execute(r, by=SYSTEM), 0), requests)
+            done = lb.run_requests(
+                lambda r, app=app: (app.credits.execute(r, by=SYSTEM), 0), requests
+            )
             elapsed = time.perf_counter() - began
             figures = lb.store_figures(store, done["acknowledged"])
             app_rates.append(figures["transfers"] / elapsed)
@@ -484,14 +487,17 @@ def run_ledger_sqlite(args: argparse.Namespace) -> dict[str, Any]:
 
 PG_FLOOR_DDL = [
     "CREATE TABLE floor_balances (account TEXT PRIMARY KEY, amount BIGINT NOT NULL)",
-    "CREATE TABLE floor_transfers (id BIGSERIAL PRIMARY KEY, key TEXT NOT NULL UNIQUE, source TEXT, destination TEXT, amount BIGINT, at TEXT)",
+    "CREATE TABLE floor_transfers (id BIGSERIAL PRIMARY KEY, key TEXT NOT NULL UNIQUE, "
+    "source TEXT, destination TEXT, amount BIGINT, at TEXT)",
     """CREATE FUNCTION floor_move(p_key TEXT, p_from TEXT, p_to TEXT, p_amount BIGINT, p_at TEXT)
     RETURNS BOOLEAN LANGUAGE plpgsql AS $$
     BEGIN
-        UPDATE floor_balances SET amount = amount - p_amount WHERE account = p_from AND amount >= p_amount;
+        UPDATE floor_balances SET amount = amount - p_amount
+        WHERE account = p_from AND amount >= p_amount;
         IF NOT FOUND THEN RETURN FALSE; END IF;
         UPDATE floor_balances SET amount = amount + p_amount WHERE account = p_to;
-        INSERT INTO floor_transfers (key, source, destination, amount, at) VALUES (p_key, p_from, p_to, p_amount, p_at);
+        INSERT INTO floor_transfers (key, source, destination, amount, at)
+        VALUES (p_key, p_from, p_to, p_amount, p_at);
         RETURN TRUE;
     END $$""",
 ]
