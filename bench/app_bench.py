@@ -22,13 +22,15 @@ same run, on the same machine and the same durability settings (SQLite: WAL,
   (100,000 accounts), each master a payer on one plan ladder, made through the app in a
   SQLite file; ``--records`` (1,000,000) usage records recorded through
   ``Subacct.billing.record_usage`` in batches of ``--batch`` (5,000), each of one
-  master's tree (``usage_ingest_per_s``). ``billing_month_s``: issuing every
-  master's invoice for the month through ``Subacct.billing.issue_invoice`` (one unit of
-  work each); ``billing_preview_s``: previewing them. The floor reads the same usage rows
-  with one SQL query (joined to each account's master) and prices them in plain Python:
-  sum per payer, ``bisect`` on the ladder, ``Decimal`` overage. ``billing_growth`` is the
-  month's time with 10x the records over the time with the first ones (the same
-  accounts).
+  master's tree (``usage_ingest_per_s``), in January. ``billing_month_s``: issuing every
+  master's January invoice through ``Subacct.billing.issue_invoice`` (one unit of work
+  each) in February; ``billing_preview_s``: previewing them first. The floor reads the
+  same usage rows with one SQL query (joined to each account's master, streamed) and
+  prices them in plain Python: sum per payer, ``bisect`` on the ladder, ``Decimal``
+  overage. ``billing_growth``: February, with 10x the records on the same accounts,
+  issued in March, over January's time (``billing_growth_floor``: the same for the
+  floor). ``billing_peak_rss_mb``: the phase process's peak memory (the floor streams
+  its rows, so the peak is the app's).
 * ``ledger_sqlite``: ``--ledger-ops`` (20,000) random distribute / spend / reclaim
   operations (``ledger_bench.workload``) through ``Subacct.credits.execute(..., by=SYSTEM)``
   on a SQLite file, against a raw ``sqlite3`` transaction per operation doing the same
@@ -60,7 +62,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -83,7 +85,8 @@ from subacct.pricing.ledger import LedgerRequest, Receipt
 from subacct.storage.memory import MemoryStore
 from subacct.storage.sqlite import SqliteStore
 
-PERIOD = BillingPeriod(2026, 1)
+PERIOD = JAN = BillingPeriod(2026, 1)
+FEB = BillingPeriod(2026, 2)
 NOW = datetime(2026, 1, 20, tzinfo=UTC)
 ACTIONS = sorted(DEFAULT_CATALOG.names)
 
@@ -252,6 +255,7 @@ def ingest(
     app: Subacct,
     rng: random.Random,
     trees: Sequence[Sequence[str]],
+    period: BillingPeriod,
     count: int,
     start: int,
     batch: int,
@@ -270,7 +274,7 @@ def ingest(
             records = [
                 UsageRecord(
                     tree[rng.randrange(n)],
-                    PERIOD,
+                    period,
                     channels[i % 3],
                     rng.randrange(1, 40),
                     f"send-{i}",
@@ -282,20 +286,20 @@ def ingest(
     return time.perf_counter() - began
 
 
-def billing_floor(path: Path) -> dict[str, Decimal]:
-    """One SQL query for the month's usage rows, priced in plain Python."""
+def billing_floor(path: Path, period: BillingPeriod) -> dict[str, Decimal]:
+    """One SQL query for the month's usage rows (streamed), priced in plain Python."""
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     rows = conn.execute(
         "SELECT coalesce(a.parent_id, a.id), u.quantity FROM usage_records u "
         "JOIN accounts a ON a.id = u.account_id WHERE u.period = ?",
-        (str(PERIOD),),
-    ).fetchall()
-    conn.close()
+        (str(period),),
+    )
     volume: dict[str, int] = {}
     for payer, quantity in rows:
         volume[payer] = volume.get(payer, 0) + quantity
+    conn.close()
     sizes = [n for n, _ in LADDER_PLANS]
     bills = {}
     for payer, used in volume.items():
@@ -307,13 +311,15 @@ def billing_floor(path: Path) -> dict[str, Decimal]:
     return bills
 
 
-def month_through_app(app: Subacct, masters: Sequence[str], issue: bool) -> dict[str, Decimal]:
+def month_through_app(
+    app: Subacct, masters: Sequence[str], period: BillingPeriod, issue: bool
+) -> dict[str, Decimal]:
     totals = {}
     for master in masters:
         if issue:
-            invoice = app.billing.issue_invoice(master, PERIOD, by=SYSTEM)
+            invoice = app.billing.issue_invoice(master, period, by=SYSTEM)
         else:
-            (invoice,) = app.billing.preview_invoices(master, PERIOD, by=SYSTEM)
+            (invoice,) = app.billing.preview_invoices(master, period, by=SYSTEM)
         totals[master] = invoice.total.amount
     return totals
 
@@ -327,65 +333,60 @@ def timed(run: Callable[[], Any]) -> tuple[Any, float]:
 
 def run_billing(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
+    clock = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         path = Path(tmp) / "billing.db"
         store = SqliteStore(path)
-        app = app_over(store)
+        app = Subacct(store, Settings(clock=clock, ids=SequentialIds()))
         began = time.perf_counter()
         masters = billing_world(app, args.masters, args.subs_per_master)
         world_s = time.perf_counter() - began
         with store.unit_of_work(read_only=True) as uow:
             accounts = [a.id for a in uow.accounts.all()]
             trees = [[m, *(a.id for a in uow.accounts.descendants(m))] for m in masters]
-        ingest_s = ingest(app, rng, trees, args.records, 0, args.batch)
-        preview, preview_s = timed(lambda: month_through_app(app, masters, False))
-        floor, floor_s = timed(lambda: billing_floor(path))
-        # the same month with 10x the records: more usage recorded, previewed again
-        more_s = (
-            ingest(app, rng, trees, args.records * 9, args.records, args.batch)
-            if args.growth
-            else 0.0
-        )
-        grown, grown_s = (
-            timed(lambda: month_through_app(app, masters, False)) if args.growth else ({}, 0.0)
-        )
-        grown_floor, grown_floor_s = (
-            timed(lambda: billing_floor(path)) if args.growth else ({}, 0.0)
-        )
-        issued, issue_s = timed(lambda: month_through_app(app, masters, True))
-        floor_again, floor_again_s = timed(lambda: billing_floor(path))
+        clock.advance(timedelta(days=19))  # January 20th
+        ingest_s = ingest(app, rng, trees, JAN, args.records, 0, args.batch)
+        clock.advance(timedelta(days=31))  # February 20th: January is billed
+        preview, preview_s = timed(lambda: month_through_app(app, masters, JAN, False))
+        floor, floor_s = timed(lambda: billing_floor(path, JAN))
+        issued, issue_s = timed(lambda: month_through_app(app, masters, JAN, True))
+        floor_again, floor_again_s = timed(lambda: billing_floor(path, JAN))
+        month_floor = min(floor_s, floor_again_s)
+        app_rss = peak_rss_mb()
+        pairs = [(preview, floor), (issued, floor_again)]
+        figures: dict[str, Any] = {}
+        if args.growth:  # February: 10x the records, on the same accounts
+            more_s = ingest(app, rng, trees, FEB, args.records * 10, args.records, args.batch)
+            clock.advance(timedelta(days=28))  # March 20th
+            grown_floor, grown_floor_s = timed(lambda: billing_floor(path, FEB))
+            grown, grown_s = timed(lambda: month_through_app(app, masters, FEB, True))
+            pairs.append((grown, grown_floor))
+            figures = {
+                "billing_growth_records": args.records * 10,
+                "billing_growth": round(grown_s / issue_s, 2),
+                "billing_growth_floor": round(grown_floor_s / month_floor, 2),
+                "billing_growth_month_s": round(grown_s, 2),
+                "usage_ingest_10x_per_s": round(args.records * 10 / more_s),
+            }
+            app_rss = peak_rss_mb()
         store.close()
-    base_floor = min(floor_s, floor_again_s) if not args.growth else floor_s
-    month_floor = floor_again_s if args.growth else base_floor
     # totals within a cent per invoice line (the invoice rounds each sub's pro rata share)
     cents = Decimal("0.01") * (args.subs_per_master + 1)
-    pairs = [(preview, floor), (issued, floor_again)] + (
-        [(grown, grown_floor)] if args.growth else []
-    )
     mismatched = sum(abs(got[m] - want[m]) > cents for got, want in pairs for m in masters)
-    figures = {
+    return {
         "billing_accounts": len(accounts),
         "billing_records": args.records,
         "billing_month_s": round(issue_s, 2),
         "billing_floor_s": round(month_floor, 2),
         "billing_ratio": round(issue_s / month_floor, 1),
         "billing_preview_s": round(preview_s, 2),
-        "billing_preview_floor_s": round(floor_s, 2),
-        "billing_preview_ratio": round(preview_s / floor_s, 1),
+        "billing_preview_ratio": round(preview_s / month_floor, 1),
+        **figures,
+        "billing_peak_rss_mb": app_rss,
         "billing_mismatches": mismatched,
         "billing_world_s": round(world_s, 1),
         "usage_ingest_per_s": round(args.records / ingest_s),
-        "billing_peak_rss_mb": peak_rss_mb(),
     }
-    if args.growth:
-        figures |= {
-            "billing_growth_records": args.records * 10,
-            "billing_growth": round(grown_s / preview_s, 2),
-            "billing_growth_floor": round(grown_floor_s / floor_s, 2),
-            "billing_growth_preview_s": round(grown_s, 2),
-            "usage_ingest_more_per_s": round(args.records * 9 / more_s),
-        }
-    return figures
 
 
 # -- ledger, SQLite -------------------------------------------------------------------------
@@ -618,7 +619,7 @@ def memory_ingest(count: int, seed: int) -> float:
         for sub in subs:
             app.accounts.create_sub(master, sub, account_id=sub, by=SYSTEM)
         trees.append([master, *subs])
-    return ingest(app, random.Random(seed), trees, count, 0, 100)
+    return ingest(app, random.Random(seed), trees, PERIOD, count, 0, 100)
 
 
 def run_memory(args: argparse.Namespace) -> dict[str, Any]:

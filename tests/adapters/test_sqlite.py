@@ -11,7 +11,7 @@ import pytest
 
 from subacct import SYSTEM, FixedClock, Settings, Subacct, SubacctError
 from subacct.cli import DEMO_TIME, build_demo
-from subacct.errors import StorageError
+from subacct.errors import ConcurrentModification, StorageError
 from subacct.pricing import BillingPeriod, UsageRecord
 from subacct.storage.records import dump_record
 from subacct.storage.sql import RETIRED_COLLECTIONS, record_table_ddl
@@ -187,3 +187,23 @@ def test_a_fixed_clock_needs_an_aware_datetime_and_a_timedelta() -> None:
     with pytest.raises(SubacctError):
         clock.advance(5)  # type: ignore[arg-type]
     assert clock.now() == DEMO_TIME
+
+
+def test_a_read_only_unit_refuses_a_snapshot_of_another_policy_version(tmp_path: Path) -> None:
+    """A read-only unit reads the policy version on its own; if a policy write commits
+    before its next read begins the transaction, that read raises
+    ``ConcurrentModification`` (``Subacct`` runs the call again), so nothing it reads
+    can be of another version than the one it read."""
+    reader, writer = SqliteStore(tmp_path / "v.db"), SqliteStore(tmp_path / "v.db")
+    with reader.unit_of_work(read_only=True) as uow:
+        seen = uow.policy_version()
+        assert uow.accounts.all() == []  # the same version: the read goes on
+    with reader.unit_of_work(read_only=True) as uow:
+        assert uow.policy_version() == seen
+        Subacct(writer).accounts.create_master("M", account_id="m", by=SYSTEM)
+        with pytest.raises(ConcurrentModification):
+            uow.accounts.all()
+    app = Subacct(reader)
+    assert [a.id for a in app.accounts.tree(by=SYSTEM)] == ["m"]
+    reader.close()
+    writer.close()

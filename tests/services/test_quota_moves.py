@@ -128,3 +128,47 @@ def test_every_count_is_its_subtree_usage_and_holds_whatever_moves(
     for account in ids:
         subtree = [account, *tree.descendants(account)]
         assert counted(app, account) == sum(own[a] for a in subtree), (account, ops)
+
+
+@settings(max_examples=25)
+@given(
+    sends=st.lists(
+        st.tuples(
+            st.sampled_from(["m", "n", "a", "b", "c"]),
+            st.integers(1, 3000),
+            st.integers(0, 12),  # the key: repeats are retries
+        ),
+        max_size=25,
+    ),
+    reserved=st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 12)), max_size=5),
+)
+def test_a_batch_counts_exactly_as_its_records_one_by_one(
+    sends: list[tuple[str, int, int]], reserved: list[tuple[str, int]]
+) -> None:
+    """One ``record_usage`` call with many records (read and counted in one state) leaves
+    the same counters, reservations and usage as one call per record."""
+    batch = {f"k{key}": UsageRecord(a, JAN, "sms", n, f"k{key}") for a, n, key in sends}
+    records = list(batch.values())
+
+    def run(one_by_one: bool) -> dict[str, object]:
+        store = MemoryStore()
+        app = world(store)
+        app.billing.set_quota("m", Quota(40_000, allow_overage=True), by=SYSTEM)
+        for account, key in reserved:
+            try:
+                app.billing.reserve_send(account, JAN, 10, key=f"k{key}", by=SYSTEM)
+            except SubacctError:
+                pass
+        if one_by_one:
+            for record in records:
+                app.billing.record_usage([record], by=SYSTEM)
+        else:
+            assert app.billing.record_usage([*records, *records], by=SYSTEM) == len(records)
+        with store.unit_of_work() as uow:
+            return {
+                "counters": {c.account_id: c.used for c in uow.records(QUOTA_COUNTERS).all()},
+                "held": sorted(r.key for r in uow.records(QUOTA_RESERVATIONS).all()),
+                "usage": uow.usage.totals(JAN),
+            }
+
+    assert run(one_by_one=False) == run(one_by_one=True)

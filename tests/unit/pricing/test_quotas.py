@@ -152,3 +152,30 @@ def test_invalid_quantity_code_is_stable() -> None:
     with pytest.raises(InvalidQuantity) as caught:
         tree().check("agency1", -3)
     assert caught.value.code == "invalid_quantity"
+
+
+@given(
+    sends=st.lists(
+        st.tuples(
+            st.sampled_from(["m", "s1", "s2"]),
+            st.integers(0, 500),
+            st.sampled_from([None, "k1", "k2", "k3"]),
+        ),
+        max_size=12,
+    )
+)
+def test_record_many_is_record_one_after_another(
+    sends: list[tuple[str, int, str | None]],
+) -> None:
+    state = QuotaState(
+        JAN, parents={"s1": "m", "s2": "m"}, quotas={"m": Quota(2000)}
+    )
+    state = state.reserve("s1", 100, key="k1").reserve("s2", 50, key="k2")
+    folded = state
+    for account, quantity, settles in sends:
+        folded = folded.record(account, quantity, settles=settles)
+    batched = state.record_many(sends)
+    assert dict(batched.counts()) == dict(folded.counts())
+    assert [batched.reservation(k) for k in ("k1", "k2", "k3")] == [
+        folded.reservation(k) for k in ("k1", "k2", "k3")
+    ]
