@@ -38,7 +38,8 @@ same run, on the same machine and the same durability settings (SQLite: WAL,
   into a transfer log.
 * ``ledger_pg``: the same through the app with 1 and with 8 processes (``--pg-ops`` each)
   on one PostgreSQL database (a throwaway cluster), against 8 raw ``psycopg`` clients
-  calling one plpgsql function per transfer (autocommit: one round trip).
+  calling one plpgsql function per transfer (autocommit: one round trip; it locks both
+  balances in account order, then the guarded debit, the credit and the log insert).
 * ``memory``: usage recorded through the app over ``MemoryStore``, 20,000 records then
   200,000 (batches of 100, on 10 trees of 101 accounts); ``memory_store_growth`` is the
   ratio of the times.
@@ -493,6 +494,8 @@ PG_FLOOR_DDL = [
     """CREATE FUNCTION floor_move(p_key TEXT, p_from TEXT, p_to TEXT, p_amount BIGINT, p_at TEXT)
     RETURNS BOOLEAN LANGUAGE plpgsql AS $$
     BEGIN
+        PERFORM 1 FROM floor_balances WHERE account IN (p_from, p_to)
+        ORDER BY account FOR UPDATE;  -- both rows, in one global order: no deadlock
         UPDATE floor_balances SET amount = amount - p_amount
         WHERE account = p_from AND amount >= p_amount;
         IF NOT FOUND THEN RETURN FALSE; END IF;
@@ -502,6 +505,17 @@ PG_FLOOR_DDL = [
         RETURN TRUE;
     END $$""",
 ]
+
+
+def _worker(name: str, conninfo: str, load: Any, barrier: Any, results: Any) -> None:
+    """Run the worker ``name``; its failure is reported (the parent would wait forever)."""
+    try:
+        globals()[name](conninfo, load, barrier, results)
+    except BaseException as exc:
+        import traceback
+
+        barrier.abort()
+        results.put({"error": f"{exc!r}\n{traceback.format_exc()}"})
 
 
 def pg_floor_worker(
@@ -549,6 +563,9 @@ def processes(
     began = time.perf_counter()
     results = [queue.get() for _ in started]
     elapsed = time.perf_counter() - began
+    failed = [r["error"] for r in results if "error" in r]
+    if failed:
+        raise RuntimeError(f"a worker failed: {failed[0]}")
     for process in started:
         process.join()
     return results, elapsed

@@ -399,13 +399,18 @@ class Unit:
         self.audits.append((action, account_id, decision))
 
     def flush(self) -> None:
-        """Append the gathered events and audit records to this unit of work."""
-        for event in self.events:
-            self.uow.events.append(event)
-        repo = self.uow.records(AUDIT_RECORDS)
-        for action, account_id, decision in self.audits:
-            record_id = self.settings.ids.new_id("audit")
-            repo.add(audit_record(record_id, self.now, self.actor, action, account_id, decision))
+        """Append the gathered events and audit records to this unit of work (an adapter
+        may send them with the commit)."""
+        if self.events:
+            self.uow.events.append_many(self.events)
+        if self.audits:
+            new_id = self.settings.ids.new_id
+            self.uow.records(AUDIT_RECORDS).add_many(
+                [
+                    audit_record(new_id("audit"), self.now, self.actor, action, account, decision)
+                    for action, account, decision in self.audits
+                ]
+            )
 
 
 class Runner:

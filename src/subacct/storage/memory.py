@@ -439,6 +439,10 @@ class MemoryRecords(Generic[V]):
         self._rows.put(key, record)
         self._index_all(key, record, True)
 
+    def add_many(self, records: Sequence[V]) -> None:
+        for record in records:
+            self.add(record)
+
     def get(self, key: str) -> V:
         record = self._rows.get(key)
         if record is None:
@@ -544,6 +548,10 @@ class MemoryEventLog:
         self._d.events.put(seq, LoggedEvent(seq, event))
         self._d.event_ids.put(event.event_id, seq)
         return seq
+
+    def append_many(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            self.append(event)
 
     def since(self, seq: int = 0, limit: int = 1000) -> list[LoggedEvent]:
         rows = self._d.events.rows

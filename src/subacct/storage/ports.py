@@ -227,6 +227,14 @@ class EventLog(Protocol):
         polling ``since(last_seen)`` never skips an event."""
         ...
 
+    def append_many(self, events: Sequence[DomainEvent]) -> None:
+        """``append`` each event, in order, when their sequence numbers are not needed.
+        An adapter may send them with the unit's commit (one round trip for the commit
+        and the log): an event id already logged then fails the commit instead, as a
+        ``ConcurrentModification`` (the unit is rolled back and may run again with
+        fresh ids)."""
+        ...
+
     def since(self, seq: int = 0, limit: int = 1000) -> list[LoggedEvent]:
         """Events with a sequence number above ``seq``, oldest first."""
         ...

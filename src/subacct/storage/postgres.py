@@ -84,10 +84,31 @@ AUDIT_APPEND_DDL: Final = [
     $$""",
 ]
 
+# Many events in one call, when their sequence numbers are not needed (sent with the
+# commit): a taken event id raises (unique violation), failing the commit.
+AUDIT_APPEND_ALL_DDL: Final = [
+    f"""CREATE OR REPLACE FUNCTION subacct_audit_append_all(p_events JSONB) RETURNS BIGINT
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        v_seq BIGINT;
+        v_event JSONB;
+    BEGIN
+        PERFORM pg_advisory_xact_lock({_AUDIT_LOCK});
+        SELECT coalesce(max(seq), 0) INTO v_seq FROM audit_log;
+        FOR v_event IN SELECT * FROM jsonb_array_elements(p_events) LOOP
+            v_seq := v_seq + 1;
+            INSERT INTO audit_log (seq, event_id, account_id, body)
+            VALUES (v_seq, v_event ->> 0, v_event ->> 1, v_event ->> 2);
+        END LOOP;
+        RETURN v_seq;
+    END
+    $$""",
+]
+
 # PostgreSQL-only statements, by the schema version (shared with SQLite) they belong to
 _POSTGRES_ONLY: Final[dict[int, list[str]]] = {
     4: [*LEDGER_APPLY_DDL, *AUDIT_APPEND_DDL],
-    7: move_usage_records("(body::json ->> '{name}')"),
+    7: [*move_usage_records("(body::json ->> '{name}')"), *AUDIT_APPEND_ALL_DDL],
 }
 MIGRATIONS: Final = [
     [*statements, *_POSTGRES_ONLY.get(number, [])]
@@ -105,6 +126,10 @@ class PgEventLog(SqlEventLog):
     """The audit log, each append one call of ``subacct_audit_append``: sequence numbers
     follow commit order (the lock is held until the append's transaction ends)."""
 
+    def __init__(self, uow: PostgresUnitOfWork) -> None:
+        super().__init__(uow)
+        self._uow = uow
+
     def append(self, event: DomainEvent) -> int:
         body = json.dumps(event_to_dict(event), sort_keys=True, separators=(",", ":"))
         rows = self._db.query(
@@ -114,6 +139,22 @@ class PgEventLog(SqlEventLog):
         if seq == 0:
             raise AlreadyExists(f"event {quoted(event.event_id)} is logged already")
         return seq
+
+    def append_many(self, events: Sequence[DomainEvent]) -> None:
+        """All of them in one call of ``subacct_audit_append_all``, sent with the commit
+        (``PostgresUnitOfWork.later``): the lock that orders appends is then held for the
+        end of the transaction only."""
+        if not events:
+            return
+        rows = [
+            [
+                event.event_id,
+                event.account_id,
+                json.dumps(event_to_dict(event), sort_keys=True, separators=(",", ":")),
+            ]
+            for event in events
+        ]
+        self._uow.later("SELECT subacct_audit_append_all(?::jsonb)", (json.dumps(rows),))
 
 
 def _import_psycopg() -> Any:
@@ -144,6 +185,7 @@ class PostgresUnitOfWork(PolicyVersion):
         self._statements = 0  # run in the current transaction
         self._prelude: str | None = None  # sent with the transaction's first statement
         self._pending: _Pending | None = None  # a ledger plan, sent with the next statement
+        self._later: list[tuple[str, Sequence[Any]]] = []  # sent with the next statement
 
     def records(self, coll: Collection[T]) -> SqlRecords[T]:
         return SqlRecords(self, coll)
@@ -161,6 +203,13 @@ class PostgresUnitOfWork(PolicyVersion):
             found = PgLedger(self, currency, self._store._ledger_cache(currency))
             self._ledgers[currency] = found
         return found
+
+    def later(self, sql: str, params: Sequence[Any]) -> None:
+        """Send a statement whose result is not needed with the transaction's next
+        statement or its commit (``append_many``, ``add_many``): one round trip for the
+        writes of the end of a unit of work. Its failure fails that statement or the
+        commit (``ConcurrentModification`` for a unique violation)."""
+        self._later.append((sql, params))
 
     def defer(self, pending: _Pending) -> None:
         """Send ``pending`` (a ledger plan) with the next statement or the commit; one
@@ -198,8 +247,8 @@ class PostgresUnitOfWork(PolicyVersion):
             ) from exc
 
     def _run(self, sql: str, params: Sequence[Any]) -> Any:
-        if self._prelude is not None or self._pending is not None:  # send them along
-            return self._pipelined([(sql, params)])[0]
+        if self._prelude is not None or self._pending is not None or self._later:
+            return self._pipelined([(sql, params)])[-1]  # send them along
         self._statements += 1
         with self._translated():
             return self.connection.execute(sql.replace("?", "%s"), params)
@@ -223,6 +272,8 @@ class PostgresUnitOfWork(PolicyVersion):
         psycopg = self._store._psycopg
         prelude, self._prelude = self._prelude, None
         pending, self._pending = self._pending, None
+        statements = [*self._later, *statements]
+        self._later = []
         applied, cursors, failed = None, [], None
         with self._translated(pending):
             try:
@@ -293,10 +344,11 @@ class PostgresUnitOfWork(PolicyVersion):
         return list(self._autocommit(sql.replace("?", "%s"), params, None))
 
     def _commit_pending(self) -> None:
-        """Send the pending ledger plan and commit. When nothing else ran in this
-        transaction (the usual case: planning read only the cache), the plan's function
-        call is the whole transaction, run on its own."""
-        if not self._alone():
+        """Send the pending ledger plan and the statements for later, and commit, in one
+        round trip. When nothing else ran in this transaction (planning read only the
+        cache) and nothing waits, the plan's function call is the whole transaction, run
+        on its own."""
+        if not self._alone() or self._later:
             self._pipelined([], commit=True)
             return
         pending, self._pending = self._pending, None
@@ -307,7 +359,7 @@ class PostgresUnitOfWork(PolicyVersion):
     def commit(self) -> None:
         psycopg = self._store._psycopg
         try:
-            if self._pending is not None:  # the plan and the commit in one round trip
+            if self._pending is not None or self._later:  # all with the commit: one trip
                 self._commit_pending()
             else:
                 self.connection.commit()
@@ -320,6 +372,7 @@ class PostgresUnitOfWork(PolicyVersion):
     def rollback(self) -> None:
         self._ledgers.clear()
         self._pending = None
+        self._later = []
         if self._conn is not None:
             self._conn.rollback()
             self._begin()
@@ -333,6 +386,7 @@ class PostgresUnitOfWork(PolicyVersion):
         conn, self._conn = self._conn, None
         self._ledgers.clear()
         self._pending = None  # never sent: rolled back with the rest
+        self._later = []
         self._store._local.open = False
         if conn is not None:
             try:

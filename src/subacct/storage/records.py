@@ -13,7 +13,7 @@ The collections subacct stores are listed in ``subacct.storage.collections``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
@@ -83,6 +83,12 @@ class RecordRepository(Protocol[R]):
 
     def add(self, record: R) -> None:
         """Insert; ``AlreadyExists`` when the key is taken."""
+        ...
+
+    def add_many(self, records: Sequence[R]) -> None:
+        """``add`` each record. An adapter may send them with the unit's commit: a taken
+        key then fails the commit instead, as a ``ConcurrentModification`` (for records
+        with fresh keys, such as audit records)."""
         ...
 
     def get(self, key: str) -> R:

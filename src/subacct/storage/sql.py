@@ -519,6 +519,39 @@ class SqlRecords(Generic[R]):
             raise self._missing(key)
         return record
 
+    def add_many(self, records: Sequence[R]) -> None:
+        if not records:
+            return
+        if self._policy:
+            self._db.touch_policy()
+        rows = []
+        for record in records:
+            index = self._coll.index_values(record)
+            body = dump_record(self._coll, record)
+            rows.append((self._coll.key_of(record), body, *index.values()))
+        names = ", ".join(["k", "body", *(f"i_{f}" for f in self._coll.indexes)])
+        width = 2 + len(self._coll.indexes)
+        if len({row[0] for row in rows}) != len(rows):
+            raise AlreadyExists(
+                f"{self._coll.noun} keys repeat in one batch", collection=self._coll.name
+            )
+        for part in _chunks(rows):
+            marks = ", ".join([f"({', '.join('?' * width)})"] * len(part))
+            values = [value for row in part for value in row]
+            later = getattr(self._db, "later", None)
+            if later is not None:  # sent with the commit: a taken key fails it
+                later(f"INSERT INTO {self._table} ({names}) VALUES {marks}", values)
+                continue
+            added = self._db.execute(
+                f"INSERT INTO {self._table} ({names}) VALUES {marks} ON CONFLICT (k) DO NOTHING",
+                values,
+            )
+            if added != len(part):
+                raise AlreadyExists(
+                    f"a {self._coll.noun} key of this batch exists already",
+                    collection=self._coll.name,
+                )
+
     def find_many(self, keys: Iterable[str]) -> dict[str, R]:
         found: dict[str, R] = {}
         for part in _chunks(list(dict.fromkeys(keys))):
@@ -703,16 +736,33 @@ class SqlEventLog:
         self._db = db
 
     def append(self, event: DomainEvent) -> int:
-        body = json.dumps(event_to_dict(event), sort_keys=True, separators=(",", ":"))
-        if self._db.query("SELECT 1 FROM audit_log WHERE event_id = ?", (event.event_id,)):
-            raise AlreadyExists(f"event {quoted(event.event_id)} is logged already")
+        return self._insert([event])
+
+    def append_many(self, events: Sequence[DomainEvent]) -> None:
+        for part in _chunks(list(events)):
+            self._insert(part)
+
+    def _insert(self, events: Sequence[DomainEvent]) -> int:
+        """Two statements for any number of events: the next sequence number, then one
+        insert (an event id already logged inserts nothing: ``AlreadyExists``, the unit
+        left to be rolled back). The first event's sequence number."""
+        rows = []
         row = self._db.query("SELECT coalesce(max(seq), 0) + 1 FROM audit_log")
-        seq = int(row[0][0])
-        self._db.execute(
-            "INSERT INTO audit_log (seq, event_id, account_id, body) VALUES (?, ?, ?, ?)",
-            (seq, event.event_id, event.account_id, body),
+        first = int(row[0][0])
+        for seq, event in enumerate(events, start=first):
+            body = json.dumps(event_to_dict(event), sort_keys=True, separators=(",", ":"))
+            rows += [seq, event.event_id, event.account_id, body]
+        marks = ", ".join(["(?, ?, ?, ?)"] * len(events))
+        added = self._db.execute(
+            f"INSERT INTO audit_log (seq, event_id, account_id, body) VALUES {marks} "
+            "ON CONFLICT (event_id) DO NOTHING",
+            rows,
         )
-        return seq
+        if added != len(events):
+            if len(events) == 1:
+                raise AlreadyExists(f"event {quoted(events[0].event_id)} is logged already")
+            raise AlreadyExists("an event id of this batch is logged already")
+        return first
 
     def _rows(self, where: str, params: Sequence[Any], limit: int) -> list[LoggedEvent]:
         rows = self._db.query(

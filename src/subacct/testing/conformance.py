@@ -405,6 +405,43 @@ class StoreConformance(LedgerConformance):
             assert found == {r.id: r for r in records if r.id in wanted}
             assert uow.records(RESOURCES).find_many([]) == {}
 
+    def test_add_many_and_append_many(self, store: Store) -> None:
+        """Many records and events at once (an adapter may send them with the commit):
+        stored in order on commit, all gone on rollback, a taken key or event id fails
+        the unit (at once, or at its commit) and leaves nothing of it."""
+        records = [_resource(f"tpl_{n:03d}", "agencydemo") for n in range(450)]
+        events = [_event(f"ev{n:03d}", "agency1") for n in range(450)]
+        before = _last_seq(store)
+        with store.unit_of_work() as uow:
+            uow.records(RESOURCES).add_many(records)
+            uow.events.append_many(events)
+        with store.unit_of_work() as uow:
+            assert uow.records(RESOURCES).all() == []
+            assert uow.events.since(before) == []
+            uow.records(RESOURCES).add_many(records)
+            uow.events.append_many(events)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.records(RESOURCES).all() == records
+            logged = uow.events.since(before)
+            assert [e.event for e in logged] == events
+            assert [e.seq for e in logged] == list(range(before + 1, before + 451))
+
+        def add_again(uow: UnitOfWork) -> None:
+            uow.records(RESOURCES).add_many([_resource("tpl_new", "a"), records[0]])
+
+        def append_again(uow: UnitOfWork) -> None:
+            uow.events.append_many([_event("ev_new", "agency1"), events[0]])
+
+        for again in (add_again, append_again):
+            with pytest.raises((AlreadyExists, ConcurrentModification)):  # noqa: PT012
+                with store.unit_of_work() as uow:
+                    again(uow)
+                    uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.records(RESOURCES).find("tpl_new") is None
+            assert len(uow.events.since(before)) == 450
+
     # -- usage --------------------------------------------------------------------------
 
     def test_usage_add_find_totals_and_order(self, store: Store) -> None:

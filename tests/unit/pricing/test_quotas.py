@@ -167,9 +167,7 @@ def test_invalid_quantity_code_is_stable() -> None:
 def test_record_many_is_record_one_after_another(
     sends: list[tuple[str, int, str | None]],
 ) -> None:
-    state = QuotaState(
-        JAN, parents={"s1": "m", "s2": "m"}, quotas={"m": Quota(2000)}
-    )
+    state = QuotaState(JAN, parents={"s1": "m", "s2": "m"}, quotas={"m": Quota(2000)})
     state = state.reserve("s1", 100, key="k1").reserve("s2", 50, key="k2")
     folded = state
     for account, quantity, settles in sends:
