@@ -434,7 +434,7 @@ class StoreConformance(LedgerConformance):
             uow.events.append_many([_event("ev_new", "agency1"), events[0]])
 
         for again in (add_again, append_again):
-            with pytest.raises((AlreadyExists, ConcurrentModification)):  # noqa: PT012
+            with pytest.raises((AlreadyExists, ConcurrentModification)):  # noqa: PT012, SIM117 - the commit may raise
                 with store.unit_of_work() as uow:
                     again(uow)
                     uow.commit()
