@@ -467,10 +467,15 @@ def record_table_ddl(coll: Collection[Any]) -> list[str]:
     columns = ["k TEXT PRIMARY KEY", "body TEXT NOT NULL"]
     columns += [f"i_{field} TEXT" for field in coll.indexes]
     statements = [f"CREATE TABLE {table} ({', '.join(columns)})"]
-    statements += [
-        f"CREATE INDEX {table}_{field} ON {table}(i_{field}, k)" for field in coll.indexes
-    ]
+    statements += [record_index_ddl(coll, field) for field in coll.indexes]
     return statements
+
+
+def record_index_ddl(coll: Collection[Any], field: str) -> str:
+    """The index ``list_by(field, ...)`` reads: partial, so that a record whose
+    ``field`` is empty (a system's audit record has no acting user) costs no entry."""
+    table = record_table(coll)
+    return f"CREATE INDEX {table}_{field} ON {table}(i_{field}, k) WHERE i_{field} IS NOT NULL"
 
 
 class SqlRecords(Generic[R]):
@@ -848,6 +853,16 @@ def _migrations() -> list[list[str]]:
         "CREATE TABLE policy_version (id INTEGER PRIMARY KEY, version BIGINT NOT NULL)",
         "INSERT INTO policy_version (id, version) VALUES (1, 0)",
         *USAGE_DDL,
+        # every record index partial (``record_index_ddl``)
+        *(
+            statement
+            for name in sorted(COLLECTIONS)
+            for field in COLLECTIONS[name].indexes
+            for statement in (
+                f"DROP INDEX {record_table(COLLECTIONS[name])}_{field}",
+                record_index_ddl(COLLECTIONS[name], field),
+            )
+        ),
         # then each adapter moves the records of rec_usage in and drops it (its own
         # JSON functions: ``move_usage_records``)
     ]

@@ -103,6 +103,7 @@ class SqlLedger(_Repo):
         self._holds: dict[str, str | None] = {}  # reservation bodies read (None: absent)
         self._locked_holds: set[str] = set()
         self._unused: set[str] = set()
+        self._seqs: dict[LedgerAccount, int] = {}  # the seq of each balance read
 
     # -- LedgerView ---------------------------------------------------------------------
 
@@ -112,11 +113,12 @@ class SqlLedger(_Repo):
 
     def _balance_text(self, account: LedgerAccount) -> str | None:
         rows = self._q(
-            "SELECT balance FROM ledger_balances WHERE currency = ? AND account = ?",
+            "SELECT balance, seq FROM ledger_balances WHERE currency = ? AND account = ?",
             (self._currency, str(account)),
         )
         text = str(rows[0][0]) if rows else None
         self._balances[account] = text
+        self._seqs[account] = int(rows[0][1]) if rows else 0
         return text
 
     def balance(self, account: LedgerAccount) -> Decimal:
@@ -229,6 +231,7 @@ class SqlLedger(_Repo):
             )
         for account, _old, new in updates:
             self._balances[account] = new
+            self._seqs[account] = seq
             if self._lock:
                 self._locked[account] = (new, seq)  # written here: still ours
         for wallet in plan.wallets:
@@ -290,7 +293,14 @@ class SqlLedger(_Repo):
         if not changes:
             return [], 0
         names = [str(c.account) for c in changes]
-        if all(c.account in self._locked for c in changes):
+        if not self._lock and all(c.account in self._seqs for c in changes):
+            # writers take turns: what this transaction read is what is stored
+            rows = [
+                (name, text, self._seqs[c.account])
+                for c, name in zip(changes, names, strict=True)
+                if (text := self._balances.get(c.account)) is not None
+            ]
+        elif all(c.account in self._locked for c in changes):
             rows: list[Any] = [
                 (name, *self._locked[c.account]) for c, name in zip(changes, names, strict=True)
             ]
