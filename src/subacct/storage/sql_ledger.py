@@ -293,6 +293,7 @@ class SqlLedger(_Repo):
         if not changes:
             return [], 0
         names = [str(c.account) for c in changes]
+        rows: list[Any]
         if not self._lock and all(c.account in self._seqs for c in changes):
             # writers take turns: what this transaction read is what is stored
             rows = [
@@ -301,7 +302,7 @@ class SqlLedger(_Repo):
                 if (text := self._balances.get(c.account)) is not None
             ]
         elif all(c.account in self._locked for c in changes):
-            rows: list[Any] = [
+            rows = [
                 (name, *self._locked[c.account]) for c, name in zip(changes, names, strict=True)
             ]
         else:
