@@ -130,3 +130,15 @@ def test_answers_do_not_depend_on_the_cache_size(size: int) -> None:
         }
         assert got == wanted
         assert app.policy.check(SEND_MESSAGES, "t", by="b").allowed
+
+
+def test_a_check_in_an_unknown_account_is_not_found_for_everyone() -> None:
+    from subacct.errors import AccountNotFound
+
+    app = _app(MemoryStore())
+    _tree(app)
+    for _ in range(2):  # the second time with the cache filled
+        for who in ("o", SYSTEM):
+            with pytest.raises(AccountNotFound):
+                app.policy.check(SEND_MESSAGES, "nowhere", by=who)
+        assert app.policy.check(SEND_MESSAGES, "s", by="o").allowed

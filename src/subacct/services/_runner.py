@@ -154,9 +154,11 @@ class Unit:
                 raise NotFound(f"impersonation {quoted(by.id)} does not exist", session_id=by.id)
             return session
         user = UserId(check_id(by, field="by"))
-        known: bool = cached(
-            snapshot, _PRINCIPALS, ("user", user), lambda: uow.users.find(user) is not None
-        )
+        known = _MISSING if snapshot is None else snapshot.principals.get(("user", user))
+        if known is _MISSING:  # not in the cache: read (and keep) it
+            known = cached(
+                snapshot, _PRINCIPALS, ("user", user), lambda: uow.users.find(user) is not None
+            )
         if not known:
             raise UserNotFound(user)
         return user

@@ -110,8 +110,9 @@ class Policy:
         where = _args.ident(account_id, "account_id")
 
         def work(unit: Unit) -> Decision:
-            unit.chain(where)  # AccountNotFound for an unknown account
-            return unit.decide(wanted, where)
+            if unit.is_system:
+                unit.chain(where)  # AccountNotFound for an unknown account
+            return unit.decide(wanted, where)  # (a user's decision reads the account)
 
         return self._runner.query(who, work)
 
