@@ -11,6 +11,7 @@ import pytest
 
 from subacct import SYSTEM, FixedClock, Settings, Subacct, SubacctError
 from subacct.cli import DEMO_TIME, build_demo
+from subacct.domain import AccountId
 from subacct.errors import ConcurrentModification, StorageError
 from subacct.pricing import BillingPeriod, UsageRecord
 from subacct.storage.records import dump_record
@@ -207,3 +208,37 @@ def test_a_read_only_unit_refuses_a_snapshot_of_another_policy_version(tmp_path:
     assert [a.id for a in app.accounts.tree(by=SYSTEM)] == ["m"]
     reader.close()
     writer.close()
+
+
+def test_batches_fit_the_999_parameters_of_older_sqlite(tmp_path: Path) -> None:
+    """SQLite before 3.32 binds at most 999 parameters per statement: the multi-row
+    inserts and IN lists stay under that."""
+    from subacct.domain.events import EventId, ShareRevoked
+    from subacct.domain.events._base import EventMeta
+
+    store = SqliteStore(tmp_path / "old.db")
+    jan = BillingPeriod(2026, 1)
+    with store.unit_of_work() as uow:
+        uow.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+        records = [UsageRecord("a1", jan, "sms", 1, f"k{n}") for n in range(2000)]
+        uow.usage.add(records)
+        assert len(uow.usage.find(jan, [r.idempotency_key for r in records])) == 2000
+        assert uow.usage.totals(jan, [AccountId(f"a{n}") for n in range(1500)]) == {"a1": 2000}
+        meta = [EventMeta(EventId(f"ev{n}"), DEMO_TIME, None) for n in range(600)]
+        uow.events.append_many(
+            [ShareRevoked(**m.about("a1"), share_id="s", resource_id="r") for m in meta]
+        )
+        uow.commit()
+    with store.unit_of_work(read_only=True) as uow:
+        assert len(uow.events.since(0)) == 600
+    store.close()
+
+
+def test_a_read_only_unit_does_not_nest_either(store: SqliteStore) -> None:
+    with store.unit_of_work(read_only=True):
+        with pytest.raises(StorageError):
+            store.unit_of_work(read_only=True).__enter__()
+        with pytest.raises(StorageError):
+            store.unit_of_work().__enter__()
+    with store.unit_of_work() as uow:  # the store is usable again
+        assert uow.accounts.all() == []

@@ -4,6 +4,7 @@ application over the same database is obeyed on the very next call."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from subacct import SYSTEM, FixedClock, Settings, Subacct
 from subacct.domain import AccountId, Membership, RoleId, UserId
 from subacct.errors import ActionDenied, UserNotFound
 from subacct.policy import SEND_MESSAGES, VIEW_BILLING, Grant
+from subacct.services._policy_cache import _MISSING
 from subacct.services._runner import Unit
 from subacct.storage.memory import MemoryStore
 from subacct.storage.ports import Store
@@ -142,3 +144,67 @@ def test_a_check_in_an_unknown_account_is_not_found_for_everyone() -> None:
             with pytest.raises(AccountNotFound):
                 app.policy.check(SEND_MESSAGES, "nowhere", by=who)
         assert app.policy.check(SEND_MESSAGES, "s", by="o").allowed
+
+
+def test_an_older_version_empties_the_cache_and_a_read_only_view_keeps_nothing() -> None:
+    """A store put back from a backup reads lower versions, which climb again to numbers
+    the cache has seen: the first lower version read empties the cache. A unit whose
+    reads are not one snapshot reads the cache through a view that stages what it reads,
+    kept only once the version is confirmed."""
+    from subacct.services._policy_cache import PolicyCache
+
+    cache = PolicyCache(10)
+    kept = cache.at(5)
+    kept.principals.put(("user", "u"), True)
+    assert cache.at(5) is kept
+    older = cache.at(3)
+    assert older is not kept
+    assert older.principals.get(("user", "u")) is _MISSING
+    again = cache.at(5)
+    assert again is not kept
+    assert again.principals.get(("user", "u")) is _MISSING
+    staged: list[tuple[str, object, object]] = []
+    view = again.staged(staged)
+    view.principals.put(("user", "v"), True)
+    assert view.principals.get(("user", "v")) is _MISSING  # staged, not kept
+    again.principals.put(("user", "w"), True)
+    assert view.principals.get(("user", "w")) is True  # it reads what is kept
+    again.keep(staged)  # once confirmed
+    assert again.principals.get(("user", "v")) is True
+
+
+def test_a_read_committed_ledger_unit_keeps_its_reads_only_when_no_policy_change_came(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    """PostgreSQL's ledger units read each statement at the latest commit: what they
+    read is kept only when the policy version is unchanged afterwards."""
+    from subacct.storage.postgres import PostgresStore
+
+    store = PostgresStore(pg_cluster.conninfo(), schema=pg_schema, max_size=2)
+    app = _app(store)
+    _tree(app)
+    app.accounts.create_sub("m", "U", account_id="u", by=SYSTEM)
+    runner = app.members._runner
+    assert runner.cache is not None
+
+    def read_chain(unit: Unit) -> None:
+        assert not unit.uow.reads_one_snapshot()
+        unit.chain("s")
+
+    runner.query(SYSTEM, read_chain, ledger="EUR")
+    with store.unit_of_work(read_only=True) as uow:
+        version = uow.policy_version()
+    assert version is not None
+    assert runner.cache.at(version).chains.get(AccountId("s")) is not _MISSING  # kept
+
+    def read_then_change(unit: Unit) -> None:
+        unit.chain("u")  # staged; then another writer commits a policy change
+        other = threading.Thread(
+            target=lambda: app.accounts.create_master("X", account_id="x", by=SYSTEM)
+        )
+        other.start()
+        other.join()
+
+    runner.query(SYSTEM, read_then_change, ledger="EUR")
+    assert runner.cache.at(version).chains.get(AccountId("u")) is _MISSING
+    store.close()

@@ -60,6 +60,24 @@ class Table(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._rows)
 
+    def staged(self, name: str, staged: list[tuple[str, Any, Any]]) -> Table[K, V]:
+        """A view of this table that reads what is kept and notes what is put into it
+        in ``staged`` (as ``(name, key, value)``) instead of keeping it."""
+        view: _StagedTable[K, V] = _StagedTable(self._limit)
+        view._rows = self._rows
+        view._name = name
+        view._staged = staged
+        return view
+
+
+class _StagedTable(Table[K, V]):
+    __slots__ = ("_name", "_staged")
+    _name: str
+    _staged: list[tuple[str, Any, Any]]
+
+    def put(self, key: K, value: V) -> None:
+        self._staged.append((self._name, key, value))
+
 
 class Snapshot:
     """What was read at one policy version."""
@@ -78,9 +96,31 @@ class Snapshot:
         # the index of a unit's first decision, by (account, acting user): one lookup
         self.decisions: Table[tuple[str, UserId | None], PolicyIndex] = Table(limit)
 
+    def staged(self, staged: list[tuple[str, Any, Any]]) -> Snapshot:
+        """This snapshot for a unit whose reads are not one snapshot (READ COMMITTED):
+        it reads what is kept, and what it reads itself goes to ``staged``, to be kept
+        (``keep``) only once the store's policy version is confirmed unchanged since the
+        unit read it: its reads could otherwise mix states never committed together."""
+        view = object.__new__(Snapshot)
+        view.version = self.version
+        for name in _TABLES:
+            setattr(view, name, getattr(self, name).staged(name, staged))
+        return view
+
+    def keep(self, staged: list[tuple[str, Any, Any]]) -> None:
+        """Keep what a unit staged (its reads are confirmed to be of this version)."""
+        for name, key, value in staged:
+            getattr(self, name).put(key, value)
+
+
+_TABLES = ("roles", "chains", "memberships", "ceilings", "settings", "principals", "indexes",
+           "decisions")  # fmt: skip
+
 
 class PolicyCache:
-    """The latest snapshot of one application (shared by its threads)."""
+    """The latest snapshot of one application (shared by its threads). A unit that
+    reads an older version than the latest gets a snapshot of its own and empties the
+    cache."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
@@ -100,6 +140,11 @@ class PolicyCache:
             snapshot = Snapshot(version, self._limit)
             if latest is None or version > latest.version:
                 self._latest = snapshot
+            else:
+                # an older version: a unit still in an older transaction, or a store put
+                # back from a backup (whose versions will climb again to numbers cached
+                # here): forget everything, the next unit starts afresh
+                self._latest = None
             return snapshot
 
     def clear(self) -> None:

@@ -99,6 +99,9 @@ class Unit:
         self.now: datetime = settings.clock.now()
         self._cache = cache
         self._snapshot: Snapshot | None = None
+        # a unit whose reads are not one snapshot: what it read, kept once confirmed
+        self.staged: list[tuple[str, Any, Any]] = []
+        self._kept: Snapshot | None = None
         self.actor: Principal | System = self._fresh(by)
         self.events: list[DomainEvent] = []
         self.audits: list[tuple[Action, AccountId | None, Decision]] = []
@@ -124,9 +127,27 @@ class Unit:
             return None
         snapshot = self._snapshot
         if snapshot is None:
-            snapshot = self._snapshot = self._cache.at(version)
+            snapshot = self._cache.at(version)
+            if not self.uow.reads_one_snapshot():
+                self._kept = snapshot
+                snapshot = snapshot.staged(self.staged)
+            self._snapshot = snapshot
             return snapshot
         return snapshot if snapshot.version == version else None
+
+    def keep_staged(self) -> None:
+        """Keep what this unit staged if the store's policy version is still the one it
+        read (one fresh read): no policy change committed meanwhile, so its reads were
+        all of that version."""
+        kept, staged, self.staged = self._kept, self.staged, []
+        if not staged or kept is None:
+            return
+        try:
+            confirmed = self.uow.confirm_policy_version(kept.version)
+        except Exception:
+            return
+        if confirmed:
+            kept.keep(staged)
 
     # -- who acts ---------------------------------------------------------------------
 
@@ -447,6 +468,7 @@ class Runner:
                     if writing:
                         unit.flush()
                         uow.commit()
+                    unit.keep_staged()
                     return result
             except ConcurrentModification:
                 if attempt == attempts:

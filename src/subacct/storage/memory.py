@@ -694,6 +694,12 @@ class MemoryUnitOfWork:
     def policy_version(self) -> int | None:
         return self._store._data.policy_version()
 
+    def reads_one_snapshot(self) -> bool:
+        return True  # units take turns
+
+    def confirm_policy_version(self, version: int) -> bool:
+        return self._store._data.policy.rows.get("version", 0) == version
+
     def __enter__(self) -> Self:
         if self._store._owner == threading.get_ident():
             raise StorageError("units of work do not nest; finish the open one first")

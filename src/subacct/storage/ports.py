@@ -385,6 +385,19 @@ class UnitOfWork(Protocol):
         process is obeyed by the next call (``docs/performance.md``)."""
         ...
 
+    def reads_one_snapshot(self) -> bool:
+        """Whether every read of this unit sees one snapshot of the store (True for the
+        reference adapters, but for PostgreSQL's READ COMMITTED ledger units): a unit
+        whose reads may mix states never committed together reads the policy cache, and
+        keeps what it read itself only once ``confirm_policy_version`` says no policy
+        change committed meanwhile."""
+        ...
+
+    def confirm_policy_version(self, version: int) -> bool:
+        """Whether the stored policy version is still ``version``, read afresh (also
+        after this unit's commit)."""
+        ...
+
     def commit(self) -> None:
         """Make every write of this unit durable and visible at once."""
         ...

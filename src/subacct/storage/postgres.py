@@ -186,6 +186,7 @@ class PostgresUnitOfWork(PolicyVersion):
         self._prelude: str | None = None  # sent with the transaction's first statement
         self._pending: _Pending | None = None  # a ledger plan, sent with the next statement
         self._later: list[tuple[str, Sequence[Any]]] = []  # sent with the next statement
+        self._read_committed = False  # a ledger unit: each statement its own snapshot
 
     def records(self, coll: Collection[T]) -> SqlRecords[T]:
         return SqlRecords(self, coll)
@@ -200,6 +201,7 @@ class PostgresUnitOfWork(PolicyVersion):
         if found is None:
             if self._statements == 0:
                 self._prelude = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
+                self._read_committed = True
             found = PgLedger(self, currency, self._store._ledger_cache(currency))
             self._ledgers[currency] = found
         return found
@@ -261,7 +263,8 @@ class PostgresUnitOfWork(PolicyVersion):
 
     def execute_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
         """The statements in one pipeline: one round trip to the server."""
-        return [int(c.rowcount) for c in self._pipelined(statements)]
+        cursors = self._pipelined(statements)
+        return [int(c.rowcount) for c in cursors[len(cursors) - len(statements) :]]
 
     def _pipelined(
         self, statements: Sequence[tuple[str, Sequence[Any]]], *, commit: bool = False
@@ -310,9 +313,13 @@ class PostgresUnitOfWork(PolicyVersion):
         self._begin()
         return self
 
+    def reads_one_snapshot(self) -> bool:
+        return not self._read_committed
+
     def _begin(self) -> None:
         self._statements = 0
         self._prelude = None
+        self._read_committed = False
         self._policy_done()
         if not self._store._owns_pool:  # a host's pool: set up this transaction only
             self.connection.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")

@@ -155,6 +155,13 @@ class PolicyVersion:
             self.execute("UPDATE policy_version SET version = version + 1 WHERE id = 1")
             self._policy_touched = True
 
+    def confirm_policy_version(self, version: int) -> bool:
+        rows = self.query("SELECT version FROM policy_version WHERE id = 1")
+        return int(rows[0][0]) == version
+
+    def reads_one_snapshot(self) -> bool:
+        return True  # SQLite: one transaction; PostgreSQL says otherwise for its ledger units
+
     def _policy_done(self) -> None:
         self._policy_seen = None
         self._policy_touched = False
@@ -540,7 +547,7 @@ class SqlRecords(Generic[R]):
             raise AlreadyExists(
                 f"{self._coll.noun} keys repeat in one batch", collection=self._coll.name
             )
-        for part in _chunks(rows):
+        for part in _chunks(rows, width):
             marks = ", ".join([f"({', '.join('?' * width)})"] * len(part))
             values = [value for row in part for value in row]
             later = getattr(self._db, "later", None)
@@ -610,7 +617,8 @@ class SqlRecords(Generic[R]):
 
 
 _USAGE_COLS = "period, idempotency_key, account_id, channel, quantity, label"
-_CHUNK: Final = 400  # ids per IN list, rows per multi-row INSERT
+_CHUNK: Final = 400  # ids per IN list (one more parameter stays under 999)
+_VARIABLES: Final = 999  # the fewest bound parameters per statement (SQLite before 3.32)
 
 
 def _usage(row: Sequence[Any]) -> UsageRecord:
@@ -619,8 +627,11 @@ def _usage(row: Sequence[Any]) -> UsageRecord:
     )
 
 
-def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
-    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+def _chunks(values: Sequence[Any], width: int = 0) -> list[Sequence[Any]]:
+    """``values`` in parts: of ``_CHUNK`` ids, or of rows of ``width`` parameters each
+    that fit in one statement on every SQLite and PostgreSQL."""
+    size = _CHUNK if not width else max(1, _VARIABLES // width)
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 class SqlUsage(_Repo):
@@ -660,7 +671,7 @@ class SqlUsage(_Repo):
             )
             for r in records
         ]
-        for part in _chunks(rows):
+        for part in _chunks(rows, 6):
             marks = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part))
             self._x(
                 f"INSERT INTO usage_records ({_USAGE_COLS}) VALUES {marks}",
@@ -744,7 +755,7 @@ class SqlEventLog:
         return self._insert([event])
 
     def append_many(self, events: Sequence[DomainEvent]) -> None:
-        for part in _chunks(list(events)):
+        for part in _chunks(list(events), 4):
             self._insert(part)
 
     def _insert(self, events: Sequence[DomainEvent]) -> int:
@@ -856,8 +867,7 @@ def _migrations() -> list[list[str]]:
         # every record index partial (``record_index_ddl``)
         *(
             statement
-            for name in sorted(COLLECTIONS)
-            for field in COLLECTIONS[name].indexes
+            for name, field in _INDEXED_BEFORE_7
             for statement in (
                 f"DROP INDEX {record_table(COLLECTIONS[name])}_{field}",
                 record_index_ddl(COLLECTIONS[name], field),
@@ -868,6 +878,29 @@ def _migrations() -> list[list[str]]:
     ]
     return [core, records, list(LEDGER_DDL), [], tables(5), tables(6), version_7]
 
+
+_INDEXED_BEFORE_7: Final = (
+    # every record index of versions 2 to 6, which version 7 makes partial (a fixed list:
+    # a later collection or index must not change what version 7 runs)
+    ("api_key_credentials", "key_id"),
+    ("api_keys", "account_id"),
+    ("api_keys", "created_by"),
+    ("audit_records", "account_id"),
+    ("audit_records", "acting_user_id"),
+    ("audit_records", "impersonated_account_id"),
+    ("ceilings", "account_id"),
+    ("ceilings", "set_by"),
+    ("impersonation_sessions", "real_user_id"),
+    ("impersonation_sessions", "account_id"),
+    ("invoiced_accounts", "payer_id"),
+    ("invoices", "payer_id"),
+    ("invoices", "period"),
+    ("plan_changes", "account_id"),
+    ("plan_changes", "status"),
+    ("resources", "owner_id"),
+    ("shares", "owner_id"),
+    ("shares", "resource_id"),
+)
 
 RETIRED_COLLECTIONS: Final[dict[str, Collection[Any]]] = {
     # version 7 moved usage records into the table usage_records (``SqlUsage``)

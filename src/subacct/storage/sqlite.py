@@ -156,7 +156,7 @@ class SqliteUnitOfWork(PolicyVersion):
     def __enter__(self) -> Self:
         conn = self._store._acquire()
         try:
-            if conn.in_transaction:
+            if conn.in_transaction or getattr(self._store._local, "open", False):
                 raise StorageError("units of work do not nest; finish the open one first")
             if not self._read_only:  # a read-only unit begins with its first read
                 conn.execute(self._begin)
@@ -164,6 +164,7 @@ class SqliteUnitOfWork(PolicyVersion):
             self._store._release()
             raise
         self._conn = conn
+        self._store._local.open = True
         return self
 
     def commit(self) -> None:
@@ -189,6 +190,7 @@ class SqliteUnitOfWork(PolicyVersion):
             self.rollback()
         finally:
             self._conn = None
+            self._store._local.open = False
             self._store._release()
 
 
