@@ -8,6 +8,7 @@ no ``TypeError``, ``AttributeError`` or driver error reaches the caller.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from subacct.domain._validate import clean_name, utc_timestamp
 from subacct.domain.ids import check_id
 from subacct.errors import InvalidInput, quoted
 from subacct.money import Money
+from subacct.policy.actions import Action, check_action
 from subacct.policy.api_keys import ApiKey
 from subacct.policy.impersonation import ImpersonationSession
 from subacct.policy.system import System
@@ -30,12 +32,33 @@ E = TypeVar("E", bound=enum.Enum)
 MAX_ITEMS = 10_000
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _valid_id(value: str, field: str) -> str:
+    """``check_id`` of a string, remembered (ids repeat on every call; a refused one
+    raises each time, as exceptions are not remembered)."""
+    return check_id(value, field=field)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _valid_action(value: str) -> Action:
+    return check_action(value)
+
+
+def action(value: object) -> Action:
+    """An action name (``check_action``; a string already seen is not checked again)."""
+    return _valid_action(value) if type(value) is str else check_action(value)
+
+
+def _id(value: object, field: str) -> str:
+    return _valid_id(value, field) if type(value) is str else check_id(value, field=field)
+
+
 def actor(value: object) -> Actor:
     """``by=``: a user id, an ``ApiKey``, an ``ImpersonationSession`` or ``SYSTEM``."""
     if isinstance(value, System | ApiKey | ImpersonationSession):
         return value
     if isinstance(value, str):
-        return check_id(value, field="by")
+        return _id(value, "by")
     raise InvalidInput(
         "by must name who acts: a user id, an ApiKey, an ImpersonationSession or "
         f"subacct.SYSTEM, not {type(value).__name__}",
@@ -44,7 +67,7 @@ def actor(value: object) -> Actor:
 
 
 def ident(value: object, field: str) -> str:
-    return check_id(value, field=field)
+    return _id(value, field)
 
 
 def optional_ident(value: object, field: str) -> str | None:

@@ -174,8 +174,11 @@ class Unit:
             if session is None:
                 raise NotFound(f"impersonation {quoted(by.id)} does not exist", session_id=by.id)
             return session
+        # a user the cache knows has a valid id (it was checked before it was kept)
+        known = _MISSING if snapshot is None else snapshot.principals.get(("user", by))
+        if known is True:
+            return UserId(by)
         user = UserId(check_id(by, field="by"))
-        known = _MISSING if snapshot is None else snapshot.principals.get(("user", user))
         if known is _MISSING:  # not in the cache: read (and keep) it
             known = cached(
                 snapshot, _PRINCIPALS, ("user", user), lambda: uow.users.find(user) is not None
@@ -468,7 +471,8 @@ class Runner:
                     if writing:
                         unit.flush()
                         uow.commit()
-                    unit.keep_staged()
+                    if unit.staged:
+                        unit.keep_staged()
                     return result
             except ConcurrentModification:
                 if attempt == attempts:

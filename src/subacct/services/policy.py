@@ -60,7 +60,6 @@ from subacct.policy import (
     PolicyIndex,
     Role,
     Scope,
-    check_action,
     check_ceiling,
     plan_ceiling,
     plan_ceiling_removal,
@@ -106,7 +105,7 @@ class Policy:
     @query
     def check(self, action: str, account_id: str, *, by: Actor) -> Decision:
         """May ``by`` do ``action`` in the account? The decision, with its reason code."""
-        who, wanted = _args.actor(by), check_action(action)
+        who, wanted = _args.actor(by), _args.action(action)
         where = _args.ident(account_id, "account_id")
 
         def work(unit: Unit) -> Decision:
@@ -121,7 +120,7 @@ class Policy:
         """``check``, raising the typed ``PermissionDenied`` when refused; the decision
         (allowed or not) is written to the audit records. For the actions a host performs
         itself (sending a message, managing webhooks)."""
-        who, wanted = _args.actor(by), check_action(action)
+        who, wanted = _args.actor(by), _args.action(action)
         where = _args.ident(account_id, "account_id")
 
         def work(unit: Unit) -> Decision:
@@ -146,7 +145,7 @@ class Policy:
     @query
     def accounts_with(self, action: str, *, by: Actor) -> list[AccountId]:
         """Every account where ``by`` may do ``action``, in id order."""
-        who, wanted = _args.actor(by), check_action(action)
+        who, wanted = _args.actor(by), _args.action(action)
 
         def work(unit: Unit) -> list[AccountId]:
             if unit.is_system:
