@@ -29,8 +29,8 @@ _SET_QUOTA: Final = Action("billing.set_quota")
 
 
 def quotas_of(uow: UnitOfWork, accounts: Iterable[Account]) -> dict[str, Quota]:
-    repo = uow.records(QUOTAS)
-    return {a.id: s.quota for a in accounts if (s := repo.find(a.id)) is not None}
+    found = uow.records(QUOTAS).find_many(a.id for a in accounts)
+    return {a: s.quota for a, s in found.items()}
 
 
 def counter_key(account_id: str, period: BillingPeriod) -> str:
@@ -47,18 +47,26 @@ def load(
     """The stored quota state of ``account``'s chain in ``period``, with the reservations
     under ``keys``."""
     chain = [account, *uow.accounts.ancestors(account.id)]
-    counters = uow.records(QUOTA_COUNTERS)
-    used: dict[str, int] = {
-        a.id: c.used for a in chain if (c := counters.find(counter_key(a.id, period))) is not None
-    }
-    held = uow.records(QUOTA_RESERVATIONS)
-    reservations = {
-        k: (r.account_id, r.quantity)
-        for k in keys
-        if (r := held.find(reservation_key(period, k))) is not None
-    }
-    parents: dict[str, str] = {a.id: a.parent_id for a in chain if a.parent_id is not None}
-    return QuotaState.restore(period, parents, quotas_of(uow, chain), used, reservations), chain
+    state, _counters, _held = restore(uow, chain, period, keys)
+    return state, chain
+
+
+def restore(
+    uow: UnitOfWork, accounts: Sequence[Account], period: BillingPeriod, keys: Iterable[str] = ()
+) -> tuple[QuotaState, dict[str, QuotaCounter], dict[str, QuotaReservation]]:
+    """The stored quota state of ``accounts`` (whole chains) in ``period`` with the
+    reservations under ``keys``, from one read of each kind; and the counters and
+    reservations read, by key."""
+    counters = uow.records(QUOTA_COUNTERS).find_many(counter_key(a.id, period) for a in accounts)
+    held = uow.records(QUOTA_RESERVATIONS).find_many(reservation_key(period, k) for k in keys)
+    state = QuotaState.restore(
+        period,
+        {a.id: a.parent_id for a in accounts if a.parent_id is not None},
+        quotas_of(uow, accounts),
+        {c.account_id: c.used for c in counters.values()},
+        {r.key: (r.account_id, r.quantity) for r in held.values()},
+    )
+    return state, counters, held
 
 
 def save(
@@ -188,21 +196,11 @@ def _count(
     state over every chain they touch; a record under the key of a reservation of the
     same account settles that reservation."""
     uow = unit.uow
-    accounts = {
+    touched = {
         a.id: a for r in records for a in (chains[r.account_id][0], *chains[r.account_id][1])
     }
-    counters = uow.records(QUOTA_COUNTERS).find_many(counter_key(a, period) for a in accounts)
-    used: dict[str, int] = {c.account_id: c.used for c in counters.values()}
-    held = uow.records(QUOTA_RESERVATIONS).find_many(
-        reservation_key(period, r.idempotency_key) for r in records
-    )
-    reservations = {r.key: (r.account_id, r.quantity) for r in held.values()}
-    parents: dict[str, str] = {
-        a.id: a.parent_id for a in accounts.values() if a.parent_id is not None
-    }
-    settings = uow.records(QUOTAS).find_many(accounts)
-    quotas = {a: s.quota for a, s in settings.items()}
-    state = QuotaState.restore(period, parents, quotas, used, reservations)
+    accounts = list(touched.values())
+    state, counters, held = restore(uow, accounts, period, [r.idempotency_key for r in records])
     settled: list[QuotaReservation] = []
     sends: list[tuple[str, int, str | None]] = []
     for record in records:
@@ -214,7 +212,7 @@ def _count(
             del held[reservation_key(period, key)]  # a key settles once
         sends.append((record.account_id, record.quantity, settles))
     after = state.record_many(sends)
-    save(uow, list(accounts.values()), period, state, after, counters)
+    save(uow, accounts, period, state, after, counters)
     repo = uow.records(QUOTA_RESERVATIONS)
     for reservation in settled:
         repo.remove(QUOTA_RESERVATIONS.key_of(reservation))
