@@ -547,10 +547,10 @@ class SqlRecords(Generic[R]):
             raise AlreadyExists(
                 f"{self._coll.noun} keys repeat in one batch", collection=self._coll.name
             )
+        later = getattr(self._db, "later", None)  # an adapter that sends with the commit
         for part in _chunks(rows, width):
             marks = ", ".join([f"({', '.join('?' * width)})"] * len(part))
             values = [value for row in part for value in row]
-            later = getattr(self._db, "later", None)
             if later is not None:  # sent with the commit: a taken key fails it
                 later(f"INSERT INTO {self._table} ({names}) VALUES {marks}", values)
                 continue
@@ -640,7 +640,7 @@ class SqlUsage(_Repo):
     overflow."""
 
     def add(self, records: Sequence[UsageRecord]) -> None:
-        by_period: dict[str, list[str]] = {}
+        by_period: dict[BillingPeriod, list[str]] = {}
         seen: set[tuple[str, str]] = set()
         for record in records:
             if type(record) is not UsageRecord:
@@ -649,17 +649,11 @@ class SqlUsage(_Repo):
             if identity in seen:
                 raise _usage_taken(identity)
             seen.add(identity)
-            by_period.setdefault(identity[0], []).append(identity[1])
+            by_period.setdefault(record.period, []).append(record.idempotency_key)
         for period, keys in by_period.items():
-            for part in _chunks(keys):
-                marks = ", ".join("?" * len(part))
-                taken = self._q(
-                    f"SELECT idempotency_key FROM usage_records WHERE period = ? "
-                    f"AND idempotency_key IN ({marks}) LIMIT 1",
-                    (period, *part),
-                )
-                if taken:
-                    raise _usage_taken((period, str(taken[0][0])))
+            taken = self.find(period, keys)
+            if taken:
+                raise _usage_taken((str(period), next(iter(taken))))
         rows = [
             (
                 str(r.period),
