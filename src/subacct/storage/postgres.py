@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
-from subacct.domain.events import DomainEvent, event_to_dict
+from subacct.domain.events import DomainEvent
 from subacct.errors import AlreadyExists, ConcurrentModification, StorageError, quoted
 from subacct.storage.pg_ledger import LEDGER_APPLY_DDL, STALE_SQLSTATE, LedgerCache, PgLedger
 from subacct.storage.records import Collection
@@ -46,6 +46,7 @@ from subacct.storage.sql import (
     SqlRecords,
     SqlUsage,
     SqlUsers,
+    event_json,
     move_usage_records,
 )
 
@@ -131,7 +132,7 @@ class PgEventLog(SqlEventLog):
         self._uow = uow
 
     def append(self, event: DomainEvent) -> int:
-        body = json.dumps(event_to_dict(event), sort_keys=True, separators=(",", ":"))
+        body = event_json(event)
         rows = self._db.query(
             "SELECT subacct_audit_append(?, ?, ?)", (event.event_id, event.account_id, body)
         )
@@ -150,7 +151,7 @@ class PgEventLog(SqlEventLog):
             [
                 event.event_id,
                 event.account_id,
-                json.dumps(event_to_dict(event), sort_keys=True, separators=(",", ":")),
+                event_json(event),
             ]
             for event in events
         ]

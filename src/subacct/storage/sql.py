@@ -60,6 +60,7 @@ __all__ = [
     "SqlSession",
     "SqlUsage",
     "SqlUsers",
+    "event_json",
     "move_usage_records",
     "record_table_ddl",
 ]
@@ -737,6 +738,11 @@ USAGE_DDL: Final = [
 ]
 
 
+def event_json(event: DomainEvent) -> str:
+    """The event as the audit log's ``body`` text."""
+    return json.dumps(event_to_dict(event), sort_keys=True, separators=(",", ":"))
+
+
 class SqlEventLog:
     """The audit log: each event is stored as JSON with ``seq`` one above the last. That
     grows in commit order when writers take turns (SQLite); the PostgreSQL adapter
@@ -760,7 +766,7 @@ class SqlEventLog:
         row = self._db.query("SELECT coalesce(max(seq), 0) + 1 FROM audit_log")
         first = int(row[0][0])
         for seq, event in enumerate(events, start=first):
-            body = json.dumps(event_to_dict(event), sort_keys=True, separators=(",", ":"))
+            body = event_json(event)
             rows += [seq, event.event_id, event.account_id, body]
         marks = ", ".join(["(?, ?, ?, ?)"] * len(events))
         added = self._db.execute(
