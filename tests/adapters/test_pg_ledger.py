@@ -183,7 +183,7 @@ def test_a_plan_is_sent_with_the_next_statement_of_the_unit(
             ledger.balance(LedgerAccount.wallet("m"))  # sends the plan: 46 cannot cover 60
     assert _balance(a, "wallet:m") == 46  # nothing of the unit was written
     with a.unit_of_work() as uow:
-        assert uow.ledger("EUR").idempotency("y") is None
+        assert uow.ledger("EUR").idempotency("y", "m") is None
 
 
 def test_a_lone_read_leaves_the_unit_read_committed(
@@ -345,7 +345,7 @@ def test_a_plan_that_no_longer_fits_is_refused_at_commit_and_nothing_is_written(
     assert outcome == ["conflict"]
     assert _balance(a, "wallet:m") == 10
     with a.unit_of_work() as uow:
-        assert uow.ledger("EUR").idempotency("late") is None
+        assert uow.ledger("EUR").idempotency("late", "m") is None
     assert _run(a, _spend("m", 20, "late")) == ("insufficient_credit",)
     assert _run(a, _spend("m", 10, "late")) == ("written",)
 

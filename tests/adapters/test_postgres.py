@@ -52,8 +52,9 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:
     """A database left at version 3 (before the server functions and the status history)
-    with ledger data and a usage record in it: the next store adds versions 4 to 7 and
-    the ledger goes on from the stored state."""
+    with ledger data and a usage record in it: the next store adds versions 4 to 8 and
+    the ledger goes on from the stored state (a retry of the key stored before version 8
+    is still answered)."""
     retired = RETIRED_COLLECTIONS["usage"]
     usage = UsageRecord("m", BillingPeriod(2026, 1), "sms", 10**15, "k1", label="x")
     first = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
@@ -67,6 +68,20 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         uow.commit()
     first.close()
     with psycopg.connect(pg_cluster.conninfo()) as conn:
+        # version 8 undone: keys without scopes
+        for statement in (
+            "ALTER TABLE ledger_transfers DROP COLUMN scope",  # with its keys
+            "ALTER TABLE ledger_operations DROP COLUMN scope",
+            "ALTER TABLE ledger_operations ADD PRIMARY KEY (currency, op_key)",
+            "ALTER TABLE ledger_transfers ADD PRIMARY KEY (currency, op_key, idx)",
+            "ALTER TABLE ledger_transfers ADD FOREIGN KEY (currency, op_key) "
+            "REFERENCES ledger_operations (currency, op_key)",
+        ):
+            conn.execute(
+                statement.replace("TABLE ", f"TABLE {pg_schema}.", 1).replace(
+                    "REFERENCES ", f"REFERENCES {pg_schema}."
+                )
+            )
         conn.execute(f"DROP FUNCTION {pg_schema}.subacct_ledger_apply(jsonb)")
         conn.execute(f"DROP FUNCTION {pg_schema}.subacct_audit_append(text, text, text)")
         conn.execute(f"DROP TABLE {pg_schema}.rec_status_history")
@@ -82,10 +97,12 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         )
         conn.execute(f"DELETE FROM {pg_schema}.subacct_schema_version WHERE version >= 4")
     second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
-    assert second.schema_version() == len(MIGRATIONS) == 7
+    assert second.schema_version() == len(MIGRATIONS) == 8
     with second.unit_of_work() as uow:  # version 7 moved the usage record into its table
         assert uow.usage.for_account(AccountId("m")) == [usage]
         assert uow.usage.totals(usage.period) == {"m": 10**15}
+    retry = TopUp(account_id="m", amount=Money(10, "EUR"), key="t", at=T0)
+    assert Subacct(second).credits.execute(retry, by=SYSTEM).replayed
     Subacct(second).credits.execute(_spend(4, "s"), by=SYSTEM)  # appends a CreditsMoved
     with second.unit_of_work() as uow:
         assert uow.ledger("EUR").balance(LedgerAccount.wallet("m")) == 6

@@ -7,15 +7,21 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
 from subacct import SYSTEM, FixedClock, Settings, Subacct, SubacctError
 from subacct.cli import DEMO_TIME, build_demo
 from subacct.domain import AccountId
-from subacct.errors import ConcurrentModification, StorageError
+from subacct.errors import ConcurrentModification, IdempotencyConflict, StorageError
+from subacct.money import Money
 from subacct.pricing import BillingPeriod, UsageRecord
+from subacct.pricing.ledger import TopUp, Wallet
+from subacct.pricing.profiles import QuotaReservation
+from subacct.storage.collections import QUOTA_RESERVATIONS
 from subacct.storage.records import dump_record
-from subacct.storage.sql import RETIRED_COLLECTIONS, record_table_ddl
+from subacct.storage.sql import RETIRED_COLLECTIONS, USAGE_DDL, record_table_ddl
+from subacct.storage.sql_ledger import LEDGER_DDL
 from subacct.storage.sqlite import MIGRATIONS, SqliteStore
 
 
@@ -44,8 +50,24 @@ def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None
     second.close()
 
 
+def _back_to_version_7(path: Path) -> None:
+    """Undo version 8 in a database file: the ledger's operations and transfers and the
+    usage records without scopes (empty)."""
+    conn = sqlite3.connect(path)
+    for table in ("ledger_transfers", "ledger_operations", "usage_records"):
+        conn.execute(f"DROP TABLE {table}")
+    for statement in [*LEDGER_DDL, *USAGE_DDL]:
+        if any(t in statement for t in ("ledger_operations", "ledger_transfers", "usage_")):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 7")
+    conn.commit()
+    conn.close()
+
+
 def _back_to_version_6(path: Path) -> None:
-    """Undo version 7 in a database file: no policy version, usage back in rec_usage."""
+    """Undo versions 8 and 7 in a database file: no policy version, usage back in
+    rec_usage."""
+    _back_to_version_7(path)
     conn = sqlite3.connect(path)
     conn.execute("DROP TABLE policy_version")
     conn.execute("DROP TABLE usage_records")
@@ -71,7 +93,7 @@ def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     second = SqliteStore(path)
-    assert second.schema_version() == len(MIGRATIONS) == 7
+    assert second.schema_version() == len(MIGRATIONS) == 8
     assert Subacct(second).accounts.get("m1", by=SYSTEM).name == "Kept"
     second.close()
 
@@ -102,6 +124,61 @@ def test_version_7_moves_the_usage_records_into_their_table(tmp_path: Path) -> N
         assert uow.usage.totals(jan) == {"a1": 10**15 + 7}
         tables = uow.query("SELECT name FROM sqlite_master WHERE type = 'table'")
     assert "rec_usage" not in {t[0] for t in tables}
+    store.close()
+
+
+def test_version_8_scopes_the_keys_stored_before(tmp_path: Path) -> None:
+    """A version 7 file with a top-up, usage and a quota reservation, each under a key
+    of its time: after the upgrade a retry of each is still answered (the ledger's old
+    keys stay ledger-wide, usage and reservations become their account's own)."""
+    path = tmp_path / "v7.db"
+    store = SqliteStore(path)
+    app = Subacct(store, Settings(clock=FixedClock(DEMO_TIME), currency="EUR"))
+    app.accounts.create_master("M", account_id="m", by=SYSTEM)
+    app.accounts.create_master("Other", account_id="o", by=SYSTEM)
+    for owner in ("m", "o"):
+        app.credits.open_wallet(Wallet(owner), by=SYSTEM)
+    store.close()
+    _back_to_version_7(path)
+    jan = BillingPeriod(2026, 1)
+    at = DEMO_TIME.isoformat(timespec="microseconds")
+    reserved = QuotaReservation(jan, "send-1", "m", 40)
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "INSERT INTO ledger_operations VALUES ('EUR', 'buy', 'top_up', ?, '[]')",
+        (TopUp(account_id="m", amount=Money(10, "EUR"), key="buy", at=DEMO_TIME).fingerprint(),),
+    )
+    conn.execute(
+        "INSERT INTO ledger_transfers VALUES "
+        "('EUR', 'buy', 0, 1, 'top_up', 'external:m', 'wallet:m', '10', ?, '')",
+        (at,),
+    )
+    conn.executemany(
+        "INSERT INTO ledger_balances VALUES ('EUR', ?, ?, 1)",
+        [("wallet:m", "10"), ("external:m", "-10")],
+    )
+    conn.execute("INSERT INTO usage_records VALUES ('2026-01', 'u1', 'm', 'sms', 5, NULL)")
+    conn.execute(
+        "INSERT INTO rec_quota_reservations (k, body) VALUES (?, ?)",
+        (f"{jan}/send-1", dump_record(QUOTA_RESERVATIONS, reserved)),
+    )
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    app = Subacct(store, Settings(clock=FixedClock(DEMO_TIME), currency="EUR"))
+    buy = TopUp(account_id="m", amount=Money(10, "EUR"), key="buy", at=DEMO_TIME)
+    assert app.credits.execute(buy, by=SYSTEM).replayed  # a retry after the upgrade
+    with pytest.raises(IdempotencyConflict):  # an old key stays ledger-wide
+        app.credits.execute(attrs.evolve(buy, account_id="o"), by=SYSTEM)
+    fresh = TopUp(account_id="o", amount=Money(3, "EUR"), key="buy2", at=DEMO_TIME)
+    assert app.credits.execute(fresh, by=SYSTEM).scope == "o"
+    assert app.credits.balance("wallet:m", by=SYSTEM) == Money(10, "EUR")
+    again = UsageRecord("m", jan, "sms", 5, "u1")
+    assert app.billing.record_usage([again, UsageRecord("o", jan, "sms", 2, "u1")], by=SYSTEM) == 1
+    assert app.billing.release_send("m", jan, "send-1", by=SYSTEM) == reserved
+    with store.unit_of_work() as uow:
+        assert uow.usage.totals(jan) == {"m": 5, "o": 2}
+        assert uow.records(QUOTA_RESERVATIONS).all() == []
     store.close()
 
 
@@ -222,7 +299,8 @@ def test_batches_fit_the_999_parameters_of_older_sqlite(tmp_path: Path) -> None:
         uow.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
         records = [UsageRecord("a1", jan, "sms", 1, f"k{n}") for n in range(2000)]
         uow.usage.add(records)
-        assert len(uow.usage.find(jan, [r.idempotency_key for r in records])) == 2000
+        keys = [(r.account_id, r.idempotency_key) for r in records]
+        assert len(uow.usage.find(jan, keys)) == 2000
         assert uow.usage.totals(jan, [AccountId(f"a{n}") for n in range(1500)]) == {"a1": 2000}
         meta = [EventMeta(EventId(f"ev{n}"), DEMO_TIME, None) for n in range(600)]
         uow.events.append_many(

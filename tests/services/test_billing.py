@@ -191,7 +191,7 @@ def test_quotas_refuse_over_quota_sends_unless_overage_is_allowed(app: Subacct) 
     with pytest.raises(QuotaExceeded) as err:
         billing.reserve_send("agency2", JAN, 5001, key="s3", by="yara")  # the master's 10,000
     assert err.value.details["limited_by"] == "agencydemo"
-    billing.release_send(JAN, "s1", by="sam")
+    billing.release_send("agency1", JAN, "s1", by="sam")
     assert billing.check_send("agency1", JAN, 6000, by="sam").allowed
     billing.set_quota("agency1", Quota(6000, allow_overage=True), by="owner")
     billing.set_quota("agencydemo", Quota(10000, allow_overage=True), by=SYSTEM)
@@ -219,7 +219,7 @@ def test_usage_under_a_reservation_key_settles_it(app: Subacct) -> None:
     assert app.billing.check_send("agency1", JAN, 450, by="sam").allowed  # 550 counted, once
     assert not app.billing.check_send("agency1", JAN, 451, by="sam").allowed
     with pytest.raises(NotFound):
-        app.billing.release_send(JAN, "batch-1", by="sam")  # settled already
+        app.billing.release_send("agency1", JAN, "batch-1", by="sam")  # settled already
     released = [e for e in event_log(app.store) if e.event_type == "quota_released"]  # type: ignore[attr-defined]
     assert [(e.key, e.settled) for e in released] == [("batch-1", True)]  # type: ignore[attr-defined]
 

@@ -16,6 +16,7 @@ from subacct import (
     Distribute,
     Expire,
     FixedClock,
+    IdempotencyConflict,
     InvalidInput,
     MemoryStore,
     Money,
@@ -111,6 +112,36 @@ def test_parent_admin_distributes_and_sub_admin_spends(app: Subacct) -> None:
     assert sum(m.amount for m in app.credits.balances(by=SYSTEM).values()) == 0
     allowed = [(r.action, r.account_id) for r in audit(app, "agency1")]
     assert ("messages.send", "agency1") in allowed  # checked operations are audited
+
+
+def test_a_sub_users_key_cannot_block_the_masters_operations(app: Subacct) -> None:
+    """Issue 13: keys are scoped to the account acted on. Sam (sub admin of agency1)
+    takes keys first; Alice's operations on the master under the same keys still run,
+    and another tenant's top-up under Alice's key is its own."""
+    app.credits.execute(Distribute(sub_id="agency1", amount=eur(10), key="d", at=T0), by="alice")
+    app.credits.execute(Spend(account_id="agency1", amount=eur(1), key="t2", at=T0), by="sam")
+    app.credits.execute(Spend(account_id="agency1", amount=eur(1), key="d2", at=T0), by="sam")
+    topped = app.credits.execute(
+        TopUp(account_id="agencydemo", amount=eur(5), key="t2", at=T0), by="alice"
+    )
+    given = app.credits.execute(
+        Distribute(sub_id="agency1", amount=eur(2), key="d2", at=T0), by="alice"
+    )
+    assert not topped.replayed
+    assert not given.replayed
+    assert (topped.scope, given.scope) == ("agencydemo", "agencydemo")
+    assert app.credits.balance("wallet:agencydemo", by=SYSTEM) == eur(93)  # 100 - 10 + 5 - 2
+    assert app.credits.balance("wallet:agency1", by=SYSTEM) == eur(10)  # 10 - 1 - 1 + 2
+    app.accounts.create_master("Rival", account_id="rival", by=SYSTEM)
+    app.credits.open_wallet(Wallet("rival"), by=SYSTEM)
+    rival = app.credits.execute(
+        TopUp(account_id="rival", amount=eur(1), key="buy", at=T0), by=SYSTEM
+    )
+    assert not rival.replayed  # "buy" is agencydemo's key, not the rival's
+    with pytest.raises(IdempotencyConflict):  # within one scope a key still binds
+        app.credits.execute(
+            TopUp(account_id="agencydemo", amount=eur(6), key="t2", at=T0), by="alice"
+        )
 
 
 def test_a_refused_operation_changes_nothing(app: Subacct) -> None:

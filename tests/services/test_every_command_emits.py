@@ -149,7 +149,7 @@ CALLS: dict[str, Callable[[Subacct], object]] = {
     ),
     "billing.set_quota": lambda a: a.billing.set_quota("s2", Quota(500), by="owner"),
     "billing.reserve_send": lambda a: a.billing.reserve_send("s1", JAN, 5, key="q2", by="sam"),
-    "billing.release_send": lambda a: a.billing.release_send(JAN, "q1", by="sam"),
+    "billing.release_send": lambda a: a.billing.release_send("s1", JAN, "q1", by="sam"),
     "billing.issue_invoice": lambda a: a.billing.issue_invoice("m", JAN, by=S),
     "plans.subscribe": lambda a: a.plans.subscribe("client", "2,500", by=S),
     "plans.record_prerequisite": lambda a: a.plans.record_prerequisite("m", "spf_verified", by=S),

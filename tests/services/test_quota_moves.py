@@ -98,7 +98,7 @@ def test_every_count_is_its_subtree_usage_and_holds_whatever_moves(
     app = world(MemoryStore())
     app.accounts.create_sub("a", "D", account_id="d", by=SYSTEM)  # a third level
     ids = ["m", "n", "a", "b", "c", "d"]
-    held: list[str] = []
+    held: list[tuple[str, str]] = []
     for n, (op, i, j, quantity) in enumerate(ops):
         tree = app.accounts.tree(by=SYSTEM)
         subs = [a.id for a in tree if a.parent_id is not None]
@@ -107,10 +107,12 @@ def test_every_count_is_its_subtree_usage_and_holds_whatever_moves(
             if op == "send":
                 send(app, ids[i % len(ids)], quantity, f"k{n}")
             elif op == "reserve":
-                app.billing.reserve_send(ids[i % len(ids)], JAN, quantity, key=f"r{n}", by=SYSTEM)
-                held.append(f"r{n}")
+                where = ids[i % len(ids)]
+                app.billing.reserve_send(where, JAN, quantity, key=f"r{n}", by=SYSTEM)
+                held.append((where, f"r{n}"))
             elif op == "release" and held:
-                app.billing.release_send(JAN, held.pop(i % len(held)), by=SYSTEM)
+                where, key = held.pop(i % len(held))
+                app.billing.release_send(where, JAN, key, by=SYSTEM)
             elif op == "move" and subs:
                 app.accounts.move(subs[i % len(subs)], ids[j % len(ids)], by=SYSTEM)
             elif op == "detach" and subs:

@@ -110,18 +110,19 @@ class UsageRecord:
     label: str | None = attrs.field(default=None, converter=_label)
 
 
-_KEY = attrgetter("idempotency_key")
+_KEY = attrgetter("account_id", "idempotency_key")  # a record's identity in a period
 _PERIOD = attrgetter("period")
 _ACCOUNT_QUANTITY = attrgetter("account_id", "quantity")
 
 
 @attrs.frozen(eq=False)
 class UsageBook:
-    """The usage of one period, deduplicated by idempotency key. Immutable."""
+    """The usage of one period, deduplicated by (account, idempotency key): a key is the
+    account's own, so two accounts may use the same key. Immutable."""
 
     period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
     _records: tuple[UsageRecord, ...] = attrs.field(init=False, repr=False)
-    _keys: AbstractSet[str] = attrs.field(init=False, repr=False)  # never mutated
+    _keys: AbstractSet[tuple[AccountId, str]] = attrs.field(init=False, repr=False)  # frozen
     _totals: Mapping[AccountId, int] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -132,7 +133,7 @@ class UsageBook:
     def _with(
         self,
         records: tuple[UsageRecord, ...],
-        keys: AbstractSet[str],
+        keys: AbstractSet[tuple[AccountId, str]],
         totals: dict[AccountId, int],
     ) -> UsageBook:
         book = UsageBook(self.period)
@@ -142,21 +143,19 @@ class UsageBook:
         return book
 
     def _fresh_slow(
-        self, batch: tuple[UsageRecord, ...], keys: set[str]
+        self, batch: tuple[UsageRecord, ...], keys: set[tuple[AccountId, str]]
     ) -> tuple[UsageRecord, ...]:
         """New records in first-seen order; refuses a key reused with other content."""
         clashing = keys & self._keys
-        seen: dict[str, UsageRecord] = (
-            {r.idempotency_key: r for r in self._records if r.idempotency_key in clashing}
-            if clashing
-            else {}
+        seen: dict[tuple[AccountId, str], UsageRecord] = (
+            {_KEY(r): r for r in self._records if _KEY(r) in clashing} if clashing else {}
         )
         fresh: list[UsageRecord] = []
         for record in batch:
             key = record.idempotency_key
-            known = seen.get(key)
+            known = seen.get(_KEY(record))
             if known is None:
-                seen[key] = record
+                seen[_KEY(record)] = record
                 fresh.append(record)
             elif known != record:
                 raise IdempotencyConflict(
@@ -201,8 +200,9 @@ class UsageBook:
     def __len__(self) -> int:
         return len(self._records)
 
-    def __contains__(self, idempotency_key: object) -> bool:
-        return idempotency_key in self._keys
+    def __contains__(self, identity: object) -> bool:
+        """Whether ``(account_id, idempotency_key)`` is in the book."""
+        return identity in self._keys
 
     def records(self) -> Iterator[UsageRecord]:
         """Every distinct record, in the order first ingested."""
@@ -242,7 +242,8 @@ def fresh_usage(
 ) -> tuple[UsageRecord, ...]:
     """The records of ``batch`` that are new, in first-seen order (usage idempotency).
 
-    A record is identified by its period and idempotency key. One already stored (``stored``
+    A record is identified by its period, account and idempotency key (a key is the
+    account's own: two accounts may use the same key). One already stored (``stored``
     returns it) or seen earlier in the batch with the same content is a retry and is left
     out; the same identity with other content raises ``IdempotencyConflict`` and the whole
     batch is refused.
@@ -254,12 +255,12 @@ def fresh_usage(
     >>> fresh_usage([r], lambda _: r)
     ()
     """
-    seen: dict[tuple[BillingPeriod, str], UsageRecord] = {}
+    seen: dict[tuple[BillingPeriod, AccountId, str], UsageRecord] = {}
     fresh: list[UsageRecord] = []
     for record in batch:
         if type(record) is not UsageRecord:
             raise InvalidInput(f"expected a UsageRecord, got {type(record).__name__}")
-        identity = (record.period, record.idempotency_key)
+        identity = (record.period, record.account_id, record.idempotency_key)
         known = seen.get(identity)
         if known is None:
             known = stored(record)

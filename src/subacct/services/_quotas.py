@@ -37,34 +37,45 @@ def counter_key(account_id: str, period: BillingPeriod) -> str:
     return f"{account_id}/{period}"
 
 
-def reservation_key(period: BillingPeriod, key: str) -> str:
-    return f"{period}/{key}"
+def reservation_key(period: BillingPeriod, account_id: str, key: str) -> str:
+    """A stored reservation's record key (``QUOTA_RESERVATIONS``): a send's key is its
+    account's own."""
+    return f"{period}/{account_id}/{key}"
+
+
+def held_key(account_id: str, key: str) -> str:
+    """A reservation's key in a ``QuotaState`` over several accounts' chains."""
+    return f"{account_id}/{key}"
 
 
 def load(
     uow: UnitOfWork, account: Account, period: BillingPeriod, keys: Iterable[str] = ()
 ) -> tuple[QuotaState, list[Account]]:
-    """The stored quota state of ``account``'s chain in ``period``, with the reservations
-    under ``keys``."""
+    """The stored quota state of ``account``'s chain in ``period``, with ``account``'s
+    reservations under ``keys``."""
     chain = [account, *uow.accounts.ancestors(account.id)]
-    state, _counters, _held = restore(uow, chain, period, keys)
+    state, _counters, _held = restore(uow, chain, period, [(account.id, k) for k in keys])
     return state, chain
 
 
 def restore(
-    uow: UnitOfWork, accounts: Sequence[Account], period: BillingPeriod, keys: Iterable[str] = ()
+    uow: UnitOfWork,
+    accounts: Sequence[Account],
+    period: BillingPeriod,
+    keys: Iterable[tuple[str, str]] = (),
 ) -> tuple[QuotaState, dict[str, QuotaCounter], dict[str, QuotaReservation]]:
     """The stored quota state of ``accounts`` (whole chains) in ``period`` with the
-    reservations under ``keys``, from one read of each kind; and the counters and
-    reservations read, by key."""
+    reservations under ``keys`` (``(account, key)`` pairs; in the state under
+    ``held_key``), from one read of each kind; and the counters and reservations read,
+    by record key."""
     counters = uow.records(QUOTA_COUNTERS).find_many(counter_key(a.id, period) for a in accounts)
-    held = uow.records(QUOTA_RESERVATIONS).find_many(reservation_key(period, k) for k in keys)
+    held = uow.records(QUOTA_RESERVATIONS).find_many(reservation_key(period, a, k) for a, k in keys)
     state = QuotaState.restore(
         period,
         {a.id: a.parent_id for a in accounts if a.parent_id is not None},
         quotas_of(uow, accounts),
         {c.account_id: c.used for c in counters.values()},
-        {r.key: (r.account_id, r.quantity) for r in held.values()},
+        {held_key(r.account_id, r.key): (r.account_id, r.quantity) for r in held.values()},
     )
     return state, counters, held
 
@@ -137,10 +148,10 @@ def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
         if record.account_id not in chains:
             chains[record.account_id] = unit.chain(record.account_id)
             unit.require(SEND_MESSAGES, record.account_id)
-    stored: dict[tuple[BillingPeriod, str], UsageRecord] = {}
+    stored: dict[tuple[BillingPeriod, AccountId, str], UsageRecord] = {}
     for period, keys in _keys_by_period(batch).items():
-        stored.update(((period, k), r) for k, r in uow.usage.find(period, keys).items())
-    fresh = fresh_usage(batch, lambda r: stored.get((r.period, r.idempotency_key)))
+        stored.update(((period, *k), r) for k, r in uow.usage.find(period, keys).items())
+    fresh = fresh_usage(batch, lambda r: stored.get((r.period, r.account_id, r.idempotency_key)))
     for account_id in dict.fromkeys(r.account_id for r in fresh):
         require_can_send(*chains[account_id])
     months = dict.fromkeys((r.account_id, r.period) for r in fresh)
@@ -182,8 +193,12 @@ def _by_period(records: Iterable[UsageRecord]) -> dict[BillingPeriod, list[Usage
     return out
 
 
-def _keys_by_period(records: Iterable[UsageRecord]) -> dict[BillingPeriod, list[str]]:
-    return {p: [r.idempotency_key for r in rs] for p, rs in _by_period(records).items()}
+def _keys_by_period(
+    records: Iterable[UsageRecord],
+) -> dict[BillingPeriod, list[tuple[AccountId, str]]]:
+    return {
+        p: [(r.account_id, r.idempotency_key) for r in rs] for p, rs in _by_period(records).items()
+    }
 
 
 def _count(
@@ -200,16 +215,17 @@ def _count(
         a.id: a for r in records for a in (chains[r.account_id][0], *chains[r.account_id][1])
     }
     accounts = list(touched.values())
-    state, counters, held = restore(uow, accounts, period, [r.idempotency_key for r in records])
+    pairs = [(r.account_id, r.idempotency_key) for r in records]
+    state, counters, held = restore(uow, accounts, period, pairs)
     settled: list[QuotaReservation] = []
     sends: list[tuple[str, int, str | None]] = []
     for record in records:
-        key = record.idempotency_key
-        hold = held.get(reservation_key(period, key))
-        settles = key if hold is not None and hold.account_id == record.account_id else None
-        if settles is not None and hold is not None:
+        stored_key = reservation_key(period, record.account_id, record.idempotency_key)
+        hold = held.pop(stored_key, None)  # a key settles once
+        settles = None
+        if hold is not None:
             settled.append(hold)
-            del held[reservation_key(period, key)]  # a key settles once
+            settles = held_key(record.account_id, record.idempotency_key)
         sends.append((record.account_id, record.quantity, settles))
     after = state.record_many(sends)
     save(uow, accounts, period, state, after, counters)
@@ -235,10 +251,10 @@ def reserve(
     account = unit.uow.accounts.get(AccountId(account_id))
     unit.require(SEND_MESSAGES, account.id)
     repo = unit.uow.records(QUOTA_RESERVATIONS)
-    stored = repo.find(reservation_key(period, key))
+    stored = repo.find(reservation_key(period, account.id, key))
     state, chain = load(unit.uow, account, period, [key])
-    if stored is not None:
-        state.reserve(account.id, quantity, key=key)  # a retry, or IdempotencyConflict
+    if stored is not None:  # a retry, or IdempotencyConflict
+        state.reserve(account.id, quantity, key=held_key(account.id, key))
         return QuotaCheck(stored.account_id, stored.quantity, stored.overage, None)
     require_can_send(account, chain[1:])
     period.require_begun(unit.now)
@@ -247,7 +263,7 @@ def reserve(
     refusal = told(unit, decision).refusal
     if refusal is not None:
         raise refusal
-    after = state.reserve(account.id, quantity, key=key)
+    after = state.reserve(account.id, quantity, key=held_key(account.id, key))
     repo.add(QuotaReservation(period, key, account.id, quantity, decision.overage))
     save(unit.uow, chain, period, state, after)
     unit.emit(
@@ -262,16 +278,20 @@ def reserve(
     return decision
 
 
-def release(unit: Unit, period: BillingPeriod, key: str) -> QuotaReservation:
-    """Give back what the send under ``key`` reserved."""
-    repo = unit.uow.records(QUOTA_RESERVATIONS)
-    stored = repo.find(reservation_key(period, key))
-    if stored is None:
-        raise ReservationNotFound(f"no reservation under key {quoted(key)}", key=key)
-    account = unit.uow.accounts.get(stored.account_id)
+def release(unit: Unit, account_id: str, period: BillingPeriod, key: str) -> QuotaReservation:
+    """Give back what ``account_id``'s send under ``key`` reserved."""
+    account = unit.uow.accounts.get(AccountId(account_id))
     unit.require(SEND_MESSAGES, account.id)
+    repo = unit.uow.records(QUOTA_RESERVATIONS)
+    stored = repo.find(reservation_key(period, account.id, key))
+    if stored is None:
+        raise ReservationNotFound(
+            f"account {quoted(account.id)} has no reservation under key {quoted(key)}",
+            key=key,
+            account_id=account.id,
+        )
     state, chain = load(unit.uow, account, period, [key])
-    save(unit.uow, chain, period, state, state.release(key))
+    save(unit.uow, chain, period, state, state.release(held_key(account.id, key)))
     repo.remove(QUOTA_RESERVATIONS.key_of(stored))
     unit.emit(
         QuotaReleased(

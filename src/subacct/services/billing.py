@@ -258,17 +258,22 @@ class Billing:
     ) -> QuotaCheck:
         """Count a send against every quota up the tree, or raise ``QuotaExceeded`` (or
         ``AccountNotActive``). Retrying with the same key changes nothing; the check says
-        any overage. Record the send's usage under the same key to settle it."""
+        any overage. Record the send's usage under the same key to settle it. The key is
+        ``account_id``'s own: other accounts' sends may use the same key."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
         when, n, token = _args.period(period), _args.quantity(quantity), _args.text(key, "key")
         return self._runner.command(who, lambda unit: _quotas.reserve(unit, where, when, n, token))
 
     @command
-    def release_send(self, period: BillingPeriod | str, key: str, *, by: Actor) -> QuotaReservation:
-        """Give back what the send under ``key`` reserved (it did not go out). Returns the
-        reservation released."""
-        who, when, token = _args.actor(by), _args.period(period), _args.text(key, "key")
-        return self._runner.command(who, lambda unit: _quotas.release(unit, when, token))
+    def release_send(
+        self, account_id: str, period: BillingPeriod | str, key: str, *, by: Actor
+    ) -> QuotaReservation:
+        """Give back what ``account_id``'s send under ``key`` reserved (it did not go out).
+        Returns the reservation released. A send's key is its account's own: another
+        account's send under the same key is another reservation."""
+        who, where = _args.actor(by), _args.ident(account_id, "account_id")
+        when, token = _args.period(period), _args.text(key, "key")
+        return self._runner.command(who, lambda unit: _quotas.release(unit, where, when, token))
 
     # -- invoices -------------------------------------------------------------------------
 

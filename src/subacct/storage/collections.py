@@ -107,7 +107,12 @@ QUOTAS: Final = Collection("quotas", QuotaSetting, ("account_id",))
 QUOTA_COUNTERS: Final = Collection(
     "quota_counters", QuotaCounter, ("account_id", "period"), versioned=True
 )
-QUOTA_RESERVATIONS: Final = Collection("quota_reservations", QuotaReservation, ("period", "key"))
+QUOTA_RESERVATIONS: Final = Collection(
+    # a send's key is its account's own (schema version 8 re-keyed the stored ones)
+    "quota_reservations",
+    QuotaReservation,
+    ("period", "account_id", "key"),
+)
 SUBSCRIPTIONS: Final = Collection("subscriptions", Subscription, ("account_id",))
 PLAN_CHANGES: Final = Collection(
     "plan_changes", PlanChange, ("request_id",), indexes=("account_id", "status")

@@ -49,7 +49,7 @@ from subacct.pricing.ledger import (
 from subacct.pricing.period import BillingPeriod
 from subacct.pricing.usage import UsageRecord
 from subacct.storage.collections import POLICY_COLLECTIONS
-from subacct.storage.ports import LoggedEvent
+from subacct.storage.ports import LoggedEvent, UsageKey
 from subacct.storage.records import Collection, check_record_version, dump_record
 
 __all__ = ["MemoryStore", "MemoryUnitOfWork"]
@@ -172,14 +172,15 @@ class _Data:
         self.balances: Table[tuple[str, LedgerAccount], Decimal] = Table(self.journal)
         self.wallets: Table[tuple[str, AccountId], Wallet] = Table(self.journal)
         self.reservations: Table[tuple[str, str], Reservation] = Table(self.journal)
-        self.operations: Table[tuple[str, str], IdempotencyRecord] = Table(self.journal)
+        # by (currency, scope, key)
+        self.operations: Table[tuple[str, str, str], IdempotencyRecord] = Table(self.journal)
         self.transfers: dict[str, Log[Transfer]] = {}
         self.policy: Table[str, int] = Table(self.journal)  # "version": the policy version
-        # usage: records by (period, key), running totals by (period, account)
-        self.usage: Table[tuple[str, str], UsageRecord] = Table(self.journal)
+        # usage: records by (period, account, key), running totals by (period, account)
+        self.usage: Table[tuple[str, str, str], UsageRecord] = Table(self.journal)
         self.usage_totals: Table[tuple[str, AccountId], int] = Table(self.journal)
-        self.usage_by_period: Index[str, str] = Index(self.journal)
-        self.usage_by_account: Index[AccountId, tuple[str, str]] = Index(self.journal)
+        self.usage_by_period: Index[str, tuple[str, str, str]] = Index(self.journal)
+        self.usage_by_account: Index[AccountId, tuple[str, str, str]] = Index(self.journal)
 
         self.policy_touched = False  # by the open unit of work
 
@@ -494,11 +495,11 @@ class MemoryUsage:
 
     def add(self, records: Sequence[UsageRecord]) -> None:
         d = self._d
-        seen: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str, str]] = set()
         for record in records:
             if type(record) is not UsageRecord:
                 raise InvalidInput(f"expected a UsageRecord, got {type(record).__name__}")
-            identity = (str(record.period), record.idempotency_key)
+            identity = (str(record.period), record.account_id, record.idempotency_key)
             if identity in seen or d.usage.get(identity) is not None:
                 raise AlreadyExists(
                     f"usage record {quoted('/'.join(identity))} exists already",
@@ -508,16 +509,16 @@ class MemoryUsage:
             seen.add(identity)
         for record in records:
             period = str(record.period)
-            identity = (period, record.idempotency_key)
+            identity = (period, record.account_id, record.idempotency_key)
             d.usage.put(identity, record)
-            d.usage_by_period.add(period, record.idempotency_key)
+            d.usage_by_period.add(period, identity)
             d.usage_by_account.add(record.account_id, identity)
             total = (period, record.account_id)
             d.usage_totals.put(total, (d.usage_totals.get(total) or 0) + record.quantity)
 
-    def find(self, period: BillingPeriod, keys: Iterable[str]) -> dict[str, UsageRecord]:
+    def find(self, period: BillingPeriod, keys: Iterable[UsageKey]) -> dict[UsageKey, UsageRecord]:
         month, rows = str(period), self._d.usage.rows
-        return {k: r for k in keys if (r := rows.get((month, k))) is not None}
+        return {(a, k): r for a, k in keys if (r := rows.get((month, a, k))) is not None}
 
     def totals(
         self, period: BillingPeriod, account_ids: Iterable[AccountId] | None = None
@@ -529,7 +530,7 @@ class MemoryUsage:
 
     def for_period(self, period: BillingPeriod) -> list[UsageRecord]:
         month, rows = str(period), self._d.usage.rows
-        return [rows[(month, k)] for k in sorted(self._d.usage_by_period.values(month))]
+        return [rows[i] for i in sorted(self._d.usage_by_period.values(month))]
 
     def for_account(self, account_id: AccountId) -> list[UsageRecord]:
         rows = self._d.usage.rows
@@ -591,8 +592,8 @@ class MemoryLedger:
         due = [r for r in self.reservations() if r.is_open and r.expires_at <= at]
         return sorted(due, key=lambda r: (r.expires_at, r.id))
 
-    def idempotency(self, key: str) -> IdempotencyRecord | None:
-        return self._d.operations.rows.get((self._currency, key))
+    def idempotency(self, key: str, scope: AccountId | str) -> IdempotencyRecord | None:
+        return self._d.operations.rows.get((self._currency, scope, key))
 
     def put_wallet(self, wallet: Wallet) -> None:
         self._d.wallets.put((self._currency, wallet.account_id), wallet)
@@ -605,7 +606,8 @@ class MemoryLedger:
         if record is None:
             return  # a replay writes nothing
         cur, balances = self._currency, self._d.balances
-        if (cur, record.key) in self._d.operations.rows:
+        scope = record.receipt.scope
+        if (cur, scope, record.key) in self._d.operations.rows:
             raise StalePlan(f"key {quoted(record.key)} was used meanwhile", key=record.key)
         stale = [a for a, seen in plan.pinned if self.balance(a) != seen]
         stale += [
@@ -625,7 +627,7 @@ class MemoryLedger:
                     f"reservation {quoted(hold.id)} changed since the plan was made",
                     reservation_id=hold.id,
                 )
-        self._d.operations.put((cur, record.key), record)
+        self._d.operations.put((cur, scope, record.key), record)
         for account, delta, _floor in plan.changes:
             balances.put((cur, account), self.balance(account) + delta)
         for hold in plan.reservations:

@@ -58,7 +58,7 @@ _APPLY_SQL: Final = "SELECT subacct_ledger_apply(%s::jsonb)"
 _WALLET_LOCK_SEED: Final = 5942433  # hashtextextended seed of wallets' advisory lock keys
 
 LEDGER_APPLY_DDL: Final = [
-    # p: {"currency", "key", "operation", "fingerprint", "reservation_ids" (JSON text),
+    # p: {"currency", "scope", "key", "operation", "fingerprint", "reservation_ids" (JSON),
     #     "wallets": [[id, body read (null: none), read?, body to write (null: none)]] by id,
     #     "balances": [[account, delta (null: only read), floor, pinned]] by account,
     #     "holds": [[id, new status, expires_at, body]] by id,
@@ -79,6 +79,7 @@ LEDGER_APPLY_DDL: Final = [
         v_last BIGINT := 0;
         v_status TEXT;
         v_stale TEXT;
+        v_used BOOLEAN;
         v_found_wallets JSONB := '{}';
         v_found JSONB := '{}';
         v_now TEXT[] := '{}';
@@ -139,12 +140,21 @@ LEDGER_APPLY_DDL: Final = [
             END IF;
         END LOOP;
         IF v_stale IS NULL THEN
-            INSERT INTO ledger_operations
-                (currency, op_key, operation, fingerprint, reservation_ids)
-            VALUES (v_currency, p->>'key', p->>'operation', p->>'fingerprint',
-                    p->>'reservation_ids')
-            ON CONFLICT DO NOTHING;
+            -- the key must be new in its scope, and not one of the ledger-wide keys
+            -- stored before schema version 8 (scope '')
+            PERFORM 1 FROM ledger_operations
+             WHERE currency = v_currency AND scope = '' AND op_key = p->>'key';
             IF NOT FOUND THEN
+                INSERT INTO ledger_operations
+                    (currency, scope, op_key, operation, fingerprint, reservation_ids)
+                VALUES (v_currency, p->>'scope', p->>'key', p->>'operation',
+                        p->>'fingerprint', p->>'reservation_ids')
+                ON CONFLICT DO NOTHING;
+                v_used := NOT FOUND;
+            ELSE
+                v_used := TRUE;
+            END IF;
+            IF v_used THEN
                 v_stale := 'key ' || (p->>'key') || ' was used meanwhile';
             END IF;
         END IF;
@@ -184,10 +194,10 @@ LEDGER_APPLY_DDL: Final = [
         FOR i IN 0 .. jsonb_array_length(v_transfers) - 1 LOOP
             e := v_transfers->i;
             INSERT INTO ledger_transfers
-                (currency, op_key, idx, seq, operation, source, destination, amount, at,
-                 reference)
-            VALUES (v_currency, p->>'key', (e->>0)::integer, v_last + 1, e->>1, e->>2, e->>3,
-                    e->>4, e->>5, e->>6);
+                (currency, scope, op_key, idx, seq, operation, source, destination, amount,
+                 at, reference)
+            VALUES (v_currency, p->>'scope', p->>'key', (e->>0)::integer, v_last + 1, e->>1,
+                    e->>2, e->>3, e->>4, e->>5, e->>6);
         END LOOP;
         RETURN jsonb_build_object('balances', v_found)::text;
     END
@@ -207,7 +217,7 @@ class LedgerCache:
         self.limit = limit
         self.wallets: dict[str, str | None] = {}
         self.balances: dict[LedgerAccount, str] = {}
-        self.used: dict[str, None] = {}
+        self.used: dict[tuple[str, str], None] = {}  # (scope, key)
 
     def _room(self, table: dict[Any, Any]) -> None:
         if len(table) >= self.limit:
@@ -221,9 +231,9 @@ class LedgerCache:
         self._room(self.balances)
         self.balances[account] = text
 
-    def key_used(self, key: str) -> None:
+    def key_used(self, scope: str, key: str) -> None:
         self._room(self.used)
-        self.used[key] = None
+        self.used[(scope, key)] = None
 
     def take(self, state: dict[str, Any]) -> None:
         """Remember the rows the server reported (``subacct_ledger_apply``'s result or
@@ -259,7 +269,7 @@ class PgLedger(SqlLedger):
         super().__init__(uow, currency, lock=" FOR UPDATE")
         self._uow = uow
         self._cache = cache
-        self._assumed: set[str] = set()  # keys planning took as unused
+        self._assumed: set[tuple[str, str]] = set()  # (scope, key) planning took as unused
 
     def planning_view(self) -> LedgerView:
         """A view for ``plan`` that reads the cache first (see the module)."""
@@ -285,6 +295,7 @@ class PgLedger(SqlLedger):
 
         body = {
             "currency": self.currency,
+            "scope": receipt.scope,
             "key": record.key,
             "operation": receipt.operation.value,
             "fingerprint": record.fingerprint,
@@ -322,12 +333,12 @@ class PgLedger(SqlLedger):
                 self._wallets[wallet.account_id] = body
             for hold in holds:
                 self._holds[hold.id] = _json(hold)
-            self._assumed.discard(record.key)
+            self._assumed.discard((receipt.scope, record.key))
 
         def failed(detail: dict[str, Any]) -> None:
             self._cache.take(detail)
             if detail.get("key_used"):
-                self._cache.key_used(record.key)
+                self._cache.key_used(receipt.scope, record.key)
 
         self._uow.defer(_Pending(params, done, failed))
 
@@ -360,7 +371,7 @@ class PgLedger(SqlLedger):
             ("w", "ledger_wallets", "account_id", "body", wallets),
             ("b", "ledger_balances", "account", "balance", [str(a) for a in balances]),
             ("h", "ledger_reservations", "id", "body", holds),
-            ("k", "ledger_operations", "op_key", "fingerprint", keys),
+            ("k", "ledger_operations", "op_key", "scope", sorted({k for _, k in keys})),
         ):
             if names:
                 parts.append(
@@ -371,7 +382,10 @@ class PgLedger(SqlLedger):
         if not parts:
             return True
         rows = self._uow.query_alone(" UNION ALL ".join(parts), params)
-        found: dict[tuple[str, str], str] = {(str(t), str(n)): str(v) for t, n, v in rows}
+        found: dict[tuple[str, str], str] = {
+            (str(t), str(n)): str(v) for t, n, v in rows if t != "k"
+        }
+        scoped = {(str(v), str(n)) for t, n, v in rows if t == "k"}  # (scope, key) stored
         same = True
         for account_id in wallets:
             body = found.get(("w", account_id))
@@ -389,11 +403,11 @@ class PgLedger(SqlLedger):
             body = found.get(("h", hold_id))
             same &= body == self._holds[hold_id]
             self._holds[hold_id] = body
-        for key in keys:
-            if ("k", key) in found:
+        for scope, key in keys:
+            if (scope, key) in scoped or ("", key) in scoped:
                 same = False
-                self._cache.key_used(key)
-                self._assumed.discard(key)
+                self._cache.key_used(scope, key)
+                self._assumed.discard((scope, key))
         return same
 
 
@@ -443,9 +457,9 @@ class _CachedView:
     def due_reservations(self, at: datetime) -> Sequence[Reservation]:
         return self._ledger.due_reservations(at)
 
-    def idempotency(self, key: str) -> IdempotencyRecord | None:
+    def idempotency(self, key: str, scope: AccountId | str) -> IdempotencyRecord | None:
         ledger = self._ledger
-        if key in ledger._cache.used:
-            return ledger.idempotency(key)
-        ledger._assumed.add(key)
+        if (scope, key) in ledger._cache.used:
+            return ledger.idempotency(key, scope)
+        ledger._assumed.add((scope, key))
         return None

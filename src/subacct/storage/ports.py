@@ -54,6 +54,7 @@ __all__ = [
     "PlansFromCache",
     "Store",
     "UnitOfWork",
+    "UsageKey",
     "UsageRepository",
     "UserRepository",
 ]
@@ -177,8 +178,13 @@ class MembershipRepository(Protocol):
         ...
 
 
+UsageKey = tuple[AccountId, str]
+"""A usage record's key in its period: ``(account_id, idempotency_key)``."""
+
+
 class UsageRepository(Protocol):
-    """Usage records, unique per (period, idempotency key), with the per-account totals
+    """Usage records, unique per (period, account, idempotency key): a key is its
+    account's own (``UsageKey``: ``(account_id, idempotency_key)``). With the per-account totals
     billing reads. ``totals`` is computed by storage (an SQL aggregate over indexed
     columns, a running total in memory): a month's invoices never read every record.
     Quantities are whole numbers up to ``subacct.pricing.usage.MAX_QUANTITY`` per record;
@@ -186,11 +192,12 @@ class UsageRepository(Protocol):
 
     def add(self, records: Sequence[UsageRecord]) -> None:
         """Insert all of ``records`` or (raising) none: ``AlreadyExists`` when a
-        (period, idempotency key) is stored already or repeated in ``records``."""
+        (period, account, idempotency key) is stored already or repeated in ``records``."""
         ...
 
-    def find(self, period: BillingPeriod, keys: Iterable[str]) -> dict[str, UsageRecord]:
-        """The stored records of ``period`` under ``keys``, by key (absent keys left out)."""
+    def find(self, period: BillingPeriod, keys: Iterable[UsageKey]) -> dict[UsageKey, UsageRecord]:
+        """The stored records of ``period`` under ``keys`` (``(account_id,
+        idempotency_key)`` pairs), by key (absent keys left out)."""
         ...
 
     def totals(
@@ -201,7 +208,7 @@ class UsageRepository(Protocol):
         ...
 
     def for_period(self, period: BillingPeriod) -> list[UsageRecord]:
-        """Every record of ``period``, in idempotency key order."""
+        """Every record of ``period``, by account then idempotency key."""
         ...
 
     def for_account(self, account_id: AccountId) -> list[UsageRecord]:

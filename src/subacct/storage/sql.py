@@ -39,8 +39,8 @@ from subacct.errors import (
 )
 from subacct.pricing.period import BillingPeriod
 from subacct.pricing.usage import UsageRecord
-from subacct.storage.collections import POLICY_COLLECTIONS
-from subacct.storage.ports import LoggedEvent
+from subacct.storage.collections import POLICY_COLLECTIONS, QUOTA_RESERVATIONS
+from subacct.storage.ports import LoggedEvent, UsageKey
 from subacct.storage.records import (
     Collection,
     check_record_version,
@@ -63,6 +63,7 @@ __all__ = [
     "event_json",
     "move_usage_records",
     "record_table_ddl",
+    "rekey_quota_reservations",
 ]
 
 R = TypeVar("R")
@@ -641,20 +642,22 @@ class SqlUsage(_Repo):
     overflow."""
 
     def add(self, records: Sequence[UsageRecord]) -> None:
-        by_period: dict[BillingPeriod, list[str]] = {}
-        seen: set[tuple[str, str]] = set()
+        by_period: dict[BillingPeriod, list[UsageKey]] = {}
+        seen: set[tuple[str, str, str]] = set()
         for record in records:
             if type(record) is not UsageRecord:
                 raise InvalidInput(f"expected a UsageRecord, got {type(record).__name__}")
-            identity = (str(record.period), record.idempotency_key)
+            identity = (str(record.period), record.account_id, record.idempotency_key)
             if identity in seen:
                 raise _usage_taken(identity)
             seen.add(identity)
-            by_period.setdefault(record.period, []).append(record.idempotency_key)
+            by_period.setdefault(record.period, []).append(
+                (record.account_id, record.idempotency_key)
+            )
         for period, keys in by_period.items():
             taken = self.find(period, keys)
             if taken:
-                raise _usage_taken((str(period), next(iter(taken))))
+                raise _usage_taken((str(period), *next(iter(taken))))
         rows = [
             (
                 str(r.period),
@@ -673,17 +676,17 @@ class SqlUsage(_Repo):
                 [value for row in part for value in row],
             )
 
-    def find(self, period: BillingPeriod, keys: Iterable[str]) -> dict[str, UsageRecord]:
+    def find(self, period: BillingPeriod, keys: Iterable[UsageKey]) -> dict[UsageKey, UsageRecord]:
         wanted = list(dict.fromkeys(keys))
-        found: dict[str, UsageRecord] = {}
-        for part in _chunks(wanted):
-            marks = ", ".join("?" * len(part))
+        found: dict[UsageKey, UsageRecord] = {}
+        for part in _chunks(wanted, 2):
+            pairs = ", ".join(["(?, ?)"] * len(part))
             rows = self._q(
                 f"SELECT {_USAGE_COLS} FROM usage_records WHERE period = ? "
-                f"AND idempotency_key IN ({marks})",
-                (str(period), *part),
+                f"AND (account_id, idempotency_key) IN (VALUES {pairs})",
+                (str(period), *(value for pair in part for value in pair)),
             )
-            found.update((str(row[1]), _usage(row)) for row in rows)
+            found.update(((AccountId(row[2]), str(row[1])), _usage(row)) for row in rows)
         return found
 
     def totals(
@@ -709,7 +712,7 @@ class SqlUsage(_Repo):
 
     def for_period(self, period: BillingPeriod) -> list[UsageRecord]:
         rows = self._q(f"SELECT {_USAGE_COLS} FROM usage_records WHERE period = ?", (str(period),))
-        return [_usage(r) for r in sorted(rows, key=lambda r: str(r[1]))]
+        return [_usage(r) for r in sorted(rows, key=lambda r: (str(r[2]), str(r[1])))]
 
     def for_account(self, account_id: AccountId) -> list[UsageRecord]:
         rows = self._q(
@@ -718,7 +721,7 @@ class SqlUsage(_Repo):
         return [_usage(r) for r in sorted(rows, key=lambda r: (str(r[0]), str(r[1])))]
 
 
-def _usage_taken(identity: tuple[str, str]) -> AlreadyExists:
+def _usage_taken(identity: tuple[str, ...]) -> AlreadyExists:
     key = "/".join(identity)
     return AlreadyExists(f"usage record {quoted(key)} exists already", collection="usage", key=key)
 
@@ -805,7 +808,7 @@ AUDIT_LOG_DDL: Final = [
 
 def _migrations() -> list[list[str]]:
     from subacct.storage.collections import COLLECTIONS
-    from subacct.storage.sql_ledger import LEDGER_DDL
+    from subacct.storage.sql_ledger import LEDGER_DDL, LEDGER_SCOPES_DDL
 
     core = [
         """CREATE TABLE accounts (
@@ -876,7 +879,11 @@ def _migrations() -> list[list[str]]:
         # then each adapter moves the records of rec_usage in and drops it (its own
         # JSON functions: ``move_usage_records``)
     ]
-    return [core, records, list(LEDGER_DDL), [], tables(5), tables(6), version_7]
+    # version 8: idempotency keys per scope (the account acted on): the ledger's tables
+    # (``LEDGER_SCOPES_DDL``) and usage_records rebuilt with it in their keys; then each
+    # adapter re-keys the stored quota reservations (``rekey_quota_reservations``)
+    version_8 = [*LEDGER_SCOPES_DDL, *USAGE_SCOPES_DDL]
+    return [core, records, list(LEDGER_DDL), [], tables(5), tables(6), version_7, version_8]
 
 
 _INDEXED_BEFORE_7: Final = (
@@ -922,6 +929,37 @@ def move_usage_records(field: str) -> list[str]:
         f"substr(k, length(i_period) + 2), i_account_id, {json['channel']}, "
         f"CAST({json['quantity']} AS BIGINT), {json['label']} FROM rec_usage",
         "DROP TABLE rec_usage",
+    ]
+
+
+USAGE_SCOPES_DDL: Final = [
+    # version 8: a usage key is its account's own
+    """CREATE TABLE usage_records_8 (
+        period TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        quantity BIGINT NOT NULL,
+        label TEXT,
+        PRIMARY KEY (period, account_id, idempotency_key)
+    )""",
+    f"INSERT INTO usage_records_8 ({_USAGE_COLS}) SELECT {_USAGE_COLS} FROM usage_records",
+    "DROP TABLE usage_records",
+    "ALTER TABLE usage_records_8 RENAME TO usage_records",
+    "CREATE INDEX usage_records_totals ON usage_records(period, account_id, quantity)",
+    "CREATE INDEX usage_records_account ON usage_records(account_id, period)",
+]
+
+
+def rekey_quota_reservations(field: str, slash: str) -> list[str]:
+    """Version 8's last statement: a quota reservation's record key was
+    ``period/key``; it becomes ``period/account/key`` (``QUOTA_RESERVATIONS``). ``field``
+    reads a JSON field of ``body`` as text (``{name}``: the field), ``slash`` finds the
+    first ``/`` of ``k`` (each database's own functions)."""
+    account = field.format(name="account_id")
+    return [
+        f"UPDATE {record_table(QUOTA_RESERVATIONS)} SET k = substr(k, 1, {slash}) || "
+        f"{account} || '/' || substr(k, {slash} + 1)"
     ]
 
 

@@ -32,7 +32,7 @@ from subacct.pricing.ledger import (
 from subacct.serialization import converter
 from subacct.storage.sql import SqlSession, _Repo
 
-__all__ = ["LEDGER_DDL", "SqlLedger", "transfer_fields"]
+__all__ = ["LEDGER_DDL", "LEDGER_SCOPES_DDL", "SqlLedger", "transfer_fields"]
 
 _ZERO: Final = Decimal(0)
 
@@ -102,7 +102,7 @@ class SqlLedger(_Repo):
         self._locked_wallets: set[str] = set()
         self._holds: dict[str, str | None] = {}  # reservation bodies read (None: absent)
         self._locked_holds: set[str] = set()
-        self._unused: set[str] = set()
+        self._unused: set[tuple[str, str]] = set()  # (scope, key)
         self._seqs: dict[LedgerAccount, int] = {}  # the seq of each balance read
 
     # -- LedgerView ---------------------------------------------------------------------
@@ -161,21 +161,25 @@ class SqlLedger(_Repo):
         )
         return sorted((_reservation(r[0]) for r in rows), key=lambda r: (r.expires_at, r.id))
 
-    def idempotency(self, key: str) -> IdempotencyRecord | None:
-        if key in self._unused:
+    def idempotency(self, key: str, scope: AccountId | str) -> IdempotencyRecord | None:
+        """The key's record in ``scope``, or in the ledger-wide scope ``''`` where the
+        operations stored before schema version 8 are (their keys stay ledger-wide)."""
+        if (scope, key) in self._unused:
             return None
         rows = self._q(
-            "SELECT operation, fingerprint, reservation_ids FROM ledger_operations "
-            "WHERE currency = ? AND op_key = ?",
-            (self._currency, key),
+            "SELECT scope, operation, fingerprint, reservation_ids FROM ledger_operations "
+            "WHERE currency = ? AND scope IN (?, '') AND op_key = ? ORDER BY scope DESC",
+            (self._currency, scope, key),
         )
         if not rows:
             if self._lock:
-                self._unused.add(key)
+                self._unused.add((scope, key))
             return None
-        operation, fingerprint, reservation_ids = rows[0]
-        transfers = self._transfers("op_key = ?", (key,))
-        receipt = Receipt(key, OperationKind(operation), transfers, json.loads(reservation_ids))
+        found, operation, fingerprint, reservation_ids = rows[0]
+        transfers = self._transfers("scope = ? AND op_key = ?", (found, key))
+        receipt = Receipt(
+            key, OperationKind(operation), transfers, json.loads(reservation_ids), scope=found
+        )
         return IdempotencyRecord(key, fingerprint, receipt)
 
     # -- writes -------------------------------------------------------------------------
@@ -208,10 +212,11 @@ class SqlLedger(_Repo):
         batch: list[tuple[str, Sequence[Any], int]] = [
             (
                 "INSERT INTO ledger_operations "
-                "(currency, op_key, operation, fingerprint, reservation_ids) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "(currency, scope, op_key, operation, fingerprint, reservation_ids) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     self._currency,
+                    receipt.scope,
                     record.key,
                     receipt.operation.value,
                     record.fingerprint,
@@ -222,7 +227,7 @@ class SqlLedger(_Repo):
             *self._balance_writes(updates, seq),
             *(self._reservation_write(hold) for hold in holds),
             *(self._wallet_write(w) for w in sorted(plan.wallets, key=lambda w: w.account_id)),
-            *self._transfer_writes(plan.transfers, seq),
+            *self._transfer_writes(plan.transfers, receipt.scope, seq),
         ]
         counts = self._db.execute_batch([(sql, params) for sql, params, _ in batch])
         if counts != [expected for _, _, expected in batch]:
@@ -445,18 +450,18 @@ class SqlLedger(_Repo):
         self._wallets[wallet.account_id] = _json(wallet)
 
     def _transfer_writes(
-        self, transfers: Sequence[Transfer], seq: int
+        self, transfers: Sequence[Transfer], scope: str, seq: int
     ) -> list[tuple[str, Sequence[Any], int]]:
         if not transfers:
             return []
         rows: list[Any] = []
         for t in transfers:
             index, *rest = transfer_fields(t)
-            rows += (self._currency, t.key, index, seq, *rest)
-        marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(transfers))
+            rows += (self._currency, scope, t.key, index, seq, *rest)
+        marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(transfers))
         sql = (
-            "INSERT INTO ledger_transfers (currency, op_key, idx, seq, operation, source, "
-            f"destination, amount, at, reference) VALUES {marks} ON CONFLICT DO NOTHING"
+            "INSERT INTO ledger_transfers (currency, scope, op_key, idx, seq, operation, "
+            f"source, destination, amount, at, reference) VALUES {marks} ON CONFLICT DO NOTHING"
         )
         return [(sql, rows, len(transfers))]
 
@@ -591,3 +596,56 @@ LEDGER_DDL: Final = [
     "CREATE INDEX ledger_reservations_due ON ledger_reservations(currency, status, expires_at)",
 ]
 """The credit ledger's tables: one entry of ``subacct.storage.sql.MIGRATIONS``."""
+
+
+_TRANSFER_INDEXES: Final = [
+    "CREATE INDEX ledger_transfers_source ON ledger_transfers(currency, source, at)",
+    "CREATE INDEX ledger_transfers_destination ON ledger_transfers(currency, destination, at)",
+    "CREATE INDEX ledger_transfers_seq ON ledger_transfers(currency, seq)",
+]
+
+LEDGER_SCOPES_DDL: Final = [
+    # schema version 8: idempotency keys per scope (the account an operation is authorized
+    # on). The tables are rebuilt with ``scope`` in their keys; the operations stored
+    # before keep scope '' (ledger-wide), where ``SqlLedger.idempotency`` still finds them.
+    """CREATE TABLE ledger_operations_8 (
+        currency TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        op_key TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        reservation_ids TEXT NOT NULL,
+        PRIMARY KEY (currency, scope, op_key)
+    )""",
+    "INSERT INTO ledger_operations_8 "
+    "(currency, scope, op_key, operation, fingerprint, reservation_ids) "
+    "SELECT currency, '', op_key, operation, fingerprint, reservation_ids "
+    "FROM ledger_operations",
+    """CREATE TABLE ledger_transfers_8 (
+        currency TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        op_key TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        seq BIGINT NOT NULL,
+        operation TEXT NOT NULL,
+        source TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        at TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        PRIMARY KEY (currency, scope, op_key, idx),
+        FOREIGN KEY (currency, scope, op_key)
+            REFERENCES ledger_operations_8 (currency, scope, op_key)
+    )""",
+    "INSERT INTO ledger_transfers_8 (currency, scope, op_key, idx, seq, operation, source, "
+    "destination, amount, at, reference) SELECT currency, '', op_key, idx, seq, operation, "
+    "source, destination, amount, at, reference FROM ledger_transfers",
+    "DROP TABLE ledger_transfers",
+    "DROP TABLE ledger_operations",
+    # renaming the parent rewrites the child's foreign key to the new name (SQLite) or
+    # keeps pointing at the table itself (PostgreSQL)
+    "ALTER TABLE ledger_operations_8 RENAME TO ledger_operations",
+    "ALTER TABLE ledger_transfers_8 RENAME TO ledger_transfers",
+    *_TRANSFER_INDEXES,
+]
+"""Schema version 8's ledger part (``subacct.storage.sql.MIGRATIONS``)."""

@@ -44,6 +44,7 @@ from subacct.storage.sql import (
     SqlUsage,
     SqlUsers,
     move_usage_records,
+    rekey_quota_reservations,
 )
 from subacct.storage.sql_ledger import SqlLedger
 
@@ -56,6 +57,7 @@ _VERSION: Final = "SELECT version FROM policy_version WHERE id = 1"
 # SQLite-only statements, by the schema version (shared with PostgreSQL) they end
 _SQLITE_ONLY: Final[dict[int, list[str]]] = {
     7: move_usage_records("json_extract(body, '$.{name}')"),
+    8: rekey_quota_reservations("json_extract(body, '$.{name}')", "instr(k, '/')"),
 }
 MIGRATIONS: Final = [
     [*statements, *_SQLITE_ONLY.get(number, [])]

@@ -461,7 +461,9 @@ class StoreConformance(LedgerConformance):
             uow.commit()
         with store.unit_of_work(read_only=True) as uow:
             usage = uow.usage
-            assert usage.for_period(jan) == sorted([*small, *big], key=lambda r: r.idempotency_key)
+            assert usage.for_period(jan) == sorted(
+                [*small, *big], key=lambda r: (r.account_id, r.idempotency_key)
+            )
             assert usage.for_period(feb) == [later]
             expected = {
                 a: sum(r.quantity for r in [*small, *big] if r.account_id == a)
@@ -473,9 +475,10 @@ class StoreConformance(LedgerConformance):
                 "a2": expected["a2"]
             }
             assert usage.totals(BillingPeriod(2025, 12)) == {}
-            assert usage.find(jan, ["k0001", "k0999", "none"]) == {
-                "k0001": small[0],
-                "k0999": small[998],
+            wanted = [("a1", "k0001"), ("a0", "k0999"), ("a2", "k0001"), ("a1", "none")]
+            assert usage.find(jan, [(AccountId(a), k) for a, k in wanted]) == {
+                ("a1", "k0001"): small[0],
+                ("a0", "k0999"): small[998],
             }
             assert usage.for_account(AccountId("a1"))[-1] == later
             assert [r.idempotency_key for r in usage.for_account(AccountId("a2"))] == sorted(
@@ -492,12 +495,12 @@ class StoreConformance(LedgerConformance):
             uow.commit()
         for batch in (
             [UsageRecord("a1", jan, "sms", 1, "k2"), first],  # a stored key
-            [UsageRecord("a1", jan, "sms", 1, "k3"), UsageRecord("a2", jan, "sms", 2, "k3")],
+            [UsageRecord("a1", jan, "sms", 1, "k3"), UsageRecord("a1", jan, "email", 2, "k3")],
         ):
             with store.unit_of_work() as uow:
                 with pytest.raises(AlreadyExists):
                     uow.usage.add(batch)
-                assert uow.usage.find(jan, ["k2", "k3"]) == {}
+                assert uow.usage.find(jan, [(AccountId("a1"), "k2"), (AccountId("a1"), "k3")]) == {}
                 assert uow.usage.totals(jan) == {"a1": 3}
         with store.unit_of_work() as uow:
             with pytest.raises(InvalidInput):
@@ -506,6 +509,22 @@ class StoreConformance(LedgerConformance):
         with store.unit_of_work(read_only=True) as uow:
             assert uow.usage.totals(jan) == {"a1": 3}
             assert uow.usage.for_period(jan) == [first]
+
+    def test_usage_keys_are_each_accounts_own(self, store: Store) -> None:
+        from subacct.pricing import BillingPeriod, UsageRecord
+
+        jan = BillingPeriod(2026, 1)
+        mine = UsageRecord("a1", jan, "sms", 3, "k1")
+        theirs = UsageRecord("a2", jan, "sms", 4, "k1")
+        with store.unit_of_work() as uow:
+            uow.usage.add([mine, theirs])  # one key, two accounts: two records
+            uow.commit()
+        with store.unit_of_work() as uow, pytest.raises(AlreadyExists):
+            uow.usage.add([UsageRecord("a2", jan, "email", 1, "k1")])
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.usage.totals(jan) == {"a1": 3, "a2": 4}
+            assert uow.usage.find(jan, [(AccountId("a2"), "k1")]) == {("a2", "k1"): theirs}
+            assert uow.usage.for_period(jan) == [mine, theirs]
 
     # -- the policy version ---------------------------------------------------------------
 

@@ -214,12 +214,13 @@ class LedgerConformance:
             assert [t.id for t in ledger.transfers(_wallet("s"), start=_hours(3))] == ["s1/0"]
             assert ledger.opening_balance(_wallet("m"), _hours(2)) == Decimal("0.3")
             assert ledger.opening_balance(_wallet("s"), _hours(2)) == 0
-            record = ledger.idempotency("d1")
+            record = ledger.idempotency("d1", "m")  # a distribution: the master's key
             assert record is not None
             assert record.receipt == first
             assert record.fingerprint == requests[2].fingerprint()
             assert plan(ledger, requests[2], allow_all).replayed
-            assert ledger.idempotency("nope") is None
+            assert ledger.idempotency("nope", "m") is None
+            assert ledger.idempotency("d1", "s") is None  # the sub's keys are its own
             other = uow.ledger("USD")
             assert (other.balances(), other.wallets(), other.transfers()) == ({}, [], [])
 
@@ -330,7 +331,30 @@ class LedgerConformance:
         with store.unit_of_work() as uow:
             ledger = uow.ledger("EUR")
             assert (ledger.balances(), ledger.wallets(), ledger.transfers()) == ({}, [], [])
-            assert ledger.idempotency("t") is None
+            assert ledger.idempotency("t", "m") is None
+
+    def test_ledger_keys_are_scoped_to_the_account_acted_on(self, store: Store) -> None:
+        svc = _agency(store)  # agencydemo bought 100 EUR under the key "buy"
+        app = svc.app
+        app.accounts.create_master("Other", account_id="other", by=SYSTEM)
+        app.credits.open_wallet(Wallet("other"), by=SYSTEM)
+        theirs = svc.execute(TopUp(account_id="other", amount=_eur(7), key="buy", at=T0))
+        assert not theirs.replayed
+        assert theirs.scope == "other"
+        # inside one tenant: the sub's own key, then the master's distribution under it
+        spend = Spend(account_id="agency1", amount=_eur(1), key="k", at=T0)
+        give = Distribute(sub_id="agency1", amount=_eur(5), key="k", at=T0)
+        assert svc.execute(give).scope == "agencydemo"
+        assert svc.execute(spend).scope == "agency1"
+        assert svc.execute(give).replayed
+        assert svc.execute(spend).replayed
+        with pytest.raises(IdempotencyConflict):  # a key reused in its own scope
+            svc.execute(TopUp(account_id="agencydemo", amount=_eur(1), key="buy", at=T0))
+        assert svc.balance("wallet:agencydemo") == _eur(95)
+        assert svc.balance("wallet:other") == _eur(7)
+        assert svc.balance("wallet:agency1") == _eur(4)
+        assert sorted(t.id for t in svc.transfers()) == ["buy/0", "buy/0", "k/0", "k/0"]
+        _assert_consistent(svc)
 
     # -- concurrency through the service ------------------------------------------------
 

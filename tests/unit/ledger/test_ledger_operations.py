@@ -61,7 +61,7 @@ def test_seed003_sub_without_payment_details_cannot_top_up(book: Ledger) -> None
         book.execute(TopUp(account_id="agency1", amount=eur("5"), key="x", at=at(1)))
     assert refused.value.code == "payment_method_required"
     assert balance(book, "wallet:agency1") == eur(0)
-    assert book.idempotency("x") is None  # a refusal records nothing
+    assert book.idempotency("x", "agency1") is None  # a refusal records nothing
 
 
 def test_reclaim_returns_unused_credit_to_the_master(book: Ledger) -> None:

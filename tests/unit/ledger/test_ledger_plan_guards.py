@@ -47,7 +47,7 @@ def test_a_balance_an_amount_was_computed_from_is_pinned(book: Ledger) -> None:
     with pytest.raises(ConcurrentModification):  # 30 is no longer "everything"
         book.apply(everything)
     assert balance(book, "wallet:agency1") == eur(31)
-    assert book.idempotency("r1") is None
+    assert book.idempotency("r1", "agencydemo") is None  # a reclaim: the master's key
 
 
 def test_a_fixed_amount_pins_nothing_and_applies_to_a_moved_balance(book: Ledger) -> None:
@@ -71,7 +71,8 @@ def test_an_account_that_goes_down_then_up_keeps_the_floor_of_its_lowest_point(
     """Out 30 (floor 0), then back 30: the net change is zero, but the plan needed 30
     to start with, so that is its guard."""
     master, sub = LedgerAccount.wallet("agencydemo"), LedgerAccount.wallet("agency1")
-    draft = Draft(book, Distribute(sub_id="agency1", amount=eur(30), key="x", at=at(1)))
+    give = Distribute(sub_id="agency1", amount=eur(30), key="x", at=at(1))
+    draft = Draft(book, give, "agencydemo")
     draft.move(master, sub, Decimal(30), Decimal(0))
     draft.move(sub, master, Decimal(30), Decimal(0))
     planned = draft.finish()

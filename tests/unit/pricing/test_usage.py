@@ -37,7 +37,16 @@ def test_a_retried_key_counts_once() -> None:
     book = book.ingest([rec("a", 10, "k1"), rec("b", 5, "k2")])
     assert book.totals() == {"a": 10, "b": 5}
     assert len(book) == 2
-    assert "k1" in book
+    assert ("a", "k1") in book
+    assert ("b", "k1") not in book
+
+
+def test_a_key_is_its_accounts_own() -> None:
+    book = UsageBook(JAN).ingest([rec("a", 10, "k1"), rec("b", 5, "k1")])
+    assert book.totals() == {"a": 10, "b": 5}
+    assert len(book) == 2
+    with pytest.raises(IdempotencyConflict):  # still one record per key in one account
+        book.ingest([rec("b", 6, "k1")])
 
 
 def test_same_key_other_content_is_a_conflict_and_changes_nothing() -> None:
@@ -47,7 +56,7 @@ def test_same_key_other_content_is_a_conflict_and_changes_nothing() -> None:
     assert caught.value.code == "idempotency_conflict"
     assert caught.value.details["idempotency_key"] == "k1"
     assert book.totals() == {"a": 10}
-    assert "k2" not in book
+    assert ("b", "k2") not in book
     with pytest.raises(IdempotencyConflict):  # within one batch too
         UsageBook(JAN).ingest([rec("a", 1, "x"), rec("a", 2, "x")])
 

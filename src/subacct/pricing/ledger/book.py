@@ -83,13 +83,14 @@ class Ledger:
         self._wallets: dict[AccountId, Wallet] = {}
         self._reservations: dict[str, Reservation] = {}
         self._open: dict[str, Reservation] = {}
-        self._requests: dict[str, LedgerRequest] = {}  # fingerprints are derived on demand
+        # by (scope, key): fingerprints are derived on demand
+        self._requests: dict[tuple[str, str], LedgerRequest] = {}
         # A receipt is rebuilt on demand from the log: per key, where its transfers start
         # (they are contiguous and share the key) and, when any, its reservation ids.
         # Keeping plain ints and strings leaves the garbage collector less to walk as the
         # history grows.
-        self._spans: dict[str, int] = {}
-        self._holds: dict[str, tuple[str, ...]] = {}
+        self._spans: dict[tuple[str, str], tuple[int, int]] = {}  # its transfers' slice
+        self._holds: dict[tuple[str, str], tuple[str, ...]] = {}
         self._transfers: list[Transfer] = []
 
     # -- LedgerView -----------------------------------------------------------------------
@@ -111,16 +112,17 @@ class Ledger:
         due = [r for r in self._open.values() if r.expires_at <= at]
         return sorted(due, key=lambda r: (r.expires_at, r.id))
 
-    def idempotency(self, key: str) -> IdempotencyRecord | None:
-        request = self._requests.get(key)
+    def idempotency(self, key: str, scope: AccountId | str) -> IdempotencyRecord | None:
+        request = self._requests.get((scope, key))
         if request is None:
             return None
-        log, start = self._transfers, self._spans[key]
-        stop = start
-        while stop < len(log) and log[stop].key == key:
-            stop += 1
+        start, stop = self._spans[(scope, key)]
         receipt = Receipt._trusted(
-            key, request.operation, tuple(log[start:stop]), self._holds.get(key, ())
+            key,
+            request.operation,
+            tuple(self._transfers[start:stop]),
+            self._holds.get((scope, key), ()),
+            scope,
         )
         return IdempotencyRecord(key, request.fingerprint(), receipt)
 
@@ -157,7 +159,7 @@ class Ledger:
         request, receipt = planned.request, planned.receipt
         if request is None:
             return  # a replay writes nothing
-        if receipt.key in self._requests:
+        if (receipt.scope, receipt.key) in self._requests:
             raise ConcurrentModification(
                 f"key {quoted(receipt.key)} was used meanwhile", key=receipt.key
             )
@@ -196,9 +198,9 @@ class Ledger:
                 self._open.pop(hold.id, None)
         for wallet in planned.wallets:
             self._wallets[wallet.account_id] = wallet
-        key, log = receipt.key, self._transfers
+        key, log = (receipt.scope, receipt.key), self._transfers
         self._requests[key] = request
-        self._spans[key] = len(log)
+        self._spans[key] = (len(log), len(log) + len(receipt.transfers))
         if receipt.reservation_ids:
             self._holds[key] = receipt.reservation_ids
         log.extend(receipt.transfers)

@@ -76,7 +76,7 @@ _ZERO: Final = Decimal(0)
 def _top_up(view: LedgerView, req: TopUp, authorize: Authorizer) -> Plan:
     wallet = wallet_of(view, req.account_id)
     authorize(LedgerAction.TOP_UP, req.account_id)
-    if (replay := replayed(view, req)) is not None:
+    if (replay := replayed(view, req, req.account_id)) is not None:
         return replay
     amount = amount_of(view, req.amount)
     if not wallet.own_payment_method:
@@ -85,7 +85,7 @@ def _top_up(view: LedgerView, req: TopUp, authorize: Authorizer) -> Plan:
             "distributes its credit",
             account_id=req.account_id,
         )
-    draft = Draft(view, req)
+    draft = Draft(view, req, req.account_id)
     draft.move(LedgerAccount.external(req.account_id), wallet.wallet_account, amount, None)
     return draft.finish()
 
@@ -94,7 +94,7 @@ def _distribute(view: LedgerView, req: Distribute, authorize: Authorizer) -> Pla
     sub = wallet_of(view, req.sub_id)
     master_id = master_of(sub)
     authorize(LedgerAction.DISTRIBUTE, master_id)
-    if (replay := replayed(view, req)) is not None:
+    if (replay := replayed(view, req, master_id)) is not None:
         return replay
     amount = amount_of(view, req.amount)
     if sub.draws_on_master:
@@ -104,7 +104,7 @@ def _distribute(view: LedgerView, req: Distribute, authorize: Authorizer) -> Pla
             account_id=req.sub_id,
         )
     master = wallet_of(view, master_id)
-    draft = Draft(view, req)
+    draft = Draft(view, req, master_id)
     draft.move(master.wallet_account, sub.wallet_account, amount, _ZERO)
     return draft.finish()
 
@@ -113,10 +113,10 @@ def _reclaim(view: LedgerView, req: Reclaim, authorize: Authorizer) -> Plan:
     sub = wallet_of(view, req.sub_id)
     master_id = master_of(sub)
     authorize(LedgerAction.RECLAIM, master_id)
-    if (replay := replayed(view, req)) is not None:
+    if (replay := replayed(view, req, master_id)) is not None:
         return replay
     master = wallet_of(view, master_id)
-    draft = Draft(view, req)
+    draft = Draft(view, req, master_id)
     if req.amount is None:
         amount = max(draft.balance(sub.wallet_account), _ZERO)
     else:
@@ -129,11 +129,11 @@ def _reclaim(view: LedgerView, req: Reclaim, authorize: Authorizer) -> Plan:
 def _spend(view: LedgerView, req: Spend, authorize: Authorizer) -> Plan:
     wallet = wallet_of(view, req.account_id)
     authorize(LedgerAction.SPEND, req.account_id)
-    if (replay := replayed(view, req)) is not None:
+    if (replay := replayed(view, req, req.account_id)) is not None:
         return replay
     amount = amount_of(view, req.amount)
     funding = funding_wallet(view, wallet)
-    draft = Draft(view, req)
+    draft = Draft(view, req, req.account_id)
     draft.move(funding.wallet_account, wallet.spent_account, amount, funding.floor)
     return draft.finish()
 
@@ -141,7 +141,7 @@ def _spend(view: LedgerView, req: Spend, authorize: Authorizer) -> Plan:
 def _refund(view: LedgerView, req: Refund, authorize: Authorizer) -> Plan:
     wallet = wallet_of(view, req.account_id)
     authorize(LedgerAction.REFUND, req.account_id)
-    if (replay := replayed(view, req)) is not None:
+    if (replay := replayed(view, req, req.account_id)) is not None:
         return replay
     amount = amount_of(view, req.amount)
     spent = wallet.spent_account
@@ -155,7 +155,7 @@ def _refund(view: LedgerView, req: Refund, authorize: Authorizer) -> Plan:
             requested=str(amount),
         )
     funding = funding_wallet(view, wallet)
-    draft = Draft(view, req)
+    draft = Draft(view, req, req.account_id)
     draft.move(spent, funding.wallet_account, amount, _ZERO)
     return draft.finish()
 
@@ -163,7 +163,7 @@ def _refund(view: LedgerView, req: Refund, authorize: Authorizer) -> Plan:
 def _reserve(view: LedgerView, req: Reserve, authorize: Authorizer) -> Plan:
     wallet = wallet_of(view, req.account_id)
     authorize(LedgerAction.SPEND, req.account_id)
-    if (replay := replayed(view, req)) is not None:
+    if (replay := replayed(view, req, req.account_id)) is not None:
         return replay
     amount = amount_of(view, req.amount)
     if view.reservation(req.reservation_id) is not None:
@@ -172,7 +172,7 @@ def _reserve(view: LedgerView, req: Reserve, authorize: Authorizer) -> Plan:
             reservation_id=req.reservation_id,
         )
     funding = funding_wallet(view, wallet)
-    draft = Draft(view, req)
+    draft = Draft(view, req, req.account_id)
     draft.move(funding.wallet_account, wallet.reserved_account, amount, funding.floor)
     hold = Reservation(
         req.reservation_id, req.account_id, funding.account_id, req.amount, req.expires_at
@@ -204,14 +204,14 @@ def _require_open(hold: Reservation, at: datetime | None = None) -> None:
 def _commit(view: LedgerView, req: Commit, authorize: Authorizer) -> Plan:
     hold = _open_reservation(view, req.reservation_id)
     authorize(LedgerAction.SPEND, hold.account_id)
-    if (replay := replayed(view, req)) is not None:
+    if (replay := replayed(view, req, hold.account_id)) is not None:
         return replay
     _require_open(hold, req.at)
     actual = amount_of(view, req.amount)
     held = hold.amount.amount
     reserved, spent = LedgerAccount.reserved(hold.account_id), LedgerAccount.spent(hold.account_id)
     funding = wallet_of(view, hold.funding_id)
-    draft = Draft(view, req)
+    draft = Draft(view, req, hold.account_id)
     if actual > held:
         draft.move(funding.wallet_account, spent, actual - held, funding.floor)
     if min(actual, held):
@@ -225,10 +225,10 @@ def _commit(view: LedgerView, req: Commit, authorize: Authorizer) -> Plan:
 def _release(view: LedgerView, req: Release, authorize: Authorizer) -> Plan:
     hold = _open_reservation(view, req.reservation_id)
     authorize(LedgerAction.SPEND, hold.account_id)
-    if (replay := replayed(view, req)) is not None:
+    if (replay := replayed(view, req, hold.account_id)) is not None:
         return replay
     _require_open(hold)
-    draft = Draft(view, req)
+    draft = Draft(view, req, hold.account_id)
     _give_back(draft, hold)
     return draft.finish(reservations=(hold.closed_as(ReservationStatus.RELEASED),))
 
@@ -244,12 +244,12 @@ def _give_back(draft: Draft, hold: Reservation) -> None:
 
 def _expire(view: LedgerView, req: Expire, authorize: Authorizer) -> Plan:
     # A sweep names no account up front: answer a replay first, then authorize each hold.
-    if (replay := replayed(view, req)) is not None:
+    if (replay := replayed(view, req, "")) is not None:
         return replay
     due = tuple(view.due_reservations(req.at))
     for hold in due:
         authorize(LedgerAction.EXPIRE, hold.account_id)
-    draft = Draft(view, req)
+    draft = Draft(view, req, "")
     for hold in due:
         _give_back(draft, hold)
     return draft.finish(reservations=tuple(h.closed_as(ReservationStatus.EXPIRED) for h in due))
@@ -276,7 +276,7 @@ def _set_allocation(view: LedgerView, req: SetAllocation, authorize: Authorizer)
     sub = wallet_of(view, req.sub_id)
     master_id = master_of(sub)
     authorize(LedgerAction.ALLOCATE, master_id)
-    if (replay := replayed(view, req)) is not None:
+    if (replay := replayed(view, req, master_id)) is not None:
         return replay
     allocation = req.allocation
     if allocation is not None and sub.own_payment_method:
@@ -285,7 +285,7 @@ def _set_allocation(view: LedgerView, req: SetAllocation, authorize: Authorizer)
             "by their master",
             account_id=req.sub_id,
         )
-    draft = Draft(view, req)
+    draft = Draft(view, req, master_id)
     if allocation is not None and allocation.amount is not None:
         _reset_to(draft, sub, allocation.amount, allocation.on_reset)
     elif allocation is not None:  # unlimited: the sub's credit is the master's again
@@ -300,7 +300,7 @@ def _reset_period(view: LedgerView, req: ResetPeriod, authorize: Authorizer) -> 
     sub = wallet_of(view, req.sub_id)
     master_id = master_of(sub)
     authorize(LedgerAction.ALLOCATE, master_id)
-    if (replay := replayed(view, req)) is not None:
+    if (replay := replayed(view, req, master_id)) is not None:
         return replay
     allocation = sub.allocation
     if (
@@ -313,7 +313,7 @@ def _reset_period(view: LedgerView, req: ResetPeriod, authorize: Authorizer) -> 
             f"sub-account {quoted(req.sub_id)} has {kind}; only recurring allocations reset",
             account_id=req.sub_id,
         )
-    draft = Draft(view, req)
+    draft = Draft(view, req, master_id)
     _reset_to(draft, sub, allocation.amount, allocation.on_reset)
     return draft.finish()
 

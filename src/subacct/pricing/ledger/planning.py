@@ -80,7 +80,10 @@ class LedgerView(Protocol):
         """Open reservations with ``expires_at <= at``, ordered by (expires_at, id)."""
         ...
 
-    def idempotency(self, key: str) -> IdempotencyRecord | None: ...
+    def idempotency(self, key: str, scope: AccountId | str) -> IdempotencyRecord | None:
+        """What ``key`` did in ``scope`` (the account the operation was authorized on,
+        ``""`` for a sweep that names none), or ``None`` for a key unused there."""
+        ...
 
 
 class BalanceChange(NamedTuple):
@@ -173,11 +176,12 @@ class Draft:
     ``Plan.pinned``).
     """
 
-    __slots__ = ("_changes", "_legs", "_pinned", "request", "view")
+    __slots__ = ("_changes", "_legs", "_pinned", "request", "scope", "view")
 
-    def __init__(self, view: LedgerView, request: LedgerRequest) -> None:
+    def __init__(self, view: LedgerView, request: LedgerRequest, scope: AccountId | str) -> None:
         self.view = view
         self.request = request
+        self.scope = scope
         # per touched account: [balance before, planned delta, the least balance before
         # that every move out of it needs, or None]
         self._changes: dict[LedgerAccount, list[Any]] = {}
@@ -254,7 +258,9 @@ class Draft:
                 for i, (src, dst, amount) in enumerate(self._legs)
             ]
         )
-        receipt = Receipt._trusted(key, operation, transfers, tuple([r.id for r in reservations]))
+        receipt = Receipt._trusted(
+            key, operation, transfers, tuple([r.id for r in reservations]), self.scope
+        )
         changes = tuple(
             [
                 _tuple_new(BalanceChange, (acc, delta, None if need is None else need + delta))
@@ -266,10 +272,12 @@ class Draft:
         return Plan._trusted(receipt, changes, reservations, wallets, req, pinned)
 
 
-def replayed(view: LedgerView, request: LedgerRequest) -> Plan | None:
-    """The replay plan when ``request.key`` was used before; ``IdempotencyConflict`` when it
-    was used with different parameters; ``None`` for a new key."""
-    record = view.idempotency(request.key)
+def replayed(view: LedgerView, request: LedgerRequest, scope: AccountId | str) -> Plan | None:
+    """The replay plan when ``request.key`` was used before in ``scope``;
+    ``IdempotencyConflict`` when it was used there with different parameters; ``None`` for
+    a new key. A key's scope is the account the operation was authorized on, so only a
+    principal allowed to act there can take a key there."""
+    record = view.idempotency(request.key, scope)
     if record is None:
         return None
     if record.fingerprint != request.fingerprint():

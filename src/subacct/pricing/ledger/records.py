@@ -2,7 +2,8 @@
 
 A transfer moves a positive ``amount`` from ``source`` to ``destination``. Every operation
 appends zero or more transfers that share the operation's idempotency ``key`` and are
-numbered by ``index``, so ``(key, index)`` identifies a transfer.
+numbered by ``index``, so ``(key, index)`` identifies a transfer within the key's scope
+(``Receipt.scope``: the account the operation was authorized on).
 
 >>> from datetime import datetime, UTC
 >>> from subacct.money import Money
@@ -149,6 +150,10 @@ class Receipt:
     the reservations it made or closed.
 
     A replay returns the same receipt with ``replayed=True`` and moves nothing.
+
+    ``scope`` is the namespace of ``key``: the account the operation was authorized on
+    (``""`` for an expiry sweep, which names no account). The same key in another scope
+    is another operation.
     """
 
     key: str = attrs.field(converter=v.key)
@@ -156,6 +161,7 @@ class Receipt:
     transfers: tuple[Transfer, ...] = attrs.field(converter=_transfers)
     reservation_ids: tuple[str, ...] = attrs.field(default=(), converter=_reservation_ids)
     replayed: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    scope: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
 
     def as_replay(self) -> Receipt:
         return attrs.evolve(self, replayed=True)
@@ -167,6 +173,7 @@ class Receipt:
         operation: OperationKind,
         transfers: tuple[Transfer, ...],
         reservation_ids: tuple[str, ...],
+        scope: str,
     ) -> Receipt:
         """A fresh receipt from validated parts (see ``Transfer._trusted``)."""
         self = _new(cls)
@@ -175,10 +182,11 @@ class Receipt:
         _r_transfers(self, transfers)
         _r_reservation_ids(self, reservation_ids)
         _r_replayed(self, False)
+        _r_scope(self, scope)
         return self
 
 
-_r_key, _r_operation, _r_transfers, _r_reservation_ids, _r_replayed = (
+_r_key, _r_operation, _r_transfers, _r_reservation_ids, _r_replayed, _r_scope = (
     Receipt.__dict__[f.name].__set__ for f in attrs.fields(Receipt)
 )
 
