@@ -27,10 +27,11 @@ from subacct.pricing.ledger import (
     allow_all,
     plan,
 )
+from subacct.storage.collections import AUDIT_RECORDS
 from subacct.storage.ledger_writes import plan_and_write
 from subacct.storage.postgres import MIGRATIONS, PostgresStore
 from subacct.storage.records import dump_record
-from subacct.storage.sql import RETIRED_COLLECTIONS, record_table_ddl
+from subacct.storage.sql import RETIRED_COLLECTIONS, record_index_ddl, record_table_ddl
 from subacct.testing.pgcluster import TempCluster
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -52,7 +53,7 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:
     """A database left at version 3 (before the server functions and the status history)
-    with ledger data and a usage record in it: the next store adds versions 4 to 7 and
+    with ledger data and a usage record in it: the next store adds versions 4 to 8 and
     the ledger goes on from the stored state."""
     retired = RETIRED_COLLECTIONS["usage"]
     usage = UsageRecord("m", BillingPeriod(2026, 1), "sms", 10**15, "k1", label="x")
@@ -67,6 +68,10 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         uow.commit()
     first.close()
     with psycopg.connect(pg_cluster.conninfo()) as conn:
+        # version 8: the audit records' sequence (dropping seq drops its indexes)
+        conn.execute(f"DROP FUNCTION {pg_schema}.subacct_sequence_block(text, bigint)")
+        conn.execute(f"DROP SEQUENCE {pg_schema}.rec_audit_records_numbers")
+        conn.execute(f"ALTER TABLE {pg_schema}.rec_audit_records DROP COLUMN seq")
         conn.execute(f"DROP FUNCTION {pg_schema}.subacct_ledger_apply(jsonb)")
         conn.execute(f"DROP FUNCTION {pg_schema}.subacct_audit_append(text, text, text)")
         conn.execute(f"DROP TABLE {pg_schema}.rec_status_history")
@@ -76,13 +81,15 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         conn.execute(f"SET search_path TO {pg_schema}")
         for statement in record_table_ddl(RETIRED_COLLECTIONS["usage"]):
             conn.execute(statement)
+        for field in AUDIT_RECORDS.indexes:
+            conn.execute(record_index_ddl(AUDIT_RECORDS, field))
         conn.execute(
             "INSERT INTO rec_usage (k, body, i_account_id, i_period) VALUES (%s, %s, %s, %s)",
             (retired.key_of(usage), dump_record(retired, usage), "m", "2026-01"),
         )
         conn.execute(f"DELETE FROM {pg_schema}.subacct_schema_version WHERE version >= 4")
     second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
-    assert second.schema_version() == len(MIGRATIONS) == 7
+    assert second.schema_version() == len(MIGRATIONS) == 8
     with second.unit_of_work() as uow:  # version 7 moved the usage record into its table
         assert uow.usage.for_account(AccountId("m")) == [usage]
         assert uow.usage.totals(usage.period) == {"m": 10**15}
@@ -93,6 +100,9 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
             "account_created",
             "credits_moved",
         ]
+    audited = Subacct(second).audit.records("m", by=SYSTEM)  # version 8 numbered the first
+    assert [r.action for r in audited][:1] == ["accounts.create_master"]
+    assert len(audited) == 2
     second.close()
 
 
