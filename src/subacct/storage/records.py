@@ -45,8 +45,8 @@ class Collection(Generic[T]):
     indexes: tuple[str, ...] = ()
     versioned: bool = False
     append_only: bool = False
-    sequenced: bool = False
     label: str | None = None
+    sequenced: bool = False
 
     @property
     def noun(self) -> str:
