@@ -553,8 +553,9 @@ def same_rows_floor(path: Path, moves: Sequence[tuple[str, str, str, int, str]],
                 EVENT_BODY % (owner, amount, f"event_{seq}", owner, key, at, destination),
             ),
         )
-        conn.execute(
-            "INSERT INTO rec_audit_records (k, body, i_account_id) VALUES (?, ?, ?)",
+        conn.execute(  # numbered as the library numbers it (schema version 9)
+            "INSERT INTO rec_audit_records (k, body, i_account_id, seq) "
+            "SELECT ?, ?, ?, coalesce(max(seq), 0) + 1 FROM rec_audit_records",
             (f"audit_{seq}", AUDIT_BODY % (owner, at, f"audit_{seq}"), owner),
         )
         conn.execute("COMMIT")

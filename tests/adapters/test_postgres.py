@@ -27,10 +27,11 @@ from subacct.pricing.ledger import (
     allow_all,
     plan,
 )
+from subacct.storage.collections import AUDIT_RECORDS
 from subacct.storage.ledger_writes import plan_and_write
 from subacct.storage.postgres import MIGRATIONS, PostgresStore
 from subacct.storage.records import dump_record
-from subacct.storage.sql import RETIRED_COLLECTIONS, record_table_ddl
+from subacct.storage.sql import RETIRED_COLLECTIONS, record_index_ddl, record_table_ddl
 from subacct.testing.pgcluster import TempCluster
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -52,7 +53,7 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:
     """A database left at version 3 (before the server functions and the status history)
-    with ledger data and a usage record in it: the next store adds versions 4 to 8 and
+    with ledger data and a usage record in it: the next store adds versions 4 to 9 and
     the ledger goes on from the stored state (a retry of the key stored before version 8
     is still answered)."""
     retired = RETIRED_COLLECTIONS["usage"]
@@ -68,6 +69,10 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         uow.commit()
     first.close()
     with psycopg.connect(pg_cluster.conninfo()) as conn:
+        # version 9 undone: the audit records' sequence (dropping seq drops its indexes)
+        conn.execute(f"DROP FUNCTION {pg_schema}.subacct_sequence_block(text, bigint)")
+        conn.execute(f"DROP SEQUENCE {pg_schema}.rec_audit_records_numbers")
+        conn.execute(f"ALTER TABLE {pg_schema}.rec_audit_records DROP COLUMN seq")
         # version 8 undone: keys without scopes
         for statement in (
             "ALTER TABLE ledger_transfers DROP COLUMN scope",  # with its keys
@@ -91,13 +96,15 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         conn.execute(f"SET search_path TO {pg_schema}")
         for statement in record_table_ddl(RETIRED_COLLECTIONS["usage"]):
             conn.execute(statement)
+        for field in AUDIT_RECORDS.indexes:
+            conn.execute(record_index_ddl(AUDIT_RECORDS, field))
         conn.execute(
             "INSERT INTO rec_usage (k, body, i_account_id, i_period) VALUES (%s, %s, %s, %s)",
             (retired.key_of(usage), dump_record(retired, usage), "m", "2026-01"),
         )
         conn.execute(f"DELETE FROM {pg_schema}.subacct_schema_version WHERE version >= 4")
     second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
-    assert second.schema_version() == len(MIGRATIONS) == 8
+    assert second.schema_version() == len(MIGRATIONS) == 9
     with second.unit_of_work() as uow:  # version 7 moved the usage record into its table
         assert uow.usage.for_account(AccountId("m")) == [usage]
         assert uow.usage.totals(usage.period) == {"m": 10**15}
@@ -110,6 +117,9 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
             "account_created",
             "credits_moved",
         ]
+    audited = Subacct(second).audit.records("m", by=SYSTEM)  # version 9 numbered the first
+    assert [r.action for r in audited][:1] == ["accounts.create_master"]
+    assert len(audited) == 3  # the account, the retried top-up's check, the spend's
     second.close()
 
 

@@ -18,9 +18,9 @@ from subacct.money import Money
 from subacct.pricing import BillingPeriod, UsageRecord
 from subacct.pricing.ledger import TopUp, Wallet
 from subacct.pricing.profiles import QuotaReservation
-from subacct.storage.collections import QUOTA_RESERVATIONS
+from subacct.storage.collections import AUDIT_RECORDS, QUOTA_RESERVATIONS
 from subacct.storage.records import dump_record
-from subacct.storage.sql import RETIRED_COLLECTIONS, USAGE_DDL, record_table_ddl
+from subacct.storage.sql import RETIRED_COLLECTIONS, USAGE_DDL, record_index_ddl, record_table_ddl
 from subacct.storage.sql_ledger import LEDGER_DDL
 from subacct.storage.sqlite import MIGRATIONS, SqliteStore
 
@@ -50,9 +50,26 @@ def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None
     second.close()
 
 
+def _back_to_version_8(path: Path) -> None:
+    """Undo version 9 in a database file: audit records without their sequence numbers
+    (the indexes of version 7 again)."""
+    conn = sqlite3.connect(path)
+    for field in AUDIT_RECORDS.indexes:
+        conn.execute(f"DROP INDEX rec_audit_records_{field}")
+    conn.execute("DROP INDEX rec_audit_records_by_seq")
+    conn.execute("ALTER TABLE rec_audit_records DROP COLUMN seq")
+    for field in AUDIT_RECORDS.indexes:
+        conn.execute(record_index_ddl(AUDIT_RECORDS, field))
+    conn.execute("PRAGMA user_version = 8")
+    conn.commit()
+    conn.close()
+
+
 def _back_to_version_7(path: Path) -> None:
-    """Undo version 8 in a database file: the ledger's operations and transfers and the
-    usage records without scopes (empty)."""
+    """Undo versions 9 and 8 in a database file: audit records without their sequence
+    numbers (the indexes of version 7 again), and the ledger's operations and transfers
+    and the usage records without scopes (empty)."""
+    _back_to_version_8(path)
     conn = sqlite3.connect(path)
     for table in ("ledger_transfers", "ledger_operations", "usage_records"):
         conn.execute(f"DROP TABLE {table}")
@@ -80,8 +97,9 @@ def _back_to_version_6(path: Path) -> None:
 
 def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     """Version 4 runs nothing on SQLite (its statements are PostgreSQL's), version 5 adds
-    the status history, version 6 the invoiced accounts and version 7 the policy version
-    and the usage table: a version 3 file gets them all and keeps its data."""
+    the status history, version 6 the invoiced accounts, version 7 the policy version
+    and the usage table, version 8 the scoped keys and version 9 the audit records'
+    sequence: a version 3 file gets them all and keeps its data."""
     path = tmp_path / "v3.db"
     first = SqliteStore(path)
     Subacct(first).accounts.create_master("Kept", account_id="m1", by=SYSTEM)
@@ -93,8 +111,10 @@ def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     second = SqliteStore(path)
-    assert second.schema_version() == len(MIGRATIONS) == 8
-    assert Subacct(second).accounts.get("m1", by=SYSTEM).name == "Kept"
+    assert second.schema_version() == len(MIGRATIONS) == 9
+    app = Subacct(second)
+    assert app.accounts.get("m1", by=SYSTEM).name == "Kept"
+    assert [r.action for r in app.audit.records("m1", by=SYSTEM)] == ["accounts.create_master"]
     second.close()
 
 
@@ -290,8 +310,10 @@ def test_a_read_only_unit_refuses_a_snapshot_of_another_policy_version(tmp_path:
 def test_batches_fit_the_999_parameters_of_older_sqlite(tmp_path: Path) -> None:
     """SQLite before 3.32 binds at most 999 parameters per statement: the multi-row
     inserts and IN lists stay under that."""
+    from subacct.domain import UserId
     from subacct.domain.events import EventId, ShareRevoked
     from subacct.domain.events._base import EventMeta
+    from subacct.policy import SEND_MESSAGES, Decision, Reason, Scope, audit_record
 
     store = SqliteStore(tmp_path / "old.db")
     jan = BillingPeriod(2026, 1)
@@ -306,9 +328,16 @@ def test_batches_fit_the_999_parameters_of_older_sqlite(tmp_path: Path) -> None:
         uow.events.append_many(
             [ShareRevoked(**m.about("a1"), share_id="s", resource_id="r") for m in meta]
         )
+        allowed = Decision(True, Reason.ALLOWED_BY_ROLE, Scope.ALL, role_id="sub_admin")
+        audits = [
+            audit_record(f"aud{n}", DEMO_TIME, UserId("u"), SEND_MESSAGES, "a1", allowed)
+            for n in range(600)
+        ]
+        uow.records(AUDIT_RECORDS).add_many(audits)  # numbered, several statements
         uow.commit()
     with store.unit_of_work(read_only=True) as uow:
         assert len(uow.events.since(0)) == 600
+        assert uow.records(AUDIT_RECORDS).list_by("account_id", "a1") == audits
     store.close()
 
 

@@ -9,23 +9,45 @@ from subacct.errors import InvalidInput, quoted
 
 MAX_NAME = 200
 
-#: Unicode categories no name or login may hold: control characters (NUL, escape
-#: sequences, line breaks) and lone surrogates (which no database can encode).
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cs"})
+#: Unicode categories no name or login may hold: control characters (Cc: NUL, the ESC of
+#: ANSI escape sequences, line breaks), format characters (Cf: zero-width space, joiner
+#: and non-joiner, the byte order mark, the soft hyphen, the bidirectional controls such
+#: as U+202E RIGHT-TO-LEFT OVERRIDE), line and paragraph separators (Zl, Zp) and lone
+#: surrogates (Cs, which no database can encode). All of them are invisible or move text
+#: around, so a name holding one can pass for another.
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+#: What subacct refused before schema version 9 (control characters and lone surrogates
+#: only): names that events logged then may hold (``logged_name``).
+_REFUSED_BEFORE_8 = frozenset({"Cc", "Cs"})
+
+
+def refused_character(value: str, refused: frozenset[str] = REFUSED_CATEGORIES) -> int | None:
+    """The position of the first character of ``value`` in a ``refused`` category."""
+    for position, char in enumerate(value):
+        if unicodedata.category(char) in refused:
+            return position
+    return None
 
 
 def plain_text(value: str, *, field: str) -> str:
-    """``value`` if it holds no control character and no lone surrogate."""
-    if any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in value):
+    """``value`` if it holds no character of ``REFUSED_CATEGORIES``. The refusal names the
+    code point, never the character itself (it would hide or reorder the message)."""
+    position = refused_character(value)
+    if position is not None:
+        char = value[position]
+        kind = "a control character" if unicodedata.category(char) == "Cc" else "unnamed"
         raise InvalidInput(
-            f"{field} must not contain control characters or lone surrogates", field=field
+            f"{field} must not contain control or invisible formatting characters (escape, "
+            f"zero-width, bidirectional, line separators) or lone surrogates: "
+            f"U+{ord(char):04X} ({unicodedata.name(char, kind)})",
+            field=field,
+            code_point=f"U+{ord(char):04X}",
         )
     return value
 
 
-def clean_name(value: object, *, field: str = "name") -> str:
-    """Trim a display name; refuse empty, whitespace-only, over-long or non-string names,
-    and names with control characters or lone surrogates."""
+def _trimmed(value: object, field: str) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string, not {type(value).__name__}", field=field)
     if len(value) > 4 * MAX_NAME:  # before any work on a huge value
@@ -35,7 +57,25 @@ def clean_name(value: object, *, field: str = "name") -> str:
         raise InvalidInput(f"{field} must not be empty or whitespace", field=field)
     if len(cleaned) > MAX_NAME:
         raise InvalidInput(f"{field} is longer than {MAX_NAME} characters", field=field)
-    return plain_text(cleaned, field=field)
+    return cleaned
+
+
+def clean_name(value: object, *, field: str = "name") -> str:
+    """Trim a display name; refuse empty, whitespace-only, over-long or non-string names,
+    and names holding a character of ``REFUSED_CATEGORIES``."""
+    return plain_text(_trimmed(value, field), field=field)
+
+
+def logged_name(value: object, *, field: str = "name") -> str:
+    """Like ``clean_name``, under the rule of the version that logged an event: a name
+    copied into an event logged before schema version 9 may hold a format character (new
+    events copy names ``clean_name`` has checked), and the log must still read."""
+    cleaned = _trimmed(value, field)
+    if refused_character(cleaned, _REFUSED_BEFORE_8) is not None:
+        raise InvalidInput(
+            f"{field} must not contain control characters or lone surrogates", field=field
+        )
+    return cleaned
 
 
 def utc_timestamp(value: object, *, field: str = "created_at") -> datetime:

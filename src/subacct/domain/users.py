@@ -1,13 +1,18 @@
 """Users (login identities) and memberships (a user's role in one account).
 
-A login is unique across the whole system after normalization: surrounding spaces are
-trimmed and case is folded, so ``" Ann@Example.com "`` and ``"ann@example.com"`` are the
-same login. A user may hold one membership per account, in as many accounts as needed.
+A login is unique across the whole system after normalization: Unicode NFKC (full-width
+and other compatibility forms become their plain letters), case folded, surrounding
+spaces trimmed, so ``" Ann@Example.com "``, ``"ann@example.com"`` and the same with
+a full-width ``Ann`` are the same login. Control and invisible formatting characters
+(NUL, escape, zero-width, bidirectional controls) are refused, so no login can pass for
+another. A user may hold one membership per account, in as many accounts as needed.
 Removing a membership or a user never touches account data.
 
 >>> from datetime import datetime, UTC
 >>> from subacct.domain import User, UserId, normalize_login
 >>> normalize_login("  Ann@Example.COM ")
+'ann@example.com'
+>>> normalize_login("\uff21\uff4e\uff4e@example.com")  # full-width "Ann"
 'ann@example.com'
 >>> User(UserId("u1"), " Ann@Example.COM", "Ann", datetime(2026, 1, 1, tzinfo=UTC)).login
 'ann@example.com'
@@ -15,11 +20,17 @@ Removing a membership or a user never touches account data.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 import attrs
 
-from subacct.domain._validate import clean_name, plain_text, positive_version, utc_timestamp
+from subacct.domain._validate import (
+    clean_name,
+    plain_text,
+    positive_version,
+    utc_timestamp,
+)
 from subacct.domain.ids import AccountId, RoleId, UserId, check_id
 from subacct.errors import InvalidInput, quoted
 
@@ -29,12 +40,16 @@ _MAX_LOGIN = 254
 
 
 def normalize_login(value: object) -> str:
-    """Trim and case-fold a login; refuse empty logins and logins with inner spaces."""
+    """The login as stored and compared: NFKC, case-folded, then NFKC again (a folded
+    string need not be normalized, and a login normalized twice must not change again),
+    trimmed. Refuse empty logins, logins with inner spaces and logins holding a control
+    or invisible formatting character (``InvalidInput``, field ``login``)."""
     if not isinstance(value, str):
         raise InvalidInput("login must be a string", field="login")
     if len(value) > 4 * _MAX_LOGIN:  # before any work on a huge value
         raise InvalidInput(f"login is longer than {_MAX_LOGIN} characters", field="login")
-    login = value.strip().casefold()
+    folded = unicodedata.normalize("NFKC", value).casefold()
+    login = unicodedata.normalize("NFKC", folded).strip()
     if not login:
         raise InvalidInput("login must not be empty or whitespace", field="login")
     if len(login) > _MAX_LOGIN:

@@ -41,27 +41,27 @@ class Audit:
 
     @query
     def records(self, account_id: str, *, by: Actor) -> list[AuditRecord]:
-        """The audit records about the account, oldest first."""
+        """The audit records about the account in the order they were written (storage
+        numbers them): the last one is the latest, also among records of one clock
+        reading."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
 
         def work(unit: Unit) -> list[AuditRecord]:
             unit.uow.accounts.get(AccountId(where))
             unit.require(MANAGE_SETTINGS, where)
-            found = unit.uow.records(AUDIT_RECORDS).list_by("account_id", where)
-            return sorted(found, key=lambda r: (r.at, r.id))
+            return unit.uow.records(AUDIT_RECORDS).list_by("account_id", where)
 
         return self._runner.query(who, work)
 
     @query
     def platform_records(self, *, by: Actor) -> list[AuditRecord]:
         """The audit records of platform-wide operations, about no one account (creating
-        and deleting users, defining roles, platform calls refused to a user), oldest
-        first; the system only."""
+        and deleting users, defining roles, platform calls refused to a user), in the
+        order they were written; the system only."""
         who = _args.actor(by)
 
         def work(unit: Unit) -> list[AuditRecord]:
             unit.require_system(_PLATFORM)
-            found = [r for r in unit.uow.records(AUDIT_RECORDS).all() if r.account_id is None]
-            return sorted(found, key=lambda r: (r.at, r.id))
+            return [r for r in unit.uow.records(AUDIT_RECORDS).all() if r.account_id is None]
 
         return self._runner.query(who, work)

@@ -85,7 +85,10 @@ AUDIT_RECORDS: Final = Collection(
     ("id",),
     indexes=("account_id", "acting_user_id", "impersonated_account_id"),
     append_only=True,
+    sequenced=True,
 )
+"""Read in the order they were written (a storage-assigned sequence, schema version 9):
+records of one clock reading keep their order, whatever their ids."""
 
 # -- billing ------------------------------------------------------------------------------
 BILLING_PROFILES: Final = Collection(

@@ -168,6 +168,9 @@ class _Data:
         self.event_ids: Table[str, int] = Table(self.journal)
         self.records: dict[str, Table[str, Any]] = {}
         self.record_index: dict[str, Index[tuple[str, str], str]] = {}
+        # a sequenced collection's numbers by key, and the last one given per collection
+        self.record_seq: dict[str, Table[str, int]] = {}
+        self.last_seq: Table[str, int] = Table(self.journal)
         # the credit ledgers, keyed by currency first
         self.balances: Table[tuple[str, LedgerAccount], Decimal] = Table(self.journal)
         self.wallets: Table[tuple[str, AccountId], Wallet] = Table(self.journal)
@@ -191,11 +194,14 @@ class _Data:
     def policy_version(self) -> int | None:
         return None if self.policy_touched else self.policy.rows.get("version", 0)
 
-    def record_tables(self, name: str) -> tuple[Table[str, Any], Index[tuple[str, str], str]]:
+    def record_tables(
+        self, name: str
+    ) -> tuple[Table[str, Any], Index[tuple[str, str], str], Table[str, int]]:
         if name not in self.records:
             self.records[name] = Table(self.journal)
             self.record_index[name] = Index(self.journal)
-        return self.records[name], self.record_index[name]
+            self.record_seq[name] = Table(self.journal)
+        return self.records[name], self.record_index[name], self.record_seq[name]
 
 
 def _check_version(stored_version: int, new_version: int, what: str) -> None:
@@ -409,7 +415,7 @@ class MemoryRecords(Generic[V]):
         self._coll = coll
         self._d = data
         self._policy = coll.name in POLICY_COLLECTIONS
-        self._rows, self._index = data.record_tables(coll.name)
+        self._rows, self._index, self._seq = data.record_tables(coll.name)
 
     def _missing(self, key: str) -> NotFound:
         return NotFound(
@@ -439,6 +445,16 @@ class MemoryRecords(Generic[V]):
             self._d.touch_policy()
         self._rows.put(key, record)
         self._index_all(key, record, True)
+        if self._coll.sequenced:  # one above the last: units take turns
+            seq = (self._d.last_seq.get(self._coll.name) or 0) + 1
+            self._d.last_seq.put(self._coll.name, seq)
+            self._seq.put(key, seq)
+
+    def _ordered(self, keys: Iterable[str]) -> list[str]:
+        """``keys`` in the order reads return them: sequence order or key order."""
+        if self._coll.sequenced:
+            return sorted(keys, key=self._seq.rows.__getitem__)
+        return sorted(keys)
 
     def add_many(self, records: Sequence[V]) -> None:
         for record in records:
@@ -455,7 +471,10 @@ class MemoryRecords(Generic[V]):
 
     def find_many(self, keys: Iterable[str]) -> dict[str, V]:
         rows = self._rows.rows
-        return {k: cast(V, r) for k in keys if (r := rows.get(k)) is not None}
+        found = {k: cast(V, r) for k in keys if (r := rows.get(k)) is not None}
+        if not self._coll.sequenced:
+            return found
+        return {k: found[k] for k in self._ordered(found)}
 
     def update(self, record: V) -> None:
         if self._coll.append_only:
@@ -478,13 +497,15 @@ class MemoryRecords(Generic[V]):
             self._d.touch_policy()
         self._index_all(key, stored, False)
         self._rows.delete(key)
+        if self._seq.get(key) is not None:
+            self._seq.delete(key)
 
     def list_by(self, field: str, value: str) -> list[V]:
         self._coll.check_index(field)
-        return [self.get(k) for k in sorted(self._index.values((field, value)))]
+        return [self.get(k) for k in self._ordered(self._index.values((field, value)))]
 
     def all(self) -> list[V]:
-        return [self.get(k) for k in sorted(self._rows.rows)]
+        return [self.get(k) for k in self._ordered(self._rows.rows)]
 
 
 class MemoryUsage:

@@ -12,7 +12,8 @@ Install with the ``postgres`` extra: ``pip install 'subacct[postgres]'``.
   its plans are checked and written by a server function, usually with the commit in
   one round trip (``subacct.storage.pg_ledger``).
 * Audit log appends take turns under an advisory lock, one call of a server function
-  each, so sequence numbers follow commit order.
+  each, so sequence numbers follow commit order. Audit records take their numbers under
+  the same lock (``subacct_sequence_block``), in commit order too.
 * The schema lives in one PostgreSQL schema (``public`` by default, any other with
   ``schema=``), is created on first use and versioned in ``subacct_schema_version``;
   migrations run under an advisory lock, so many processes may start at once.
@@ -38,6 +39,7 @@ from subacct.storage.pg_ledger import LEDGER_APPLY_DDL, STALE_SQLSTATE, LedgerCa
 from subacct.storage.records import Collection
 from subacct.storage.sql import MIGRATIONS as SHARED_MIGRATIONS
 from subacct.storage.sql import (
+    MigrationStep,
     PolicyVersion,
     SqlAccounts,
     SqlEventLog,
@@ -48,6 +50,7 @@ from subacct.storage.sql import (
     SqlUsers,
     event_json,
     move_usage_records,
+    number_records,
     rekey_quota_reservations,
 )
 
@@ -107,6 +110,39 @@ AUDIT_APPEND_ALL_DDL: Final = [
     $$""",
 ]
 
+# The numbers of a sequenced record table's new rows, in one call: under the lock that
+# orders audit appends (held until the transaction ends, so numbers follow commit
+# order), ``p_count`` numbers of the table's sequence, above all taken before (a
+# sequence, unlike max(seq), needs no snapshot that a SERIALIZABLE unit may hold from
+# before the lock). The number before the first.
+SEQUENCE_BLOCK_DDL: Final = [
+    f"""CREATE OR REPLACE FUNCTION subacct_sequence_block(
+        p_sequence TEXT, p_count BIGINT) RETURNS BIGINT
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        v_first BIGINT;
+    BEGIN
+        PERFORM pg_advisory_xact_lock({_AUDIT_LOCK});
+        v_first := nextval(p_sequence::regclass);
+        IF p_count > 1 THEN
+            PERFORM setval(p_sequence::regclass, v_first + p_count - 1);
+        END IF;
+        RETURN v_first - 1;
+    END
+    $$""",
+]
+
+
+def _sequence_ddl(table: str) -> list[str]:
+    """Version 8 on PostgreSQL, after the shared statements and the numbering of the
+    rows already there: ``seq`` required, and the sequence new rows take from."""
+    return [
+        f"ALTER TABLE {table} ALTER COLUMN seq SET NOT NULL",
+        f"CREATE SEQUENCE {table}_numbers",
+        f"SELECT setval('{table}_numbers', (SELECT coalesce(max(seq), 0) + 1 FROM {table}), false)",
+    ]
+
+
 # PostgreSQL-only statements, by the schema version (shared with SQLite) they belong to
 _POSTGRES_ONLY: Final[dict[int, list[str]]] = {
     4: [*LEDGER_APPLY_DDL, *AUDIT_APPEND_DDL],
@@ -115,16 +151,36 @@ _POSTGRES_ONLY: Final[dict[int, list[str]]] = {
         *rekey_quota_reservations("(body::json ->> '{name}')", "strpos(k, '/')"),
         *LEDGER_APPLY_DDL,
     ],
+    9: [
+        *number_records("rec_audit_records", "(body::json ->> 'at')::timestamptz", ' COLLATE "C"'),
+        *_sequence_ddl("rec_audit_records"),
+        *SEQUENCE_BLOCK_DDL,
+    ],
 }
-MIGRATIONS: Final = [
+MIGRATIONS: Final[list[list[str | MigrationStep]]] = [
     [*statements, *_POSTGRES_ONLY.get(number, [])]
     for number, statements in enumerate(SHARED_MIGRATIONS, start=1)
 ]
 """``subacct.storage.sql.MIGRATIONS`` plus what only PostgreSQL runs (version 4: the
 functions ``subacct_ledger_apply`` and ``subacct_audit_append``; version 7: moving the
 usage records with PostgreSQL's JSON operators; version 8: re-keying quota reservations and
-``subacct_ledger_apply`` again, writing each key's scope): the same version numbers as
-SQLite."""
+``subacct_ledger_apply`` again, writing each key's scope; version 9: numbering the audit
+records already stored, their sequence and ``subacct_sequence_block``): the same version
+numbers as SQLite."""
+
+
+class _Migrating:
+    """The ``SqlRunner`` a migration step gets: the migration's connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        return list(self._conn.execute(sql.replace("?", "%s"), params).fetchall())
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self._conn.execute(sql.replace("?", "%s"), params).rowcount)
+
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MIGRATION_LOCK = 0x5B_AC_C7  # advisory lock key for migrations
@@ -213,6 +269,10 @@ class PostgresUnitOfWork(PolicyVersion):
             found = PgLedger(self, currency, self._store._ledger_cache(currency))
             self._ledgers[currency] = found
         return found
+
+    def numbering(self, table: str, count: int) -> tuple[str, Sequence[Any]]:
+        """``subacct_sequence_block``: numbers in commit order, whoever writes."""
+        return "SELECT subacct_sequence_block(?, ?) AS start", (f"{table}_numbers", count)
 
     def later(self, sql: str, params: Sequence[Any]) -> None:
         """Send a statement whose result is not needed with the transaction's next
@@ -444,7 +504,11 @@ class PostgresStore:
         self._idle = self._psycopg.pq.TransactionStatus.IDLE
         self._ledger_caches: dict[str, LedgerCache] = {}
         self._ledger_cache_size = ledger_cache_size
-        self._migrate()
+        try:
+            self._migrate()
+        except StorageError:  # a migration that refused (rolled back)
+            self.close()
+            raise
 
     def _ledger_cache(self, currency: str) -> LedgerCache:
         found = self._ledger_caches.get(currency)
@@ -486,7 +550,10 @@ class PostgresStore:
             )
         for number in range(current, len(MIGRATIONS)):
             for statement in MIGRATIONS[number]:
-                conn.execute(statement)
+                if isinstance(statement, str):
+                    conn.execute(statement)
+                else:
+                    statement(_Migrating(conn))
             conn.execute("INSERT INTO subacct_schema_version VALUES (%s)", (number + 1,))
         conn.commit()
 

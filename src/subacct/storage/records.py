@@ -34,6 +34,8 @@ class Collection(Generic[T]):
     ``key`` attributes (joined with ``/``) identify a record; ``indexes`` are attributes
     ``list_by`` can filter on; ``versioned`` records carry an integer ``version`` that
     ``update`` checks optimistically; ``append_only`` records are never updated or removed.
+    ``sequenced`` records are numbered by storage as they are written (see
+    ``RecordRepository``) and every read returns them in that order, not in key order.
     ``label`` is what error messages call one record (default: the name, singular).
     """
 
@@ -44,6 +46,7 @@ class Collection(Generic[T]):
     versioned: bool = False
     append_only: bool = False
     label: str | None = None
+    sequenced: bool = False
 
     @property
     def noun(self) -> str:
@@ -79,7 +82,14 @@ def _text(value: object) -> str:
 
 
 class RecordRepository(Protocol[R]):
-    """Stored records of one collection, inside a unit of work."""
+    """Stored records of one collection, inside a unit of work.
+
+    A ``sequenced`` collection's records get a sequence number from storage when they are
+    written: strictly increasing per store (gaps allowed), in commit order where writers
+    take turns, in list order within one ``add_many``. ``list_by``, ``all`` and
+    ``find_many`` return them in that order: the last record written comes last, whatever
+    its key or its time.
+    """
 
     def add(self, record: R) -> None:
         """Insert; ``AlreadyExists`` when the key is taken."""
@@ -98,8 +108,9 @@ class RecordRepository(Protocol[R]):
     def find(self, key: str) -> R | None: ...
 
     def find_many(self, keys: Iterable[str]) -> dict[str, R]:
-        """The records under ``keys``, by key (absent keys left out): one read for many
-        (SQL adapters send an ``IN`` list per few hundred keys)."""
+        """The records under ``keys``, by key (absent keys left out; a sequenced
+        collection's in sequence order): one read for many (SQL adapters send an ``IN``
+        list per few hundred keys)."""
         ...
 
     def update(self, record: R) -> None:
@@ -112,11 +123,12 @@ class RecordRepository(Protocol[R]):
         ...
 
     def list_by(self, field: str, value: str) -> list[R]:
-        """Records whose index ``field`` equals ``value``, in key order."""
+        """Records whose index ``field`` equals ``value``, in key order (a sequenced
+        collection's in sequence order)."""
         ...
 
     def all(self) -> list[R]:
-        """Every record, in key order."""
+        """Every record, in key order (a sequenced collection's in sequence order)."""
         ...
 
 

@@ -3,13 +3,14 @@
 The statements are plain SQL with ``?`` placeholders that both databases understand; each
 adapter supplies a ``SqlSession`` that runs them in its open transaction. Lists come back
 in the order the ports promise, sorted here in Python (byte order of ids) so the result
-does not depend on a database's collation.
+does not depend on a database's collation; a sequenced collection's records and the
+audit log's events in the order of their integer sequence numbers.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final, Generic, Protocol, TypeVar
 
@@ -51,19 +52,24 @@ from subacct.storage.records import (
 __all__ = [
     "AUDIT_LOG_DDL",
     "MIGRATIONS",
+    "SEQUENCED_BY_MIGRATION",
+    "MigrationStep",
     "PolicyVersion",
     "SqlAccounts",
     "SqlEventLog",
     "SqlLinks",
     "SqlMemberships",
     "SqlRecords",
+    "SqlRunner",
     "SqlSession",
     "SqlUsage",
     "SqlUsers",
     "event_json",
     "move_usage_records",
+    "number_records",
     "record_table_ddl",
     "rekey_quota_reservations",
+    "sequence_ddl",
 ]
 
 R = TypeVar("R")
@@ -106,9 +112,9 @@ def _link(row: Sequence[Any]) -> AgencyLink:
     return AgencyLink(AccountId(row[0]), AccountId(row[1]), row[2], datetime.fromisoformat(row[3]))
 
 
-class SqlSession(Protocol):
-    """What the shared repositories need from an adapter: run one statement written with
-    ``?`` placeholders inside the open transaction."""
+class SqlRunner(Protocol):
+    """Runs one statement written with ``?`` placeholders (what a migration step in
+    ``MIGRATIONS`` is given)."""
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         """Rows of a SELECT."""
@@ -116,6 +122,20 @@ class SqlSession(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Rows changed by an INSERT, UPDATE or DELETE."""
+        ...
+
+
+class SqlSession(SqlRunner, Protocol):
+    """What the shared repositories need from an adapter: run one statement written with
+    ``?`` placeholders inside the open transaction."""
+
+    def numbering(self, table: str, count: int) -> tuple[str, Sequence[Any]]:
+        """A SELECT (its SQL and parameters) of one row whose column ``start`` is the
+        number after which ``count`` new rows of ``table`` (a sequenced record table) are
+        numbered: the rows get ``start + 1`` ... ``start + count``. Each call takes new
+        numbers, above every number taken before, in commit order where writers take
+        turns (SQLite: the table's largest ``seq``; PostgreSQL: a sequence read under
+        the lock that orders audit appends, held until the commit)."""
         ...
 
     def execute_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
@@ -495,6 +515,7 @@ class SqlRecords(Generic[R]):
         self._coll = coll
         self._table = record_table(coll)
         self._policy = coll.name in POLICY_COLLECTIONS
+        self._seq = ", seq" if coll.sequenced else ""  # a column find_many reads
 
     def _missing(self, key: str) -> NotFound:
         return NotFound(
@@ -503,18 +524,38 @@ class SqlRecords(Generic[R]):
             key=key,
         )
 
+    def _insert(self, rows: Sequence[Sequence[Any]], conflict: str) -> tuple[str, list[Any]]:
+        """One INSERT of ``rows`` (key, body, index values) and its parameters; a
+        sequenced collection's rows numbered in their order (``SqlSession.numbering``)."""
+        names = ", ".join(["k", "body", *(f"i_{f}" for f in self._coll.indexes)])
+        width = 2 + len(self._coll.indexes)
+        values = [value for row in rows for value in row]
+        if not self._coll.sequenced:
+            marks = ", ".join([f"({', '.join('?' * width)})"] * len(rows))
+            return f"INSERT INTO {self._table} ({names}) VALUES {marks}{conflict}", values
+        start, params = self._db.numbering(self._table, len(rows))
+        marks = ", ".join(f"({', '.join('?' * width)}, {n})" for n in range(1, len(rows) + 1))
+        columns = ", ".join(f"v.column{n}" for n in range(1, width + 1))
+        # the numbers are read once (a CTE: PostgreSQL evaluates one with a volatile
+        # function once), inside the INSERT (Python's sqlite3 counts the rows of a
+        # statement that begins with INSERT only); "WHERE 1 = 1" keeps SQLite from
+        # reading ON CONFLICT as a join's
+        return (
+            f"INSERT INTO {self._table} ({names}, seq) WITH b AS ({start}) "
+            f"SELECT {columns}, b.start + v.column{width + 1} "
+            f"FROM (VALUES {marks}) AS v, b WHERE 1 = 1{conflict}",
+            [*params, *values],
+        )
+
     def add(self, record: R) -> None:
         body = dump_record(self._coll, record)
         key = self._coll.key_of(record)
         index = self._coll.index_values(record)
-        names = ", ".join(["k", "body", *(f"i_{f}" for f in index)])
-        marks = ", ".join("?" * (2 + len(index)))
         if self._policy:
             self._db.touch_policy()
         # one statement: a taken key inserts nothing (SQLite 3.24+ and PostgreSQL)
         added = self._db.execute(
-            f"INSERT INTO {self._table} ({names}) VALUES ({marks}) ON CONFLICT (k) DO NOTHING",
-            (key, body, *index.values()),
+            *self._insert([(key, body, *index.values())], " ON CONFLICT (k) DO NOTHING")
         )
         if added != 1:
             raise AlreadyExists(
@@ -543,23 +584,18 @@ class SqlRecords(Generic[R]):
             index = self._coll.index_values(record)
             body = dump_record(self._coll, record)
             rows.append((self._coll.key_of(record), body, *index.values()))
-        names = ", ".join(["k", "body", *(f"i_{f}" for f in self._coll.indexes)])
         width = 2 + len(self._coll.indexes)
         if len({row[0] for row in rows}) != len(rows):
             raise AlreadyExists(
                 f"{self._coll.noun} keys repeat in one batch", collection=self._coll.name
             )
         later = getattr(self._db, "later", None)  # an adapter that sends with the commit
-        for part in _chunks(rows, width):
-            marks = ", ".join([f"({', '.join('?' * width)})"] * len(part))
-            values = [value for row in part for value in row]
+        room = 1 if self._coll.sequenced else 0  # for numbering's parameters
+        for part in _chunks(rows, width + room):
             if later is not None:  # sent with the commit: a taken key fails it
-                later(f"INSERT INTO {self._table} ({names}) VALUES {marks}", values)
+                later(*self._insert(part, ""))
                 continue
-            added = self._db.execute(
-                f"INSERT INTO {self._table} ({names}) VALUES {marks} ON CONFLICT (k) DO NOTHING",
-                values,
-            )
+            added = self._db.execute(*self._insert(part, " ON CONFLICT (k) DO NOTHING"))
             if added != len(part):
                 raise AlreadyExists(
                     f"a {self._coll.noun} key of this batch exists already",
@@ -567,12 +603,15 @@ class SqlRecords(Generic[R]):
                 )
 
     def find_many(self, keys: Iterable[str]) -> dict[str, R]:
-        found: dict[str, R] = {}
+        rows: list[Sequence[Any]] = []
         for part in _chunks(list(dict.fromkeys(keys))):
             marks = ", ".join("?" * len(part))
-            rows = self._db.query(f"SELECT k, body FROM {self._table} WHERE k IN ({marks})", part)
-            found.update((str(k), load_record(self._coll, body)) for k, body in rows)
-        return found
+            rows += self._db.query(
+                f"SELECT k, body{self._seq} FROM {self._table} WHERE k IN ({marks})", part
+            )
+        if self._coll.sequenced:
+            rows.sort(key=lambda r: int(r[2]))
+        return {str(r[0]): load_record(self._coll, r[1]) for r in rows}
 
     def update(self, record: R) -> None:
         if self._coll.append_only:
@@ -608,13 +647,19 @@ class SqlRecords(Generic[R]):
 
     def list_by(self, field: str, value: str) -> list[R]:
         self._coll.check_index(field)
-        rows = self._db.query(f"SELECT k, body FROM {self._table} WHERE i_{field} = ?", (value,))
-        return self._load_sorted(rows)
+        return self._load_sorted(f"WHERE i_{field} = ?", (value,))
 
     def all(self) -> list[R]:
-        return self._load_sorted(self._db.query(f"SELECT k, body FROM {self._table}"))
+        return self._load_sorted("", ())
 
-    def _load_sorted(self, rows: list[Sequence[Any]]) -> list[R]:
+    def _load_sorted(self, where: str, params: Sequence[Any]) -> list[R]:
+        """The records ``where`` selects: in sequence order (an integer column, ordered
+        by the database) or in key order (sorted here: byte order, whatever the
+        database's collation)."""
+        if self._coll.sequenced:
+            rows = self._db.query(f"SELECT body FROM {self._table} {where} ORDER BY seq", params)
+            return [load_record(self._coll, str(r[0])) for r in rows]
+        rows = self._db.query(f"SELECT k, body FROM {self._table} {where}", params)
         return [load_record(self._coll, str(r[1])) for r in sorted(rows, key=lambda r: str(r[0]))]
 
 
@@ -806,9 +851,15 @@ AUDIT_LOG_DDL: Final = [
 ]
 
 
-def _migrations() -> list[list[str]]:
+MigrationStep = Callable[[SqlRunner], None]
+"""A migration step SQL alone cannot take (version 9 normalizes stored logins in Python),
+run by the adapter in the migration's transaction, between its statements."""
+
+
+def _migrations() -> list[list[str | MigrationStep]]:
     from subacct.storage.collections import COLLECTIONS
     from subacct.storage.sql_ledger import LEDGER_DDL, LEDGER_SCOPES_DDL
+    from subacct.storage.sql_text import apply_text_rules
 
     core = [
         """CREATE TABLE accounts (
@@ -883,7 +934,35 @@ def _migrations() -> list[list[str]]:
     # (``LEDGER_SCOPES_DDL``) and usage_records rebuilt with it in their keys; then each
     # adapter re-keys the stored quota reservations (``rekey_quota_reservations``)
     version_8 = [*LEDGER_SCOPES_DDL, *USAGE_SCOPES_DDL]
-    return [core, records, list(LEDGER_DDL), [], tables(5), tables(6), version_7, version_8]
+    sequenced = [name for names in SEQUENCED_BY_MIGRATION.values() for name, _ in names]
+    if sorted(sequenced) != sorted(c.name for c in COLLECTIONS.values() if c.sequenced):
+        raise AssertionError(
+            "every sequenced collection is numbered by exactly one migration: add it to "
+            "a new entry of SEQUENCED_BY_MIGRATION"
+        )
+    # version 9: audit records numbered by storage (``Collection.sequenced``), then each
+    # adapter numbers the rows already there (``number_records``); stored logins and
+    # names brought under the rules of this version (``subacct.storage.sql_text``)
+    version_9: list[str | MigrationStep] = [
+        *(
+            statement
+            for name, fields in SEQUENCED_BY_MIGRATION[9]
+            for statement in sequence_ddl(record_table(COLLECTIONS[name]), fields)
+        ),
+        apply_text_rules,
+    ]
+    versions: list[list[str | MigrationStep]] = [
+        [*core],
+        [*records],
+        [*LEDGER_DDL],
+        [],
+        [*tables(5)],
+        [*tables(6)],
+        [*version_7],
+        [*version_8],
+        version_9,
+    ]
+    return versions
 
 
 _INDEXED_BEFORE_7: Final = (
@@ -963,6 +1042,48 @@ def rekey_quota_reservations(field: str, slash: str) -> list[str]:
     ]
 
 
+def sequence_ddl(table: str, indexes: Sequence[str]) -> list[str]:
+    """A record table numbered by storage: a ``seq`` column (unique; the adapter fills
+    it, see ``number_records``), and the indexes ``list_by`` reads on (field, seq)."""
+    statements = [
+        f"ALTER TABLE {table} ADD COLUMN seq BIGINT",
+        f"CREATE UNIQUE INDEX {table}_by_seq ON {table}(seq)",
+    ]
+    for field in indexes:
+        statements += [
+            f"DROP INDEX {table}_{field}",
+            f"CREATE INDEX {table}_{field} ON {table}(i_{field}, seq) WHERE i_{field} IS NOT NULL",
+        ]
+    return statements
+
+
+def number_records(table: str, at: str, collate: str = "") -> list[str]:
+    """Version 9's statements (each adapter's own ``at`` and ``collate``) that number the
+    records already in ``table`` in their best order: by time (``at`` reads it from the
+    JSON body), then by the number ending the key (``audit_11`` before ``audit_100``),
+    then by key; ``collate`` orders text by bytes where the database's collation would
+    not."""
+    head = f"rtrim(k, '0123456789'){collate}"  # the key without its closing digits
+    digits = "ltrim(substr(k, length(rtrim(k, '0123456789')) + 1), '0')"
+    order = f"{at}, {head}, length({digits}), {digits}{collate}, k{collate}"
+    return [
+        "CREATE TABLE subacct_numbering (k TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+        f"INSERT INTO subacct_numbering (k, n) "
+        f"SELECT k, row_number() OVER (ORDER BY {order}) FROM {table}",
+        f"UPDATE {table} SET seq = "
+        f"(SELECT n FROM subacct_numbering WHERE subacct_numbering.k = {table}.k)",
+        "DROP TABLE subacct_numbering",
+    ]
+
+
+SEQUENCED_BY_MIGRATION: Final[dict[int, tuple[tuple[str, tuple[str, ...]], ...]]] = {
+    # version 9: the audit records, with their indexes of version 7
+    9: (("audit_records", ("account_id", "acting_user_id", "impersonated_account_id")),),
+}
+"""Which migration numbers each sequenced collection's table (with the indexes it then
+had, remade on (field, seq)): a collection sequenced later needs a new version."""
+
+
 RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
     # version 2: the audit log and the record tables of subacct 0.1.0
     2: (
@@ -996,5 +1117,7 @@ into a new migration entry (a new version), never into an existing one."""
 
 MIGRATIONS: Final = _migrations()
 """Schema versions, shared by the SQLite and PostgreSQL adapters: version N is reached by
-running the statements of ``MIGRATIONS[N - 1]`` in one transaction (PostgreSQL runs a few
-statements of its own with some versions: ``subacct.storage.postgres.MIGRATIONS``)."""
+running the statements of ``MIGRATIONS[N - 1]`` in one transaction, an SQL text as it is
+and a ``MigrationStep`` called with the adapter's ``SqlRunner`` (each adapter runs a few
+statements of its own with some versions: ``subacct.storage.sqlite.MIGRATIONS``,
+``subacct.storage.postgres.MIGRATIONS``)."""

@@ -35,6 +35,7 @@ from subacct.errors import ConcurrentModification, InvalidInput, StorageError, q
 from subacct.storage.records import Collection
 from subacct.storage.sql import MIGRATIONS as SHARED_MIGRATIONS
 from subacct.storage.sql import (
+    MigrationStep,
     PolicyVersion,
     SqlAccounts,
     SqlEventLog,
@@ -44,6 +45,7 @@ from subacct.storage.sql import (
     SqlUsage,
     SqlUsers,
     move_usage_records,
+    number_records,
     rekey_quota_reservations,
 )
 from subacct.storage.sql_ledger import SqlLedger
@@ -58,13 +60,29 @@ _VERSION: Final = "SELECT version FROM policy_version WHERE id = 1"
 _SQLITE_ONLY: Final[dict[int, list[str]]] = {
     7: move_usage_records("json_extract(body, '$.{name}')"),
     8: rekey_quota_reservations("json_extract(body, '$.{name}')", "instr(k, '/')"),
+    # ISO 8601 times in UTC, as the converter writes them, sort as text
+    9: number_records("rec_audit_records", "json_extract(body, '$.at')"),
 }
-MIGRATIONS: Final = [
+MIGRATIONS: Final[list[list[str | MigrationStep]]] = [
     [*statements, *_SQLITE_ONLY.get(number, [])]
     for number, statements in enumerate(SHARED_MIGRATIONS, start=1)
 ]
 """``subacct.storage.sql.MIGRATIONS`` plus what only SQLite runs (version 7 moves the
-usage records with SQLite's JSON functions)."""
+usage records with SQLite's JSON functions; version 8 re-keys the quota reservations;
+version 9 numbers the audit records already stored, reading their times with them)."""
+
+
+class _Migrating:
+    """The ``SqlRunner`` a migration step gets: the migration's connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._conn.execute(sql, params).rowcount
 
 
 class SqliteUnitOfWork(PolicyVersion):
@@ -122,6 +140,11 @@ class SqliteUnitOfWork(PolicyVersion):
 
     def execute_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
         return [self.execute(sql, params) for sql, params in statements]
+
+    def numbering(self, table: str, count: int) -> tuple[str, Sequence[Any]]:
+        """One above the table's largest number: writers take turns (``BEGIN IMMEDIATE``),
+        so numbers grow in commit order, without gaps."""
+        return f"SELECT coalesce(max(seq), 0) AS start FROM {table}", ()
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -224,6 +247,9 @@ class SqliteStore:
             raise StorageError(
                 f"cannot open the SQLite database {quoted(self._path)}: {err}", path=self._path
             ) from err
+        except StorageError:  # a migration that refused (rolled back): nothing is kept open
+            self.close()
+            raise
 
     @property
     def path(self) -> str:
@@ -275,7 +301,10 @@ class SqliteStore:
                 )
             for number in range(current, len(MIGRATIONS)):
                 for statement in MIGRATIONS[number]:
-                    conn.execute(statement)
+                    if isinstance(statement, str):
+                        conn.execute(statement)
+                    else:
+                        statement(_Migrating(conn))
                 conn.execute(f"PRAGMA user_version = {number + 1}")
             conn.execute("COMMIT")
         except BaseException:

@@ -266,6 +266,9 @@ class StoreConformance(LedgerConformance):
             uow.users.add(User(UserId("u1"), "Ann@Example.com", "Ann", T0))
             with pytest.raises(DuplicateLogin):
                 uow.users.add(User(UserId("u2"), " ann@example.COM ", "Other Ann", T0))
+            wide = "".join(chr(ord(c) + 0xFEE0) for c in "ANN@example")  # full width
+            with pytest.raises(DuplicateLogin):  # the same login (NFKC, then case folded)
+                uow.users.add(User(UserId("u2"), f"{wide}.com", "Wide Ann", T0))
             with pytest.raises(AlreadyExists):
                 uow.users.add(User(UserId("u1"), "zed@example.com", "Zed", T0))
             found = uow.users.find_by_login("ann@example.com")
@@ -441,6 +444,113 @@ class StoreConformance(LedgerConformance):
         with store.unit_of_work() as uow:
             assert uow.records(RESOURCES).find("tpl_new") is None
             assert len(uow.events.since(before)) == 450
+
+    def test_audit_records_come_back_in_the_order_they_were_written(self, store: Store) -> None:
+        """120 audit records of one clock reading, with ids whose text order is not their
+        order (``audit_100`` before ``audit_11``): 60 in one ``add_many``, then 60 one by
+        one in falling id order. Every read returns them as written, and the last one
+        written is last; one rolled back leaves no trace in the order."""
+        from subacct.policy import SEND_MESSAGES, Decision, Reason, Scope, audit_record
+        from subacct.storage.collections import AUDIT_RECORDS
+
+        allowed = Decision(True, Reason.ALLOWED_BY_ROLE, Scope.ALL, role_id="sub_admin")
+
+        def record(n: int, account: str = "agency1") -> Any:
+            who, where = UserId(f"u{n % 3}"), AccountId(account)
+            return audit_record(f"audit_{n}", T0, who, SEND_MESSAGES, where, allowed)
+
+        written = [record(n) for n in range(1, 61)] + [record(n) for n in range(120, 60, -1)]
+        with store.unit_of_work() as uow:
+            uow.records(AUDIT_RECORDS).add_many(written[:60])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            for one in written[60:]:
+                uow.records(AUDIT_RECORDS).add(one)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.records(AUDIT_RECORDS).add(record(500))  # rolled back
+        with store.unit_of_work() as uow:
+            uow.records(AUDIT_RECORDS).add(record(0, "agency2"))
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            repo = uow.records(AUDIT_RECORDS)
+            assert repo.all() == [*written, record(0, "agency2")]
+            assert repo.list_by("account_id", "agency1") == written
+            assert repo.list_by("account_id", "agency1")[-1].id == "audit_61"
+            assert repo.list_by("acting_user_id", "u1") == [
+                r for r in written if r.acting_user_id == "u1"
+            ]
+            keys = [r.id for r in written]
+            assert list(repo.find_many(sorted(keys))) == keys
+            assert repo.find("audit_500") is None
+
+    def test_one_clock_reading_keeps_the_order_of_audit_records_and_events(
+        self, store: Store
+    ) -> None:
+        """Through ``Subacct``, 120 renames at one clock reading (``FixedClock``): the
+        audit records come back in the order they were written (``[-1]`` is the last
+        one), and so do the events, read whole or page by page."""
+        svc = _service(store)
+        svc.accounts.create_master("Agency Demo", account_id="agencydemo", by=SYSTEM)
+        for n in range(120):
+            svc.accounts.rename("agencydemo", f"Name {n}", by=SYSTEM)
+        records = svc.audit.records("agencydemo", by=SYSTEM)
+        assert len(records) == 121
+        numbers = [int(r.id.rsplit("_", 1)[1]) for r in records]  # SequentialIds: write order
+        assert numbers == sorted(numbers)
+        assert records[-1].id == f"audit_{max(numbers)}"
+        assert {r.at for r in records} == {T0}
+        logged = svc.events.for_account("agencydemo", by=SYSTEM)
+        names = [getattr(x.event, "new_name", None) for x in logged[1:]]
+        assert names == [f"Name {n}" for n in range(120)]
+        assert {x.event.occurred_at for x in logged} == {T0}
+        paged: list[Any] = []
+        while len(
+            page := svc.events.for_account(
+                "agencydemo", by=SYSTEM, since=paged[-1].seq if paged else 0, limit=50
+            )
+        ):
+            paged += page
+        assert paged == logged
+
+    def test_concurrent_writers_keep_their_audit_records_in_commit_order(
+        self, store: Store
+    ) -> None:
+        """Four writers, ten units each, one audit record per unit (ids falling, so key
+        order is not write order): every record is read back once, and each writer's
+        records in the order it committed them."""
+        from subacct.policy import SEND_MESSAGES, Decision, Reason, Scope, audit_record
+        from subacct.storage.collections import AUDIT_RECORDS
+
+        allowed = Decision(True, Reason.ALLOWED_BY_ROLE, Scope.ALL, role_id="sub_admin")
+
+        def write(worker: int) -> None:
+            for n in range(10):
+                one = audit_record(
+                    f"audit_{worker}_{9 - n}",
+                    T0,
+                    UserId("u"),
+                    SEND_MESSAGES,
+                    AccountId("agency1"),
+                    allowed,
+                )
+                while True:
+                    try:
+                        with store.unit_of_work() as uow:
+                            uow.records(AUDIT_RECORDS).add(one)
+                            uow.commit()
+                        break
+                    except ConcurrentModification:
+                        continue
+
+        _race(*(partial(write, w) for w in range(4)))
+        with store.unit_of_work(read_only=True) as uow:
+            ids = [r.id for r in uow.records(AUDIT_RECORDS).all()]
+        assert sorted(ids) == sorted(f"audit_{w}_{n}" for w in range(4) for n in range(10))
+        for w in range(4):
+            assert [i for i in ids if i.startswith(f"audit_{w}_")] == [
+                f"audit_{w}_{9 - n}" for n in range(10)
+            ]
 
     # -- usage --------------------------------------------------------------------------
 

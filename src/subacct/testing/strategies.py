@@ -19,6 +19,7 @@ from __future__ import annotations
 import string
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import attrs
 from hypothesis import strategies as st
@@ -67,10 +68,16 @@ def account_ids() -> st.SearchStrategy[AccountId]:
     return st.text(_ID_CHARS, min_size=1, max_size=12).map(lambda s: AccountId("acc_" + s))
 
 
+_REFUSED: Final = ("Cc", "Cf", "Cs", "Zl", "Zp")  # domain._validate.REFUSED_CATEGORIES
+
+
 def account_names() -> st.SearchStrategy[str]:
-    """Display names as users type them (surrounding spaces are trimmed by the library)."""
+    """Display names as users type them (surrounding spaces are trimmed by the library),
+    without the control and invisible formatting characters names must not hold."""
     return st.text(
-        st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), min_size=1, max_size=30
+        st.characters(codec="utf-8", exclude_categories=_REFUSED),
+        min_size=1,
+        max_size=30,
     ).filter(_has_text)
 
 

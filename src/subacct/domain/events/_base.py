@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Final, NewType
 
 import attrs
 
-from subacct.domain._validate import clean_name, utc_timestamp
+from subacct.domain._validate import logged_name, utc_timestamp
 from subacct.domain.ids import AccountId, UserId, check_id
 from subacct.errors import InvalidInput, quoted
 from subacct.money import Money
@@ -31,7 +31,9 @@ def valid_optional_id(_: object, attribute: attrs.Attribute[Any], value: object)
 
 
 def valid_name(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if clean_name(value, field=attribute.name) != value:
+    """A trimmed name, as the entity the event describes held it (``logged_name``: the
+    log written by an older version still reads)."""
+    if logged_name(value, field=attribute.name) != value:
         raise InvalidInput(f"{attribute.name} must be trimmed", field=attribute.name)
 
 
