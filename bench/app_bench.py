@@ -504,7 +504,9 @@ def same_rows_floor(path: Path, moves: Sequence[tuple[str, str, str, int, str]],
             "SELECT body FROM ledger_wallets WHERE currency = 'EUR' AND account_id = ?", (owner,)
         )
         conn.execute(
-            "SELECT operation FROM ledger_operations WHERE currency = 'EUR' AND op_key = ?", (key,)
+            "SELECT operation FROM ledger_operations "
+            "WHERE currency = 'EUR' AND scope IN (?, '') AND op_key = ?",
+            (owner, key),
         )
         got = {}
         for account in (source, destination):
@@ -520,8 +522,8 @@ def same_rows_floor(path: Path, moves: Sequence[tuple[str, str, str, int, str]],
         balances[destination] += amount
         seq += 1
         conn.execute(
-            "INSERT INTO ledger_operations VALUES ('EUR', ?, 'distribute', ?, '[]')",
-            (key, f"distribute|amount={amount}"),
+            "INSERT INTO ledger_operations VALUES ('EUR', ?, ?, 'distribute', ?, '[]')",
+            (owner, key, f"distribute|amount={amount}"),
         )
         conn.execute(
             "UPDATE ledger_balances SET balance = CASE account WHEN ? THEN ? WHEN ? THEN ? END, "
@@ -540,8 +542,8 @@ def same_rows_floor(path: Path, moves: Sequence[tuple[str, str, str, int, str]],
             ),
         )
         conn.execute(
-            "INSERT INTO ledger_transfers VALUES ('EUR', ?, 0, ?, 'distribute', ?, ?, ?, ?, '')",
-            (key, seq, source, destination, str(amount), at),
+            "INSERT INTO ledger_transfers VALUES ('EUR', ?, ?, 0, ?, 'distribute', ?, ?, ?, ?, '')",
+            (owner, key, seq, source, destination, str(amount), at),
         )
         (event_seq,) = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM audit_log").fetchone()
         conn.execute(
