@@ -7,7 +7,8 @@ moment ago (a revoked key, an ended session, a new ceiling) counts at once.
   ``require`` also writes the allowed decision to the audit records (or the denial);
 * ``define_role``: custom roles are the system's; ``roles`` lists the role set;
 * ``set_ceiling`` / ``remove_ceiling``: ``sub_accounts.manage`` in ``set_by`` (a strict
-  ancestor); a platform ceiling (``set_by=None``) is the system's;
+  ancestor); a platform ceiling (``set_by=None``) is the system's. A ceiling binds only
+  while ``set_by`` is above the account: moves drop the others (``app.accounts.move``);
 * ``create_api_key``: a user (or an impersonating one) with ``api_keys.manage`` there,
   the key's grants within their own rights; the secret is returned once and stored only
   as a hash. ``authenticate_api_key`` is the host's sign-in step (the system);
@@ -67,6 +68,7 @@ from subacct.policy import (
     plan_role_definition,
 )
 from subacct.policy.api_keys import secret_hash
+from subacct.policy.ceilings import binds
 from subacct.principals import Actor
 from subacct.services import _args, _credentials
 from subacct.services._kinds import command, query
@@ -248,9 +250,10 @@ class Policy:
             above = None if placer is None else AccountId(placer)
             if unit.is_system or above is None:
                 unit.require_system(MANAGE_SUB_ACCOUNTS, where)
-                found = next(
-                    (c for c in index.ceilings_on(AccountId(where)) if c.set_by == above), None
-                )
+                placed = unit.uow.records(CEILINGS).list_by("account_id", where)
+                # (from storage: the system also lifts one a move left behind before
+                # moves dropped them, which binds nothing)
+                found = next((c for c in placed if c.set_by == above), None)
             else:
                 found = plan_ceiling_removal(index, unit.principal, AccountId(where), above)
                 unit.allowed(MANAGE_SUB_ACCOUNTS, above)
@@ -268,12 +271,15 @@ class Policy:
 
     @query
     def ceilings(self, account_id: str, *, by: Actor) -> list[Ceiling]:
-        """The ceilings placed on the account itself (its users may see what bounds it)."""
+        """The ceilings placed on the account itself that bind it (its users may see what
+        bounds it)."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
 
         def work(unit: Unit) -> list[Ceiling]:
             unit.see(where)
-            return unit.uow.records(CEILINGS).list_by("account_id", where)
+            above = {a.id for a in unit.chain(where)[1]}
+            placed = unit.uow.records(CEILINGS).list_by("account_id", where)
+            return [c for c in placed if binds(c, above)]
 
         return self._runner.query(who, work)
 

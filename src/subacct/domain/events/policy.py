@@ -10,6 +10,7 @@ from subacct._validators import instance_of
 from subacct.domain.events._base import (
     BaseEvent,
     text_tuple,
+    valid_code,
     valid_id,
     valid_name,
     valid_optional_id,
@@ -50,8 +51,13 @@ class CeilingSet(BaseEvent):
 
 @attrs.frozen(kw_only=True)
 class CeilingRemoved(BaseEvent):
+    """The ceiling ``set_by`` placed on ``account_id`` is gone: lifted on request
+    (``reason="requested"``), or dropped by a move because ``set_by`` is no longer above
+    the account (``"set_by_not_an_ancestor"``, ``subacct.policy.ceilings.STRANDED``)."""
+
     event_type: ClassVar[str] = "ceiling_removed"
     set_by: AccountId | None = attrs.field(validator=valid_optional_id)
+    reason: str = attrs.field(default="requested", validator=valid_code)
 
 
 @attrs.frozen(kw_only=True)
