@@ -45,8 +45,10 @@ def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None
 
 
 def _back_to_version_6(path: Path) -> None:
-    """Undo version 7 in a database file: no policy version, usage back in rec_usage."""
+    """Undo versions 8 and 7 in a database file: no API key uses, no policy version,
+    usage back in rec_usage."""
     conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE rec_api_key_uses")
     conn.execute("DROP TABLE policy_version")
     conn.execute("DROP TABLE usage_records")
     for statement in record_table_ddl(RETIRED_COLLECTIONS["usage"]):
@@ -58,8 +60,9 @@ def _back_to_version_6(path: Path) -> None:
 
 def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     """Version 4 runs nothing on SQLite (its statements are PostgreSQL's), version 5 adds
-    the status history, version 6 the invoiced accounts and version 7 the policy version
-    and the usage table: a version 3 file gets them all and keeps its data."""
+    the status history, version 6 the invoiced accounts, version 7 the policy version
+    and the usage table, version 8 the API key uses: a version 3 file gets them all and
+    keeps its data."""
     path = tmp_path / "v3.db"
     first = SqliteStore(path)
     Subacct(first).accounts.create_master("Kept", account_id="m1", by=SYSTEM)
@@ -71,7 +74,7 @@ def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     second = SqliteStore(path)
-    assert second.schema_version() == len(MIGRATIONS) == 7
+    assert second.schema_version() == len(MIGRATIONS) == 8
     assert Subacct(second).accounts.get("m1", by=SYSTEM).name == "Kept"
     second.close()
 

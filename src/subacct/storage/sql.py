@@ -876,7 +876,7 @@ def _migrations() -> list[list[str]]:
         # then each adapter moves the records of rec_usage in and drops it (its own
         # JSON functions: ``move_usage_records``)
     ]
-    return [core, records, list(LEDGER_DDL), [], tables(5), tables(6), version_7]
+    return [core, records, list(LEDGER_DDL), [], tables(5), tables(6), version_7, tables(8)]
 
 
 _INDEXED_BEFORE_7: Final = (
@@ -951,6 +951,8 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
     5: ("status_history",),
     # version 6: which issued invoice bills each account's month (billed once)
     6: ("invoiced_accounts",),
+    # version 8: when each API key was last used (outside the policy data)
+    8: ("api_key_uses",),
 }
 """Which migration creates each record collection's table. A collection added later goes
 into a new migration entry (a new version), never into an existing one."""

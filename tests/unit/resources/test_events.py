@@ -17,6 +17,7 @@ from subacct.domain.events import (
     AccountStatusChanged,
     ApiKeyCreated,
     ApiKeyRevoked,
+    ApiKeyRotated,
     BaseEvent,
     BillingProfileRemoved,
     BillingProfileSet,
@@ -104,6 +105,7 @@ SAMPLES: list[BaseEvent] = [
         **base(api_key_id="k1", name="CRM sync", created_by="ann", actions=["messages.send"])
     ),
     ApiKeyRevoked(**base(api_key_id="k1")),
+    ApiKeyRotated(**base(api_key_id="k1", old_secret_valid_until=T0 + timedelta(days=1))),
     ImpersonationSettingChanged(**base(allowed=False)),
     BillingProfileSet(**base(model="ladder", currency="USD", version=2)),
     BillingProfileRemoved(**base()),
