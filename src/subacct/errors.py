@@ -26,7 +26,9 @@ __all__ = [
     "ActionDenied",
     "AllocationError",
     "AlreadyExists",
+    "ApiKeyExpired",
     "ApiKeyRevoked",
+    "ApiKeySecretRotated",
     "ConcurrentModification",
     "Conflict",
     "CreditReservationClosed",
@@ -476,9 +478,23 @@ class ImpersonationRefused(ActionDenied):
 
 
 class ApiKeyRevoked(ActionDenied):
-    """The API key was revoked; it no longer acts for its account."""
+    """The API key was revoked (by request, or because its creator left); it no longer
+    acts for its account."""
 
     code = "api_key_revoked"
+
+
+class ApiKeyExpired(ActionDenied):
+    """The API key's ``expires_at`` has passed; it no longer acts for its account."""
+
+    code = "api_key_expired"
+
+
+class ApiKeySecretRotated(PermissionDenied):
+    """The secret belongs to a key that was rotated, and its overlap has ended: only the
+    newer secret signs in now."""
+
+    code = "api_key_secret_rotated"
 
 
 # -- prepaid credit ledger (subacct.pricing.ledger) ------------------------------------------

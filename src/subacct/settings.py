@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -73,6 +74,15 @@ def _cache_size(value: object) -> int:
     return value
 
 
+def _interval(value: object) -> timedelta:
+    if not isinstance(value, timedelta) or not timedelta(0) <= value <= timedelta(days=1):
+        raise InvalidInput(
+            "api_key_use_interval must be a timedelta from 0 to one day",
+            field="api_key_use_interval",
+        )
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """What one application runs with.
@@ -88,7 +98,10 @@ class Settings:
     * ``max_attempts``: how often a unit of work that lost a race is run again;
     * ``policy_cache_size``: how many entries each table of the in-memory policy cache
       holds (accounts with their ancestors, users' memberships, built indexes...; see
-      ``docs/performance.md``); 0 turns the cache off, so every call reads storage.
+      ``docs/performance.md``); 0 turns the cache off, so every call reads storage;
+    * ``api_key_use_interval``: how fresh an API key's last-used time is kept: a use is
+      written at most once per interval per key (5 minutes by default; 0: every use),
+      in a record outside the policy data, so a key's use never empties the cache.
     """
 
     clock: Clock = attrs.field(factory=SystemClock, validator=_has("now", "clock"))
@@ -106,6 +119,7 @@ class Settings:
     currency: str | None = attrs.field(default=None, converter=_currency)
     max_attempts: int = attrs.field(default=5, converter=_attempts)
     policy_cache_size: int = attrs.field(default=10_000, converter=_cache_size)
+    api_key_use_interval: timedelta = attrs.field(default=timedelta(minutes=5), converter=_interval)
 
     def __attrs_post_init__(self) -> None:
         for role in self.roles:

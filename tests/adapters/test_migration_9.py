@@ -4,8 +4,8 @@ key), stored logins are normalized (or the migration refuses, changing nothing),
 names lose the characters version 9 refuses, and the event log written before still reads.
 
 A version 8 database is made the way the other migration tests make old ones: a current
-store, its version 9 undone (the ``seq`` column, the sequence, the function), rows then
-written in the shapes version 8 wrote.
+store, its versions 10 and 9 undone (the API key uses; the ``seq`` column, the sequence,
+the function), rows then written in the shapes version 8 wrote.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ def _sqlite(tmp_path: Path) -> Iterator[OldDatabase]:
     _seed(open_store())
     for store in opened:
         store.close()
+    run("DROP TABLE rec_api_key_uses", ())  # version 10 undone
     for field in _INDEXES:
         run(f"DROP INDEX rec_audit_records_{field}", ())
     run("DROP INDEX rec_audit_records_by_seq", ())
@@ -112,6 +113,7 @@ def _postgres(cluster: TempCluster, schema: str) -> Iterator[OldDatabase]:
     _seed(open_store())
     for store in opened:
         store.close()
+    run("DROP TABLE rec_api_key_uses", ())  # version 10 undone
     run("DROP FUNCTION subacct_sequence_block(text, bigint)", ())
     run("DROP SEQUENCE rec_audit_records_numbers", ())
     run("ALTER TABLE rec_audit_records DROP COLUMN seq", ())  # and the indexes on it
@@ -172,7 +174,7 @@ def test_stored_audit_records_are_numbered_by_time_then_the_number_ending_their_
     _old_record(old, "audit_0", T0 + timedelta(milliseconds=500))  # ".500000+00:00"
     _old_record(old, "audit_x", T0)  # no number: after the numbered ones of its time
     app = _app(old.open())
-    assert old.version() == 9
+    assert old.version() == 10
     got = [r.id for r in app.audit.records("m", by=SYSTEM)]
     written = [f"audit_{n}" for n in range(2, 65, 2)]
     assert got == ["audit_9999", *written, "audit_x", "audit_0"]
@@ -222,7 +224,7 @@ def test_logins_that_cannot_be_normalized_stop_the_migration_and_change_nothing(
     assert {table: old.rows(table) for table in tables} == before
     old.run("DELETE FROM users WHERE id IN ('ann', 'pam2')", ())
     app = _app(old.open())
-    assert old.version() == 9
+    assert old.version() == 10
     assert app.accounts.get("m", by=SYSTEM).name == "TeamX"
 
 

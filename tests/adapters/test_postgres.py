@@ -91,6 +91,7 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         conn.execute(f"DROP FUNCTION {pg_schema}.subacct_audit_append(text, text, text)")
         conn.execute(f"DROP TABLE {pg_schema}.rec_status_history")
         conn.execute(f"DROP TABLE {pg_schema}.rec_invoiced_accounts")
+        conn.execute(f"DROP TABLE {pg_schema}.rec_api_key_uses")
         conn.execute(f"DROP TABLE {pg_schema}.policy_version")
         conn.execute(f"DROP TABLE {pg_schema}.usage_records")
         conn.execute(f"SET search_path TO {pg_schema}")
@@ -104,7 +105,7 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         )
         conn.execute(f"DELETE FROM {pg_schema}.subacct_schema_version WHERE version >= 4")
     second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
-    assert second.schema_version() == len(MIGRATIONS) == 9
+    assert second.schema_version() == len(MIGRATIONS) == 10
     with second.unit_of_work() as uow:  # version 7 moved the usage record into its table
         assert uow.usage.for_account(AccountId("m")) == [usage]
         assert uow.usage.totals(usage.period) == {"m": 10**15}

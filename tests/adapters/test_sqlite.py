@@ -50,9 +50,19 @@ def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None
     second.close()
 
 
+def _back_to_version_9(path: Path) -> None:
+    """Undo version 10 in a database file: no API key uses."""
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE rec_api_key_uses")
+    conn.execute("PRAGMA user_version = 9")
+    conn.commit()
+    conn.close()
+
+
 def _back_to_version_8(path: Path) -> None:
-    """Undo version 9 in a database file: audit records without their sequence numbers
-    (the indexes of version 7 again)."""
+    """Undo versions 10 and 9 in a database file: audit records without their sequence
+    numbers (the indexes of version 7 again)."""
+    _back_to_version_9(path)
     conn = sqlite3.connect(path)
     for field in AUDIT_RECORDS.indexes:
         conn.execute(f"DROP INDEX rec_audit_records_{field}")
@@ -66,7 +76,7 @@ def _back_to_version_8(path: Path) -> None:
 
 
 def _back_to_version_7(path: Path) -> None:
-    """Undo versions 9 and 8 in a database file: audit records without their sequence
+    """Undo versions 10 to 8 in a database file: audit records without their sequence
     numbers (the indexes of version 7 again), and the ledger's operations and transfers
     and the usage records without scopes (empty)."""
     _back_to_version_8(path)
@@ -82,7 +92,7 @@ def _back_to_version_7(path: Path) -> None:
 
 
 def _back_to_version_6(path: Path) -> None:
-    """Undo versions 8 and 7 in a database file: no policy version, usage back in
+    """Undo versions 10 to 7 in a database file: no policy version, usage back in
     rec_usage."""
     _back_to_version_7(path)
     conn = sqlite3.connect(path)
@@ -98,8 +108,9 @@ def _back_to_version_6(path: Path) -> None:
 def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     """Version 4 runs nothing on SQLite (its statements are PostgreSQL's), version 5 adds
     the status history, version 6 the invoiced accounts, version 7 the policy version
-    and the usage table, version 8 the scoped keys and version 9 the audit records'
-    sequence: a version 3 file gets them all and keeps its data."""
+    and the usage table, version 8 the scoped keys, version 9 the audit records'
+    sequence and version 10 the API key uses: a version 3 file gets them all and keeps
+    its data."""
     path = tmp_path / "v3.db"
     first = SqliteStore(path)
     Subacct(first).accounts.create_master("Kept", account_id="m1", by=SYSTEM)
@@ -111,7 +122,7 @@ def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     second = SqliteStore(path)
-    assert second.schema_version() == len(MIGRATIONS) == 9
+    assert second.schema_version() == len(MIGRATIONS) == 10
     app = Subacct(second)
     assert app.accounts.get("m1", by=SYSTEM).name == "Kept"
     assert [r.action for r in app.audit.records("m1", by=SYSTEM)] == ["accounts.create_master"]

@@ -41,7 +41,7 @@ from subacct import (
     Wallet,
 )
 from subacct.errors import MAX_QUOTED, InvalidInput
-from subacct.policy import SEND_MESSAGES, VIEW_BILLING
+from subacct.policy import SEND_MESSAGES, VIEW_BILLING, ApiKeyKind
 from subacct.pricing.reports import Grouping, UsageRow
 
 from .test_every_command_emits import LADDER, SUB_APIS, T0, world
@@ -147,6 +147,7 @@ GOOD: dict[str, list[Any]] = {
 }
 OVERRIDES: dict[str, dict[str, list[Any]]] = {
     "policy.define_role": {"role": [Role("clerk", "Clerk", [Grant(VIEW_BILLING)])]},
+    "policy.create_api_key": {"kind": [ApiKeyKind.PERSONAL, ApiKeyKind.ACCOUNT]},
 }
 
 

@@ -134,6 +134,7 @@ CALLS: dict[str, Callable[[Subacct], object]] = {
         "s1", "bot", [Grant(SEND_MESSAGES)], by="sam"
     ),
     "policy.revoke_api_key": lambda a: a.policy.revoke_api_key("k1", by="sam"),
+    "policy.rotate_api_key": lambda a: a.policy.rotate_api_key("k1", by="sam"),
     "policy.set_impersonation_allowed": lambda a: a.policy.set_impersonation_allowed(
         "s1", False, by="sam"
     ),

@@ -208,3 +208,63 @@ def test_a_read_committed_ledger_unit_keeps_its_reads_only_when_no_policy_change
     runner.query(SYSTEM, read_then_change, ledger="EUR")
     assert runner.cache.at(version).chains.get(AccountId("u")) is _MISSING
     store.close()
+
+
+def test_a_demotion_or_removal_in_one_app_changes_a_personal_key_in_the_other(
+    two_apps: tuple[Subacct, Subacct],
+) -> None:
+    from subacct.errors import ApiKeyRevoked
+    from subacct.policy import MANAGE_WEBHOOKS
+
+    here, there = two_apps
+    _tree(here)
+    here.members.create_user("s@x.test", "S", user_id="sam", by=SYSTEM)
+    here.members.invite("sam", "s", "sub_admin", by=SYSTEM)
+    grants = [Grant(SEND_MESSAGES), Grant(MANAGE_WEBHOOKS)]
+    key, _secret = here.policy.create_api_key("s", "crm", grants, by="sam")
+    for _ in range(2):  # cached there
+        assert there.policy.check(MANAGE_WEBHOOKS, "s", by=key).allowed
+    here.members.change_role("sam", "s", "basic_user", by="o")
+    assert there.policy.check(MANAGE_WEBHOOKS, "s", by=key).code == "api_key_creator_lacks_action"
+    assert there.policy.check(SEND_MESSAGES, "s", by=key).allowed
+    here.members.remove("sam", "s", by="o")
+    with pytest.raises(ApiKeyRevoked):
+        there.policy.require(SEND_MESSAGES, "s", by=key)
+
+
+def test_a_rotation_in_one_app_retires_the_old_secret_in_the_other(
+    two_apps: tuple[Subacct, Subacct],
+) -> None:
+    from subacct.errors import ApiKeySecretRotated
+
+    here, there = two_apps
+    _tree(here)
+    key, old = here.policy.create_api_key("s", "ci", [Grant(SEND_MESSAGES)], by="o")
+    assert there.policy.authenticate_api_key(old, by=SYSTEM) == key
+    _key, new = here.policy.rotate_api_key(key.id, by="o")  # no overlap: old stops now
+    with pytest.raises(ApiKeySecretRotated):
+        there.policy.authenticate_api_key(old, by=SYSTEM)
+    assert there.policy.authenticate_api_key(new, by=SYSTEM) == key
+
+
+def test_a_keys_use_in_one_app_leaves_the_others_cache_in_place(
+    two_apps: tuple[Subacct, Subacct],
+) -> None:
+    """Recording a key's last use writes outside the policy data: the policy version
+    stays, so the other application keeps answering from the snapshot it holds."""
+    here, there = two_apps
+    _tree(here)
+    key, _secret = here.policy.create_api_key("s", "ci", [Grant(SEND_MESSAGES)], by="o")
+    cache = there.members._runner.cache
+    assert cache is not None
+    assert there.policy.check(VIEW_BILLING, "s", by="o").allowed
+    kept = cache._latest
+    assert kept is not None
+    with there.store.unit_of_work(read_only=True) as uow:
+        version = uow.policy_version()
+    assert here.policy.check(SEND_MESSAGES, "s", by=key).allowed  # its first use: written
+    assert there.policy.api_key_last_used(key.id, by="o") == T0
+    assert there.policy.check(VIEW_BILLING, "s", by="o").allowed
+    assert cache._latest is kept  # the same snapshot: no policy version went by
+    with there.store.unit_of_work(read_only=True) as uow:
+        assert uow.policy_version() == version

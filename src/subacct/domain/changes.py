@@ -48,6 +48,7 @@ __all__ = [
     "renamed",
     "role_changed",
     "status_changed",
+    "subtree_ancestors",
     "subtree_height",
     "unlinked",
     "user_created",
@@ -133,3 +134,23 @@ def subtree_height(account_id: AccountId, descendants: Sequence[Account]) -> int
         if acc.parent_id is not None and acc.parent_id in levels:
             levels[acc.id] = levels[acc.parent_id] + 1
     return max(levels.values())
+
+
+def subtree_ancestors(
+    account_id: AccountId, above: Sequence[AccountId], descendants: Sequence[Account]
+) -> dict[AccountId, tuple[AccountId, ...]]:
+    """The strict ancestors (parent first) of ``account_id`` and of each of its
+    descendants (given depth first, a parent before its children) once ``account_id``
+    sits below ``above`` (its parent first; empty: top level). What a move changes.
+
+    >>> from datetime import datetime, UTC
+    >>> from subacct.domain import Account, AccountKind
+    >>> b = Account("b", "B", AccountKind.SUB, datetime(2026, 1, 1, tzinfo=UTC), "a")
+    >>> subtree_ancestors("a", ["n"], [b])
+    {'a': ('n',), 'b': ('a', 'n')}
+    """
+    chains = {account_id: tuple(above)}
+    for acc in descendants:
+        if acc.parent_id is not None and acc.parent_id in chains:
+            chains[acc.id] = (acc.parent_id, *chains[acc.parent_id])
+    return chains

@@ -27,6 +27,7 @@ from subacct.policy.actions import (
     EXPORT_REPORTS,
     IMPERSONATE,
     INVITE_USERS,
+    MANAGE_ACCOUNT_KEYS,
     MANAGE_API_KEYS,
     MANAGE_AUTOMATION_RULES,
     MANAGE_BILLING,
@@ -53,7 +54,15 @@ from subacct.policy.actions import (
     Scope,
     check_action,
 )
-from subacct.policy.api_keys import ApiKey, ApiKeyId
+from subacct.policy.api_keys import (
+    ApiKey,
+    ApiKeyCredential,
+    ApiKeyId,
+    ApiKeyKind,
+    ApiKeyUse,
+    managing_action,
+    orphaned_keys,
+)
 from subacct.policy.audit import AuditId, AuditRecord, audit_record
 from subacct.policy.ceilings import Ceiling
 from subacct.policy.decisions import (
@@ -69,8 +78,10 @@ from subacct.policy.decisions import (
 )
 from subacct.policy.grants import (
     check_ceiling,
+    check_rotation,
     plan_api_key,
     plan_api_key_revocation,
+    plan_api_key_rotation,
     plan_ceiling,
     plan_ceiling_removal,
     plan_impersonation,
@@ -119,6 +130,7 @@ __all__ = [
     "EXPORT_REPORTS",
     "IMPERSONATE",
     "INVITE_USERS",
+    "MANAGE_ACCOUNT_KEYS",
     "MANAGE_ACTION",
     "MANAGE_API_KEYS",
     "MANAGE_AUTOMATION_RULES",
@@ -154,7 +166,10 @@ __all__ = [
     "ActionCatalog",
     "ActionInfo",
     "ApiKey",
+    "ApiKeyCredential",
     "ApiKeyId",
+    "ApiKeyKind",
+    "ApiKeyUse",
     "AuditId",
     "AuditRecord",
     "Ceiling",
@@ -174,14 +189,18 @@ __all__ = [
     "audit_record",
     "check_ceiling",
     "check_action",
+    "check_rotation",
     "check_grants",
     "denial_details",
     "denial_error",
     "explain",
     "filter_records",
     "grants_from",
+    "managing_action",
+    "orphaned_keys",
     "plan_api_key",
     "plan_api_key_revocation",
+    "plan_api_key_rotation",
     "plan_ceiling",
     "plan_ceiling_removal",
     "plan_impersonation",

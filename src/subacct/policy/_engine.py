@@ -15,7 +15,7 @@ from typing import ClassVar, Final
 from subacct.domain.ids import AccountId, RoleId, UserId
 from subacct.errors import InvalidInput, quoted
 from subacct.policy.actions import IMPERSONATE, Action, ActionCatalog, Scope
-from subacct.policy.api_keys import ApiKey
+from subacct.policy.api_keys import ApiKey, ApiKeyKind
 from subacct.policy.ceilings import Ceiling
 from subacct.policy.decisions import Decision, Principal, Reason, acting_user_id, denial_error
 from subacct.policy.impersonation import ImpersonationSession
@@ -25,6 +25,7 @@ __all__ = ["Engine", "VerdictKey"]
 
 _ALL: Final = Scope.ALL
 _OWN: Final = Scope.OWN
+_PERSONAL: Final = ApiKeyKind.PERSONAL
 _R = Reason
 
 # Verdict kinds (small ints: enum members hash in Python, ints in C). A memo key is
@@ -302,7 +303,13 @@ class Engine:
         if mask is not None and action not in mask:
             ceiling = self._refusing_ceiling(account_id, action)
             return self._verdict(_CEILING, None, None, ceiling)
-        return _KEY_ALL if key.rights[action] is _ALL else _KEY_OWN
+        scope = key.rights[action]
+        if key.kind is _PERSONAL:  # within what its creator holds here now
+            own = self._user(key.created_by, action, account_id, True, True).scope
+            if own is None:
+                return _CONSTANT[_R.API_KEY_CREATOR_LACKS_ACTION]
+            scope = narrower(scope, own)
+        return _KEY_ALL if scope is _ALL else _KEY_OWN
 
     def _session(self, s: ImpersonationSession, action: Action, account_id: AccountId) -> Decision:
         reason = self._unknown(action, account_id)

@@ -46,6 +46,9 @@ class Queries(Engine):
             out = {}
             if principal.revoked_at is None and principal.account_id == account_id:
                 out = {a: s for a, s in principal.rights.items() if a in self._known}
+            if out and principal.is_personal:  # within what its creator holds here now
+                own = self._user_rights(principal.created_by, account_id, True, True)
+                out = {a: narrower(s, own[a]) for a, s in out.items() if a in own}
         elif isinstance(principal, ImpersonationSession):
             out = self._session_rights(principal, account_id)
         else:

@@ -35,6 +35,7 @@ __all__ = [
     "EXPORT_REPORTS",
     "IMPERSONATE",
     "INVITE_USERS",
+    "MANAGE_ACCOUNT_KEYS",
     "MANAGE_API_KEYS",
     "MANAGE_AUTOMATION_RULES",
     "MANAGE_BILLING",
@@ -116,6 +117,7 @@ TOP_UP_CREDITS: Final = Action("credits.top_up")
 MANAGE_SETTINGS: Final = Action("settings.manage")
 MANAGE_EMAIL_TO_SMS: Final = Action("email_to_sms.manage")
 MANAGE_API_KEYS: Final = Action("api_keys.manage")
+MANAGE_ACCOUNT_KEYS: Final = Action("api_keys.manage_account")
 MANAGE_WEBHOOKS: Final = Action("webhooks.manage")
 MANAGE_AUTOMATION_RULES: Final = Action("automation_rules.manage")
 IMPERSONATE: Final = Action("accounts.impersonate")
@@ -154,7 +156,11 @@ _BUILTIN: Final = (
     ActionInfo(MANAGE_SETTINGS, "Manage account settings"),
     ActionInfo(MANAGE_EMAIL_TO_SMS, "Manage email-to-SMS registrations and settings"),
     ActionInfo(RESUBSCRIBE_CONTACTS, "Resubscribe an unsubscribed contact"),
-    ActionInfo(MANAGE_API_KEYS, "Create and revoke API keys"),
+    ActionInfo(MANAGE_API_KEYS, "Create, rotate and revoke personal API keys"),
+    ActionInfo(
+        MANAGE_ACCOUNT_KEYS,
+        "Create, rotate and revoke account API keys (owned by the account, not a person)",
+    ),
     ActionInfo(MANAGE_WEBHOOKS, "Create and manage webhooks"),
     ActionInfo(MANAGE_AUTOMATION_RULES, "Create and manage automation rules"),
     ActionInfo(SEND_MESSAGES, "Send messages (email, SMTP, SMS)"),

@@ -27,7 +27,14 @@ import attrs
 
 from subacct._validators import instance_of
 from subacct.domain.ids import AccountId, RoleId, UserId
-from subacct.errors import ActionDenied, ApiKeyRevoked, ImpersonationRefused, InvalidInput, quoted
+from subacct.errors import (
+    ActionDenied,
+    ApiKeyExpired,
+    ApiKeyRevoked,
+    ImpersonationRefused,
+    InvalidInput,
+    quoted,
+)
 from subacct.policy.actions import Action, Scope
 from subacct.policy.api_keys import ApiKey
 from subacct.policy.impersonation import ImpersonationSession
@@ -75,6 +82,8 @@ class Reason(enum.Enum):
     CEILING_EXCLUDES_ACTION = "ceiling_excludes_action"
     NOT_RECORD_OWNER = "not_record_owner"
     API_KEY_REVOKED = "api_key_revoked"
+    API_KEY_EXPIRED = "api_key_expired"
+    API_KEY_CREATOR_LACKS_ACTION = "api_key_creator_lacks_action"
     API_KEY_WRONG_ACCOUNT = "api_key_wrong_account"
     API_KEY_LACKS_ACTION = "api_key_lacks_action"
     IMPERSONATION_ENDED = "impersonation_ended"
@@ -107,6 +116,10 @@ _EXPLAIN: Final[Mapping[Reason, str]] = MappingProxyType(
         ),
         Reason.NOT_RECORD_OWNER: "its grant covers only its own records and this one is not",
         Reason.API_KEY_REVOKED: "the API key is revoked",
+        Reason.API_KEY_EXPIRED: "the API key has expired",
+        Reason.API_KEY_CREATOR_LACKS_ACTION: (
+            "the personal API key's creator no longer holds the action here"
+        ),
         Reason.API_KEY_WRONG_ACCOUNT: "the API key belongs to another account",
         Reason.API_KEY_LACKS_ACTION: "the API key does not grant the action",
         Reason.IMPERSONATION_ENDED: "the impersonation has ended",
@@ -141,7 +154,8 @@ def principal_label(principal: Principal) -> tuple[PrincipalKind, str]:
 
 def acting_user_id(principal: Principal) -> UserId:
     """The person behind a principal: the user, the real user of an impersonation, or the
-    user who made an API key. Their records are the principal's "own" (``Scope.OWN``).
+    user who made an API key (of either kind: an account key still names who made it).
+    Their records are the principal's "own" (``Scope.OWN``).
 
     >>> acting_user_id("ann")
     'ann'
@@ -263,6 +277,8 @@ def denial_error(
     if error is None:
         if decision.reason is Reason.API_KEY_REVOKED:
             error = ApiKeyRevoked
+        elif decision.reason is Reason.API_KEY_EXPIRED:
+            error = ApiKeyExpired
         elif decision.reason in _IMPERSONATION_REASONS:
             error = ImpersonationRefused
         else:

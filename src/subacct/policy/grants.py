@@ -6,7 +6,8 @@ or raises a typed ``PermissionDenied`` subclass. They never write, so a refusal 
 nothing behind. The rules:
 
 * the grantor needs the managing action in that account (``users.invite`` to invite or
-  change a role, ``users.remove`` to remove, ``api_keys.manage`` for keys,
+  change a role, ``users.remove`` to remove, ``api_keys.manage`` for personal keys and
+  ``api_keys.manage_account`` for account keys,
   ``sub_accounts.manage`` in the placing account for ceilings);
 * what is granted, as it would take effect there (role rights within the account's
   ceilings), must be a subset of the grantor's own rights in that account, scopes
@@ -44,6 +45,7 @@ from subacct.errors import (
     AccountNotFound,
     ActionDenied,
     AlreadyExists,
+    Conflict,
     EscalationRefused,
     ImpersonationRefused,
     InvalidInput,
@@ -53,14 +55,13 @@ from subacct.errors import (
 from subacct.policy.actions import (
     IMPERSONATE,
     INVITE_USERS,
-    MANAGE_API_KEYS,
     MANAGE_SETTINGS,
     MANAGE_SUB_ACCOUNTS,
     REMOVE_USERS,
     Action,
     Scope,
 )
-from subacct.policy.api_keys import ApiKey, revoke
+from subacct.policy.api_keys import ApiKey, managing_action, revoke
 from subacct.policy.ceilings import Ceiling
 from subacct.policy.decisions import Decision, Principal, Reason, acting_user_id, denial_error
 from subacct.policy.impersonation import ImpersonationSession, ImpersonationSetting, end
@@ -68,8 +69,10 @@ from subacct.policy.index import PolicyIndex
 from subacct.policy.roles import Role, rights_cover
 
 __all__ = [
+    "check_rotation",
     "plan_api_key",
     "plan_api_key_revocation",
+    "plan_api_key_rotation",
     "plan_ceiling",
     "plan_ceiling_removal",
     "plan_impersonation",
@@ -222,12 +225,12 @@ def plan_removal(index: PolicyIndex, principal: Principal, membership: Membershi
 
 def plan_api_key(index: PolicyIndex, principal: Principal, key: ApiKey) -> ApiKey:
     """Check a new API key: made by a user (or impersonator) holding ``api_keys.manage``
-    there, with grants that are a subset of that user's own rights in the account."""
+    there (``api_keys.manage_account`` for an account key), with grants that are a subset
+    of that user's own rights in the account."""
+    right = managing_action(key.kind)
     if isinstance(principal, ApiKey):
-        raise _refuse(
-            ActionDenied, Reason.PRINCIPAL_CANNOT_GRANT, principal, MANAGE_API_KEYS, key.account_id
-        )
-    index.require(principal, MANAGE_API_KEYS, key.account_id)
+        raise _refuse(ActionDenied, Reason.PRINCIPAL_CANNOT_GRANT, principal, right, key.account_id)
+    index.require(principal, right, key.account_id)
     if key.created_by != acting_user_id(principal):
         raise InvalidInput(
             f"created_by must be the acting user {quoted(acting_user_id(principal))}",
@@ -241,7 +244,7 @@ def plan_api_key(index: PolicyIndex, principal: Principal, key: ApiKey) -> ApiKe
             EscalationRefused,
             Reason.GRANT_EXCEEDS_OWN_RIGHTS,
             principal,
-            MANAGE_API_KEYS,
+            right,
             key.account_id,
             excess=_excess(held, key.rights),
         )
@@ -251,10 +254,34 @@ def plan_api_key(index: PolicyIndex, principal: Principal, key: ApiKey) -> ApiKe
 def plan_api_key_revocation(
     index: PolicyIndex, principal: Principal, key: ApiKey, at: datetime
 ) -> ApiKey:
-    """Check revoking ``key`` (``api_keys.manage`` in its account); returns it revoked
-    (``Conflict`` if it was revoked already)."""
-    index.require(principal, MANAGE_API_KEYS, key.account_id)
+    """Check revoking ``key`` (``api_keys.manage`` in its account; for an account key
+    ``api_keys.manage_account``); returns it revoked (``Conflict`` if it was revoked
+    already)."""
+    index.require(principal, managing_action(key.kind), key.account_id)
     return revoke(key, at)
+
+
+def check_rotation(key: ApiKey, at: datetime) -> ApiKey:
+    """A key that may get a new secret at ``at``: neither revoked nor expired
+    (``Conflict``: a new secret would not make it work again)."""
+    if not key.is_active:
+        raise Conflict(f"API key {quoted(key.id)} is revoked", api_key_id=key.id)
+    if key.expired(at):
+        raise Conflict(f"API key {quoted(key.id)} has expired", api_key_id=key.id)
+    return key
+
+
+def plan_api_key_rotation(
+    index: PolicyIndex, principal: Principal, key: ApiKey, at: datetime
+) -> ApiKey:
+    """Check giving ``key`` a new secret: the right that revokes it (``api_keys.manage``,
+    or ``api_keys.manage_account`` for an account key) held by a user or an impersonation
+    (a key cannot mint secrets, its own included); ``check_rotation`` then."""
+    right = managing_action(key.kind)
+    if isinstance(principal, ApiKey):
+        raise _refuse(ActionDenied, Reason.PRINCIPAL_CANNOT_GRANT, principal, right, key.account_id)
+    index.require(principal, right, key.account_id)
+    return check_rotation(key, at)
 
 
 def _ceiling_authority(

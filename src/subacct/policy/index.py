@@ -16,7 +16,10 @@ How a check decides (see ``docs/permissions.md``):
 1. unknown action or account: denied (``unknown_action`` / ``unknown_account``);
 2. role rights: the user's membership in the account, plus memberships in ancestors whose
    role ``inherits`` (parent administrators); the widest scope wins, the nearest on ties;
-3. every ceiling on the account and its ancestors must include the action.
+3. every ceiling on the account and its ancestors must include the action. A ceiling
+   binds only while its ``set_by`` is a strict ancestor of its account
+   (``subacct.policy.ceilings.binds``): the index ignores one placed by an account that
+   is no longer above it (after a move), as the service drops it from storage.
 
 >>> from datetime import datetime, UTC
 >>> from subacct.domain import Account, AccountKind, Membership
@@ -53,7 +56,7 @@ from subacct.policy._tables import (
     parent_table,
 )
 from subacct.policy.actions import DEFAULT_CATALOG, Action, ActionCatalog
-from subacct.policy.ceilings import Ceiling
+from subacct.policy.ceilings import Ceiling, binds
 from subacct.policy.impersonation import ImpersonationSetting
 from subacct.policy.roles import DEFAULT_ROLES, Role
 
@@ -116,7 +119,7 @@ class PolicyIndex(Queries):
                     field="memberships",
                 )
             held[m.account_id] = m.role
-        by_account = _ceiling_table(ceilings, parent, catalog)
+        by_account = _ceiling_table(ceilings, ancestors, catalog)
         masks: dict[AccountId, frozenset[Action]] = {}
         for account_id in by_account:
             if not any(a in by_account for a in ancestors[account_id]):
@@ -201,7 +204,16 @@ class PolicyIndex(Queries):
         return self._replace(roles=roles, rights=rights, inheriting=inheriting)
 
     def with_ceiling(self, ceiling: Ceiling) -> PolicyIndex:
-        """Place a ceiling, replacing the one with the same account and ``set_by``."""
+        """Place a ceiling, replacing the one with the same account and ``set_by`` (which
+        must be ``None`` or a strict ancestor of the account: ``InvalidInput``)."""
+        if ceiling.account_id not in self._parent:
+            raise AccountNotFound(ceiling.account_id)
+        if not binds(ceiling, self._ancestors[ceiling.account_id]):
+            raise InvalidInput(
+                f"{quoted(ceiling.set_by)} is not an ancestor of {quoted(ceiling.account_id)}; "
+                "a ceiling is placed from above",
+                field="set_by",
+            )
         placed = [
             c for c in self._ceilings.get(ceiling.account_id, ()) if c.set_by != ceiling.set_by
         ]
@@ -217,7 +229,7 @@ class PolicyIndex(Queries):
 
     def _with_ceilings(self, account_id: AccountId, placed: list[Ceiling]) -> PolicyIndex:
         others = (c for a, cs in self._ceilings.items() if a != account_id for c in cs)
-        by_account = _ceiling_table([*others, *placed], self._parent, self._catalog)
+        by_account = _ceiling_table([*others, *placed], self._ancestors, self._catalog)
         masks = dict(self._masks)
         parent_id = self._parent[account_id]
         inherited = None if parent_id is None else self._masks.get(parent_id)
@@ -237,15 +249,17 @@ class PolicyIndex(Queries):
 
 def _ceiling_table(
     ceilings: Iterable[Ceiling],
-    parent: Mapping[AccountId, AccountId | None],
+    ancestors: Mapping[AccountId, tuple[AccountId, ...]],
     catalog: ActionCatalog,
 ) -> dict[AccountId, tuple[Ceiling, ...]]:
+    """The binding ceilings by account: one whose ``set_by`` is not above its account
+    (left behind by a move) binds nothing and is left out (``ceilings.binds``)."""
     by_account: dict[AccountId, list[Ceiling]] = {}
     for ceiling in ceilings:
-        if ceiling.account_id not in parent:
+        if ceiling.account_id not in ancestors:
             raise AccountNotFound(ceiling.account_id)
-        if ceiling.set_by is not None and ceiling.set_by not in parent:
-            raise AccountNotFound(ceiling.set_by)
+        if not binds(ceiling, ancestors[ceiling.account_id]):
+            continue
         unknown = sorted(a for a in ceiling.actions if a not in catalog)
         if unknown:
             raise InvalidInput(

@@ -4,30 +4,59 @@ and friends; here they are loaded, called and saved."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Final
 
 from subacct.domain import AccountId, RoleId, UserId
-from subacct.domain.events import ApiKeyCreated, ImpersonationEnded, ImpersonationStarted
+from subacct.domain.events import (
+    ApiKeyCreated,
+    ApiKeyRotated,
+    ImpersonationEnded,
+    ImpersonationStarted,
+)
 from subacct.domain.events import ApiKeyRevoked as ApiKeyRevokedEvent
-from subacct.errors import ApiKeyRevoked, InvalidInput, PermissionDenied, quoted
+from subacct.errors import (
+    ApiKeyExpired,
+    ApiKeyRevoked,
+    ApiKeySecretRotated,
+    InvalidInput,
+    PermissionDenied,
+    quoted,
+)
 from subacct.policy import (
     IMPERSONATE,
-    MANAGE_API_KEYS,
     Action,
     ApiKey,
+    ApiKeyKind,
     Decision,
     Grant,
     ImpersonationSession,
     Reason,
+    check_rotation,
+    managing_action,
+    orphaned_keys,
     plan_api_key,
     plan_api_key_revocation,
+    plan_api_key_rotation,
     plan_impersonation,
     plan_impersonation_end,
 )
-from subacct.policy.api_keys import ApiKeyCredential, ApiKeyId, revoke, secret_hash
+from subacct.policy.api_keys import (
+    CREATOR_LEFT,
+    ApiKeyCredential,
+    ApiKeyId,
+    revoke,
+    rotated,
+    secret_hash,
+)
 from subacct.policy.impersonation import ImpersonationId, end
 from subacct.services._runner import Unit
-from subacct.storage.collections import API_KEY_CREDENTIALS, API_KEYS, IMPERSONATION_SESSIONS
+from subacct.storage.collections import (
+    API_KEY_CREDENTIALS,
+    API_KEY_USES,
+    API_KEYS,
+    IMPERSONATION_SESSIONS,
+)
 
 _AUTHENTICATE: Final = Action("api_keys.authenticate")
 
@@ -39,6 +68,8 @@ def create_key(
     grants: tuple[Grant, ...],
     key_id: str | None,
     secret: str,
+    kind: ApiKeyKind,
+    expires_at: datetime | None,
 ) -> ApiKey:
     """A new key made by the acting user (or impersonator), its secret stored hashed."""
     if unit.is_system:
@@ -48,12 +79,19 @@ def create_key(
     unit.uow.accounts.get(AccountId(account_id)).require_open()
     index = unit.policy([account_id])
     key = ApiKey(
-        ApiKeyId(unit.new_id(key_id, "key")), account_id, name, unit.user, grants, unit.now
+        ApiKeyId(unit.new_id(key_id, "key")),
+        account_id,
+        name,
+        unit.user,
+        grants,
+        unit.now,
+        kind=kind,
+        expires_at=expires_at,
     )
     key = plan_api_key(index, unit.principal, key)
     unit.uow.records(API_KEYS).add(key)
     unit.uow.records(API_KEY_CREDENTIALS).add(ApiKeyCredential(secret_hash(secret), key.id))
-    unit.allowed(MANAGE_API_KEYS, key.account_id)
+    unit.allowed(managing_action(key.kind), key.account_id)
     unit.emit(
         ApiKeyCreated(
             **unit.meta().about(key.account_id),
@@ -61,13 +99,17 @@ def create_key(
             name=key.name,
             created_by=key.created_by,
             actions=tuple(key.rights),
+            kind=key.kind.value,
+            expires_at=key.expires_at,
         )
     )
     return key
 
 
 def authenticate(unit: Unit, digest: str) -> ApiKey:
-    """The active key whose secret hashes to ``digest`` (the system's sign-in step)."""
+    """The key whose secret hashes to ``digest``, if it may act now (the system's sign-in
+    step): ``PermissionDenied`` for an unknown secret, ``ApiKeyRevoked``,
+    ``ApiKeyExpired``, or ``ApiKeySecretRotated`` for a secret whose overlap ended."""
     unit.require_system(_AUTHENTICATE)
     credential = unit.uow.records(API_KEY_CREDENTIALS).find(digest)
     if credential is None:
@@ -80,21 +122,90 @@ def authenticate(unit: Unit, digest: str) -> ApiKey:
             api_key_id=key.id,
             account_id=key.account_id,
         )
+    if key.expired(unit.now):
+        raise ApiKeyExpired(
+            f"API key {quoted(key.id)} has expired",
+            decision=Decision(False, Reason.API_KEY_EXPIRED),
+            api_key_id=key.id,
+            account_id=key.account_id,
+        )
+    if not credential.valid_at(unit.now):
+        raise ApiKeySecretRotated(
+            f"API key {quoted(key.id)} was rotated: this secret no longer signs in",
+            api_key_id=key.id,
+        )
     return key
 
 
 def revoke_key(unit: Unit, key_id: str) -> ApiKey:
     stored = unit.uow.records(API_KEYS).get(key_id)
+    right = managing_action(stored.kind)
     if unit.is_system:
-        unit.require(MANAGE_API_KEYS, stored.account_id)
+        unit.require(right, stored.account_id)
         revoked = revoke(stored, unit.now)
     else:
         index = unit.policy([stored.account_id])
         revoked = plan_api_key_revocation(index, unit.principal, stored, unit.now)
-        unit.allowed(MANAGE_API_KEYS, stored.account_id)
+        unit.allowed(right, stored.account_id)
     unit.uow.records(API_KEYS).update(revoked)
     unit.emit(ApiKeyRevokedEvent(**unit.meta().about(revoked.account_id), api_key_id=revoked.id))
     return revoked
+
+
+def rotate_key(unit: Unit, key_id: str, until: datetime | None, secret: str) -> ApiKey:
+    """Give the key a new secret; its current secrets sign in until ``until`` (``None``:
+    they stop now)."""
+    stored = unit.uow.records(API_KEYS).get(key_id)
+    right = managing_action(stored.kind)
+    if unit.is_system:
+        unit.require(right, stored.account_id)
+        key = check_rotation(stored, unit.now)
+    else:
+        index = unit.policy([stored.account_id])
+        key = plan_api_key_rotation(index, unit.principal, stored, unit.now)
+        unit.allowed(right, stored.account_id)
+    repo = unit.uow.records(API_KEY_CREDENTIALS)
+    for old in rotated(repo.list_by("key_id", key.id), unit.now, until):
+        repo.update(old)
+    repo.add(ApiKeyCredential(secret_hash(secret), key.id))
+    unit.emit(
+        ApiKeyRotated(
+            **unit.meta().about(key.account_id),
+            api_key_id=key.id,
+            old_secret_valid_until=unit.now if until is None else until,
+        )
+    )
+    return key
+
+
+def revoke_orphaned_keys(unit: Unit, user_id: UserId) -> list[ApiKey]:
+    """After ``user_id`` lost memberships: revoke their personal keys in the accounts they
+    left (``subacct.policy.orphaned_keys``), each with an ``api_key_revoked`` event
+    (reason ``creator_left``). Account keys stay."""
+    repo = unit.uow.records(API_KEYS)
+    made = [k for k in repo.list_by("created_by", user_id) if k.is_personal and k.is_active]
+    if not made:
+        return []
+    held = {m.account_id for m in unit.uow.memberships.for_user(user_id)}
+    accounts = unit.uow.accounts
+    chains = {a: [acc.id for acc in accounts.ancestors(a)] for a in {k.account_id for k in made}}
+    revoked = [k.revoked(unit.now) for k in orphaned_keys(made, held, chains)]
+    for key in revoked:
+        repo.update(key)
+        unit.emit(
+            ApiKeyRevokedEvent(
+                **unit.meta().about(key.account_id), api_key_id=key.id, reason=CREATOR_LEFT
+            )
+        )
+    return revoked
+
+
+def last_used(unit: Unit, key_id: str) -> datetime | None:
+    """When the key was last used, as recorded (``subacct.services._key_uses``)."""
+    key = unit.uow.records(API_KEYS).get(key_id)
+    unit.require(managing_action(key.kind), key.account_id)
+    use = unit.uow.records(API_KEY_USES).find(key.id)
+    return None if use is None else use.last_used_at
 
 
 def start_session(

@@ -49,7 +49,9 @@ from subacct.policy import (
     principal_label,
     standing,
 )
+from subacct.policy.api_keys import USE_API_KEY
 from subacct.principals import Actor
+from subacct.services._key_uses import KeyUses
 from subacct.services._policy_cache import _MISSING, PolicyCache, Snapshot, Table, cached
 from subacct.settings import Settings
 from subacct.storage.collections import (
@@ -92,6 +94,7 @@ class Unit:
         *,
         writing: bool,
         cache: PolicyCache | None = None,
+        decides: bool = False,
     ) -> None:
         self.uow = uow
         self.settings = settings
@@ -102,7 +105,16 @@ class Unit:
         # a unit whose reads are not one snapshot: what it read, kept once confirmed
         self.staged: list[tuple[str, Any, Any]] = []
         self._kept: Snapshot | None = None
+        # why the acting API key cannot act at all now (revoked, expired), else None
+        self.key_refusal: Reason | None = None
         self.actor: Principal | System = self._fresh(by)
+        if self.key_refusal is not None and not decides:
+            # refused before anything else, whatever the call (only ``policy.check``
+            # answers with the refusing decision instead: ``decides``)
+            key = self.actor
+            assert isinstance(key, ApiKey)
+            refused = Decision(False, self.key_refusal)
+            raise denial_error(key, USE_API_KEY, key.account_id, refused)
         self.events: list[DomainEvent] = []
         self.audits: list[tuple[Action, AccountId | None, Decision]] = []
         self._audited: set[tuple[Action, AccountId | None]] = set()
@@ -163,6 +175,10 @@ class Unit:
             )
             if key is None:
                 raise NotFound(f"API key {quoted(by.id)} does not exist", api_key_id=by.id)
+            if not key.is_active:
+                self.key_refusal = Reason.API_KEY_REVOKED
+            elif key.expired(self.now):
+                self.key_refusal = Reason.API_KEY_EXPIRED
             return key
         if isinstance(by, ImpersonationSession):
             session: ImpersonationSession | None = cached(
@@ -316,6 +332,9 @@ class Unit:
         actor = self.actor
         if isinstance(actor, System):
             return SYSTEM_DECISION
+        if self.key_refusal is not None:  # (a ``decides`` unit: policy.check)
+            self.chain(account_id)  # AccountNotFound for an unknown account
+            return Decision(False, self.key_refusal)
         if self._index is None:  # the first decision of the unit: one account, one person
             snapshot = self.snapshot()
             if snapshot is not None:
@@ -447,17 +466,35 @@ class Runner:
         self.settings = settings
         size = settings.policy_cache_size
         self.cache = PolicyCache(size) if size else None
+        self.key_uses = KeyUses(store, settings)
 
     def command(self, by: Actor, work: Callable[[Unit], T], *, ledger: str | None = None) -> T:
         """Run a change. ``ledger`` names the credit ledger the work uses: it is asked for
         first in the unit of work (see ``LedgerRepository`` on isolation)."""
         return self._run(by, work, ledger, writing=True)
 
-    def query(self, by: Actor, work: Callable[[Unit], T], *, ledger: str | None = None) -> T:
-        """Run a read."""
-        return self._run(by, work, ledger, writing=False)
+    def query(
+        self,
+        by: Actor,
+        work: Callable[[Unit], T],
+        *,
+        ledger: str | None = None,
+        decides: bool = False,
+    ) -> T:
+        """Run a read. A ``decides`` read (``policy.check``) made with a revoked or
+        expired API key gets to answer with the refusing decision; any other call with
+        such a key is refused before its work (``ApiKeyRevoked``, ``ApiKeyExpired``)."""
+        return self._run(by, work, ledger, writing=False, decides=decides)
 
-    def _run(self, by: Actor, work: Callable[[Unit], T], ledger: str | None, *, writing: bool) -> T:
+    def _run(
+        self,
+        by: Actor,
+        work: Callable[[Unit], T],
+        ledger: str | None,
+        *,
+        writing: bool,
+        decides: bool = False,
+    ) -> T:
         attempts = self.settings.max_attempts
         for attempt in range(1, attempts + 1):
             acting: Actor = by  # the principal as storage held it, once re-read
@@ -465,7 +502,9 @@ class Runner:
                 with self.store.unit_of_work(read_only=not writing) as uow:
                     if ledger is not None:
                         uow.ledger(ledger)
-                    unit = Unit(self.settings, uow, by, writing=writing, cache=self.cache)
+                    unit = Unit(
+                        self.settings, uow, by, writing=writing, cache=self.cache, decides=decides
+                    )
                     acting = unit.actor
                     result = work(unit)
                     if writing:
@@ -473,7 +512,9 @@ class Runner:
                         uow.commit()
                     if unit.staged:
                         unit.keep_staged()
-                    return result
+                if isinstance(unit.actor, ApiKey) and unit.key_refusal is None:
+                    self.key_uses.note(unit.actor.id)
+                return result
             except ConcurrentModification:
                 if attempt == attempts:
                     raise

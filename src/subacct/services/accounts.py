@@ -8,7 +8,9 @@ Who may do what (the rights are checked in the account named):
 * ``move``: ``sub_accounts.manage`` in the current parent and ``sub_accounts.create`` in
   the new one; ``attach`` (a standalone master becomes a sub): ``settings.manage`` in it
   and ``sub_accounts.create`` in the new parent; ``detach``: ``sub_accounts.manage`` in
-  the parent;
+  the parent. A move, attach or detach drops the ceilings of the moved subtree whose
+  ``set_by`` is no longer above them (``subacct.policy.ceilings``), each with a
+  ``ceiling_removed`` event (reason ``set_by_not_an_ancestor``);
 * ``pause``, ``resume``, ``close``: for a sub-account ``sub_accounts.manage`` in its
   parent, for a top-level account the system; ``suspend`` (and resuming a suspended
   account): the system (``subacct.policy.status_authority``);
@@ -57,7 +59,7 @@ from subacct.policy import (
     Action,
 )
 from subacct.principals import Actor
-from subacct.services import _args, _quotas
+from subacct.services import _args, _ceilings, _quotas
 from subacct.services._kinds import command, query
 from subacct.services._lifecycle import change_status_as
 from subacct.services._runner import Runner, Unit
@@ -172,6 +174,7 @@ class Accounts:
             if moved is account:  # already there: nothing changes, nothing to tell
                 return account
             _quotas.follow_move(unit, account, chain, subtree)
+            _ceilings.follow_move(unit, account, chain, subtree)
             unit.uow.accounts.update(moved)
             unit.emit(domain_changes.moved(account, moved, unit.meta()))
             return moved
@@ -192,6 +195,7 @@ class Accounts:
             chain, subtree = _placement(unit, account, parent)
             attached = plan_attach(account, parent, *_fit(unit, account, chain, subtree))
             _quotas.follow_move(unit, account, chain, subtree)
+            _ceilings.follow_move(unit, account, chain, subtree)
             unit.uow.accounts.update(attached)
             unit.emit(domain_changes.moved(account, attached, unit.meta()))
             return attached
@@ -208,7 +212,9 @@ class Accounts:
             detached = plan_detach(account)
             assert account.parent_id is not None  # plan_detach refused a top-level account
             unit.require(MANAGE_SUB_ACCOUNTS, account.parent_id)
-            _quotas.follow_move(unit, account, [], unit.uow.accounts.descendants(account.id))
+            subtree = unit.uow.accounts.descendants(account.id)
+            _quotas.follow_move(unit, account, [], subtree)
+            _ceilings.follow_move(unit, account, [], subtree)
             unit.uow.accounts.update(detached)
             unit.emit(domain_changes.moved(account, detached, unit.meta()))
             return detached

@@ -9,7 +9,10 @@
 * reads: a user sees themself; ``members_of`` needs ``users.view`` in the account;
   ``find_user_by_login`` is the system's (a login lookup is part of signing in).
 
-Removing a membership or a user never touches account data (seed 004).
+Removing a membership or a user never touches account data (seed 004). It revokes the
+personal API keys the user made in the accounts they left (no membership left there or
+above), each with an ``api_key_revoked`` event (reason ``creator_left``); account keys
+stay.
 
 >>> import subacct
 >>> app = subacct.Subacct(subacct.MemoryStore())
@@ -39,7 +42,7 @@ from subacct.policy import (
 )
 from subacct.policy.grants import require_not_member
 from subacct.principals import Actor
-from subacct.services import _args
+from subacct.services import _args, _credentials
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
 
@@ -122,6 +125,7 @@ class Members:
                 unit.uow.memberships.remove(membership.user_id, membership.account_id)
             unit.uow.users.remove(user.id)
             unit.emit(domain_changes.user_deleted(user, gone, unit.meta()))
+            _credentials.revoke_orphaned_keys(unit, user.id)
             return gone
 
         return self._runner.command(who, work)
@@ -195,6 +199,7 @@ class Members:
                 unit.allowed(REMOVE_USERS, current.account_id)
             unit.uow.memberships.remove(current.user_id, current.account_id)
             unit.emit(domain_changes.removed(current, unit.meta()))
+            _credentials.revoke_orphaned_keys(unit, current.user_id)
             return current
 
         return self._runner.command(who, work)

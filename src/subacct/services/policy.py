@@ -7,10 +7,15 @@ moment ago (a revoked key, an ended session, a new ceiling) counts at once.
   ``require`` also writes the allowed decision to the audit records (or the denial);
 * ``define_role``: custom roles are the system's; ``roles`` lists the role set;
 * ``set_ceiling`` / ``remove_ceiling``: ``sub_accounts.manage`` in ``set_by`` (a strict
-  ancestor); a platform ceiling (``set_by=None``) is the system's;
-* ``create_api_key``: a user (or an impersonating one) with ``api_keys.manage`` there,
-  the key's grants within their own rights; the secret is returned once and stored only
-  as a hash. ``authenticate_api_key`` is the host's sign-in step (the system);
+  ancestor); a platform ceiling (``set_by=None``) is the system's. A ceiling binds only
+  while ``set_by`` is above the account: moves drop the others (``app.accounts.move``);
+* ``create_api_key``: a user (or an impersonating one) with ``api_keys.manage`` there
+  (``api_keys.manage_account`` for an account key), the key's grants within their own
+  rights; the secret is returned once and stored only as a hash. ``rotate_api_key``,
+  ``revoke_api_key``, ``api_key_last_used``: the same right for the key's kind.
+  ``authenticate_api_key`` is the host's sign-in step (the system). A revoked or expired
+  key is refused in every call (``ApiKeyRevoked``, ``ApiKeyExpired``), except ``check``,
+  which answers with the refusing decision;
 * ``start_impersonation``: a user holding ``accounts.impersonate`` through an
   administrator role in a strict ancestor, where the account allows it; audited, also
   when refused. ``end_impersonation``: the impersonator, an administrator above, or the
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from datetime import datetime
 
 from subacct.domain import AccountId, RoleId
 from subacct.domain.events import (
@@ -46,12 +52,14 @@ from subacct.errors import (
     quoted,
 )
 from subacct.policy import (
+    MANAGE_ACCOUNT_KEYS,
     MANAGE_API_KEYS,
     MANAGE_SETTINGS,
     MANAGE_SUB_ACCOUNTS,
     SUB_ADMIN_ID,
     Action,
     ApiKey,
+    ApiKeyKind,
     Ceiling,
     Decision,
     Grant,
@@ -67,6 +75,7 @@ from subacct.policy import (
     plan_role_definition,
 )
 from subacct.policy.api_keys import secret_hash
+from subacct.policy.ceilings import binds
 from subacct.principals import Actor
 from subacct.services import _args, _credentials
 from subacct.services._kinds import command, query
@@ -83,6 +92,10 @@ __all__ = ["Policy"]
 _DEFINE_ROLE = Action("roles.define")
 _INDEX = Action("policy.index")
 _AUTHENTICATE = Action("api_keys.authenticate")
+
+
+def _new_secret() -> str:
+    return f"sk_{secrets.token_urlsafe(32)}"
 
 
 def _put(repo: object, key: str, value: object) -> bool:
@@ -104,7 +117,9 @@ class Policy:
 
     @query
     def check(self, action: str, account_id: str, *, by: Actor) -> Decision:
-        """May ``by`` do ``action`` in the account? The decision, with its reason code."""
+        """May ``by`` do ``action`` in the account? The decision, with its reason code
+        (also for a revoked or expired API key: ``api_key_revoked``, ``api_key_expired``;
+        every other call made with such a key raises instead)."""
         who, wanted = _args.actor(by), _args.action(action)
         where = _args.ident(account_id, "account_id")
 
@@ -113,7 +128,7 @@ class Policy:
                 unit.chain(where)  # AccountNotFound for an unknown account
             return unit.decide(wanted, where)  # (a user's decision reads the account)
 
-        return self._runner.query(who, work)
+        return self._runner.query(who, work, decides=True)
 
     @query
     def require(self, action: str, account_id: str, *, by: Actor) -> Decision:
@@ -248,9 +263,10 @@ class Policy:
             above = None if placer is None else AccountId(placer)
             if unit.is_system or above is None:
                 unit.require_system(MANAGE_SUB_ACCOUNTS, where)
-                found = next(
-                    (c for c in index.ceilings_on(AccountId(where)) if c.set_by == above), None
-                )
+                placed = unit.uow.records(CEILINGS).list_by("account_id", where)
+                # (from storage: the system also lifts one a move left behind before
+                # moves dropped them, which binds nothing)
+                found = next((c for c in placed if c.set_by == above), None)
             else:
                 found = plan_ceiling_removal(index, unit.principal, AccountId(where), above)
                 unit.allowed(MANAGE_SUB_ACCOUNTS, above)
@@ -268,12 +284,15 @@ class Policy:
 
     @query
     def ceilings(self, account_id: str, *, by: Actor) -> list[Ceiling]:
-        """The ceilings placed on the account itself (its users may see what bounds it)."""
+        """The ceilings placed on the account itself that bind it (its users may see what
+        bounds it)."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
 
         def work(unit: Unit) -> list[Ceiling]:
             unit.see(where)
-            return unit.uow.records(CEILINGS).list_by("account_id", where)
+            above = {a.id for a in unit.chain(where)[1]}
+            placed = unit.uow.records(CEILINGS).list_by("account_id", where)
+            return [c for c in placed if binds(c, above)]
 
         return self._runner.query(who, work)
 
@@ -288,25 +307,37 @@ class Policy:
         *,
         by: Actor,
         key_id: str | None = None,
+        kind: ApiKeyKind | str = ApiKeyKind.PERSONAL,
+        expires_at: datetime | None = None,
     ) -> tuple[ApiKey, str]:
         """A new API key of the account and its secret (shown once, stored only hashed).
-        Made by a user, its grants within that user's own rights there."""
+        Made by a user, its grants within that user's own rights there. A ``personal``
+        key (the default; ``api_keys.manage``) acts within its creator's current rights
+        and is revoked when they leave; an ``account`` key (``api_keys.manage_account``)
+        belongs to the account. ``expires_at``: when it stops working (after now)."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
         label = _args.name(name)
         wanted = tuple(_args.items(grants, "grants", Grant))
         given = _args.optional_ident(key_id, "key_id")
-        secret = f"sk_{secrets.token_urlsafe(32)}"
+        chosen = _args.choice(kind, ApiKeyKind, "kind")
+        until = _args.optional_timestamp(expires_at, "expires_at")
+        secret = _new_secret()
 
         key = self._runner.command(
-            who, lambda unit: _credentials.create_key(unit, where, label, wanted, given, secret)
+            who,
+            lambda unit: _credentials.create_key(
+                unit, where, label, wanted, given, secret, chosen, until
+            ),
         )
         return key, secret
 
     @query
     def authenticate_api_key(self, secret: str, *, by: Actor) -> ApiKey:
-        """The active key with this secret, to pass as ``by=`` (the host's sign-in step:
-        the system only). ``PermissionDenied`` for an unknown secret, ``ApiKeyRevoked``
-        for a revoked key; the secret is never echoed."""
+        """The key with this secret, to pass as ``by=`` (the host's sign-in step: the
+        system only), if it may act now: ``PermissionDenied`` for an unknown secret,
+        ``ApiKeyRevoked`` for a revoked key, ``ApiKeyExpired`` for an expired one,
+        ``ApiKeySecretRotated`` for a secret replaced by ``rotate_api_key`` whose overlap
+        has ended; the secret is never echoed. Records the key's use."""
         who = _args.actor(by)
         if not isinstance(secret, str) or not 0 < len(secret) <= 1000:
             raise InvalidInput(
@@ -314,27 +345,56 @@ class Policy:
             )
         digest = secret_hash(secret)
 
-        return self._runner.query(who, lambda unit: _credentials.authenticate(unit, digest))
+        key = self._runner.query(who, lambda unit: _credentials.authenticate(unit, digest))
+        self._runner.key_uses.note(key.id)
+        return key
+
+    @command
+    def rotate_api_key(
+        self, key_id: str, *, by: Actor, old_secret_valid_until: datetime | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new secret for the key (shown once); its older secrets keep signing in until
+        ``old_secret_valid_until`` (``None``: they stop now), then only the new one does.
+        The right that revokes the key (``api_keys.manage``, or ``api_keys.manage_account``
+        for an account key); a revoked or expired key is a ``Conflict``."""
+        who, wanted = _args.actor(by), _args.ident(key_id, "key_id")
+        until = _args.optional_timestamp(old_secret_valid_until, "old_secret_valid_until")
+        secret = _new_secret()
+
+        key = self._runner.command(
+            who, lambda unit: _credentials.rotate_key(unit, wanted, until, secret)
+        )
+        return key, secret
 
     @command
     def revoke_api_key(self, key_id: str, *, by: Actor) -> ApiKey:
-        """Revoke a key (``api_keys.manage`` in its account); calls made with it fail from
-        this moment."""
+        """Revoke a key (``api_keys.manage`` in its account; ``api_keys.manage_account``
+        for an account key); calls made with it fail from this moment."""
         who, wanted = _args.actor(by), _args.ident(key_id, "key_id")
 
         return self._runner.command(who, lambda unit: _credentials.revoke_key(unit, wanted))
 
     @query
     def api_keys(self, account_id: str, *, by: Actor) -> list[ApiKey]:
-        """The account's API keys, revoked ones included (``api_keys.manage`` there)."""
+        """The account's API keys of both kinds, revoked and expired ones included
+        (``api_keys.manage`` or ``api_keys.manage_account`` there)."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
 
         def work(unit: Unit) -> list[ApiKey]:
             unit.uow.accounts.get(AccountId(where))
-            unit.require(MANAGE_API_KEYS, where)
+            unit.require_any([MANAGE_API_KEYS, MANAGE_ACCOUNT_KEYS], where)
             return unit.uow.records(API_KEYS).list_by("account_id", where)
 
         return self._runner.query(who, work)
+
+    @query
+    def api_key_last_used(self, key_id: str, *, by: Actor) -> datetime | None:
+        """When the key was last used (``None``: never), to within
+        ``Settings.api_key_use_interval``: a call made with it that succeeded, or
+        ``authenticate_api_key``. The right that revokes it."""
+        who, wanted = _args.actor(by), _args.ident(key_id, "key_id")
+
+        return self._runner.query(who, lambda unit: _credentials.last_used(unit, wanted))
 
     # -- impersonation --------------------------------------------------------------------
 

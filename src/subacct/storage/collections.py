@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from subacct.domain.lifecycle import StatusHistory
 from subacct.domain.resources import Resource, Share
-from subacct.policy.api_keys import ApiKey, ApiKeyCredential
+from subacct.policy.api_keys import ApiKey, ApiKeyCredential, ApiKeyUse
 from subacct.policy.audit import AuditRecord
 from subacct.policy.ceilings import Ceiling
 from subacct.policy.impersonation import ImpersonationSession, ImpersonationSetting
@@ -43,6 +43,7 @@ __all__ = [
     "SUBSCRIPTIONS",
     "API_KEYS",
     "API_KEY_CREDENTIALS",
+    "API_KEY_USES",
     "AUDIT_RECORDS",
     "CEILINGS",
     "COLLECTIONS",
@@ -70,6 +71,9 @@ API_KEY_CREDENTIALS: Final = Collection(
     indexes=("key_id",),
     label="API key credential",
 )
+API_KEY_USES: Final = Collection("api_key_uses", ApiKeyUse, ("key_id",), label="API key use")
+"""When each API key was last used. Not policy data: writing it never raises the policy
+version, so the policy cache survives a key's use (``Settings.api_key_use_interval``)."""
 IMPERSONATION_SESSIONS: Final = Collection(
     "impersonation_sessions",
     ImpersonationSession,
@@ -155,6 +159,7 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             CEILINGS,
             API_KEYS,
             API_KEY_CREDENTIALS,
+            API_KEY_USES,
             IMPERSONATION_SESSIONS,
             IMPERSONATION_SETTINGS,
             AUDIT_RECORDS,

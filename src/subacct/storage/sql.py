@@ -961,6 +961,7 @@ def _migrations() -> list[list[str | MigrationStep]]:
         [*version_7],
         [*version_8],
         version_9,
+        [*tables(10)],
     ]
     return versions
 
@@ -1110,6 +1111,8 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
     5: ("status_history",),
     # version 6: which issued invoice bills each account's month (billed once)
     6: ("invoiced_accounts",),
+    # version 10: when each API key was last used (outside the policy data)
+    10: ("api_key_uses",),
 }
 """Which migration creates each record collection's table. A collection added later goes
 into a new migration entry (a new version), never into an existing one."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, ClassVar
 
@@ -639,8 +639,8 @@ class StoreConformance(LedgerConformance):
     # -- the policy version ---------------------------------------------------------------
 
     def test_policy_writes_raise_the_policy_version(self, store: Store) -> None:
-        from subacct.policy import SEND_MESSAGES, Grant, Role
-        from subacct.storage.collections import ROLES
+        from subacct.policy import SEND_MESSAGES, ApiKeyUse, Grant, Role
+        from subacct.storage.collections import API_KEY_USES, ROLES
 
         def version() -> int:
             with store.unit_of_work(read_only=True) as uow:
@@ -672,6 +672,12 @@ class StoreConformance(LedgerConformance):
             uow.accounts.add(new_master(AccountId("m2"), "M2", T0))  # rolled back
         with store.unit_of_work() as uow:
             uow.records(RESOURCES).add(_resource("tpl_a", "m"))  # not policy data
+            uow.commit()
+        with store.unit_of_work() as uow:  # a key's last use is not policy data either
+            uow.records(API_KEY_USES).add(ApiKeyUse("key1", T0))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.records(API_KEY_USES).update(ApiKeyUse("key1", T0 + timedelta(minutes=5)))
             uow.commit()
         assert version() == seen[-1]
 
@@ -872,7 +878,7 @@ def _samples() -> dict[str, Any]:
         Scope,
         audit_record,
     )
-    from subacct.policy.api_keys import ApiKeyCredential
+    from subacct.policy.api_keys import ApiKeyCredential, ApiKeyKind, ApiKeyUse
     from subacct.pricing import BillingPeriod, Invoice, Plan, PlanLadder, Quota
     from subacct.pricing.billing_run import InvoicedAccount
     from subacct.pricing.plan_changes import Subscription, request_change
@@ -889,8 +895,18 @@ def _samples() -> dict[str, Any]:
     return {
         "roles": Role("clerk", "Clerk", (Grant(SEND_MESSAGES),)),
         "ceilings": Ceiling("agency1", "agencydemo", (SEND_MESSAGES,)),
-        "api_keys": ApiKey("key1", "agency1", "CI", "u_ann", (Grant(SEND_MESSAGES),), T0),
-        "api_key_credentials": ApiKeyCredential("ab" * 32, "key1"),
+        "api_keys": ApiKey(
+            "key1",
+            "agency1",
+            "CI",
+            "u_ann",
+            (Grant(SEND_MESSAGES),),
+            T0,
+            kind=ApiKeyKind.ACCOUNT,
+            expires_at=T0 + timedelta(days=90),
+        ),
+        "api_key_credentials": ApiKeyCredential("ab" * 32, "key1", T0 + timedelta(hours=1)),
+        "api_key_uses": ApiKeyUse("key1", T0),
         "impersonation_sessions": session,
         "impersonation_settings": ImpersonationSetting("agency1", False),
         "audit_records": audit_record(

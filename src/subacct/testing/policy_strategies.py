@@ -30,6 +30,7 @@ from subacct.policy import (
     ActionInfo,
     ApiKey,
     ApiKeyId,
+    ApiKeyKind,
     Ceiling,
     Grant,
     ImpersonationId,
@@ -192,14 +193,22 @@ def policy_worlds(
 
 
 def api_keys(world: PolicyWorld) -> st.SearchStrategy[ApiKey]:
-    """Keys of any account of the world, made by one of its users, sometimes revoked.
+    """Keys of any account of the world, made by one of its users, personal or account
+    keys, sometimes revoked (never expired: a ``PolicyIndex`` has no clock).
 
     Their grants are arbitrary (not checked against the creator): use ``plan_api_key`` to
     test the no-escalation rule, and these to test ``check`` on any key.
     """
     return st.builds(
-        lambda key_id, account, user, grants, at, revoked: ApiKey(
-            ApiKeyId(f"key_{key_id}"), account, "key", user, grants, at, at if revoked else None
+        lambda key_id, account, user, grants, at, revoked, kind: ApiKey(
+            ApiKeyId(f"key_{key_id}"),
+            account,
+            "key",
+            user,
+            grants,
+            at,
+            at if revoked else None,
+            kind=kind,
         ),
         st.integers(0, 99),
         st.sampled_from(world.account_ids),
@@ -207,6 +216,7 @@ def api_keys(world: PolicyWorld) -> st.SearchStrategy[ApiKey]:
         grant_sets(list(world.catalog), max_size=12),
         timestamps(),
         st.integers(0, 4).map(lambda n: n == 0),
+        st.sampled_from(ApiKeyKind),
     )
 
 

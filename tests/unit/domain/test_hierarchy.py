@@ -147,3 +147,21 @@ def test_tree_invariants(accounts: list[Account], data: st.DataObject) -> None:
     assert covered == everyone  # every account hangs under exactly one root
     total = sum(1 + len(tree.descendants(r)) for r in tree.roots())
     assert total == len(everyone)  # ... and only once: one parent per sub
+
+
+def test_subtree_ancestors_after_a_move() -> None:
+    from subacct.domain.changes import subtree_ancestors
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    below = [
+        Account("b", "B", AccountKind.SUB, t0, "a"),
+        Account("c", "C", AccountKind.SUB, t0, "b"),
+        Account("d", "D", AccountKind.SUB, t0, "a"),
+    ]
+    assert subtree_ancestors(AccountId("a"), [AccountId("n"), AccountId("r")], below) == {
+        "a": ("n", "r"),
+        "b": ("a", "n", "r"),
+        "c": ("b", "a", "n", "r"),
+        "d": ("a", "n", "r"),
+    }
+    assert subtree_ancestors(AccountId("a"), [], []) == {"a": ()}

@@ -11,6 +11,7 @@ from subacct.policy import (
     IMPERSONATE,
     Action,
     ApiKey,
+    ApiKeyKind,
     Decision,
     ImpersonationSession,
     Principal,
@@ -113,7 +114,13 @@ class Reference:
         ceiling = self.refusing_ceiling(account, action)
         if ceiling is not None:
             return Decision(False, Reason.CEILING_EXCLUDES_ACTION, None, None, None, ceiling)
-        return Decision(True, Reason.ALLOWED_BY_API_KEY, grants[action])
+        scope = grants[action]
+        if key.kind is ApiKeyKind.PERSONAL:  # and its creator must hold it here now
+            own = self.user(key.created_by, action, account)
+            if own.scope is None:
+                return Decision(False, Reason.API_KEY_CREATOR_LACKS_ACTION)
+            scope = Scope.OWN if Scope.OWN in (scope, own.scope) else Scope.ALL
+        return Decision(True, Reason.ALLOWED_BY_API_KEY, scope)
 
     def session(self, s: ImpersonationSession, action: Action, account: AccountId) -> Decision:
         if s.ended_at is not None:

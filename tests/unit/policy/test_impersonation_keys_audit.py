@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from attrs import evolve as attrs_evolve
 
 from subacct.errors import ActionDenied, ApiKeyRevoked, ImpersonationRefused
 from subacct.policy import (
@@ -13,6 +14,7 @@ from subacct.policy import (
     VIEW_BILLING,
     VIEW_INBOX,
     ApiKey,
+    ApiKeyKind,
     Ceiling,
     Grant,
     ImpersonationSession,
@@ -25,7 +27,7 @@ from subacct.policy import (
 )
 from subacct.serialization import converter, structure
 
-from .helpers import MASTER, SUB1, SUB2, T0, T1, seed_index
+from .helpers import MASTER, SUB1, SUB2, T0, T1, member, seed_index
 
 
 def test_seed000_master_logs_on_as_a_sub_with_sub_admin_rights() -> None:
@@ -139,10 +141,44 @@ def test_api_key_rights_stay_within_ceilings() -> None:
     assert index.actions_in(key, SUB1) == {VIEW_INBOX: Scope.ALL}
 
 
-def test_api_key_survives_its_creator_leaving() -> None:
+def test_an_account_key_survives_its_creator_leaving_a_personal_key_does_not() -> None:
     index = seed_index()
-    key = ApiKey("k1", SUB1, "CRM", "sam", [Grant(SEND_MESSAGES)], T0)
-    assert index.without_membership("sam", SUB1).check(key, SEND_MESSAGES, SUB1).allowed
+    account_key = ApiKey(
+        "k1", SUB1, "CI", "sam", [Grant(SEND_MESSAGES)], T0, kind=ApiKeyKind.ACCOUNT
+    )
+    personal = ApiKey("k2", SUB1, "CRM", "sam", [Grant(SEND_MESSAGES)], T0)
+    left = index.without_membership("sam", SUB1)
+    assert left.check(account_key, SEND_MESSAGES, SUB1).allowed
+    assert left.actions_in(account_key, SUB1) == {SEND_MESSAGES: Scope.ALL}
+    refused = left.check(personal, SEND_MESSAGES, SUB1)
+    assert refused.reason is Reason.API_KEY_CREATOR_LACKS_ACTION
+    assert left.actions_in(personal, SUB1) == {}
+    assert left.accounts_with(personal, SEND_MESSAGES) == []
+
+
+def test_a_personal_key_acts_within_its_creators_current_rights() -> None:
+    """Its grants intersected with the creator's rights at every check: a demotion
+    narrows it at once, scopes included; a promotion never widens it past its grants."""
+    grants = [Grant(SEND_MESSAGES), Grant(VIEW_INBOX), Grant(MANAGE_WEBHOOKS)]
+    key = ApiKey("k1", SUB1, "CRM", "sam", grants, T0)
+    index = seed_index()  # sam: sub administrator of agency1
+    assert index.actions_in(key, SUB1) == {
+        VIEW_INBOX: Scope.ALL,
+        SEND_MESSAGES: Scope.ALL,
+        MANAGE_WEBHOOKS: Scope.ALL,
+    }
+    demoted = index.with_membership(member("sam", SUB1, "basic_user"))
+    assert demoted.check(key, SEND_MESSAGES, SUB1).reason is Reason.ALLOWED_BY_API_KEY
+    assert demoted.check(key, VIEW_INBOX, SUB1).scope is Scope.OWN  # basic: own replies
+    webhooks = demoted.check(key, MANAGE_WEBHOOKS, SUB1)
+    assert webhooks.reason is Reason.API_KEY_CREATOR_LACKS_ACTION
+    assert demoted.actions_in(key, SUB1) == {VIEW_INBOX: Scope.OWN, SEND_MESSAGES: Scope.ALL}
+    promoted = index.with_membership(member("sam", MASTER, "parent_admin"))
+    assert promoted.check(key, VIEW_BILLING, SUB1).reason is Reason.API_KEY_LACKS_ACTION
+    # a parent administrator's key in a sub lives on the inherited role
+    pams = ApiKey("k2", SUB2, "Ops", "pam", [Grant(VIEW_BILLING)], T0)
+    assert index.check(pams, VIEW_BILLING, SUB2).allowed
+    assert not index.without_membership("pam", MASTER).check(pams, VIEW_BILLING, SUB2).allowed
 
 
 def test_require_raises_the_typed_error_with_the_decision() -> None:
@@ -154,3 +190,72 @@ def test_require_raises_the_typed_error_with_the_decision() -> None:
     assert err.value.to_dict()["details"]["reason"] == "no_membership"
     assert "may not do 'billing.view'" in err.value.message
     assert index.require("bob", SEND_MESSAGES, SUB1).allowed
+
+
+def test_key_lifetimes_rotations_and_orphans_are_pure_rules() -> None:
+    from datetime import timedelta
+
+    from subacct.errors import Conflict, EscalationRefused, InvalidInput
+    from subacct.policy import (
+        MANAGE_ACCOUNT_KEYS,
+        MANAGE_API_KEYS,
+        check_rotation,
+        managing_action,
+        orphaned_keys,
+        plan_api_key,
+        plan_api_key_revocation,
+        plan_api_key_rotation,
+    )
+    from subacct.policy.api_keys import ApiKeyCredential, rotated, use_is_due
+
+    hour = timedelta(hours=1)
+    with pytest.raises(InvalidInput):
+        ApiKey("k", SUB1, "K", "sam", [], T0, expires_at=T0)  # must end after it began
+    key = ApiKey("k", SUB1, "K", "sam", [Grant(SEND_MESSAGES)], T0, expires_at=T0 + hour)
+    assert (key.expired(T0 + hour - timedelta(microseconds=1)), key.expired(T0 + hour)) == (
+        False,
+        True,
+    )
+    assert check_rotation(key, T0) is key
+    with pytest.raises(Conflict):
+        check_rotation(key, T0 + hour)
+    with pytest.raises(Conflict):
+        check_rotation(key.revoked(T0), T0)
+    assert (managing_action(ApiKeyKind.PERSONAL), managing_action(ApiKeyKind.ACCOUNT)) == (
+        MANAGE_API_KEYS,
+        MANAGE_ACCOUNT_KEYS,
+    )
+
+    live = ApiKeyCredential("a" * 64, "k")
+    short = ApiKeyCredential("b" * 64, "k", T0 + hour)
+    gone = ApiKeyCredential("c" * 64, "k", T0)
+    assert rotated([live, short, gone], T0, T0 + 2 * hour) == [
+        ApiKeyCredential("a" * 64, "k", T0 + 2 * hour),
+        short,  # an earlier end is kept
+    ]
+    assert rotated([live], T0, None) == [ApiKeyCredential("a" * 64, "k", T0)]
+    with pytest.raises(InvalidInput):
+        rotated([live], T0, T0 - hour)
+    assert use_is_due(None, T0, hour)
+    assert not use_is_due(T0, T0 + hour - timedelta(seconds=1), hour)
+    assert use_is_due(T0, T0 + hour, hour)
+
+    account_key = ApiKey("k2", SUB1, "CI", "sam", [], T0, kind=ApiKeyKind.ACCOUNT)
+    revoked = ApiKey("k3", SUB1, "Old", "sam", [], T0, T0)
+    chains = {SUB1: (MASTER,), SUB2: (MASTER,)}
+    assert orphaned_keys([key, account_key, revoked], [SUB2], chains) == [key]
+    assert orphaned_keys([key], [MASTER], chains) == []
+
+    index = seed_index()  # sam: sub admin of agency1 (both key rights); ada: advanced
+    assert plan_api_key(index, "sam", account_key) == account_key
+    with pytest.raises(ActionDenied) as err:
+        plan_api_key(index, "ada", attrs_evolve(account_key, created_by="ada"))
+    assert err.value.details["action"] == "api_keys.manage_account"
+    with pytest.raises(EscalationRefused):
+        plan_api_key(index, "sam", attrs_evolve(account_key, grants=(Grant(VIEW_BILLING),)))
+    with pytest.raises(ActionDenied):
+        plan_api_key_revocation(index, "ada", account_key, T0)
+    with pytest.raises(ActionDenied) as err:
+        plan_api_key_rotation(index, key, key, T0)  # a key never mints secrets
+    assert err.value.reason == "principal_cannot_grant"
+    assert plan_api_key_rotation(index, "sam", key, T0) is key

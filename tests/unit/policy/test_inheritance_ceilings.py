@@ -197,3 +197,34 @@ def test_incremental_updates_validate_and_leave_the_original_alone() -> None:
     assert changed.check("new", VIEW_INBOX, SUB1).scope is Scope.OWN
     assert changed.without_membership("new", SUB1).memberships_of("new") == {}
     assert index.without_membership("ghost", SUB1) is index
+
+
+def test_a_ceiling_binds_only_while_set_by_is_above_its_account() -> None:
+    """After a move the old parent's ceiling names an account that is not above: the
+    index ignores it (it may not even know that account), like the service drops it."""
+    from subacct.policy.ceilings import binds, stranded
+
+    left_behind = Ceiling(SUB1, SUB2, [SEND_MESSAGES])  # agency2 is not above agency1
+    bounding = Ceiling(SUB1, MASTER, [SEND_MESSAGES, VIEW_REPORTS])
+    platform = Ceiling(SUB1, None, [SEND_MESSAGES, VIEW_REPORTS, VIEW_INBOX])
+    assert not binds(left_behind, (MASTER,))
+    assert binds(bounding, (MASTER,))
+    assert binds(platform, ())
+    assert stranded([left_behind, bounding, platform], {SUB1: (MASTER,)}) == [left_behind]
+    assert stranded([left_behind], {SUB2: ()}) == []  # accounts not named are left alone
+    index = seed_index(ceilings=[left_behind, bounding])
+    assert index.ceilings_on(SUB1) == (bounding,)
+    assert index.check("pam", VIEW_REPORTS, SUB1).allowed
+    assert index.check("pam", VIEW_BILLING, SUB1).reason is Reason.CEILING_EXCLUDES_ACTION
+    # the chain of one account, as a service unit builds it: the old parent is unknown
+    moved = PolicyIndex.build(
+        [account(MASTER), account(SUB1, MASTER)],
+        [member("pam", MASTER, "parent_admin")],
+        ceilings=[Ceiling(SUB1, "elsewhere", [])],
+    )
+    assert moved.ceiling_mask(SUB1) is None
+    assert moved.check("pam", VIEW_BILLING, SUB1).allowed
+    with pytest.raises(InvalidInput):
+        index.with_ceiling(left_behind)
+    with pytest.raises(AccountNotFound):
+        index.with_ceiling(Ceiling(AccountId("ghost"), None, []))

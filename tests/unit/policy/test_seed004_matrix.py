@@ -38,6 +38,7 @@ MATRIX: dict[str, tuple[Scope | None, ...]] = {
     "email_to_sms.manage": (A, A, N, N),
     "contacts.resubscribe": (A, A, N, N),
     "api_keys.manage": (A, A, N, N),
+    "api_keys.manage_account": (A, A, N, N),
     "webhooks.manage": (A, A, N, N),
     "automation_rules.manage": (A, A, N, N),
     "messages.send": (A, A, A, A),

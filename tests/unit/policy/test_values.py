@@ -59,7 +59,7 @@ from .helpers import SUB1, T0, T1
 
 
 def test_catalog_has_every_seed_action_and_hosts_can_add_theirs() -> None:
-    assert len(DEFAULT_CATALOG) == len(ALL_BUILTIN_ACTIONS) == 24
+    assert len(DEFAULT_CATALOG) == len(ALL_BUILTIN_ACTIONS) == 25
     assert DEFAULT_CATALOG.describe(SEND_MESSAGES).startswith("Send messages")
     catalog = DEFAULT_CATALOG.with_actions(ActionInfo(Action("surveys.run"), "Run surveys"))
     assert Action("surveys.run") in catalog

@@ -17,6 +17,7 @@ from subacct.domain.events import (
     AccountStatusChanged,
     ApiKeyCreated,
     ApiKeyRevoked,
+    ApiKeyRotated,
     BaseEvent,
     BillingProfileRemoved,
     BillingProfileSet,
@@ -104,6 +105,7 @@ SAMPLES: list[BaseEvent] = [
         **base(api_key_id="k1", name="CRM sync", created_by="ann", actions=["messages.send"])
     ),
     ApiKeyRevoked(**base(api_key_id="k1")),
+    ApiKeyRotated(**base(api_key_id="k1", old_secret_valid_until=T0 + timedelta(days=1))),
     ImpersonationSettingChanged(**base(allowed=False)),
     BillingProfileSet(**base(model="ladder", currency="USD", version=2)),
     BillingProfileRemoved(**base()),
@@ -227,6 +229,18 @@ def test_wire_shape_is_stable() -> None:
     }
     credits = next(e for e in SAMPLES if isinstance(e, CreditsMoved))
     assert event_to_dict(credits)["amount"] == {"amount": "25.50", "currency": "EUR"}
+
+
+def test_events_stored_before_a_field_was_added_still_load() -> None:
+    """``CeilingRemoved.reason`` came later: a stored event without it was a request."""
+    dropped = CeilingRemoved(**base(set_by="agencydemo", reason="set_by_not_an_ancestor"))
+    assert event_from_dict(event_to_dict(dropped)) == dropped
+    data = event_to_dict(dropped)
+    del data["reason"]
+    assert event_from_dict(data).reason == "requested"  # type: ignore[union-attr]
+    data["reason"] = "Not A Code"
+    with pytest.raises(SchemaError):
+        event_from_dict(data)
 
 
 @pytest.mark.parametrize(

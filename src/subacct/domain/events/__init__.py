@@ -72,6 +72,7 @@ from subacct.domain.events.credits import (
 from subacct.domain.events.policy import (
     ApiKeyCreated,
     ApiKeyRevoked,
+    ApiKeyRotated,
     CeilingRemoved,
     CeilingSet,
     ImpersonationSettingChanged,
@@ -96,6 +97,7 @@ __all__ = [
     "AccountStatusChanged",
     "ApiKeyCreated",
     "ApiKeyRevoked",
+    "ApiKeyRotated",
     "BaseEvent",
     "BillingProfileRemoved",
     "BillingProfileSet",
@@ -166,6 +168,7 @@ DomainEvent: TypeAlias = (
     | CeilingRemoved
     | ApiKeyCreated
     | ApiKeyRevoked
+    | ApiKeyRotated
     | ImpersonationSettingChanged
     | ResourceCreated
     | ResourceUpdated

@@ -84,6 +84,15 @@ def period(value: object) -> str:
     return value
 
 
+def valid_code(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A stable snake_case code (a reason), 1 to 64 characters."""
+    if not isinstance(value, str) or _OPERATION.fullmatch(value) is None:
+        raise InvalidInput(
+            f"{attribute.name} must be a snake_case code, got {quoted(value)}",
+            field=attribute.name,
+        )
+
+
 def optional_period(value: object) -> str | None:
     return None if value is None else period(value)
 
