@@ -107,6 +107,31 @@ def test_a_connection_killed_between_two_calls_is_replaced(
     store.close()
 
 
+def _backends(cluster: TempCluster, application: str) -> int:
+    with psycopg.connect(cluster.conninfo(), autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (application,)
+        ).fetchall()
+    return int(rows[0][0])
+
+
+def test_after_every_pooled_connection_died_one_more_run_is_enough(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    """As after a server restart, every idle connection of the pool is dead: the first
+    loss drops them all (the pool opens new ones), so the second run gets a live one,
+    with fewer attempts than there were dead connections."""
+    conninfo, name = _tagged(pg_cluster)
+    store = PostgresStore(conninfo, schema=pg_schema, min_size=4, max_size=4)
+    app = Subacct(store, Settings(max_attempts=2))
+    app.accounts.create_master("Before", account_id="m1", by=SYSTEM)
+    _until(lambda: _backends(pg_cluster, name) == 4, "the pool to open its four connections")
+    assert _terminate(pg_cluster, name) == 4
+    app.accounts.create_master("After", account_id="m2", by=SYSTEM)
+    assert stored_ids(store) == {"m1", "m2"}
+    store.close()
+
+
 def test_a_lost_connection_counts_against_the_retry_budget(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:
@@ -388,6 +413,7 @@ BAD_TIMEOUTS: list[tuple[str, Any]] = [
     ("statement_timeout", "30s"),
     ("statement_timeout", float("nan")),
     ("statement_timeout", 0),
+    ("statement_timeout", 1e10),  # more milliseconds than the server's setting holds
 ]
 
 

@@ -347,7 +347,7 @@ def test_a_write_lock_held_at_open_is_storage_timeout(tmp_path: Path) -> None:
     SqliteStore(path, timeout=0.1).close()
 
 
-@pytest.mark.parametrize("timeout", [0, -1, True, "5", float("nan"), None])
+@pytest.mark.parametrize("timeout", [0, -1, True, "5", float("nan"), float("inf"), 1e10, None])
 def test_a_bad_busy_timeout_is_refused(tmp_path: Path, timeout: object) -> None:
     with pytest.raises(InvalidInput) as refused:
         SqliteStore(tmp_path / "x.db", timeout=timeout)  # type: ignore[arg-type]

@@ -41,11 +41,11 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
+from subacct._validators import timeout_seconds
 from subacct.domain.events import DomainEvent
 from subacct.errors import (
     AlreadyExists,
     ConcurrentModification,
-    InvalidInput,
     StorageError,
     quoted,
 )
@@ -172,20 +172,6 @@ class PgEventLog(SqlEventLog):
             for event in events
         ]
         self._uow.later("SELECT subacct_audit_append_all(?::jsonb)", (json.dumps(rows),))
-
-
-def _seconds(value: object, field: str) -> float:
-    """A timeout in seconds: a positive, finite number (``InvalidInput`` naming ``field``)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise InvalidInput(
-            f"{field} must be a positive number of seconds, not {quoted(value)}", field=field
-        )
-    return float(value)
 
 
 def _import_psycopg() -> Any:
@@ -486,10 +472,12 @@ class PostgresStore:
         self._psycopg, psycopg_pool = _import_psycopg()
         if not _SCHEMA_NAME.fullmatch(schema):
             raise StorageError(f"schema name {quoted(schema)} must match {_SCHEMA_NAME.pattern}")
-        self._connect_timeout = _seconds(connect_timeout, "connect_timeout")
-        self._pool_timeout = _seconds(pool_timeout, "pool_timeout")
+        self._connect_timeout = timeout_seconds(connect_timeout, "connect_timeout")
+        self._pool_timeout = timeout_seconds(pool_timeout, "pool_timeout")
         self._statement_timeout = (
-            None if statement_timeout is None else _seconds(statement_timeout, "statement_timeout")
+            None
+            if statement_timeout is None
+            else timeout_seconds(statement_timeout, "statement_timeout")
         )
         self._schema = schema
         self._local = threading.local()

@@ -36,6 +36,7 @@ from os import PathLike
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
+from subacct._validators import timeout_seconds
 from subacct.errors import ConcurrentModification, InvalidInput, StorageError
 from subacct.storage.faults import sqlite_fault
 from subacct.storage.records import Collection
@@ -238,10 +239,8 @@ class SqliteStore:
             raise InvalidInput(
                 "path must be a file path (str or os.PathLike) or ':memory:'", field="path"
             )
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise InvalidInput("timeout must be a positive number of seconds", field="timeout")
+        self._timeout = timeout_seconds(timeout, "timeout")
         self._path = str(path)
-        self._timeout = float(timeout)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
