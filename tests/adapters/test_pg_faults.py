@@ -404,6 +404,16 @@ def test_the_server_stopped_and_restarted_under_a_writer(own_cluster: TempCluste
     store.close()
 
 
+def test_a_closed_store_is_unavailable(pg_cluster: TempCluster, pg_schema: str) -> None:
+    store = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
+    app = Subacct(store)
+    store.close()
+    with pytest.raises(StorageError) as closed:
+        app.accounts.create_master("Late", by=SYSTEM)
+    assert_typed(closed.value, StorageUnavailable)
+    assert closed.value.details["reason"] == "closed"
+
+
 BAD_TIMEOUTS: list[tuple[str, Any]] = [
     ("connect_timeout", 0),
     ("connect_timeout", -5),
