@@ -73,7 +73,10 @@ __all__ = [
     "ShareNotFound",
     "SharingError",
     "StalePlan",
+    "StorageCorrupt",
     "StorageError",
+    "StorageTimeout",
+    "StorageUnavailable",
     "SubacctError",
     "UserNotFound",
     "VolumeAboveLadder",
@@ -358,9 +361,56 @@ class InsufficientCredit(SubacctError):
 
 
 class StorageError(SubacctError):
-    """The storage adapter failed in a way that is not the caller's fault."""
+    """The storage adapter failed in a way that is not the caller's fault. Raised itself for
+    a misuse (nested units of work, a unit used outside its block), a schema newer than the
+    library, and a driver error of no kind below; a driver's error is the ``__cause__``.
+
+    ``reason`` says what happened (``details["reason"]``); ``outcome`` whether the unit of
+    work may have been written: ``"not_committed"`` (surely not: running the call again is
+    safe) or ``"unknown"`` (the connection was lost while the commit was under way)."""
 
     code = "storage_error"
+
+    def __init__(
+        self, message: str, *, reason: str | None = None, outcome: str | None = None, **details: Any
+    ) -> None:
+        if reason is not None:
+            details["reason"] = reason
+        if outcome is not None:
+            details["outcome"] = outcome
+        super().__init__(message, **details)
+        self.reason = reason
+        self.outcome = outcome
+
+
+class StorageUnavailable(StorageError):
+    """The storage cannot be reached or cannot be written: the server is down or refuses
+    connections, the connection was lost, the database file cannot be opened (a missing
+    folder, a directory), is read-only, or the disk is full. Usually passes once the
+    storage is back: a host may answer "try again later" (HTTP 503).
+
+    >>> err = StorageUnavailable("the connection was lost", reason="connection_lost",
+    ...                          outcome="unknown")
+    >>> err.code, err.details["outcome"]
+    ('storage_unavailable', 'unknown')
+    """
+
+    code = "storage_unavailable"
+
+
+class StorageCorrupt(StorageError):
+    """The database is damaged: not a database at all, malformed or truncated. Retrying
+    does not help; restore a backup."""
+
+    code = "storage_corrupt"
+
+
+class StorageTimeout(StorageError):
+    """Storage did not answer in time: a lock held by another writer beyond the busy
+    timeout, a statement beyond ``statement_timeout``, no free pooled connection within
+    the pool timeout. Nothing was written."""
+
+    code = "storage_timeout"
 
 
 # -- pricing and billing (subacct.pricing) ---------------------------------------------------

@@ -95,7 +95,8 @@ class Settings:
       (seed 004's four by default; custom roles are stored with ``policy.define_role``);
     * ``upgrade_policy``: the prerequisites of plan upgrades (seed 001);
     * ``currency``: the credit ledger used when a call names none;
-    * ``max_attempts``: how often a unit of work that lost a race is run again;
+    * ``max_attempts``: how many times in all a unit of work runs when it lost a race, or
+      lost its database connection before the commit was sent;
     * ``policy_cache_size``: how many entries each table of the in-memory policy cache
       holds (accounts with their ancestors, users' memberships, built indexes...; see
       ``docs/performance.md``); 0 turns the cache off, so every call reads storage;

@@ -3,8 +3,12 @@
 ``Runner.command`` opens a unit of work, re-reads the acting principal (a revoked key or
 an ended session stops at once), runs the sub-API's ``work`` with a ``Unit`` (the policy
 check, the core call, the writes), appends the events and audit records the work
-gathered, and commits. A unit that lost a race (``ConcurrentModification``) runs again
-from the start, up to ``Settings.max_attempts`` times. A refusal by the policy
+gathered, and commits. A unit that lost a race (``ConcurrentModification``), or lost its
+database connection before the commit was sent (``StorageUnavailable`` with reason
+``connection_lost`` and outcome ``not_committed``: nothing was written), runs again from
+the start on a fresh connection, up to ``Settings.max_attempts`` times in all. A
+connection lost while committing is raised as it is (outcome ``unknown``): the unit may
+have been written, and running it again could do it twice. A refusal by the policy
 (``ActionDenied``) rolls everything back, then commits one audit record of the denied
 decision; any other refusal commits nothing. ``Runner.query`` is the same for reads
 (nothing but a denial's audit record is ever written); a read whose allowed decision is
@@ -26,6 +30,7 @@ from subacct.errors import (
     InvalidInput,
     NotFound,
     RoleNotFound,
+    StorageUnavailable,
     UserNotFound,
     quoted,
 )
@@ -62,6 +67,7 @@ from subacct.storage.collections import (
     IMPERSONATION_SETTINGS,
     ROLES,
 )
+from subacct.storage.faults import rerun_safe
 from subacct.storage.ports import Store, UnitOfWork
 
 __all__ = ["Runner", "Unit"]
@@ -518,6 +524,9 @@ class Runner:
             except ConcurrentModification:
                 if attempt == attempts:
                     raise
+            except StorageUnavailable as lost:
+                if attempt == attempts or not rerun_safe(lost):
+                    raise
             except ActionDenied as denial:
                 self._audit_denial(acting, denial)
                 raise
@@ -543,6 +552,7 @@ class Runner:
                     uow.records(AUDIT_RECORDS).add(record)
                     uow.commit()
                     return
-            except ConcurrentModification:
-                if attempt == self.settings.max_attempts:
+            except (ConcurrentModification, StorageUnavailable) as failed:
+                again = not isinstance(failed, StorageUnavailable) or rerun_safe(failed)
+                if attempt == self.settings.max_attempts or not again:
                     raise

@@ -352,7 +352,14 @@ class PlansFromCache(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction over every repository: all or nothing."""
+    """One transaction over every repository: all or nothing.
+
+    A storage failure raises a ``StorageError`` subclass, never a driver's exception:
+    ``StorageUnavailable``, ``StorageCorrupt``, ``StorageTimeout`` (``subacct.errors``),
+    with ``details["outcome"]`` ``"not_committed"`` unless a lost connection left a
+    commit's outcome ``"unknown"``. ``StorageUnavailable`` with reason
+    ``"connection_lost"`` and outcome ``"not_committed"`` means the unit may simply run
+    again (the service layer does): the next unit gets a working connection."""
 
     @property
     def accounts(self) -> AccountRepository: ...

@@ -19,6 +19,13 @@ Install with the ``postgres`` extra: ``pip install 'subacct[postgres]'``.
   migrations run under an advisory lock, so many processes may start at once.
 * Pass your own ``psycopg_pool.ConnectionPool`` or let the store create one from a
   connection string.
+* No ``psycopg`` or ``psycopg_pool`` error leaves a public call (``subacct.storage.faults``):
+  a lost connection, a server shutting down or down is ``StorageUnavailable``, a
+  statement or lock beyond its timeout and a pool with no free connection in time
+  ``StorageTimeout``. A connection lost before the commit was sent leaves nothing
+  written; the service layer runs the unit again on a fresh connection. Lost while
+  committing, the outcome is unknown and the error says so (``outcome="unknown"``).
+  ``connect_timeout``, ``pool_timeout`` and ``statement_timeout`` bound every wait.
 
     store = PostgresStore("postgresql://app@db/app", schema="subacct", max_size=20)
 """
@@ -26,15 +33,24 @@ Install with the ``postgres`` extra: ``pip install 'subacct[postgres]'``.
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
+from subacct._validators import timeout_seconds
 from subacct.domain.events import DomainEvent
-from subacct.errors import AlreadyExists, ConcurrentModification, StorageError, quoted
+from subacct.errors import (
+    AlreadyExists,
+    ConcurrentModification,
+    StorageError,
+    quoted,
+)
+from subacct.storage.faults import CONNECTION_LOST, pool_fault, postgres_fault
 from subacct.storage.pg_ledger import LEDGER_APPLY_DDL, STALE_SQLSTATE, LedgerCache, PgLedger
 from subacct.storage.records import Collection
 from subacct.storage.sql import MIGRATIONS as SHARED_MIGRATIONS
@@ -251,6 +267,8 @@ class PostgresUnitOfWork(PolicyVersion):
         self._pending: _Pending | None = None  # a ledger plan, sent with the next statement
         self._later: list[tuple[str, Sequence[Any]]] = []  # sent with the next statement
         self._read_committed = False  # a ledger unit: each statement its own snapshot
+        self._lost = False  # the connection was lost: discard it, never reuse it
+        self._got_at = 0.0  # when the connection was taken from the pool
 
     def records(self, coll: Collection[T]) -> SqlRecords[T]:
         return SqlRecords(self, coll)
@@ -295,11 +313,17 @@ class PostgresUnitOfWork(PolicyVersion):
         return self._conn
 
     @contextmanager
-    def _translated(self, pending: _Pending | None = None) -> Iterator[None]:
+    def _translated(
+        self, pending: _Pending | None = None, *, committing: bool = False
+    ) -> Iterator[None]:
         """The driver's integrity, serialization and deadlock errors, and a ledger plan
         the server found stale (``pending``), as ``ConcurrentModification`` (the service
-        layer re-runs the unit of work)."""
+        layer re-runs the unit of work); any other driver error as a storage error
+        (``committing``: the statements commit, so a lost connection leaves the outcome
+        unknown)."""
         psycopg = self._store._psycopg
+        conn = self._conn  # a commit sent on a connection known dead commits nothing
+        committing = committing and conn is not None and not conn.closed and not self._lost
         try:
             yield
         except psycopg.errors.IntegrityError as exc:
@@ -310,11 +334,18 @@ class PostgresUnitOfWork(PolicyVersion):
             raise ConcurrentModification(f"retry the unit of work: {exc}") from exc
         except psycopg.Error as exc:
             if exc.sqlstate != STALE_SQLSTATE or pending is None:
-                raise
+                raise self._fault(exc, committing=committing) from exc
             pending.failed(json.loads(exc.diag.message_detail or "{}"))
             raise ConcurrentModification(
                 f"retry the unit of work: {exc.diag.message_primary}"
             ) from exc
+
+    def _fault(self, exc: Exception, *, committing: bool) -> StorageError:
+        conn = self._conn
+        fault = postgres_fault(exc, lost=conn is None or conn.closed, committing=committing)
+        if fault.reason == CONNECTION_LOST:
+            self._lost = True
+        return fault
 
     def _run(self, sql: str, params: Sequence[Any]) -> Any:
         if self._prelude is not None or self._pending is not None or self._later:
@@ -346,7 +377,7 @@ class PostgresUnitOfWork(PolicyVersion):
         statements = [*self._later, *statements]
         self._later = []
         applied, cursors, failed = None, [], None
-        with self._translated(pending):
+        with self._translated(pending, committing=commit):
             try:
                 with conn.pipeline():
                     try:
@@ -376,9 +407,15 @@ class PostgresUnitOfWork(PolicyVersion):
     def __enter__(self) -> Self:
         if getattr(self._store._local, "open", False):
             raise StorageError("units of work do not nest; finish the open one first")
-        self._conn = self._store._pool.getconn()
+        self._conn = self._store._getconn()
+        self._got_at = time.monotonic()
+        self._lost = False
         self._store._local.open = True
-        self._begin()
+        try:
+            self._begin()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def reads_one_snapshot(self) -> bool:
@@ -390,8 +427,9 @@ class PostgresUnitOfWork(PolicyVersion):
         self._read_committed = False
         self._policy_done()
         if not self._store._owns_pool:  # a host's pool: set up this transaction only
-            self.connection.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
-            self.connection.execute(f"SET LOCAL search_path TO {self._store.schema}")
+            with self._translated():
+                for statement in self._store._transaction_setup:
+                    self.connection.execute(statement)
 
     def _alone(self) -> bool:
         """True when nothing has run in this transaction yet (no BEGIN sent): a
@@ -404,11 +442,12 @@ class PostgresUnitOfWork(PolicyVersion):
         level: READ COMMITTED on the store's own connections."""
         conn = self.connection
         conn.autocommit = True
-        try:
-            with self._translated(pending):
+        try:  # a ledger plan commits on its own: lost in flight, its outcome is unknown
+            with self._translated(pending, committing=pending is not None):
                 return conn.execute(sql, params).fetchall()
         finally:
-            conn.autocommit = False
+            if not conn.closed:
+                conn.autocommit = False
 
     def query_alone(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         """``query``, run as its own statement when nothing else has run in this
@@ -432,24 +471,30 @@ class PostgresUnitOfWork(PolicyVersion):
         pending.done(json.loads(rows[0][0]))
 
     def commit(self) -> None:
-        psycopg = self._store._psycopg
         try:
             if self._pending is not None or self._later:  # all with the commit: one trip
                 self._commit_pending()
             else:
-                self.connection.commit()
-        except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as exc:
-            raise ConcurrentModification(f"retry the unit of work: {exc}") from exc
+                conn = self.connection
+                with self._translated(committing=True):
+                    conn.commit()
         finally:
             self._ledgers.clear()  # what a ledger read belongs to this transaction
-        self._begin()
+        try:
+            self._begin()
+        except StorageError as err:
+            if err.reason != CONNECTION_LOST:
+                raise
+            # committed; the next statement of this unit (if any) reports the loss
 
     def rollback(self) -> None:
         self._ledgers.clear()
         self._pending = None
         self._later = []
         if self._conn is not None:
-            self._conn.rollback()
+            conn = self._conn
+            with self._translated():
+                conn.rollback()
             self._begin()
 
     def __exit__(
@@ -464,15 +509,19 @@ class PostgresUnitOfWork(PolicyVersion):
         self._later = []
         self._store._local.open = False
         if conn is not None:
-            try:
-                if conn.info.transaction_status != self._store._idle:
-                    conn.rollback()
-            finally:
-                self._store._pool.putconn(conn)
+            self._store._putconn(conn, lost=self._lost, got_at=self._got_at)
 
 
 class PostgresStore:
-    """The storage ports on a PostgreSQL server."""
+    """The storage ports on a PostgreSQL server.
+
+    Every wait is bounded: ``connect_timeout`` (seconds) for opening a connection,
+    ``pool_timeout`` for getting one from the pool (the server down, or every connection
+    in use), ``statement_timeout`` (``None``: the server's setting) for each statement.
+    With a pool passed in (``pool=``) the host's pool connects: ``connect_timeout`` and
+    ``min_size``/``max_size`` are the host's business, and ``statement_timeout`` is set
+    per transaction (``SET LOCAL``).
+    """
 
     def __init__(
         self,
@@ -483,21 +532,45 @@ class PostgresStore:
         min_size: int = 1,
         max_size: int = 10,
         ledger_cache_size: int = 100_000,
+        connect_timeout: float = 5.0,
+        pool_timeout: float = 5.0,
+        statement_timeout: float | None = None,
     ) -> None:
         self._psycopg, psycopg_pool = _import_psycopg()
         if not _SCHEMA_NAME.fullmatch(schema):
             raise StorageError(f"schema name {quoted(schema)} must match {_SCHEMA_NAME.pattern}")
+        self._connect_timeout = timeout_seconds(connect_timeout, "connect_timeout")
+        self._pool_timeout = timeout_seconds(pool_timeout, "pool_timeout")
+        self._statement_timeout = (
+            None
+            if statement_timeout is None
+            else timeout_seconds(statement_timeout, "statement_timeout")
+        )
         self._schema = schema
         self._local = threading.local()
         self._owns_pool = pool is None
+        # what each transaction on a host's pool sets first (its own connections: _configure)
+        self._transaction_setup = [
+            "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            f"SET LOCAL search_path TO {schema}",
+            *([] if self._statement_timeout is None else [f"SET LOCAL {self._timeout_setting}"]),
+        ]
+        self._lent = 0  # connections this store holds now (a full pool: all of them)
+        self._drained_at = 0.0  # when the pool's idle connections were last dropped
+        self._lent_lock = threading.Lock()
         if pool is None:
             if conninfo is None:
                 raise StorageError("PostgresStore needs a conninfo string or a pool")
             pool = psycopg_pool.ConnectionPool(
                 conninfo,
+                kwargs={"connect_timeout": math.ceil(self._connect_timeout)},
                 min_size=min_size,
                 max_size=max_size,
                 configure=self._configure,
+                timeout=self._pool_timeout,
+                # A server down: the pool retries with a growing delay; a short series
+                # (then a new one on demand) keeps the wait after it is back near this.
+                reconnect_timeout=max(2.0, 2 * self._pool_timeout),
                 open=True,
             )
         self._pool: ConnectionPool[Any] = pool
@@ -506,9 +579,63 @@ class PostgresStore:
         self._ledger_cache_size = ledger_cache_size
         try:
             self._migrate()
-        except StorageError:  # a migration that refused (rolled back)
-            self.close()
+        except BaseException:
+            self.close()  # no pool left trying to connect in the background
             raise
+
+    @property
+    def _timeout_setting(self) -> str:
+        milliseconds = max(1, round((self._statement_timeout or 0) * 1000))
+        return f"statement_timeout = {milliseconds}"
+
+    def _getconn(self) -> psycopg.Connection[Any]:
+        """A connection from the pool within ``pool_timeout``, or the storage error saying
+        why not: every connection in use (``StorageTimeout``), or none could be opened
+        (``StorageUnavailable``)."""
+        try:
+            conn: psycopg.Connection[Any] = self._pool.getconn(timeout=self._pool_timeout)
+        except self._psycopg.Error as exc:  # PoolTimeout, PoolClosed, TooManyRequests
+            exhausted = self._lent >= self._pool.max_size if self._owns_pool else None
+            raise pool_fault(exc, exhausted=exhausted, timeout=self._pool_timeout) from exc
+        with self._lent_lock:
+            self._lent += 1
+        return conn
+
+    def _putconn(self, conn: psycopg.Connection[Any], *, lost: bool, got_at: float) -> None:
+        """Give a connection back, its transaction rolled back. A lost one is closed, so
+        the pool discards it, and then the pool's idle connections are dropped too (they
+        are likely as dead, after a server restart): the next unit gets a fresh one."""
+        try:
+            if lost and not conn.closed:
+                conn.close()
+            elif not conn.closed and conn.info.transaction_status != self._idle:
+                try:
+                    conn.rollback()
+                except self._psycopg.Error:
+                    conn.close()  # a closed connection rolls back on the server
+        finally:
+            lost = lost or conn.closed
+            with self._lent_lock:
+                self._lent -= 1
+                drain = lost and got_at > self._drained_at  # none dropped since it was lent
+                if drain:
+                    self._drained_at = time.monotonic()
+            self._pool.putconn(conn)
+        if drain:
+            getattr(self._pool, "drain", self._pool.check)()
+
+    @contextmanager
+    def _borrowed(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection for the store's own work (migrations), driver errors as
+        storage errors."""
+        conn = self._getconn()
+        got_at = time.monotonic()
+        try:
+            yield conn
+        except self._psycopg.Error as exc:
+            raise postgres_fault(exc, lost=conn.closed, committing=False) from exc
+        finally:
+            self._putconn(conn, lost=conn.closed, got_at=got_at)
 
     def _ledger_cache(self, currency: str) -> LedgerCache:
         found = self._ledger_caches.get(currency)
@@ -520,13 +647,18 @@ class PostgresStore:
         conn.execute(f"SET search_path TO {self._schema}")
         # statements run on their own (a ledger plan's function call) run READ COMMITTED
         conn.execute("SET default_transaction_isolation TO 'read committed'")
+        if self._statement_timeout is not None:
+            conn.execute(f"SET {self._timeout_setting}")
         conn.commit()
         conn.isolation_level = self._psycopg.IsolationLevel.SERIALIZABLE
 
     def _migrate(self) -> None:
-        with self._pool.connection() as conn:
+        with self._borrowed() as conn:
             # A session lock, taken in its own transaction, so that the migration
-            # transaction's snapshot starts after the previous holder committed.
+            # transaction's snapshot starts after the previous holder committed. Waiting
+            # for another process's migration, or migrating, is not bound by
+            # statement_timeout.
+            conn.execute("SET LOCAL statement_timeout = 0")
             conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
             conn.commit()
             try:
@@ -537,6 +669,7 @@ class PostgresStore:
                 conn.commit()
 
     def _apply_migrations(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute("SET LOCAL statement_timeout = 0")
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self._schema}")
         conn.execute(f"SET LOCAL search_path TO {self._schema}")
         conn.execute("CREATE TABLE IF NOT EXISTS subacct_schema_version (version INTEGER NOT NULL)")
@@ -562,7 +695,7 @@ class PostgresStore:
         return self._schema
 
     def schema_version(self) -> int:
-        with self._pool.connection() as conn:
+        with self._borrowed() as conn:
             conn.execute(f"SET LOCAL search_path TO {self._schema}")
             row = conn.execute("SELECT max(version) FROM subacct_schema_version").fetchone()
             return int(row[0]) if row and row[0] is not None else 0

@@ -6,6 +6,11 @@
 * One transaction per unit of work, begun with ``BEGIN IMMEDIATE``: writers are serialized
   by SQLite's write lock, so a read-modify-write inside a unit can never lose an update.
 * One connection per thread and store; a store object is safe to share between threads.
+* No ``sqlite3`` error leaves a public call: a file that is not a database or is damaged
+  is ``StorageCorrupt``, one that cannot be opened or written (a missing folder, a
+  directory, a read-only file, a full disk) ``StorageUnavailable``, a write lock held by
+  another connection beyond the busy timeout (``timeout=``) ``StorageTimeout``
+  (``subacct.storage.faults``).
 * The credit ledger (``uow.ledger(currency)``) writes each operation in the unit of work's
   one transaction. ``BEGIN IMMEDIATE`` already makes concurrent operations take turns; the
   ledger's compare-and-set guards are checked all the same, like on every adapter.
@@ -31,7 +36,9 @@ from os import PathLike
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
-from subacct.errors import ConcurrentModification, InvalidInput, StorageError, quoted
+from subacct._validators import timeout_seconds
+from subacct.errors import ConcurrentModification, InvalidInput, StorageError
+from subacct.storage.faults import sqlite_fault
 from subacct.storage.records import Collection
 from subacct.storage.sql import MIGRATIONS as SHARED_MIGRATIONS
 from subacct.storage.sql import (
@@ -133,10 +140,16 @@ class SqliteUnitOfWork(PolicyVersion):
         return found
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
-        return self.connection.execute(sql, params).fetchall()
+        try:
+            return self.connection.execute(sql, params).fetchall()
+        except sqlite3.Error as err:
+            raise self._store._fault(err) from err
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self.connection.execute(sql, params).rowcount
+        try:
+            return self.connection.execute(sql, params).rowcount
+        except sqlite3.Error as err:
+            raise self._store._fault(err) from err
 
     def execute_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
         return [self.execute(sql, params) for sql, params in statements]
@@ -152,10 +165,13 @@ class SqliteUnitOfWork(PolicyVersion):
         if self._conn is None:
             raise StorageError("the unit of work is not open; use it in a with block")
         if not self._conn.in_transaction:
-            self._conn.execute(self._begin)
-            if self._version_outside:  # the snapshot must be of the version already read
+            try:
+                self._conn.execute(self._begin)
+                row = self._conn.execute(_VERSION).fetchone() if self._version_outside else None
+            except sqlite3.Error as err:
+                raise self._store._fault(err) from err
+            if row is not None:  # the snapshot must be of the version already read
                 self._version_outside = False
-                row = self._conn.execute(_VERSION).fetchone()
                 if int(row[0]) != self._policy_seen:
                     raise ConcurrentModification(
                         "the policy changed while this read began; run it again"
@@ -173,7 +189,10 @@ class SqliteUnitOfWork(PolicyVersion):
             and conn is not None
             and not conn.in_transaction
         ):
-            self._policy_seen = int(conn.execute(_VERSION).fetchone()[0])
+            try:
+                self._policy_seen = int(conn.execute(_VERSION).fetchone()[0])
+            except sqlite3.Error as err:
+                raise self._store._fault(err) from err
             self._version_outside = True
             return self._policy_seen
         return super().policy_version()
@@ -185,6 +204,9 @@ class SqliteUnitOfWork(PolicyVersion):
                 raise StorageError("units of work do not nest; finish the open one first")
             if not self._read_only:  # a read-only unit begins with its first read
                 conn.execute(self._begin)
+        except sqlite3.Error as err:
+            self._store._release()
+            raise self._store._fault(err) from err
         except BaseException:
             self._store._release()
             raise
@@ -196,14 +218,20 @@ class SqliteUnitOfWork(PolicyVersion):
         conn = self.connection
         self._ledgers.clear()  # what a ledger read belongs to this transaction
         self._policy_done()
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:  # SQLite committed nothing (a busy COMMIT stays open)
+            raise self._store._fault(err) from err
 
     def rollback(self) -> None:
         self._ledgers.clear()
         self._policy_done()
         self._version_outside = False
         if self._conn is not None and self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error as err:
+                raise self._store._fault(err) from err
 
     def __exit__(
         self,
@@ -213,6 +241,9 @@ class SqliteUnitOfWork(PolicyVersion):
     ) -> None:
         try:
             self.rollback()
+        except StorageError:
+            if exc is None:  # else the error that ended the block is the one to see
+                raise
         finally:
             self._conn = None
             self._store._local.open = False
@@ -223,7 +254,9 @@ class SqliteStore:
     """A SQLite database file.
 
     ``":memory:"`` gives a private in-process database whose one connection is shared by
-    all threads, with units of work taking turns.
+    all threads, with units of work taking turns. ``timeout`` is the busy timeout in
+    seconds: how long a writer waits for another connection's write lock before
+    ``StorageTimeout``.
     """
 
     def __init__(self, path: str | PathLike[str], *, timeout: float = 30.0) -> None:
@@ -231,10 +264,8 @@ class SqliteStore:
             raise InvalidInput(
                 "path must be a file path (str or os.PathLike) or ':memory:'", field="path"
             )
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise InvalidInput("timeout must be a positive number of seconds", field="timeout")
+        self._timeout = timeout_seconds(timeout, "timeout")
         self._path = str(path)
-        self._timeout = float(timeout)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -242,12 +273,7 @@ class SqliteStore:
         self._shared: sqlite3.Connection | None = None
         try:
             self._migrate()
-        except sqlite3.Error as err:  # a missing folder, a file that is not a database...
-            self.close()
-            raise StorageError(
-                f"cannot open the SQLite database {quoted(self._path)}: {err}", path=self._path
-            ) from err
-        except StorageError:  # a migration that refused (rolled back): nothing is kept open
+        except BaseException:  # a missing folder, a file that is not a database...
             self.close()
             raise
 
@@ -255,15 +281,24 @@ class SqliteStore:
     def path(self) -> str:
         return self._path
 
+    def _fault(self, err: sqlite3.Error) -> StorageError:
+        return sqlite_fault(err, self._path, timeout=self._timeout)
+
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
-        )
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-        if self._memory_lock is None:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(
+                self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            if self._memory_lock is None:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as err:
+            if conn is not None:
+                conn.close()
+            raise self._fault(err) from err
         with self._all_lock:
             self._all.append(conn)
         return conn
@@ -280,9 +315,14 @@ class SqliteStore:
         return conn
 
     def _acquire(self) -> sqlite3.Connection:
-        if self._memory_lock is not None:
-            self._memory_lock.acquire()
-        return self._connection()
+        if self._memory_lock is None:
+            return self._connection()
+        self._memory_lock.acquire()
+        try:
+            return self._connection()
+        except BaseException:
+            self._memory_lock.release()
+            raise
 
     def _release(self) -> None:
         if self._memory_lock is not None:
@@ -290,6 +330,12 @@ class SqliteStore:
 
     def _migrate(self) -> None:
         conn = self._connection()
+        try:
+            self._apply_migrations(conn)
+        except sqlite3.Error as err:
+            raise self._fault(err) from err
+
+    def _apply_migrations(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             current = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -308,18 +354,25 @@ class SqliteStore:
                 conn.execute(f"PRAGMA user_version = {number + 1}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
 
     def schema_version(self) -> int:
-        return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
+        try:
+            return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as err:
+            raise self._fault(err) from err
 
     def unit_of_work(self, *, read_only: bool = False) -> SqliteUnitOfWork:
         return SqliteUnitOfWork(self, read_only=read_only)
 
     def dump(self) -> str:
         """Every row of every table as SQL text (for backups and byte-for-byte checks)."""
-        return "\n".join(self._connection().iterdump())
+        try:
+            return "\n".join(self._connection().iterdump())
+        except sqlite3.Error as err:
+            raise self._fault(err) from err
 
     def close(self) -> None:
         """Close every connection this store opened."""

@@ -72,7 +72,9 @@ def _scratch_dir() -> str | None:
 
 class TempCluster:
     """initdb + pg_ctl start on 127.0.0.1:<free port>; ``stop()`` removes everything.
-    The data directory is in memory when ``/dev/shm`` has room (see ``_scratch_dir``)."""
+    The data directory is in memory when ``/dev/shm`` has room (see ``_scratch_dir``).
+    ``stop_server()`` and ``start_server()`` take the server down and up again, its data
+    kept (for tests of a database that goes away)."""
 
     def __init__(self, *, max_connections: int = 100) -> None:
         self.bindir = find_bindir()
@@ -97,6 +99,12 @@ class TempCluster:
         if self._as_root:
             shutil.chown(self._root, "postgres", "postgres")
         self._run("initdb", "-D", str(self.datadir), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start_server()
+        return self
+
+    def start_server(self) -> None:
+        """Start the server on the cluster's data directory and port (again, after
+        ``stop_server``)."""
         options = (
             f"-p {self.port} -k {self._root} -c listen_addresses=127.0.0.1 -c fsync=off "
             f"-c synchronous_commit=off -c full_page_writes=off "
@@ -114,7 +122,12 @@ class TempCluster:
             "start",
         )
         self._started = True
-        return self
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server and keep its data (``mode``: ``pg_ctl -m``; ``immediate`` is a
+        crash). Clients' connections break; ``start_server`` brings it back."""
+        self._run("pg_ctl", "-D", str(self.datadir), "-m", mode, "-w", "stop")
+        self._started = False
 
     def conninfo(self, dbname: str = "postgres") -> str:
         return f"host=127.0.0.1 port={self.port} user=postgres dbname={dbname}"
