@@ -26,3 +26,22 @@ def test_examples_in_docs_run(path: Path, tmp_path: Path, monkeypatch: pytest.Mo
             exec(compile(block, f"{path.name}[block {number}]", "exec"), namespace)
         except Exception as exc:  # pragma: no cover - the message is the point
             pytest.fail(f"{path.name} block {number} failed: {exc!r}\n{block}")
+
+
+TEST_REF = re.compile(r"`(tests/[\w/]+\.py)(?:::\s*(\w+))?`")
+NAMED_TEST = re.compile(r"`(?:StoreConformance\.)?(test_\w+)`")
+
+
+def test_the_tests_the_docs_name_exist() -> None:
+    """A guarantee in the docs names the test that shows it: that file and test exist."""
+    sources = {p: p.read_text() for p in (ROOT / "tests").rglob("*.py")}
+    sources |= {p: p.read_text() for p in (ROOT / "src" / "subacct" / "testing").glob("*.py")}
+    everything = "\n".join(sources.values())
+    for path in DOCS:
+        text = path.read_text().replace("::\n  ", "::")
+        for file, name in TEST_REF.findall(text):
+            assert (ROOT / file).is_file(), f"{path.name} names {file}, which does not exist"
+            if name:
+                assert f"def {name}(" in (ROOT / file).read_text(), f"{path.name}: {file}::{name}"
+        for name in NAMED_TEST.findall(text):
+            assert f"def {name}(" in everything, f"{path.name} names {name}, which does not exist"
