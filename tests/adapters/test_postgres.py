@@ -52,7 +52,7 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:
     """A database left at version 3 (before the server functions and the status history)
-    with ledger data and a usage record in it: the next store adds versions 4 to 7 and
+    with ledger data and a usage record in it: the next store adds versions 4 to 8 and
     the ledger goes on from the stored state."""
     retired = RETIRED_COLLECTIONS["usage"]
     usage = UsageRecord("m", BillingPeriod(2026, 1), "sms", 10**15, "k1", label="x")
@@ -82,7 +82,7 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         )
         conn.execute(f"DELETE FROM {pg_schema}.subacct_schema_version WHERE version >= 4")
     second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
-    assert second.schema_version() == len(MIGRATIONS) == 7
+    assert second.schema_version() == len(MIGRATIONS) == 8
     with second.unit_of_work() as uow:  # version 7 moved the usage record into its table
         assert uow.usage.for_account(AccountId("m")) == [usage]
         assert uow.usage.totals(usage.period) == {"m": 10**15}

@@ -5,7 +5,7 @@ A price model maps a whole number of units (messages) sent in a period to an exa
 host's own model.
 
 >>> from subacct.pricing import PriceModel, PlanLadder, Plan
->>> from subacct.money import Money
+>>> from subacct.money import Money, add, multiply
 >>> ladder = PlanLadder([Plan("2,500", 2500, Money("15", "USD"))])
 >>> isinstance(ladder, PriceModel), ladder.price(100)
 (True, Money(amount=Decimal('15'), currency='USD'))
@@ -19,8 +19,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from subacct.errors import InvalidPricing, quoted
-from subacct.money import Money
-from subacct.pricing import _checks
+from subacct.money import Money, add, multiply
 
 __all__ = ["Piece", "PriceModel"]
 
@@ -57,7 +56,7 @@ class Piece:
 
     def at(self, volume: int) -> Decimal:
         """The price at ``volume`` (which must lie on this piece)."""
-        return self.intercept + _checks.mul(self.slope, volume)
+        return add(self.intercept, multiply(self.slope, volume))
 
 
 @runtime_checkable

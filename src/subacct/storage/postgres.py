@@ -110,6 +110,7 @@ AUDIT_APPEND_ALL_DDL: Final = [
 _POSTGRES_ONLY: Final[dict[int, list[str]]] = {
     4: [*LEDGER_APPLY_DDL, *AUDIT_APPEND_DDL],
     7: [*move_usage_records("(body::json ->> '{name}')"), *AUDIT_APPEND_ALL_DDL],
+    8: [*LEDGER_APPLY_DDL],
 }
 MIGRATIONS: Final = [
     [*statements, *_POSTGRES_ONLY.get(number, [])]
@@ -117,7 +118,9 @@ MIGRATIONS: Final = [
 ]
 """``subacct.storage.sql.MIGRATIONS`` plus what only PostgreSQL runs (version 4: the
 functions ``subacct_ledger_apply`` and ``subacct_audit_append``; version 7: moving the
-usage records with PostgreSQL's JSON operators): the same version numbers as SQLite."""
+usage records with PostgreSQL's JSON operators; version 8: ``subacct_ledger_apply`` again,
+now refusing a balance past ``subacct.money.MAX_AMOUNT``): the same version numbers as
+SQLite."""
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MIGRATION_LOCK = 0x5B_AC_C7  # advisory lock key for migrations

@@ -876,7 +876,9 @@ def _migrations() -> list[list[str]]:
         # then each adapter moves the records of rec_usage in and drops it (its own
         # JSON functions: ``move_usage_records``)
     ]
-    return [core, records, list(LEDGER_DDL), [], tables(5), tables(6), version_7]
+    # version 8: nothing here; PostgreSQL re-creates its ledger function, which now keeps
+    # every balance within subacct.money.MAX_AMOUNT (the other adapters check it in Python)
+    return [core, records, list(LEDGER_DDL), [], tables(5), tables(6), version_7, []]
 
 
 _INDEXED_BEFORE_7: Final = (

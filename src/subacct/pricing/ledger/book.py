@@ -6,7 +6,7 @@ plan's guards first and then writes all of it, so a refused or stale plan change
 It is not thread-safe: share it behind a lock, or use a store.
 
 >>> from datetime import datetime, UTC
->>> from subacct.money import Money
+>>> from subacct.money import Money, add
 >>> from subacct.pricing.ledger import (
 ...     Distribute, Ledger, LedgerAccount, TopUp, Wallet, allow_all)
 >>> t = datetime(2026, 1, 1, tzinfo=UTC)
@@ -32,7 +32,7 @@ from typing import Final
 
 from subacct.domain.ids import AccountId
 from subacct.errors import ConcurrentModification, InvalidInput, quoted
-from subacct.money import Money
+from subacct.money import Money, add
 from subacct.pricing.ledger.accounts import LedgerAccount
 from subacct.pricing.ledger.authorization import Authorizer
 from subacct.pricing.ledger.operations import plan
@@ -164,9 +164,9 @@ class Ledger:
         balances = self._balances
         stale = [a for a, seen in planned.pinned if balances.get(a, _ZERO) != seen]
         stale += [
-            a
-            for a, delta, floor in planned.changes
-            if floor is not None and balances.get(a, _ZERO) + delta < floor
+            change.account
+            for change in planned.changes
+            if change.applied_to(balances.get(change.account, _ZERO)) is None
         ]
         if stale:
             raise ConcurrentModification(
@@ -187,7 +187,7 @@ class Ledger:
         """Write a plan whose guards hold."""
         receipt, balances = planned.receipt, self._balances
         for account, delta, _floor in planned.changes:
-            balances[account] = balances.get(account, _ZERO) + delta
+            balances[account] = add(balances.get(account, _ZERO), delta)
         for hold in planned.reservations:
             self._reservations[hold.id] = hold
             if hold.is_open:

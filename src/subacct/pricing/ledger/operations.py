@@ -7,7 +7,7 @@ resetting never touch the overdraft (floor zero). Reserved, spent and expired cr
 go below zero; external payment sources have no floor.
 
 >>> from datetime import datetime, UTC
->>> from subacct.money import Money
+>>> from subacct.money import Money, subtract
 >>> from subacct.pricing.ledger import Ledger, LedgerAccount, Spend, TopUp, Wallet, allow_all
 >>> t = datetime(2026, 1, 1, tzinfo=UTC)
 >>> book = Ledger("EUR", authorize=allow_all)
@@ -38,7 +38,7 @@ from subacct.errors import (
     RefundExceedsSpent,
     quoted,
 )
-from subacct.money import Money
+from subacct.money import Money, subtract
 from subacct.pricing.ledger.accounts import LedgerAccount
 from subacct.pricing.ledger.authorization import Authorizer, LedgerAction
 from subacct.pricing.ledger.planning import (
@@ -213,11 +213,11 @@ def _commit(view: LedgerView, req: Commit, authorize: Authorizer) -> Plan:
     funding = wallet_of(view, hold.funding_id)
     draft = Draft(view, req)
     if actual > held:
-        draft.move(funding.wallet_account, spent, actual - held, funding.floor)
+        draft.move(funding.wallet_account, spent, subtract(actual, held), funding.floor)
     if min(actual, held):
         draft.move(reserved, spent, min(actual, held), _ZERO)
     if held > actual:
-        draft.move(reserved, funding.wallet_account, held - actual, _ZERO)
+        draft.move(reserved, funding.wallet_account, subtract(held, actual), _ZERO)
     done = hold.closed_as(ReservationStatus.COMMITTED, req.amount)
     return draft.finish(reservations=(done,))
 
@@ -267,7 +267,7 @@ def _reset_to(draft: Draft, sub: Wallet, amount: Money, mode: ResetMode) -> None
         draft.move(
             own, master if returned else LedgerAccount.expired(sub.account_id), unused, _ZERO
         )
-    grant = target - draft.balance(own)
+    grant = subtract(target, draft.balance(own))
     if grant > 0:
         draft.move(master, own, grant, _ZERO)
 

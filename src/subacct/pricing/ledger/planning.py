@@ -11,7 +11,7 @@ commit. The in-memory ``Ledger`` does exactly this with dicts.
 
 >>> from datetime import datetime, UTC
 >>> from decimal import Decimal
->>> from subacct.money import Money
+>>> from subacct.money import MAX_AMOUNT, Money, add, in_bounds, subtract
 >>> from subacct.pricing.ledger import Ledger, TopUp, Wallet, allow_all, plan
 >>> book = Ledger("EUR", authorize=allow_all)
 >>> _ = book.open_wallet(Wallet("agencydemo"))
@@ -33,6 +33,7 @@ import attrs
 from subacct.domain.ids import AccountId
 from subacct.errors import (
     AllocationError,
+    BalanceOutOfBounds,
     IdempotencyConflict,
     InsufficientCredit,
     InvalidInput,
@@ -40,7 +41,7 @@ from subacct.errors import (
     WalletNotFound,
     quoted,
 )
-from subacct.money import Money
+from subacct.money import MAX_AMOUNT, Money, add, in_bounds, subtract
 from subacct.pricing.ledger.accounts import LedgerAccount
 from subacct.pricing.ledger.authorization import Authorizer, LedgerAction
 from subacct.pricing.ledger.records import (
@@ -93,11 +94,29 @@ class BalanceChange(NamedTuple):
     is by then: when the guard holds, planning again against that balance would plan the
     same moves. A store applies it as a guarded update and refuses the plan when the guard
     fails. ``delta`` may be zero when the account went down and back up.
+
+    The result must also stay within ``MAX_AMOUNT`` either way (``subacct.money``): the
+    planner refuses a plan that would pass it (``BalanceOutOfBounds``), and a store applies
+    the change with ``applied_to``, which checks both guards on the stored balance.
     """
 
     account: LedgerAccount
     delta: Decimal
     floor: Decimal | None
+
+    def applied_to(self, balance: Decimal) -> Decimal | None:
+        """The exact balance after this change, or ``None`` when it would end below
+        ``floor`` or past ``MAX_AMOUNT`` (the plan is stale: refuse it).
+
+        >>> change = BalanceChange(LedgerAccount.wallet("m"), Decimal("-5"), Decimal(0))
+        >>> change.applied_to(Decimal("7.5")), change.applied_to(Decimal("4"))
+        (Decimal('2.5'), None)
+        """
+        after = add(balance, self.delta)
+        floor = self.floor
+        if (floor is not None and after < floor) or not in_bounds(after):
+            return None
+        return after
 
 
 @attrs.frozen
@@ -191,7 +210,7 @@ class Draft:
         start: Decimal = entry[0]
         delta: Decimal = entry[1]
         self._pinned[account] = start
-        return start + delta
+        return add(start, delta)
 
     def _entry(self, account: LedgerAccount) -> list[Any]:
         entry = self._changes.get(account)
@@ -209,7 +228,7 @@ class Draft:
         """Plan a transfer; ``InsufficientCredit`` if ``source`` would fall below ``floor``."""
         entry = self._entry(source)
         if floor is not None:
-            available = entry[0] + entry[1] - floor
+            available = subtract(add(entry[0], entry[1]), floor)
             if amount > available:
                 currency = self.view.currency
                 raise InsufficientCredit(
@@ -220,11 +239,13 @@ class Draft:
                     available=str(available),
                     currency=currency,
                 )
-            need = floor - (entry[1] - amount)  # the least balance before that covers this
+            # the least balance before that covers this
+            need = subtract(floor, subtract(entry[1], amount))
             if entry[2] is None or need > entry[2]:
                 entry[2] = need
-        entry[1] -= amount
-        self._entry(destination)[1] += amount
+        entry[1] = subtract(entry[1], amount)
+        into = self._entry(destination)
+        into[1] = add(into[1], amount)
         self._legs.append((source, destination, amount))
 
     def finish(
@@ -235,6 +256,9 @@ class Draft:
     ) -> Plan:
         req = self.request
         currency = self.view.currency
+        for account, (start, delta, _need) in self._changes.items():
+            if delta:
+                _check_bound(account, start, delta, currency)
         key, operation, at, reference = req.key, req.operation, req.at, req.reference
         asked = getattr(req, "amount", None)  # reuse the request's Money for equal legs
         transfers = tuple(
@@ -257,13 +281,32 @@ class Draft:
         receipt = Receipt._trusted(key, operation, transfers, tuple([r.id for r in reservations]))
         changes = tuple(
             [
-                _tuple_new(BalanceChange, (acc, delta, None if need is None else need + delta))
+                _tuple_new(BalanceChange, (acc, delta, None if need is None else add(need, delta)))
                 for acc, (_start, delta, need) in self._changes.items()
                 if delta or need is not None
             ]
         )
         pinned = tuple(self._pinned.items())
         return Plan._trusted(receipt, changes, reservations, wallets, req, pinned)
+
+
+def _check_bound(account: LedgerAccount, start: Decimal, delta: Decimal, currency: str) -> None:
+    """``BalanceOutOfBounds`` when ``start + delta`` is past ``MAX_AMOUNT`` either way."""
+    after = add(start, delta)
+    if in_bounds(after):
+        return
+    raise BalanceOutOfBounds(
+        f"{account} would go from {start} to {after} {currency}, past the largest balance "
+        f"{'-' if after < 0 else ''}{MAX_AMOUNT}",
+        field="amount",
+        bound="balance",
+        limit=str(MAX_AMOUNT),
+        ledger_account=str(account),
+        account_id=account.owner,
+        balance=str(start),
+        delta=str(delta),
+        currency=currency,
+    )
 
 
 def replayed(view: LedgerView, request: LedgerRequest) -> Plan | None:

@@ -6,7 +6,7 @@ receipt and moves nothing; the same key with different parameters is an
 ``IdempotencyConflict``. ``at`` is not a parameter: a retry made later is still a retry.
 
 >>> from datetime import datetime, UTC
->>> from subacct.money import Money
+>>> from subacct.money import Money, canonical_text
 >>> from subacct.pricing.ledger import Distribute
 >>> t = datetime(2026, 1, 1, tzinfo=UTC)
 >>> a = Distribute(sub_id="agency1", amount=Money("10.00", "EUR"), key="d1", at=t)
@@ -27,7 +27,7 @@ import attrs
 
 from subacct.domain.ids import AccountId
 from subacct.errors import InvalidInput, quoted
-from subacct.money import Money
+from subacct.money import Money, canonical_text
 from subacct.pricing.ledger import _validate as v
 from subacct.pricing.ledger.records import OperationKind
 from subacct.pricing.ledger.wallets import Allocation
@@ -55,7 +55,7 @@ _COMMON: Final = frozenset({"key", "at", "reference"})
 def _canon(value: object) -> str:
     """A stable text form: equal parameters give equal text (``10.0`` and ``10.00`` too)."""
     if isinstance(value, Money):
-        return f"{value.amount.normalize():f} {value.currency}"
+        return f"{canonical_text(value.amount)} {value.currency}"
     if isinstance(value, enum.Enum):
         return str(value.value)
     if isinstance(value, datetime):
@@ -223,7 +223,7 @@ def sending_account(request: LedgerRequest) -> AccountId | None:
     a hold made earlier, go on while an account is held.
 
     >>> from decimal import Decimal
-    >>> from subacct.money import Money
+    >>> from subacct.money import Money, canonical_text
     >>> from datetime import datetime, UTC
     >>> t = datetime(2026, 1, 1, tzinfo=UTC)
     >>> sending_account(Spend(account_id="agency1", amount=Money(1, "EUR"), key="s", at=t))
