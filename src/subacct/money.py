@@ -59,6 +59,7 @@ __all__ = [
     "MAX_AMOUNT",
     "MAX_INTEGER_DIGITS",
     "MAX_SCALE",
+    "MIN_AMOUNT",
     "MONEY_PRECISION",
     "Money",
     "add",
@@ -106,8 +107,11 @@ FINEST_AMOUNT: Final = Decimal(1).scaleb(-MAX_SCALE)
 """``0.000000000001``: the smallest amount above zero."""
 
 MAX_AMOUNT: Final = _EXACT.subtract(Decimal(10**MAX_INTEGER_DIGITS), FINEST_AMOUNT)
-"""``999999999999999999.999999999999``: the largest amount (and balance); ``-MAX_AMOUNT``
-is the smallest."""
+"""``999999999999999999.999999999999``: the largest amount (and balance)."""
+
+MIN_AMOUNT: Final = MAX_AMOUNT.copy_negate()
+"""The smallest amount, ``-MAX_AMOUNT`` (write it so: a unary minus on a ``Decimal`` rounds
+to the ambient context's 28 digits)."""
 
 
 # ISO 4217 minor units for currencies whose minor unit is not 2.
@@ -211,7 +215,7 @@ def to_decimal(value: object, *, field: str = "amount") -> Decimal:
 
 def in_bounds(value: Decimal) -> bool:
     """Whether ``value`` (a sum of amounts, say) is at most ``MAX_AMOUNT`` either way."""
-    return -MAX_AMOUNT <= value <= MAX_AMOUNT
+    return MIN_AMOUNT <= value <= MAX_AMOUNT
 
 
 def _inexact(what: str, operands: tuple[Decimal | int, ...]) -> AmountOutOfBounds:
