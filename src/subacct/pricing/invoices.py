@@ -46,7 +46,15 @@ import attrs
 from subacct._validators import instance_of
 from subacct.domain.ids import AccountId
 from subacct.errors import InvalidBillingStructure, InvalidInput, PeriodMismatch, quoted
-from subacct.money import Money, exact_sum, minor_unit_exponent, multiply, quantized, subtract
+from subacct.money import (
+    MAX_SCALE,
+    Money,
+    exact_sum,
+    minor_unit_exponent,
+    multiply,
+    quantized,
+    subtract,
+)
 from subacct.pricing import _checks
 from subacct.pricing.period import BillingPeriod
 from subacct.pricing.plan_changes import PeriodPlan
@@ -78,8 +86,8 @@ def _mode(value: object) -> str:
 
 
 def _digits(value: object) -> int | None:
-    if value is not None and (type(value) is not int or not 0 <= value <= 12):
-        raise InvalidInput(f"digits must be an integer from 0 to 12, got {quoted(value)}")
+    if value is not None and (type(value) is not int or not 0 <= value <= MAX_SCALE):
+        raise InvalidInput(f"digits must be an integer from 0 to {MAX_SCALE}, got {quoted(value)}")
     return value
 
 
