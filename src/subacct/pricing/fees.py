@@ -6,7 +6,7 @@ and every later one (a fee already charged is never re-priced). Discounted fees 
 rounded half-even to the currency's minor unit. ``SetupFeeSchedule.free`` models
 platforms where creating a sub-account costs nothing (seed 003).
 
->>> from subacct.money import Money, multiply, subtract
+>>> from subacct.money import Money
 >>> from subacct.pricing import SetupDiscount, SetupFeeSchedule
 >>> fees = SetupFeeSchedule(Money("30", "USD"), [SetupDiscount(6, 20), SetupDiscount(21, 40)])
 >>> [str(fees.fee_for(n)) for n in (1, 6, 21)]

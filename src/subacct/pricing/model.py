@@ -5,7 +5,7 @@ A price model maps a whole number of units (messages) sent in a period to an exa
 host's own model.
 
 >>> from subacct.pricing import PriceModel, PlanLadder, Plan
->>> from subacct.money import Money, add, multiply
+>>> from subacct.money import Money
 >>> ladder = PlanLadder([Plan("2,500", 2500, Money("15", "USD"))])
 >>> isinstance(ladder, PriceModel), ladder.price(100)
 (True, Money(amount=Decimal('15'), currency='USD'))

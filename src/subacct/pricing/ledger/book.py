@@ -6,7 +6,7 @@ plan's guards first and then writes all of it, so a refused or stale plan change
 It is not thread-safe: share it behind a lock, or use a store.
 
 >>> from datetime import datetime, UTC
->>> from subacct.money import Money, add
+>>> from subacct.money import Money
 >>> from subacct.pricing.ledger import (
 ...     Distribute, Ledger, LedgerAccount, TopUp, Wallet, allow_all)
 >>> t = datetime(2026, 1, 1, tzinfo=UTC)
@@ -32,7 +32,7 @@ from typing import Final
 
 from subacct.domain.ids import AccountId
 from subacct.errors import ConcurrentModification, InvalidInput, quoted
-from subacct.money import Money, add
+from subacct.money import _EXACT, Money
 from subacct.pricing.ledger.accounts import LedgerAccount
 from subacct.pricing.ledger.authorization import Authorizer
 from subacct.pricing.ledger.operations import plan
@@ -51,6 +51,9 @@ from subacct.pricing.ledger.wallets import Wallet
 __all__ = ["Ledger"]
 
 _ZERO: Final = Decimal(0)
+# exact addition (``subacct.money``): a plan's deltas and the balances are bounded, so it
+# never raises here, and never rounds
+_add = _EXACT.add
 
 
 class Ledger:
@@ -187,7 +190,7 @@ class Ledger:
         """Write a plan whose guards hold."""
         receipt, balances = planned.receipt, self._balances
         for account, delta, _floor in planned.changes:
-            balances[account] = add(balances.get(account, _ZERO), delta)
+            balances[account] = _add(balances.get(account, _ZERO), delta)
         for hold in planned.reservations:
             self._reservations[hold.id] = hold
             if hold.is_open:

@@ -7,7 +7,7 @@ resetting never touch the overdraft (floor zero). Reserved, spent and expired cr
 go below zero; external payment sources have no floor.
 
 >>> from datetime import datetime, UTC
->>> from subacct.money import Money, subtract
+>>> from subacct.money import Money
 >>> from subacct.pricing.ledger import Ledger, LedgerAccount, Spend, TopUp, Wallet, allow_all
 >>> t = datetime(2026, 1, 1, tzinfo=UTC)
 >>> book = Ledger("EUR", authorize=allow_all)
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -31,6 +31,7 @@ import attrs
 from subacct.errors import (
     AllocationError,
     AlreadyExists,
+    AmountOutOfBounds,
     CreditReservationClosed,
     CreditReservationNotFound,
     InvalidInput,
@@ -38,7 +39,7 @@ from subacct.errors import (
     RefundExceedsSpent,
     quoted,
 )
-from subacct.money import Money, subtract
+from subacct.money import MONEY_PRECISION, Money, subtract
 from subacct.pricing.ledger.accounts import LedgerAccount
 from subacct.pricing.ledger.authorization import Authorizer, LedgerAction
 from subacct.pricing.ledger.planning import (
@@ -345,4 +346,13 @@ def plan(view: LedgerView, request: LedgerRequest, authorize: Authorizer) -> Pla
     handler = HANDLERS.get(type(request))
     if handler is None:
         raise InvalidInput(f"not a ledger request: {type(request).__name__}", field="request")
-    return handler(view, request, authorize)
+    try:
+        return handler(view, request, authorize)
+    except DecimalException:  # the planner's exact arithmetic (``Draft``) would round
+        raise AmountOutOfBounds(
+            f"{request.operation.value} {quoted(request.key)} cannot be computed exactly in "
+            f"{MONEY_PRECISION} digits",
+            bound="precision",
+            limit=MONEY_PRECISION,
+            key=request.key,
+        ) from None

@@ -11,7 +11,7 @@ commit. The in-memory ``Ledger`` does exactly this with dicts.
 
 >>> from datetime import datetime, UTC
 >>> from decimal import Decimal
->>> from subacct.money import MAX_AMOUNT, Money, add, in_bounds, subtract
+>>> from subacct.money import Money
 >>> from subacct.pricing.ledger import Ledger, TopUp, Wallet, allow_all, plan
 >>> book = Ledger("EUR", authorize=allow_all)
 >>> _ = book.open_wallet(Wallet("agencydemo"))
@@ -41,7 +41,7 @@ from subacct.errors import (
     WalletNotFound,
     quoted,
 )
-from subacct.money import MAX_AMOUNT, Money, add, in_bounds, subtract
+from subacct.money import _EXACT, MAX_AMOUNT, MAX_INTEGER_DIGITS, MIN_AMOUNT, Money, add
 from subacct.pricing.ledger.accounts import LedgerAccount
 from subacct.pricing.ledger.authorization import Authorizer, LedgerAction
 from subacct.pricing.ledger.records import (
@@ -56,6 +56,10 @@ from subacct.pricing.ledger.wallets import Wallet
 __all__ = ["BalanceChange", "Draft", "LedgerView", "Plan", "configure_wallet"]
 
 _ZERO: Final = Decimal(0)
+# The exact context's own methods (``subacct.money``), called directly on the hot path:
+# they raise a ``decimal`` signal instead of rounding, which ``plan`` turns into
+# ``AmountOutOfBounds`` (with bounded amounts and balances they never do).
+_add, _sub = _EXACT.add, _EXACT.subtract
 _tuple_new = tuple.__new__
 _MAX_FUNDING_DEPTH: Final = 32
 
@@ -114,7 +118,7 @@ class BalanceChange(NamedTuple):
         """
         after = add(balance, self.delta)
         floor = self.floor
-        if (floor is not None and after < floor) or not in_bounds(after):
+        if (floor is not None and after < floor) or not MIN_AMOUNT <= after <= MAX_AMOUNT:
             return None
         return after
 
@@ -210,7 +214,7 @@ class Draft:
         start: Decimal = entry[0]
         delta: Decimal = entry[1]
         self._pinned[account] = start
-        return add(start, delta)
+        return _add(start, delta)
 
     def _entry(self, account: LedgerAccount) -> list[Any]:
         entry = self._changes.get(account)
@@ -227,8 +231,9 @@ class Draft:
     ) -> None:
         """Plan a transfer; ``InsufficientCredit`` if ``source`` would fall below ``floor``."""
         entry = self._entry(source)
+        left = _sub(entry[1], amount)  # the delta after this move
         if floor is not None:
-            available = subtract(add(entry[0], entry[1]), floor)
+            available = _sub(_add(entry[0], entry[1]), floor)
             if amount > available:
                 currency = self.view.currency
                 raise InsufficientCredit(
@@ -239,13 +244,12 @@ class Draft:
                     available=str(available),
                     currency=currency,
                 )
-            # the least balance before that covers this
-            need = subtract(floor, subtract(entry[1], amount))
+            need = _sub(floor, left)  # the least balance before that covers this
             if entry[2] is None or need > entry[2]:
                 entry[2] = need
-        entry[1] = subtract(entry[1], amount)
+        entry[1] = left
         into = self._entry(destination)
-        into[1] = add(into[1], amount)
+        into[1] = _add(into[1], amount)
         self._legs.append((source, destination, amount))
 
     def finish(
@@ -256,9 +260,17 @@ class Draft:
     ) -> Plan:
         req = self.request
         currency = self.view.currency
-        for account, (start, delta, _need) in self._changes.items():
+        changes = []
+        for account, (start, delta, need) in self._changes.items():
             if delta:
-                _check_bound(account, start, delta, currency)
+                # past MAX_AMOUNT either way: 19 integer digits (every balance and delta
+                # has at most 12 decimals, so nothing lies between MAX_AMOUNT and 10**18)
+                if _add(start, delta).adjusted() >= MAX_INTEGER_DIGITS:
+                    raise _out_of_bounds(account, start, delta, currency)
+            elif need is None:
+                continue
+            floor = None if need is None else _add(need, delta)
+            changes.append(_tuple_new(BalanceChange, (account, delta, floor)))
         key, operation, at, reference = req.key, req.operation, req.at, req.reference
         asked = getattr(req, "amount", None)  # reuse the request's Money for equal legs
         transfers = tuple(
@@ -279,23 +291,16 @@ class Draft:
             ]
         )
         receipt = Receipt._trusted(key, operation, transfers, tuple([r.id for r in reservations]))
-        changes = tuple(
-            [
-                _tuple_new(BalanceChange, (acc, delta, None if need is None else add(need, delta)))
-                for acc, (_start, delta, need) in self._changes.items()
-                if delta or need is not None
-            ]
-        )
         pinned = tuple(self._pinned.items())
-        return Plan._trusted(receipt, changes, reservations, wallets, req, pinned)
+        return Plan._trusted(receipt, tuple(changes), reservations, wallets, req, pinned)
 
 
-def _check_bound(account: LedgerAccount, start: Decimal, delta: Decimal, currency: str) -> None:
-    """``BalanceOutOfBounds`` when ``start + delta`` is past ``MAX_AMOUNT`` either way."""
+def _out_of_bounds(
+    account: LedgerAccount, start: Decimal, delta: Decimal, currency: str
+) -> BalanceOutOfBounds:
+    """The refusal of a plan that would take ``account`` past ``MAX_AMOUNT`` either way."""
     after = add(start, delta)
-    if in_bounds(after):
-        return
-    raise BalanceOutOfBounds(
+    return BalanceOutOfBounds(
         f"{account} would go from {start} to {after} {currency}, past the largest balance "
         f"{'-' if after < 0 else ''}{MAX_AMOUNT}",
         field="amount",

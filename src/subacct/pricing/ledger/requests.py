@@ -6,7 +6,7 @@ receipt and moves nothing; the same key with different parameters is an
 ``IdempotencyConflict``. ``at`` is not a parameter: a retry made later is still a retry.
 
 >>> from datetime import datetime, UTC
->>> from subacct.money import Money, canonical_text
+>>> from subacct.money import Money
 >>> from subacct.pricing.ledger import Distribute
 >>> t = datetime(2026, 1, 1, tzinfo=UTC)
 >>> a = Distribute(sub_id="agency1", amount=Money("10.00", "EUR"), key="d1", at=t)
@@ -223,7 +223,7 @@ def sending_account(request: LedgerRequest) -> AccountId | None:
     a hold made earlier, go on while an account is held.
 
     >>> from decimal import Decimal
-    >>> from subacct.money import Money, canonical_text
+    >>> from subacct.money import Money
     >>> from datetime import datetime, UTC
     >>> t = datetime(2026, 1, 1, tzinfo=UTC)
     >>> sending_account(Spend(account_id="agency1", amount=Money(1, "EUR"), key="s", at=t))

@@ -11,7 +11,7 @@ the period: one whose flows pass ``MAX_AMOUNT`` raises ``AmountOutOfBounds``; a 
 period always has a statement (a single movement is an amount).
 
 >>> from datetime import datetime, UTC
->>> from subacct.money import Money, add, subtract
+>>> from subacct.money import Money
 >>> from subacct.pricing.ledger import LedgerAccount, OperationKind, Transfer, statement
 >>> t = lambda day: datetime(2026, 1, day, tzinfo=UTC)
 >>> wallet = LedgerAccount.wallet("acme")
