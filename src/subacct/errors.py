@@ -192,7 +192,8 @@ class AmountOutOfBounds(InvalidInput):
     """An amount, price or rate is outside the bounds of exact money (``subacct.money``: at
     most 18 digits before the decimal point, at most 12 after it), or arithmetic on money
     would have had to round. ``details["bound"]`` says which bound (``integer_digits``,
-    ``scale`` or ``precision``) and ``details["limit"]`` its value; ``field`` names the value."""
+    ``scale``, ``precision``; ``balance`` for ``BalanceOutOfBounds``) and
+    ``details["limit"]`` its value; ``field`` names the value."""
 
     code = "amount_out_of_bounds"
 

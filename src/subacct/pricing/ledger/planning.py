@@ -41,7 +41,7 @@ from subacct.errors import (
     WalletNotFound,
     quoted,
 )
-from subacct.money import _EXACT, MAX_AMOUNT, MAX_INTEGER_DIGITS, MIN_AMOUNT, Money, add
+from subacct.money import _EXACT, MAX_AMOUNT, MIN_AMOUNT, Money, add
 from subacct.pricing.ledger.accounts import LedgerAccount
 from subacct.pricing.ledger.authorization import Authorizer, LedgerAction
 from subacct.pricing.ledger.records import (
@@ -263,9 +263,7 @@ class Draft:
         changes = []
         for account, (start, delta, need) in self._changes.items():
             if delta:
-                # past MAX_AMOUNT either way: 19 integer digits (every balance and delta
-                # has at most 12 decimals, so nothing lies between MAX_AMOUNT and 10**18)
-                if _add(start, delta).adjusted() >= MAX_INTEGER_DIGITS:
+                if not MIN_AMOUNT <= _add(start, delta) <= MAX_AMOUNT:  # as applied_to
                     raise _out_of_bounds(account, start, delta, currency)
             elif need is None:
                 continue
