@@ -67,7 +67,7 @@ from typing import Any
 from _machine import machine
 from subacct import SYSTEM, Settings, Subacct
 from subacct.errors import ConcurrentModification, SubacctError
-from subacct.money import Money
+from subacct.money import Money, exact_sum
 from subacct.pricing.ledger import (
     Distribute,
     Ledger,
@@ -152,7 +152,7 @@ def check(
         logged = Counter(t.key for t in log if t.key != "bench-funding")
         for key in set(logged) | set(acknowledged):
             lost += abs(logged.get(key, 0) - acknowledged.get(key, 0))
-    violations = int(sum(balances.values(), ZERO) != 0) + int(sum(replayed.values(), ZERO) != 0)
+    violations = int(exact_sum(balances.values()) != 0) + int(exact_sum(replayed.values()) != 0)
     for account, amount in balances.items():
         if account.kind is not LedgerAccountKind.EXTERNAL and amount < floors.get(account, ZERO):
             violations += 1

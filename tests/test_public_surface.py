@@ -23,6 +23,7 @@ DOCUMENTED = [
     "subacct.domain.resolution",
     "subacct.domain.resources",
     "subacct.errors",
+    "subacct.money",
     "subacct.policy",
     "subacct.pricing",
     "subacct.pricing.ledger",

@@ -26,9 +26,11 @@ __all__ = [
     "ActionDenied",
     "AllocationError",
     "AlreadyExists",
+    "AmountOutOfBounds",
     "ApiKeyExpired",
     "ApiKeyRevoked",
     "ApiKeySecretRotated",
+    "BalanceOutOfBounds",
     "ConcurrentModification",
     "Conflict",
     "CreditReservationClosed",
@@ -189,6 +191,23 @@ class InvalidInput(SubacctError, ValueError):
     def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
         super().__init__(message, field=field, **details)
         self.field = field
+
+
+class AmountOutOfBounds(InvalidInput):
+    """An amount, price or rate is outside the bounds of exact money (``subacct.money``: at
+    most 18 digits before the decimal point, at most 12 after it), or arithmetic on money
+    would have had to round. ``details["bound"]`` says which bound (``integer_digits``,
+    ``scale``, ``precision``; ``balance`` for ``BalanceOutOfBounds``) and
+    ``details["limit"]`` its value; ``field`` names the value."""
+
+    code = "amount_out_of_bounds"
+
+
+class BalanceOutOfBounds(AmountOutOfBounds):
+    """The operation would take a ledger balance past the largest amount (either way); it
+    is refused and nothing moves. ``details["ledger_account"]`` names the balance."""
+
+    code = "balance_out_of_bounds"
 
 
 class SchemaError(InvalidInput):

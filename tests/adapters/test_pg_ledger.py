@@ -18,7 +18,7 @@ import pytest
 
 from subacct.domain import AccountId
 from subacct.errors import ConcurrentModification, OverdraftInUse, StalePlan, SubacctError
-from subacct.money import Money
+from subacct.money import MAX_AMOUNT, Money, subtract
 from subacct.pricing.ledger import (
     Distribute,
     LedgerAccount,
@@ -422,3 +422,20 @@ def test_a_spend_with_the_old_limit_waits_for_the_new_one_then_finds_it_changed(
     thread.join()
     assert outcome == [("conflict", "insufficient_credit")]
     assert _balance(a, "wallet:m") == 100
+
+
+def test_a_balance_past_the_bound_planned_from_a_stale_cache_is_refused_by_the_server(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    """Planned from the cache, a top-up looks fine; the server finds the stored balance
+    it would pass ``MAX_AMOUNT`` (its ledger function checks the bound since version 8),
+    the unit is re-run and planning refuses it. Nothing passes the bound."""
+    a, b = _stores(pg_cluster, pg_schema)
+    assert _run(a, TopUp(account_id="m", amount=_eur(1), key="a1", at=T0)) == ("written",)
+    near = subtract(MAX_AMOUNT, Decimal(102))  # external:m ends one below the bound
+    assert _run(b, TopUp(account_id="m", amount=_eur(near), key="b1", at=T0)) == ("written",)
+    late = TopUp(account_id="m", amount=_eur(2), key="a2", at=T0)  # a has seen 101
+    assert _run(a, late) == ("conflict", "balance_out_of_bounds")
+    assert _balance(b, "external:m") == subtract(Decimal(1), MAX_AMOUNT)
+    assert _run(a, TopUp(account_id="m", amount=_eur(1), key="a2", at=T0)) == ("written",)
+    assert _balance(b, "wallet:m") == MAX_AMOUNT

@@ -53,7 +53,7 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:
     """A database left at version 3 (before the server functions and the status history)
-    with ledger data and a usage record in it: the next store adds versions 4 to 9 and
+    with ledger data and a usage record in it: the next store adds versions 4 to 10 and
     the ledger goes on from the stored state (a retry of the key stored before version 8
     is still answered)."""
     retired = RETIRED_COLLECTIONS["usage"]

@@ -8,12 +8,13 @@ from hypothesis import strategies as st
 
 from subacct import Account, AgencyLink, Membership, Money, User
 from subacct.domain import AccountId, HierarchyRules
-from subacct.errors import SchemaError
+from subacct.errors import AmountOutOfBounds, SchemaError
 from subacct.serialization import structure, unstructure
 from subacct.testing.strategies import (
     account_names,
     accounts,
     hierarchies,
+    money_amounts,
     organizations,
     timestamps,
 )
@@ -49,11 +50,22 @@ def test_link_roundtrip(ts: datetime, alias: str) -> None:
     assert roundtrip(link) == link
 
 
-@given(st.decimals(allow_nan=False, allow_infinity=False), st.sampled_from(["USD", "EUR", "JPY"]))
+@given(money_amounts(), st.sampled_from(["USD", "EUR", "JPY"]))
 def test_money_roundtrip_is_exact(amount: Decimal, currency: str) -> None:
+    """At the bounds too (30 digits): the same amount, in the same form."""
     money = Money(amount, currency)
-    assert roundtrip(money) == money
+    back = roundtrip(money)
+    assert back == money
+    assert str(back.amount) == str(money.amount) == str(amount)  # type: ignore[attr-defined]
     assert unstructure(money) == {"amount": str(money.amount), "currency": currency}
+
+
+@pytest.mark.parametrize("text", ["1E+18", "-1000000000000000000", "1E-13", "0.0000000000001"])
+def test_stored_money_out_of_bounds_does_not_load(text: str) -> None:
+    with pytest.raises(SchemaError, match=r"cannot read Money: amount .* has more than"):
+        structure({"amount": text, "currency": "EUR"}, Money)
+    with pytest.raises(AmountOutOfBounds):
+        Money(text, "EUR")
 
 
 def test_every_shape_carries_the_schema_version() -> None:

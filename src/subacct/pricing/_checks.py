@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from decimal import Context, Decimal, Inexact, Rounded
+from collections.abc import Mapping
+from decimal import Decimal
 from types import MappingProxyType
 
 from subacct.domain.ids import _MAX_ID, AccountId, check_id
-from subacct.errors import HierarchyCycle, InvalidInput, InvalidPricing, InvalidQuantity, quoted
+from subacct.errors import (
+    AmountOutOfBounds,
+    HierarchyCycle,
+    InvalidInput,
+    InvalidPricing,
+    InvalidQuantity,
+    quoted,
+)
 from subacct.money import Money, to_decimal
 
 _MAX_TEXT = 200
@@ -34,9 +41,12 @@ def positive(value: object, *, field: str) -> int:
 
 
 def price_amount(value: object, *, field: str) -> Decimal:
-    """A non-negative exact amount (unit price, flat fee). Floats are refused."""
+    """A non-negative exact amount (unit price, flat fee) within the bounds of
+    ``subacct.money`` (``AmountOutOfBounds`` outside them). Floats are refused."""
     try:
         amount = to_decimal(value, field=field)
+    except AmountOutOfBounds:
+        raise
     except InvalidInput as err:
         raise InvalidPricing(err.message, field=field) from None
     if amount < 0:
@@ -87,25 +97,6 @@ def text(value: object, *, field: str) -> str:
 
 def optional_text(value: object, *, field: str) -> str | None:
     return None if value is None else text(value, field=field)
-
-
-def _exact() -> Context:
-    # A fresh context per call: no shared mutable decimal state, and any rounding traps.
-    return Context(prec=200, traps=[Inexact, Rounded])
-
-
-def mul(a: Decimal | int, b: Decimal | int) -> Decimal:
-    """Exact product (raises rather than silently rounding)."""
-    return _exact().multiply(Decimal(a), Decimal(b))
-
-
-def total(values: Iterable[Decimal]) -> Decimal:
-    """Exact sum."""
-    ctx = _exact()
-    result = Decimal(0)
-    for value in values:
-        result = ctx.add(result, value)
-    return result
 
 
 def acyclic(parents: Mapping[AccountId, AccountId]) -> None:

@@ -144,6 +144,6 @@ def commission_statement(
         base = Money.sum(
             (line.amount for line in inv.lines if line.kind in SUBSCRIPTION_KINDS), code
         )
-        commission = rounding.round(Money(_checks.mul(base.amount, fraction), code))
+        commission = base.multiplied(fraction, rounding.mode, rounding.places(code))
         lines.append(CommissionLine(inv.payer_id, base, commission))
     return CommissionStatement(agency, period, fraction, code, lines)

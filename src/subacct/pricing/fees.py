@@ -21,16 +21,20 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from itertools import pairwise
+from typing import Final
 
 import attrs
 
 from subacct.errors import InvalidPricing
-from subacct.money import Money
+from subacct.money import Money, multiply, subtract
 from subacct.pricing import _checks
 from subacct.pricing.invoices import InvoiceLine, LineKind
 from subacct.pricing.period import BillingPeriod
 
 __all__ = ["SetupDiscount", "SetupFeeSchedule", "setup_fee_lines"]
+
+_HUNDRED: Final = Decimal(100)
+_PERCENT: Final = Decimal("0.01")
 
 
 def _percent(value: object) -> Decimal:
@@ -95,8 +99,8 @@ class SetupFeeSchedule:
         for discount in self.discounts:
             if n >= discount.from_ordinal:
                 percent = discount.percent
-        factor = (Decimal(100) - percent) / Decimal(100)
-        return Money(_checks.mul(self.fee.amount, factor), self.fee.currency).rounded()
+        factor = multiply(subtract(_HUNDRED, percent), _PERCENT)  # exact: a power of ten
+        return self.fee.multiplied(factor)
 
     def total(self, count: int, *, already: int = 0) -> Money:
         """The fees of ``count`` new sub-accounts when the master already has ``already``."""

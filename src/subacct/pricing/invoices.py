@@ -46,7 +46,15 @@ import attrs
 from subacct._validators import instance_of
 from subacct.domain.ids import AccountId
 from subacct.errors import InvalidBillingStructure, InvalidInput, PeriodMismatch, quoted
-from subacct.money import Money, minor_unit_exponent
+from subacct.money import (
+    MAX_SCALE,
+    Money,
+    exact_sum,
+    minor_unit_exponent,
+    multiply,
+    quantized,
+    subtract,
+)
 from subacct.pricing import _checks
 from subacct.pricing.period import BillingPeriod
 from subacct.pricing.plan_changes import PeriodPlan
@@ -78,8 +86,8 @@ def _mode(value: object) -> str:
 
 
 def _digits(value: object) -> int | None:
-    if value is not None and (type(value) is not int or not 0 <= value <= 12):
-        raise InvalidInput(f"digits must be an integer from 0 to 12, got {quoted(value)}")
+    if value is not None and (type(value) is not int or not 0 <= value <= MAX_SCALE):
+        raise InvalidInput(f"digits must be an integer from 0 to {MAX_SCALE}, got {quoted(value)}")
     return value
 
 
@@ -161,7 +169,7 @@ def _lines(value: object) -> tuple[InvoiceLine, ...]:
 
 
 def _sum_lines(invoice: Invoice) -> Money:
-    return Money(_checks.total(line.amount.amount for line in invoice.lines), invoice.currency)
+    return Money(exact_sum(line.amount.amount for line in invoice.lines), invoice.currency)
 
 
 @attrs.frozen
@@ -228,7 +236,7 @@ def _money(units: int, quantum: Decimal, currency: str, cache: dict[int, Money])
     """``units`` minor units as Money; equal amounts share one (immutable) instance."""
     money = cache.get(units)
     if money is None:
-        money = cache[units] = Money(units * quantum, currency)
+        money = cache[units] = Money(multiply(units, quantum), currency)
     return money
 
 
@@ -273,8 +281,8 @@ def _payer_lines(
     pooled = sum(volumes)
     if terms is not None and terms.held and pooled == 0:
         return _held_lines(payer, terms, rounding)
-    reached = model.amount(pooled).quantize(quantum, rounding=rounding.mode)
-    units = int(reached.scaleb(places))
+    reached = quantized(model.amount(pooled), places, rounding.mode)
+    units = int(multiply(reached, 10**places))
     shares = split_pro_rata(units, volumes)
     how = model.describe(pooled)
     note = (
@@ -290,7 +298,7 @@ def _payer_lines(
     total = cached(units) or _money(units, quantum, currency, cache)
     if payer.commitment is None and (terms is None or terms.plan is None):
         return lines, total
-    return _floor_lines(payer, terms, pooled, reached, lines, rounding, quantum)
+    return _floor_lines(payer, terms, pooled, reached, lines, rounding, places)
 
 
 def _floor_lines(
@@ -300,7 +308,7 @@ def _floor_lines(
     reached: Decimal,
     lines: list[InvoiceLine],
     rounding: Rounding,
-    quantum: Decimal,
+    places: int,
 ) -> tuple[list[InvoiceLine], Money]:
     """Add to the usage ``lines`` what the payer's floors add: the base commitment or the
     subscribed plan, whichever is higher, when usage stayed below it; each upgrade made
@@ -312,13 +320,13 @@ def _floor_lines(
     floor = Decimal(0)
     why: tuple[str, int] | None = None
     if commitment is not None:
-        floor = model.amount(commitment.volume).quantize(quantum, rounding=rounding.mode)
+        floor = quantized(model.amount(commitment.volume), places, rounding.mode)
         why = (
             f"base commitment {commitment.volume} messages ({model.describe(commitment.volume)})",
             commitment.volume,
         )
     if plan is not None:
-        price = plan.plan.price.amount.quantize(quantum, rounding=rounding.mode)
+        price = quantized(plan.plan.price.amount, places, rounding.mode)
         if price > floor or why is None:
             floor, why = price, (f"plan {plan.plan.name} ({plan.plan.included} messages)", 0)
     added = False
@@ -329,13 +337,13 @@ def _floor_lines(
                 LineKind.COMMITMENT,
                 f"{why[0]}, above the {pooled} messages used",
                 why[1] or (plan.plan.included if plan is not None else 0),
-                Money(floor - reached, currency),
+                Money(subtract(floor, reached), currency),
             )
         )
         added = True
     level = max(floor, reached)
     for upgrade in () if plan is None else plan.upgrades:
-        price = upgrade.price.amount.quantize(quantum, rounding=rounding.mode)
+        price = quantized(upgrade.price.amount, places, rounding.mode)
         if price > level:
             lines.append(
                 InvoiceLine(
@@ -344,13 +352,13 @@ def _floor_lines(
                     f"upgrade to plan {upgrade.name} during the period (as if upgraded "
                     "mid-month: the difference not covered already)",
                     upgrade.included,
-                    Money(price - level, currency),
+                    Money(subtract(price, level), currency),
                 )
             )
             added = True
             level = price
     if commitment is not None and commitment.prepaid:
-        base = model.amount(commitment.volume).quantize(quantum, rounding=rounding.mode)
+        base = quantized(model.amount(commitment.volume), places, rounding.mode)
         lines.append(
             InvoiceLine(
                 payer.account_id,
@@ -358,13 +366,13 @@ def _floor_lines(
                 f"prepaid in advance: {commitment.volume} messages "
                 f"({model.describe(commitment.volume)})",
                 commitment.volume,
-                Money(-base, currency),
+                Money(base.copy_negate(), currency),
             )
         )
         added = True
     if not added:
         return lines, Money(reached, currency)
-    return lines, Money(_checks.total(line.amount.amount for line in lines), currency)
+    return lines, Money(exact_sum(line.amount.amount for line in lines), currency)
 
 
 def _held_lines(
@@ -449,6 +457,6 @@ def build_invoices(
         extra = extras.get(payer.account_id)
         if extra:
             lines.extend(extra)
-            total = Money(_checks.total(line.amount.amount for line in lines), total.currency)
+            total = Money(exact_sum(line.amount.amount for line in lines), total.currency)
         invoices.append(_invoice(payer.account_id, period, total.currency, lines, total))
     return tuple(invoices)

@@ -30,7 +30,7 @@ from itertools import pairwise
 import attrs
 
 from subacct.errors import InvalidPricing, PlanNotFound, VolumeAboveLadder, quoted
-from subacct.money import Money
+from subacct.money import Money, add, multiply, subtract
 from subacct.pricing import _checks
 from subacct.pricing.model import Piece
 
@@ -169,7 +169,7 @@ class PlanLadder:
         if extra <= 0:
             return plan.price.amount
         assert self.overage_unit_price is not None  # plan_for refused otherwise
-        return plan.price.amount + _checks.mul(extra, self.overage_unit_price)
+        return add(plan.price.amount, multiply(extra, self.overage_unit_price))
 
     def price(self, volume: int) -> Money:
         return Money(self.amount(volume), self.currency)
@@ -190,6 +190,6 @@ class PlanLadder:
             lo = plan.included + 1
         if self.overage_unit_price is not None:
             rate = self.overage_unit_price
-            intercept = self.top.price.amount - _checks.mul(self.top.included, rate)
+            intercept = subtract(self.top.price.amount, multiply(self.top.included, rate))
             out.append(Piece(lo, None, intercept, rate))
         return tuple(out)

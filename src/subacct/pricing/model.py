@@ -19,8 +19,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from subacct.errors import InvalidPricing, quoted
-from subacct.money import Money
-from subacct.pricing import _checks
+from subacct.money import Money, add, multiply
 
 __all__ = ["Piece", "PriceModel"]
 
@@ -57,7 +56,7 @@ class Piece:
 
     def at(self, volume: int) -> Decimal:
         """The price at ``volume`` (which must lie on this piece)."""
-        return self.intercept + _checks.mul(self.slope, volume)
+        return add(self.intercept, multiply(self.slope, volume))
 
 
 @runtime_checkable

@@ -66,6 +66,7 @@ from decimal import Decimal
 from itertools import pairwise
 
 from subacct.errors import InvalidPricing
+from subacct.money import add
 from subacct.pricing.model import Piece, PriceModel
 from subacct.pricing.tiers import PackagePrice
 
@@ -116,7 +117,7 @@ def subadditivity_witness(model: PriceModel) -> tuple[int, int] | None:
     for a, b in sorted(candidates, key=lambda c: (c[0] + c[1], c[0])):
         if cap is not None and a + b > cap:
             continue
-        if p(a + b) > p(a) + p(b):
+        if p(a + b) > add(p(a), p(b)):
             best = (a, b)
             break
     return best

@@ -34,7 +34,7 @@ from itertools import pairwise
 import attrs
 
 from subacct.errors import InvalidPricing, quoted
-from subacct.money import Money
+from subacct.money import Money, add, exact_sum, multiply, subtract
 from subacct.pricing import _checks
 from subacct.pricing.model import Piece
 
@@ -179,16 +179,16 @@ class TieredPrice:
             return Decimal(0)
         if self.mode is TierMode.VOLUME:
             tier = self.tiers[bisect_left(self._bounds, v)]
-            return _checks.mul(v, tier.unit_price) + tier.flat_fee
+            return add(multiply(v, tier.unit_price), tier.flat_fee)
         parts: list[Decimal] = []
         below = 0
         for tier in self.tiers:
             top = v if tier.up_to is None else min(v, tier.up_to)
-            parts.append(_checks.mul(top - below, tier.unit_price) + tier.flat_fee)
+            parts.append(add(multiply(top - below, tier.unit_price), tier.flat_fee))
             if tier.up_to is None or v <= tier.up_to:
                 break
             below = tier.up_to
-        return _checks.total(parts)
+        return exact_sum(parts)
 
     def price(self, volume: int) -> Money:
         return Money(self.amount(volume), self.currency)
@@ -210,10 +210,12 @@ class TieredPrice:
             if self.mode is TierMode.VOLUME:
                 intercept = tier.flat_fee
             else:
-                intercept = before + tier.flat_fee - _checks.mul(below, tier.unit_price)
+                below_at_rate = multiply(below, tier.unit_price)
+                intercept = subtract(add(before, tier.flat_fee), below_at_rate)
             out.append(Piece(below + 1, tier.up_to, intercept, tier.unit_price))
             if tier.up_to is not None:
-                before += _checks.mul(tier.up_to - below, tier.unit_price) + tier.flat_fee
+                units = multiply(tier.up_to - below, tier.unit_price)
+                before = exact_sum((before, units, tier.flat_fee))
                 below = tier.up_to
         return tuple(out)
 
@@ -247,7 +249,7 @@ class PackagePrice:
         return -(-_checks.quantity(volume, field="volume") // self.package_size)
 
     def amount(self, volume: int) -> Decimal:
-        return _checks.mul(self.packages(volume), self.package_price)
+        return multiply(self.packages(volume), self.package_price)
 
     def price(self, volume: int) -> Money:
         return Money(self.amount(volume), self.currency)

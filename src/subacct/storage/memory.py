@@ -36,7 +36,7 @@ from subacct.errors import (
     UserNotFound,
     quoted,
 )
-from subacct.money import Money
+from subacct.money import Money, add, subtract
 from subacct.pricing.ledger import (
     IdempotencyRecord,
     LedgerAccount,
@@ -631,11 +631,13 @@ class MemoryLedger:
         if (cur, scope, record.key) in self._d.operations.rows:
             raise StalePlan(f"key {quoted(record.key)} was used meanwhile", key=record.key)
         stale = [a for a, seen in plan.pinned if self.balance(a) != seen]
-        stale += [
-            a
-            for a, delta, floor in plan.changes
-            if floor is not None and self.balance(a) + delta < floor
-        ]
+        after: list[tuple[LedgerAccount, Decimal]] = []
+        for change in plan.changes:
+            balance = change.applied_to(self.balance(change.account))
+            if balance is None:
+                stale.append(change.account)
+            else:
+                after.append((change.account, balance))
         if stale:
             raise StalePlan(
                 f"{stale[0]} changed since the plan was made", ledger_account=str(stale[0])
@@ -649,8 +651,8 @@ class MemoryLedger:
                     reservation_id=hold.id,
                 )
         self._d.operations.put((cur, scope, record.key), record)
-        for account, delta, _floor in plan.changes:
-            balances.put((cur, account), self.balance(account) + delta)
+        for account, balance in after:
+            balances.put((cur, account), balance)
         for hold in plan.reservations:
             self._d.reservations.put((cur, hold.id), hold)
         for wallet in plan.wallets:
@@ -691,7 +693,8 @@ class MemoryLedger:
     def opening_balance(self, account: LedgerAccount, at: datetime) -> Decimal:
         total = _ZERO
         for t in self.transfers(account, end=at):
-            total += t.amount.amount if t.destination == account else -t.amount.amount
+            amount = t.amount.amount
+            total = add(total, amount) if t.destination == account else subtract(total, amount)
         return total
 
 

@@ -36,6 +36,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 from subacct.domain import AccountId
+from subacct.money import MAX_AMOUNT
 from subacct.pricing.ledger import (
     IdempotencyRecord,
     LedgerAccount,
@@ -75,6 +76,9 @@ LEDGER_APPLY_DDL: Final = [
         i INTEGER;
         v_body TEXT;
         v_balance TEXT;
+        -- unconstrained NUMERIC: exact at any size and scale (a NUMERIC(p, s) would
+        -- round on assignment); balances are stored as the text of it
+        v_new NUMERIC;
         v_seq BIGINT;
         v_last BIGINT := 0;
         v_status TEXT;
@@ -119,11 +123,14 @@ LEDGER_APPLY_DDL: Final = [
                 v_stale := coalesce(v_stale, (e->>0) || ' changed');
             END IF;
             IF e->>1 IS NOT NULL THEN
-                IF e->>2 IS NOT NULL
-                   AND v_balance::numeric + (e->>1)::numeric < (e->>2)::numeric THEN
+                v_new := v_balance::numeric + (e->>1)::numeric;
+                IF e->>2 IS NOT NULL AND v_new < (e->>2)::numeric THEN
                     v_stale := coalesce(v_stale, (e->>0) || ' would fall below its floor');
                 END IF;
-                v_now := v_now || (v_balance::numeric + (e->>1)::numeric)::text;
+                IF abs(v_new) > @MAX_AMOUNT@ THEN
+                    v_stale := coalesce(v_stale, (e->>0) || ' would pass the largest balance');
+                END IF;
+                v_now := v_now || v_new::text;
             ELSE
                 v_now := v_now || v_balance;
             END IF;
@@ -201,10 +208,13 @@ LEDGER_APPLY_DDL: Final = [
         END LOOP;
         RETURN jsonb_build_object('balances', v_found)::text;
     END
-    $$""".replace("@SEED@", str(_WALLET_LOCK_SEED)).replace("@SQLSTATE@", STALE_SQLSTATE),
+    $$""".replace("@SEED@", str(_WALLET_LOCK_SEED))
+    .replace("@SQLSTATE@", STALE_SQLSTATE)
+    .replace("@MAX_AMOUNT@", f"{MAX_AMOUNT}::numeric"),
 ]
 """The PostgreSQL-only part of the ledger's schema: the function ``PgLedger`` writes
-plans with (a migration of ``subacct.storage.postgres.MIGRATIONS``)."""
+plans with (migrations 4 and 8 of ``subacct.storage.postgres.MIGRATIONS``; 8 adds the
+bound of a balance, ``subacct.money.MAX_AMOUNT``, to the checks)."""
 
 
 class LedgerCache:

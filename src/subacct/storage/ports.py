@@ -260,19 +260,24 @@ class LedgerRepository(LedgerView, Protocol):
     The read side is the core's ``LedgerView`` (``subacct.pricing.ledger.plan`` runs
     against it); reads see this transaction. ``write_plan`` writes a ``Plan`` made against
     this repository in the same unit of work, all of it or (raising) none of it. Amounts
-    are stored exactly (decimal text or a decimal column, never a float); a balance read
-    back equals, as a ``Decimal``, the one written.
+    are stored exactly (decimal text or a decimal column, never a float): every amount and
+    balance is within the bounds of ``subacct.money`` (at most 18 digits before the point
+    and 12 after it, so a column must hold at least ``NUMERIC(30, 12)``), and a balance or
+    transfer read back equals, as a ``Decimal``, the one written. Balances are added up
+    exactly (``BalanceChange.applied_to``, or the database's unconstrained decimal
+    arithmetic), never in a context that rounds.
 
     ``write_plan`` enforces at least the guards of ``Ledger.apply`` (the reference) on the
     stored values, atomically with the write, so that no concurrent writer can slip in
     between (a compare-and-set on the stored balance, a row lock or a serializable
     transaction): the idempotency key is new (a unique constraint), no balance it lowers
-    ends below the change's floor, a new reservation id is free and a reservation it
-    closes is still open; transfers are unique on ``(key, index)``. A failed guard raises
-    ``ConcurrentModification``: the plan is stale. When nothing of the plan was written
-    it is a ``StalePlan`` and the caller may plan again in the same unit of work
-    (``subacct.ledger_service.plan_and_write``); otherwise the caller rolls the unit of
-    work back and runs it again. The reference adapters check every guard before writing
+    ends below the change's floor, no balance it changes ends past ``MAX_AMOUNT`` either
+    way (``BalanceChange.applied_to`` checks both), a new reservation id is free and a
+    reservation it closes is still open; transfers are unique on ``(key, index)``. A
+    failed guard raises ``ConcurrentModification``: the plan is stale. When nothing of
+    the plan was written it is a ``StalePlan`` and the caller may plan again in the same
+    unit of work (``subacct.ledger_service.plan_and_write``); otherwise the caller rolls
+    the unit of work back and runs it again. The reference adapters check every guard before writing
     (``StalePlan``) and also compare-and-set each balance against the value this
     transaction read for it. An adapter may instead send the plan with the unit of work's
     next statement or its commit, and check it there: a failed guard is then a

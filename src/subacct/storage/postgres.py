@@ -180,7 +180,8 @@ MIGRATIONS: Final[list[list[str | MigrationStep]]] = [
 """``subacct.storage.sql.MIGRATIONS`` plus what only PostgreSQL runs (version 4: the
 functions ``subacct_ledger_apply`` and ``subacct_audit_append``; version 7: moving the
 usage records with PostgreSQL's JSON operators; version 8: re-keying quota reservations and
-``subacct_ledger_apply`` again, writing each key's scope; version 9: numbering the audit
+``subacct_ledger_apply`` again, writing each key's scope and refusing a balance past
+``subacct.money.MAX_AMOUNT``; version 9: numbering the audit
 records already stored, their sequence and ``subacct_sequence_block``): the same version
 numbers as SQLite."""
 

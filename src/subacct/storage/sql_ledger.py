@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from subacct.domain import AccountId
 from subacct.errors import ConcurrentModification, StalePlan, quoted
-from subacct.money import Money
+from subacct.money import Money, add, subtract
 from subacct.pricing.ledger import (
     BalanceChange,
     IdempotencyRecord,
@@ -325,11 +325,12 @@ class SqlLedger(_Repo):
         stored = {str(a): str(b) for a, b, _seq in rows}
         seq = max((int(n) for _a, _b, n in rows), default=0) + 1
         updates = []
-        for (account, delta, floor), name in zip(changes, names, strict=True):
+        for change, name in zip(changes, names, strict=True):
+            account = change.account
             current = stored.get(name)
             seen = self._balances.get(account, _MISSING)
-            new = (_ZERO if current is None else Decimal(current)) + delta
-            if (seen is not _MISSING and seen != current) or (floor is not None and new < floor):
+            new = change.applied_to(_ZERO if current is None else Decimal(current))
+            if (seen is not _MISSING and seen != current) or new is None:
                 raise StalePlan(f"{account} changed since the plan was made", ledger_account=name)
             updates.append((account, current, str(new)))
         return updates, seq
@@ -520,7 +521,8 @@ class SqlLedger(_Repo):
         text = str(account)
         total = _ZERO
         for destination, amount in rows:
-            total += Decimal(amount) if destination == text else -Decimal(amount)
+            move = Decimal(amount)
+            total = add(total, move) if destination == text else subtract(total, move)
         return total
 
 

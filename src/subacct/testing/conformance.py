@@ -46,7 +46,7 @@ from subacct.domain import (
     UserId,
     new_master,
 )
-from subacct.domain.events import EventId, ShareRevoked
+from subacct.domain.events import CreditsMoved, EventId, ShareRevoked
 from subacct.domain.resources import (
     Resource,
     ResourceId,
@@ -69,6 +69,7 @@ from subacct.errors import (
     SubacctError,
     UserNotFound,
 )
+from subacct.money import FINEST_AMOUNT, MAX_AMOUNT, Money
 from subacct.policy.system import SYSTEM
 from subacct.runtime import FixedClock, SequentialIds
 from subacct.settings import Settings
@@ -697,6 +698,35 @@ class StoreConformance(LedgerConformance):
             assert [x.seq for x in uow.events.since(0, limit=2)] == [1, 2]
             assert [x.seq for x in uow.events.for_account(AccountId("agency1"))] == [1, 3, 5]
             assert [x.seq for x in uow.events.for_account(AccountId("agency1"), 1, 1)] == [3]
+
+    def test_amounts_at_the_bounds_round_trip_in_the_event_log(self, store: Store) -> None:
+        """An event's money (JSON text, as every record's) reads back as the same amount
+        in the same form, at the largest amount, the finest and 30-digit mixtures."""
+        amounts = [MAX_AMOUNT, FINEST_AMOUNT, "123456789012345678.901234567891", "0.0075"]
+        events = [
+            CreditsMoved(
+                event_id=EventId(f"mv{n}"),
+                occurred_at=T0,
+                actor=UserId("u_owner"),
+                account_id=AccountId("agency1"),
+                operation="distribute",
+                idempotency_key=f"k{n}",
+                from_account_id=AccountId("agencydemo"),
+                to_account_id=AccountId("agency1"),
+                amount=Money(amount, "EUR"),
+            )
+            for n, amount in enumerate(amounts)
+        ]
+        with store.unit_of_work() as uow:
+            for event in events:
+                uow.events.append(event)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            found = [x.event for x in uow.events.since()]
+        assert found == events
+        assert [str(e.amount.amount) for e in found if isinstance(e, CreditsMoved)] == [
+            str(e.amount.amount) for e in events
+        ]
 
     def test_event_log_rolls_back_with_the_change(self, store: Store) -> None:
         with store.unit_of_work() as uow:

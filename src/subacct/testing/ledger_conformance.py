@@ -2,7 +2,9 @@
 
 ``StoreConformance`` (``subacct.testing.conformance``) includes these cases, so every
 adapter runs them: the ledger port's round trip (exact amounts, ledger order, periods,
-idempotency records, other currencies), the write guards of ``Ledger.apply``, rollback,
+idempotency records, other currencies), amounts at the bounds of ``subacct.money`` (the
+largest and the finest, balances at ``MAX_AMOUNT`` either way) read back unchanged, the
+bound of a balance, the write guards of ``Ledger.apply``, rollback,
 then concurrency through ``Subacct.credits``: threads spending from one wallet (never past
 its floor, no acknowledged spend lost, balances equal to a replay of the transfer log),
 two threads sending one idempotency key (one transfer set), a commit racing a release of
@@ -27,6 +29,7 @@ from subacct.app import Subacct
 from subacct.domain import AccountId
 from subacct.errors import (
     AlreadyExists,
+    BalanceOutOfBounds,
     ConcurrentModification,
     CreditReservationClosed,
     IdempotencyConflict,
@@ -34,7 +37,15 @@ from subacct.errors import (
     StalePlan,
     SubacctError,
 )
-from subacct.money import Money
+from subacct.money import (
+    FINEST_AMOUNT,
+    MAX_AMOUNT,
+    MIN_AMOUNT,
+    Money,
+    add,
+    exact_sum,
+    subtract,
+)
 from subacct.policy.system import SYSTEM
 from subacct.pricing.ledger import (
     Commit,
@@ -68,7 +79,7 @@ ZERO = Decimal(0)
 StoreFactory = Callable[[], Store]
 
 
-def _eur(amount: str | int) -> Money:
+def _eur(amount: str | int | Decimal) -> Money:
     return Money(amount, "EUR")
 
 
@@ -162,7 +173,7 @@ def _on_threads(*calls: Callable[[], object]) -> list[object]:
 def _assert_consistent(svc: _Credits) -> None:
     """Sum zero, wallets at or above their floor, balances == a replay of the log."""
     balances = {a: m.amount for a, m in svc.balances().items()}
-    assert sum(balances.values(), ZERO) == 0
+    assert exact_sum(balances.values()) == 0
     floors = {_wallet(w.account_id): w.floor for w in svc.wallets()}
     for account, amount in balances.items():
         if account.kind is not LedgerAccountKind.EXTERNAL:
@@ -200,7 +211,7 @@ class LedgerConformance:
             assert ledger.balance(_wallet("m")) == Decimal("0.225")
             assert ledger.balance(_wallet("s")) == Decimal("-2.425")
             assert ledger.balance(LedgerAccount.spent("nobody")) == 0
-            assert sum(ledger.balances().values(), ZERO) == 0
+            assert exact_sum(ledger.balances().values()) == 0
             assert [w.account_id for w in ledger.wallets()] == ["m", "s"]
             assert ledger.wallet(AccountId("s")) == Wallet(
                 "s", master_id="m", overdraft_limit=_eur("2.5")
@@ -223,6 +234,74 @@ class LedgerConformance:
             assert ledger.idempotency("d1", "s") is None  # the sub's keys are its own
             other = uow.ledger("USD")
             assert (other.balances(), other.wallets(), other.transfers()) == ({}, [], [])
+
+    def test_ledger_round_trips_amounts_at_the_bounds(self, store: Store) -> None:
+        """The largest amount, the finest, and 30-digit mixtures are stored and read back
+        as the same ``Decimal`` (nothing rounds: past 28 digits too); a balance stops at
+        ``MAX_AMOUNT`` either way (the write guard refuses a stale plan past it)."""
+        finest, mixed = _eur(FINEST_AMOUNT), _eur("123456789012345678.901234567891")
+        two = _eur("0.000000000002")
+        requests: list[LedgerRequest] = [
+            TopUp(account_id="m", amount=_eur(MAX_AMOUNT), key="max", at=T0),
+            Distribute(sub_id="s", amount=finest, key="finest", at=_hours(1)),
+            Distribute(sub_id="s", amount=mixed, key="mixed", at=_hours(2)),
+            Spend(account_id="s", amount=two, key="spend", at=_hours(3)),
+        ]
+        with store.unit_of_work() as uow:
+            ledger = uow.ledger("EUR")
+            ledger.put_wallet(Wallet("m"))
+            ledger.put_wallet(Wallet("s", master_id="m", own_payment_method=True))
+            for request in requests:
+                ledger.write_plan(plan(ledger, request, allow_all))
+            uow.commit()
+        sub = subtract(mixed.amount, FINEST_AMOUNT)
+        expected = {
+            LedgerAccount.external("m"): MIN_AMOUNT,
+            _wallet("m"): Decimal("876543210987654321.098765432107"),
+            _wallet("s"): sub,
+            LedgerAccount.spent("s"): Decimal("0.000000000002"),
+        }
+        with store.unit_of_work() as uow:
+            ledger = uow.ledger("EUR")
+            assert ledger.balances() == expected
+            assert exact_sum(ledger.balances().values()) == 0
+            assert ledger.balance(_wallet("m")) == expected[_wallet("m")]
+            stored = [str(t.amount.amount) for t in ledger.transfers()]
+            assert stored == [str(MAX_AMOUNT), "1E-12", str(mixed.amount), "2E-12"]
+            opening = add(sub, two.amount)
+            assert ledger.opening_balance(_wallet("s"), _hours(3)) == opening
+            assert replay_balances(ledger.transfers()) == expected
+        # s tops itself up to the bound exactly, twice from one state: the second plan
+        # would pass MAX_AMOUNT, and the write guard refuses it
+        room = subtract(MAX_AMOUNT, sub)
+        fill, again = (
+            TopUp(account_id="s", amount=_eur(room), key=key, at=T0) for key in ("s1", "s2")
+        )
+        with store.unit_of_work() as uow:
+            ledger = uow.ledger("EUR")
+            planned = [plan(ledger, fill, allow_all), plan(ledger, again, allow_all)]
+            ledger.write_plan(planned[0])
+            try:
+                ledger.write_plan(planned[1])
+            except StalePlan:  # nothing of it was written: the first stands
+                uow.commit()
+            except ConcurrentModification:  # the unit is rolled back
+                pass
+            else:  # an adapter may send the plans, and check them, on commit
+                with pytest.raises(ConcurrentModification):
+                    uow.commit()
+        with store.unit_of_work() as uow:
+            ledger = uow.ledger("EUR")
+            if ledger.balance(_wallet("s")) == sub:  # rolled back: write the first again
+                ledger.write_plan(plan(ledger, fill, allow_all))
+                uow.commit()
+        with store.unit_of_work() as uow:
+            ledger = uow.ledger("EUR")
+            assert ledger.balance(_wallet("s")) == MAX_AMOUNT
+            assert ledger.balance(LedgerAccount.external("s")) == room.copy_negate()
+            assert [t.key for t in ledger.transfers()][-1] == "s1"
+            with pytest.raises(BalanceOutOfBounds):
+                plan(ledger, TopUp(account_id="s", amount=finest, key="s3", at=T0), allow_all)
 
     def test_ledger_reservations_and_due_order(self, store: Store) -> None:
         expiry = T0 + timedelta(minutes=10)

@@ -2,10 +2,13 @@
 
 ``LedgerMachine`` runs random sequences of top-ups, distributions, reclaims, spends,
 refunds, reservations, commits, releases, expiry sweeps, allocation changes, period resets,
-replays and reused keys, and checks after every step: the ledger sums to zero, no balance
-is below its floor, balances equal a replay of the transfer log, reserved credit equals the
-open reservations, statements reconcile, refusals and replays move nothing, and each
-refusal is the one the rules predict.
+replays and reused keys, and checks after every step: the ledger sums to exactly zero, no
+balance is below its floor, balances equal a replay of the transfer log, reserved credit
+equals the open reservations, statements reconcile, refusals and replays move nothing, and
+each refusal is the one the rules predict. Amounts are small (cents, up to 60) or at the
+bounds of ``subacct.money`` (the finest amount, the largest, the largest integer part with
+twelve decimals): a move that would take a balance past ``MAX_AMOUNT`` must be refused with
+``BalanceOutOfBounds``, and every sum the machine checks is exact.
 
 It drives any object with the in-memory ``Ledger``'s methods (``open_wallet``,
 ``execute``, ``balances``, ``balance_of``, ``transfers``, ``reservations``,
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, ClassVar
 
 import attrs
@@ -43,6 +46,8 @@ from subacct.app import Subacct
 from subacct.domain.ids import AccountId, UserId
 from subacct.errors import (
     AllocationError,
+    AmountOutOfBounds,
+    BalanceOutOfBounds,
     CreditReservationClosed,
     IdempotencyConflict,
     InsufficientCredit,
@@ -50,7 +55,18 @@ from subacct.errors import (
     RefundExceedsSpent,
     SubacctError,
 )
-from subacct.money import Money
+from subacct.money import (
+    FINEST_AMOUNT,
+    MAX_AMOUNT,
+    MAX_SCALE,
+    Money,
+    add,
+    exact_sum,
+    in_bounds,
+    multiply,
+    quantized,
+    subtract,
+)
 from subacct.policy.system import SYSTEM
 from subacct.pricing.ledger import (
     Allocation,
@@ -83,13 +99,18 @@ from subacct.principals import Actor
 from subacct.runtime import FixedClock, SequentialIds
 from subacct.settings import Settings
 from subacct.storage.ports import Store
-from subacct.testing.ledger_strategies import allocations, credit_amounts, ledger_setups
+from subacct.testing.ledger_strategies import (
+    allocations,
+    bounded_credit_amounts,
+    credit_amounts,
+    ledger_setups,
+)
 
 __all__ = ["LedgerMachine", "ServiceLedger", "run_ledger_machine"]
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ZERO = Decimal(0)
-amounts = credit_amounts("EUR", max_amount=60)
+amounts = bounded_credit_amounts("EUR")
 shares = st.sampled_from(["0", "0.5", "0.999", "1", "1.001", "2"])
 recurring = st.builds(
     lambda amount, mode: Allocation.recurring(amount, on_reset=mode),
@@ -141,14 +162,29 @@ class LedgerMachine(RuleBasedStateMachine):
         return wallet
 
     def _available(self, wallet: Wallet) -> Decimal:
-        return self._bal(LedgerAccount.wallet(wallet.account_id)) - wallet.floor
+        return subtract(self._bal(LedgerAccount.wallet(wallet.account_id)), wallet.floor)
 
     def _moved(self, before: dict[LedgerAccount, Decimal], **expected: Decimal) -> None:
-        """Assert balance changes; ``expected`` maps ``kind_owner`` to the exact delta."""
+        """Assert balance changes; ``expected`` maps ``kind__owner`` to the exact delta."""
         for name, delta in expected.items():
-            kind, owner = name.split("__")
-            account = LedgerAccount(kind, owner)
-            assert self._bal(account) - before.get(account, ZERO) == delta, name
+            account = _account(name)
+            assert subtract(self._bal(account), before.get(account, ZERO)) == delta, name
+
+    def _expect(
+        self,
+        result: Receipt | SubacctError,
+        moves: dict[str, Decimal],
+        before: dict[LedgerAccount, Decimal],
+    ) -> bool:
+        """Assert the rule-abiding ``result`` is a receipt exactly when ``moves``
+        (``kind__owner`` to delta) leave every balance ``before`` within the bounds of
+        money, ``BalanceOutOfBounds`` otherwise; True for a receipt."""
+        fits = (in_bounds(add(before.get(_account(n), ZERO), d)) for n, d in moves.items())
+        if all(fits):
+            assert isinstance(result, Receipt), result
+            return True
+        assert isinstance(result, BalanceOutOfBounds), result
+        return False
 
     def _balances(self) -> dict[LedgerAccount, Decimal]:
         return {a: m.amount for a, m in self.book.balances().items()}
@@ -177,14 +213,14 @@ class LedgerMachine(RuleBasedStateMachine):
         account = data.draw(st.sampled_from(self.ids))
         before = self._balances()
         result = self._run(TopUp(account_id=account, amount=amount, key=self._key(), at=self.now))
-        if self._wallet(account).own_payment_method:
-            assert isinstance(result, Receipt)
-            self._moved(
-                before,
-                **{f"wallet__{account}": amount.amount, f"external__{account}": -amount.amount},
-            )
-        else:
+        moves = {
+            f"wallet__{account}": amount.amount,
+            f"external__{account}": amount.amount.copy_negate(),
+        }
+        if not self._wallet(account).own_payment_method:
             assert isinstance(result, PaymentMethodRequired)
+        elif self._expect(result, moves, before):
+            self._moved(before, **moves)
 
     @rule(data=st.data(), amount=amounts)
     def distribute(self, data: st.DataObject, amount: Money) -> None:
@@ -198,8 +234,9 @@ class LedgerMachine(RuleBasedStateMachine):
         elif amount.amount > master_has:
             assert isinstance(result, InsufficientCredit)
         else:
-            assert isinstance(result, Receipt)
-            self._moved(before, wallet__master=-amount.amount, **{f"wallet__{sub}": amount.amount})
+            moves = {"wallet__master": amount.amount.copy_negate(), f"wallet__{sub}": amount.amount}
+            if self._expect(result, moves, before):
+                self._moved(before, **moves)
 
     @rule(data=st.data(), amount=st.none() | amounts)
     def reclaim(self, data: st.DataObject, amount: Money | None) -> None:
@@ -211,8 +248,9 @@ class LedgerMachine(RuleBasedStateMachine):
         if amount is not None and wanted > has:
             assert isinstance(result, InsufficientCredit)
         else:
-            assert isinstance(result, Receipt)
-            self._moved(before, wallet__master=wanted, **{f"wallet__{sub}": -wanted})
+            moves = {"wallet__master": wanted, f"wallet__{sub}": wanted.copy_negate()}
+            if self._expect(result, moves, before):
+                self._moved(before, **moves)
 
     @rule(data=st.data(), amount=amounts)
     def spend(self, data: st.DataObject, amount: Money) -> None:
@@ -222,14 +260,12 @@ class LedgerMachine(RuleBasedStateMachine):
         before = self._balances()
         result = self._run(Spend(account_id=account, amount=amount, key=self._key(), at=self.now))
         if can:
-            assert isinstance(result, Receipt)
-            self._moved(
-                before,
-                **{f"spent__{account}": amount.amount},
-            )
-            assert self._bal(LedgerAccount.wallet(funding.account_id)) == (
-                before.get(LedgerAccount.wallet(funding.account_id), ZERO) - amount.amount
-            )
+            moves = {
+                f"spent__{account}": amount.amount,
+                f"wallet__{funding.account_id}": amount.amount.copy_negate(),
+            }
+            if self._expect(result, moves, before):
+                self._moved(before, **moves)
         else:
             assert isinstance(result, InsufficientCredit)
 
@@ -237,10 +273,20 @@ class LedgerMachine(RuleBasedStateMachine):
     def refund(self, data: st.DataObject, amount: Money, part: str) -> None:
         account = data.draw(st.sampled_from(self.ids))
         spent = self._bal(LedgerAccount.spent(account))
-        if part and spent > 0:  # a share of what was spent, often exactly all of it
-            amount = Money(spent * Decimal(part), "EUR")
+        if part and spent >= 2 * FINEST_AMOUNT:  # a share of what was spent, often all of it
+            amount = _share(spent, part)
+        funding = self._funding(account).account_id
+        before = self._balances()
         result = self._run(Refund(account_id=account, amount=amount, key=self._key(), at=self.now))
-        assert isinstance(result, Receipt if amount.amount <= spent else RefundExceedsSpent)
+        if amount.amount > spent:
+            assert isinstance(result, RefundExceedsSpent)
+            return
+        moves = {
+            f"spent__{account}": amount.amount.copy_negate(),
+            f"wallet__{funding}": amount.amount,
+        }
+        if self._expect(result, moves, before):
+            self._moved(before, **moves)
 
     @rule(
         target=reservations,
@@ -252,6 +298,7 @@ class LedgerMachine(RuleBasedStateMachine):
         account = data.draw(st.sampled_from(self.ids))
         can = self._available(self._funding(account)) >= amount.amount
         rid = f"r{self.counter}"
+        before = self._balances()
         result = self._run(
             Reserve(
                 reservation_id=rid,
@@ -265,6 +312,12 @@ class LedgerMachine(RuleBasedStateMachine):
         if not can:
             assert isinstance(result, InsufficientCredit)
             return multiple()
+        moves = {
+            f"reserved__{account}": amount.amount,
+            f"wallet__{self._funding(account).account_id}": amount.amount.copy_negate(),
+        }
+        if not self._expect(result, moves, before):
+            return multiple()
         assert isinstance(result, Receipt)
         assert result.reservation_ids == (rid,)
         return rid
@@ -272,7 +325,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(rid=consumes(reservations), share=shares)
     def commit(self, rid: str, share: str) -> None:
         hold = self.book.reservation(rid)
-        actual = Money(hold.amount.amount * Decimal(share), "EUR")
+        actual = _share(hold.amount.amount, share)
         usable = hold.is_open and self.now < hold.expires_at
         before = self._balances()
         result = self._run(Commit(reservation_id=rid, amount=actual, key=self._key(), at=self.now))
@@ -281,17 +334,15 @@ class LedgerMachine(RuleBasedStateMachine):
         elif isinstance(result, InsufficientCredit):  # the extra above the hold was not covered
             assert actual.amount > hold.amount.amount
         else:
-            assert isinstance(result, Receipt)
-            assert self.book.reservation(rid).committed == actual
             held = hold.amount.amount
-            self._moved(
-                before,
-                **{
-                    f"reserved__{hold.account_id}": -held,
-                    f"spent__{hold.account_id}": actual.amount,
-                    f"wallet__{hold.funding_id}": held - actual.amount,
-                },
-            )
+            moves = {
+                f"reserved__{hold.account_id}": held.copy_negate(),
+                f"spent__{hold.account_id}": actual.amount,
+                f"wallet__{hold.funding_id}": subtract(held, actual.amount),
+            }
+            if self._expect(result, moves, before):
+                assert self.book.reservation(rid).committed == actual
+                self._moved(before, **moves)
 
     @rule(data=st.data(), amount=amounts, share=shares)
     def send(self, data: st.DataObject, amount: Money, share: str) -> None:
@@ -303,9 +354,13 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(rid=consumes(reservations))
     def release(self, rid: str) -> None:
-        was_open = self.book.reservation(rid).is_open
+        hold = self.book.reservation(rid)
+        before = self._balances()
         result = self._run(Release(reservation_id=rid, key=self._key(), at=self.now))
-        assert isinstance(result, Receipt if was_open else CreditReservationClosed)
+        if not hold.is_open:
+            assert isinstance(result, CreditReservationClosed)
+        else:
+            self._expect(result, _give_back([hold]), before)
 
     @rule(seconds=st.integers(min_value=1, max_value=120))
     def advance(self, seconds: int) -> None:
@@ -313,28 +368,33 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule()
     def expire(self) -> None:
-        due = {r.id for r in self.book.reservations() if r.is_open and r.expires_at <= self.now}
+        due = [r for r in self.book.reservations() if r.is_open and r.expires_at <= self.now]
+        before = self._balances()
         result = self._run(Expire(key=self._key(), at=self.now))
-        assert isinstance(result, Receipt)
-        assert set(result.reservation_ids) == due
-        assert not any(r.is_open and r.expires_at <= self.now for r in self.book.reservations())
+        if self._expect(result, _give_back(due), before):  # else: a funding wallet is too full
+            assert isinstance(result, Receipt)
+            assert set(result.reservation_ids) == {r.id for r in due}
+            assert not any(r.is_open and r.expires_at <= self.now for r in self.book.reservations())
 
-    def _check_reset(
-        self, sub: str, allocation: Allocation, before: dict[LedgerAccount, Decimal]
-    ) -> None:
-        """The sub's wallet is exactly the amount; unused credit went where ``on_reset`` says."""
-        assert allocation.amount is not None
+    def _reset_moves(
+        self, sub: str, allocation: Allocation | None, before: dict[LedgerAccount, Decimal]
+    ) -> dict[str, Decimal]:
+        """What setting ``allocation`` (or a period reset to it) moves: a sub's wallet goes
+        to exactly the amount, unused credit where ``on_reset`` says; an unlimited one
+        gives its unused credit back to the master; none moves nothing."""
         had = before.get(LedgerAccount.wallet(sub), ZERO)
-        unused, grant = max(had, ZERO), allocation.amount.amount - min(had, ZERO)
+        unused = max(had, ZERO)
+        if allocation is None:
+            return {}
+        if allocation.amount is None:
+            return {f"wallet__{sub}": unused.copy_negate(), "wallet__master": unused}
+        grant = subtract(allocation.amount.amount, min(had, ZERO))
         returned = allocation.on_reset is ResetMode.RETURN_TO_MASTER
-        self._moved(
-            before,
-            **{
-                f"wallet__{sub}": allocation.amount.amount - had,
-                f"expired__{sub}": ZERO if returned else unused,
-                "wallet__master": (unused if returned else ZERO) - grant,
-            },
-        )
+        return {
+            f"wallet__{sub}": subtract(allocation.amount.amount, had),
+            f"expired__{sub}": ZERO if returned else unused,
+            "wallet__master": subtract(unused if returned else ZERO, grant),
+        }
 
     @rule(data=st.data(), allocation=st.none() | allocations("EUR", max_amount=80))
     def set_allocation(self, data: st.DataObject, allocation: Allocation | None) -> None:
@@ -345,12 +405,11 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         if allocation is not None and self._wallet(sub).own_payment_method:
             assert isinstance(result, AllocationError)
-        elif isinstance(result, Receipt):
-            assert self._wallet(sub).allocation == allocation
-            if allocation is not None and allocation.amount is not None:
-                self._check_reset(sub, allocation, before)
-        else:
-            assert isinstance(result, InsufficientCredit)  # the master could not fund it
+        elif not isinstance(result, InsufficientCredit):  # else the master could not fund it
+            moves = self._reset_moves(sub, allocation, before)
+            if self._expect(result, moves, before):
+                assert self._wallet(sub).allocation == allocation
+                self._moved(before, **moves)
 
     @rule(data=st.data())
     def reset_period(self, data: st.DataObject) -> None:
@@ -360,10 +419,10 @@ class LedgerMachine(RuleBasedStateMachine):
         result = self._run(ResetPeriod(sub_id=sub, key=self._key(), at=self.now))
         if allocation is None or allocation.kind is not AllocationKind.RECURRING:
             assert isinstance(result, AllocationError)
-        elif isinstance(result, Receipt):
-            self._check_reset(sub, allocation, before)
-        else:
-            assert isinstance(result, InsufficientCredit)
+        elif not isinstance(result, InsufficientCredit):  # else the master could not fund it
+            moves = self._reset_moves(sub, allocation, before)
+            if self._expect(result, moves, before):
+                self._moved(before, **moves)
 
     @rule(data=st.data(), later=st.integers(min_value=0, max_value=60))
     def replay(self, data: st.DataObject, later: int) -> None:
@@ -394,7 +453,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def sums_to_zero_and_matches_the_log(self) -> None:
         balances = self._balances()
-        assert sum(balances.values(), ZERO) == 0
+        assert exact_sum(balances.values()) == 0
         replayed = {a: b for a, b in replay_balances(self.book.transfers()).items()}
         assert {a: b for a, b in balances.items() if b} == {a: b for a, b in replayed.items() if b}
 
@@ -413,7 +472,7 @@ class LedgerMachine(RuleBasedStateMachine):
         held: dict[str, Decimal] = {}
         for hold in self.book.reservations():
             if hold.is_open:
-                held[hold.account_id] = held.get(hold.account_id, ZERO) + hold.amount.amount
+                held[hold.account_id] = add(held.get(hold.account_id, ZERO), hold.amount.amount)
         for account_id in self.ids:
             assert self._bal(LedgerAccount.reserved(account_id)) == held.get(account_id, ZERO)
 
@@ -422,15 +481,56 @@ class LedgerMachine(RuleBasedStateMachine):
         end = self.now + timedelta(seconds=1)
         middle = T0 + (self.now - T0) / 2
         for account in self._balances():
-            whole = self.book.statement(account, start=T0, end=end)
+            whole = self._statement(account, T0, end)
+            if whole is None:
+                continue
             assert whole.opening.amount == 0
             assert whole.closing.amount == self._bal(account)
-            assert sum((line.amount.amount for line in whole.lines), ZERO) == whole.closing.amount
+            assert exact_sum(line.amount.amount for line in whole.lines) == whole.closing.amount
             if middle > T0:
-                first = self.book.statement(account, start=T0, end=middle)
-                second = self.book.statement(account, start=middle, end=end)
+                first = self._statement(account, T0, middle)
+                second = self._statement(account, middle, end)
+                assert first is not None  # parts of a whole that fits
+                assert second is not None
                 assert first.closing == second.opening
                 assert len(first.lines) + len(second.lines) == len(whole.lines)
+
+    def _statement(self, account: LedgerAccount, start: datetime, end: datetime) -> Any:
+        """The statement, or None when its money in or out passes ``MAX_AMOUNT`` (money
+        that went round and round): then, and only then, it is refused."""
+        try:
+            return self.book.statement(account, start=start, end=end)
+        except AmountOutOfBounds:
+            moved = [t for t in self.book.transfers() if start <= t.at < end]
+            flows = (
+                exact_sum(t.amount.amount for t in moved if t.destination == account),
+                exact_sum(t.amount.amount for t in moved if t.source == account),
+            )
+            assert max(flows) > MAX_AMOUNT, flows
+            return None
+
+
+def _account(name: str) -> LedgerAccount:
+    kind, owner = name.split("__")
+    return LedgerAccount(kind, owner)
+
+
+def _share(amount: Decimal, share: str) -> Money:
+    """``share`` times ``amount``, cut to the finest amount and at most ``MAX_AMOUNT``."""
+    part = quantized(multiply(amount, Decimal(share)), MAX_SCALE, ROUND_DOWN)
+    return Money(min(part, MAX_AMOUNT), "EUR")
+
+
+def _give_back(holds: list[Reservation]) -> dict[str, Decimal]:
+    """What releasing (or expiring) ``holds`` moves: each back to its funding wallet."""
+    moves: dict[str, Decimal] = {}
+    for hold in holds:
+        for name, delta in (
+            (f"reserved__{hold.account_id}", hold.amount.amount.copy_negate()),
+            (f"wallet__{hold.funding_id}", hold.amount.amount),
+        ):
+            moves[name] = add(moves.get(name, ZERO), delta)
+    return moves
 
 
 class ServiceLedger:

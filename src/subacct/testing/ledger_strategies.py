@@ -26,7 +26,7 @@ from decimal import Decimal
 from hypothesis import strategies as st
 
 from subacct.domain.ids import AccountId
-from subacct.money import Money
+from subacct.money import FINEST_AMOUNT, MAX_AMOUNT, Money
 from subacct.pricing.ledger import (
     Allocation,
     Commit,
@@ -48,10 +48,11 @@ from subacct.pricing.ledger import (
     Transfer,
     Wallet,
 )
-from subacct.testing.strategies import account_ids, timestamps
+from subacct.testing.strategies import account_ids, money_amounts, timestamps
 
 __all__ = [
     "allocations",
+    "bounded_credit_amounts",
     "credit_amounts",
     "idempotency_keys",
     "ledger_accounts",
@@ -79,6 +80,18 @@ def credit_amounts(
         allow_nan=False,
         allow_infinity=False,
     ).map(lambda amount: Money(amount, currency))
+
+
+def bounded_credit_amounts(currency: str = "EUR") -> st.SearchStrategy[Money]:
+    """Positive amounts, half of them cents up to 100, half at the bounds of
+    ``subacct.money`` (``money_amounts``: the finest amount, the largest, 18 integer digits
+    with 12 decimals), so balances reach ``MAX_AMOUNT`` and ``BalanceOutOfBounds``."""
+    return st.one_of(
+        credit_amounts(currency, max_amount=100),
+        money_amounts(min_value=FINEST_AMOUNT, max_value=MAX_AMOUNT).map(
+            lambda amount: Money(amount, currency)
+        ),
+    )
 
 
 def idempotency_keys(max_size: int = 40) -> st.SearchStrategy[str]:
@@ -143,11 +156,14 @@ def ledger_requests(
     start: datetime | None = None,
     keys: st.SearchStrategy[str] | None = None,
     reservation_ids: Sequence[str] = ("r1", "r2", "r3"),
+    amounts: st.SearchStrategy[Money] | None = None,
 ) -> st.SearchStrategy[LedgerRequest]:
     """Any ledger operation over ``wallets`` (as made by ``ledger_setups``).
 
     Draws from a small key space by default so sequences contain replays and idempotency
-    conflicts; pass ``keys=idempotency_keys()`` for mostly fresh keys.
+    conflicts; pass ``keys=idempotency_keys()`` for mostly fresh keys. ``amounts`` (default:
+    cents up to 100) gives the amounts moved, e.g. ``bounded_credit_amounts()`` for amounts
+    at the bounds of ``subacct.money``.
     """
     if not wallets:
         raise ValueError("ledger_requests needs at least one wallet")
@@ -157,7 +173,7 @@ def ledger_requests(
     key = st.sampled_from([f"k{i}" for i in range(12)]) if keys is None else keys
     base = _START if start is None else start
     moment = st.integers(min_value=0, max_value=3600).map(lambda s: base + timedelta(seconds=s))
-    amount = credit_amounts(currency, max_amount=100)
+    amount = credit_amounts(currency, max_amount=100) if amounts is None else amounts
     held = st.sampled_from(list(reservation_ids))
     common = {"key": key, "at": moment}
     return st.one_of(

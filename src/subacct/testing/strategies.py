@@ -19,6 +19,7 @@ from __future__ import annotations
 import string
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Final
 
 import attrs
@@ -36,6 +37,8 @@ from subacct.domain import (
     User,
     UserId,
 )
+from subacct.errors import InvalidInput
+from subacct.money import MAX_AMOUNT, MAX_SCALE, MIN_AMOUNT, multiply, quantized, to_decimal
 
 __all__ = [
     "DEFAULT_ROLES",
@@ -45,6 +48,7 @@ __all__ = [
     "hierarchies",
     "logins",
     "memberships",
+    "money_amounts",
     "Organization",
     "organizations",
     "timestamps",
@@ -62,6 +66,47 @@ def timestamps() -> st.SearchStrategy[datetime]:
     return st.integers(min_value=0, max_value=10 * 365 * 24 * 3600 * 1000).map(
         lambda ms: _EPOCH + timedelta(milliseconds=ms)
     )
+
+
+def money_amounts(
+    *,
+    min_value: Decimal | int | str = MIN_AMOUNT,
+    max_value: Decimal | int | str = MAX_AMOUNT,
+    places: int = MAX_SCALE,
+) -> st.SearchStrategy[Decimal]:
+    """Exact amounts from ``min_value`` to ``max_value`` with at most ``places`` decimals,
+    weighted toward the bounds of ``subacct.money``: the ends of the range (by default
+    the largest amount either way), the finest steps next to them and next to zero, the
+    largest integer part with the finest scale, and anything between, at any scale from 0
+    to ``places``. Cheap: one integer and one scale per example.
+    """
+    lo = to_decimal(min_value, field="min_value")
+    hi = to_decimal(max_value, field="max_value")
+    if type(places) is not int or not 0 <= places <= MAX_SCALE:
+        raise InvalidInput(f"places must be from 0 to {MAX_SCALE}", field="places")
+
+    def ends(scale: int) -> tuple[int, int]:  # the range in units of 10**-scale
+        first = quantized(multiply(lo, 10**scale), 0, ROUND_CEILING)
+        last = quantized(multiply(hi, 10**scale), 0, ROUND_FLOOR)
+        return int(first), int(last)
+
+    scales = [s for s in range(places + 1) if ends(s)[0] <= ends(s)[1]]
+    if not scales:
+        raise InvalidInput(f"no amount with {places} decimals lies in [{lo}, {hi}]")
+
+    def at_scale(scale: int) -> st.SearchStrategy[Decimal]:
+        first, last = ends(scale)
+        near_zero = (max(first, -1000), min(last, 1000))
+        units = st.one_of(
+            st.sampled_from(sorted({first, last, min(max(0, first), last)})),
+            st.integers(first, min(first + 1000, last)),
+            st.integers(max(last - 1000, first), last),
+            st.integers(*near_zero) if near_zero[0] <= near_zero[1] else st.nothing(),
+            st.integers(first, last),
+        )
+        return units.map(lambda n: Decimal(f"{n}E-{scale}"))
+
+    return st.one_of(at_scale(scales[-1]), st.sampled_from(scales).flatmap(at_scale))
 
 
 def account_ids() -> st.SearchStrategy[AccountId]:

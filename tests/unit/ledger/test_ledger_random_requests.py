@@ -1,4 +1,6 @@
-"""Any sequence of requests from the exported strategies keeps the ledger's invariants."""
+"""Any sequence of requests from the exported strategies keeps the ledger's invariants,
+with amounts at the bounds of money too: the balances sum to exactly zero, equal a replay
+of the transfer log and stay within ``MAX_AMOUNT``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from subacct.errors import SubacctError
+from subacct.money import MAX_AMOUNT, MIN_AMOUNT, exact_sum
 from subacct.pricing.ledger import (
     Ledger,
     LedgerAccountKind,
@@ -17,7 +20,11 @@ from subacct.pricing.ledger import (
     allow_all,
     replay_balances,
 )
-from subacct.testing.ledger_strategies import ledger_requests, ledger_setups
+from subacct.testing.ledger_strategies import (
+    bounded_credit_amounts,
+    ledger_requests,
+    ledger_setups,
+)
 
 from .helpers import T0, eur
 
@@ -26,7 +33,10 @@ from .helpers import T0, eur
 @given(
     setup=ledger_setups().flatmap(
         lambda wallets: st.tuples(
-            st.just(wallets), st.lists(ledger_requests(wallets), min_size=5, max_size=40)
+            st.just(wallets),
+            st.lists(
+                ledger_requests(wallets, amounts=bounded_credit_amounts()), min_size=5, max_size=40
+            ),
         )
     )
 )
@@ -53,7 +63,8 @@ def test_random_requests_keep_the_invariants(
         if receipt.replayed:
             assert (book.balances(), book.transfers()) == before[:2]
     balances = {a: m.amount for a, m in book.balances().items()}
-    assert sum(balances.values(), Decimal(0)) == 0
+    assert exact_sum(balances.values()) == 0
+    assert all(MIN_AMOUNT <= b <= MAX_AMOUNT for b in balances.values())
     replayed = replay_balances(book.transfers())
     assert {a: b for a, b in balances.items() if b} == {a: b for a, b in replayed.items() if b}
     floors = {w.wallet_account: w.floor for w in book.wallets()}

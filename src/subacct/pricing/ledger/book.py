@@ -32,7 +32,7 @@ from typing import Final
 
 from subacct.domain.ids import AccountId
 from subacct.errors import ConcurrentModification, InvalidInput, quoted
-from subacct.money import Money
+from subacct.money import _EXACT, Money
 from subacct.pricing.ledger.accounts import LedgerAccount
 from subacct.pricing.ledger.authorization import Authorizer
 from subacct.pricing.ledger.operations import plan
@@ -51,6 +51,9 @@ from subacct.pricing.ledger.wallets import Wallet
 __all__ = ["Ledger"]
 
 _ZERO: Final = Decimal(0)
+# exact addition (``subacct.money``): a plan's deltas and the balances are bounded, so it
+# never raises here, and never rounds
+_add = _EXACT.add
 
 
 class Ledger:
@@ -166,9 +169,9 @@ class Ledger:
         balances = self._balances
         stale = [a for a, seen in planned.pinned if balances.get(a, _ZERO) != seen]
         stale += [
-            a
-            for a, delta, floor in planned.changes
-            if floor is not None and balances.get(a, _ZERO) + delta < floor
+            change.account
+            for change in planned.changes
+            if change.applied_to(balances.get(change.account, _ZERO)) is None
         ]
         if stale:
             raise ConcurrentModification(
@@ -189,7 +192,7 @@ class Ledger:
         """Write a plan whose guards hold."""
         receipt, balances = planned.receipt, self._balances
         for account, delta, _floor in planned.changes:
-            balances[account] = balances.get(account, _ZERO) + delta
+            balances[account] = _add(balances.get(account, _ZERO), delta)
         for hold in planned.reservations:
             self._reservations[hold.id] = hold
             if hold.is_open:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -31,6 +31,7 @@ import attrs
 from subacct.errors import (
     AllocationError,
     AlreadyExists,
+    AmountOutOfBounds,
     CreditReservationClosed,
     CreditReservationNotFound,
     InvalidInput,
@@ -38,7 +39,7 @@ from subacct.errors import (
     RefundExceedsSpent,
     quoted,
 )
-from subacct.money import Money
+from subacct.money import MONEY_PRECISION, Money, subtract
 from subacct.pricing.ledger.accounts import LedgerAccount
 from subacct.pricing.ledger.authorization import Authorizer, LedgerAction
 from subacct.pricing.ledger.planning import (
@@ -213,11 +214,11 @@ def _commit(view: LedgerView, req: Commit, authorize: Authorizer) -> Plan:
     funding = wallet_of(view, hold.funding_id)
     draft = Draft(view, req, hold.account_id)
     if actual > held:
-        draft.move(funding.wallet_account, spent, actual - held, funding.floor)
+        draft.move(funding.wallet_account, spent, subtract(actual, held), funding.floor)
     if min(actual, held):
         draft.move(reserved, spent, min(actual, held), _ZERO)
     if held > actual:
-        draft.move(reserved, funding.wallet_account, held - actual, _ZERO)
+        draft.move(reserved, funding.wallet_account, subtract(held, actual), _ZERO)
     done = hold.closed_as(ReservationStatus.COMMITTED, req.amount)
     return draft.finish(reservations=(done,))
 
@@ -267,7 +268,7 @@ def _reset_to(draft: Draft, sub: Wallet, amount: Money, mode: ResetMode) -> None
         draft.move(
             own, master if returned else LedgerAccount.expired(sub.account_id), unused, _ZERO
         )
-    grant = target - draft.balance(own)
+    grant = subtract(target, draft.balance(own))
     if grant > 0:
         draft.move(master, own, grant, _ZERO)
 
@@ -345,4 +346,13 @@ def plan(view: LedgerView, request: LedgerRequest, authorize: Authorizer) -> Pla
     handler = HANDLERS.get(type(request))
     if handler is None:
         raise InvalidInput(f"not a ledger request: {type(request).__name__}", field="request")
-    return handler(view, request, authorize)
+    try:
+        return handler(view, request, authorize)
+    except DecimalException:  # the planner's exact arithmetic (``Draft``) would round
+        raise AmountOutOfBounds(
+            f"{request.operation.value} {quoted(request.key)} cannot be computed exactly in "
+            f"{MONEY_PRECISION} digits",
+            bound="precision",
+            limit=MONEY_PRECISION,
+            key=request.key,
+        ) from None

@@ -33,6 +33,7 @@ import attrs
 from subacct.domain.ids import AccountId
 from subacct.errors import (
     AllocationError,
+    BalanceOutOfBounds,
     IdempotencyConflict,
     InsufficientCredit,
     InvalidInput,
@@ -40,7 +41,7 @@ from subacct.errors import (
     WalletNotFound,
     quoted,
 )
-from subacct.money import Money
+from subacct.money import _EXACT, MAX_AMOUNT, MIN_AMOUNT, Money, add
 from subacct.pricing.ledger.accounts import LedgerAccount
 from subacct.pricing.ledger.authorization import Authorizer, LedgerAction
 from subacct.pricing.ledger.records import (
@@ -55,6 +56,10 @@ from subacct.pricing.ledger.wallets import Wallet
 __all__ = ["BalanceChange", "Draft", "LedgerView", "Plan", "configure_wallet"]
 
 _ZERO: Final = Decimal(0)
+# The exact context's own methods (``subacct.money``), called directly on the hot path:
+# they raise a ``decimal`` signal instead of rounding, which ``plan`` turns into
+# ``AmountOutOfBounds`` (with bounded amounts and balances they never do).
+_add, _sub = _EXACT.add, _EXACT.subtract
 _tuple_new = tuple.__new__
 _MAX_FUNDING_DEPTH: Final = 32
 
@@ -96,11 +101,29 @@ class BalanceChange(NamedTuple):
     is by then: when the guard holds, planning again against that balance would plan the
     same moves. A store applies it as a guarded update and refuses the plan when the guard
     fails. ``delta`` may be zero when the account went down and back up.
+
+    The result must also stay within ``MAX_AMOUNT`` either way (``subacct.money``): the
+    planner refuses a plan that would pass it (``BalanceOutOfBounds``), and a store applies
+    the change with ``applied_to``, which checks both guards on the stored balance.
     """
 
     account: LedgerAccount
     delta: Decimal
     floor: Decimal | None
+
+    def applied_to(self, balance: Decimal) -> Decimal | None:
+        """The exact balance after this change, or ``None`` when it would end below
+        ``floor`` or past ``MAX_AMOUNT`` (the plan is stale: refuse it).
+
+        >>> change = BalanceChange(LedgerAccount.wallet("m"), Decimal("-5"), Decimal(0))
+        >>> change.applied_to(Decimal("7.5")), change.applied_to(Decimal("4"))
+        (Decimal('2.5'), None)
+        """
+        after = add(balance, self.delta)
+        floor = self.floor
+        if (floor is not None and after < floor) or not MIN_AMOUNT <= after <= MAX_AMOUNT:
+            return None
+        return after
 
 
 @attrs.frozen
@@ -195,7 +218,7 @@ class Draft:
         start: Decimal = entry[0]
         delta: Decimal = entry[1]
         self._pinned[account] = start
-        return start + delta
+        return _add(start, delta)
 
     def _entry(self, account: LedgerAccount) -> list[Any]:
         entry = self._changes.get(account)
@@ -212,8 +235,9 @@ class Draft:
     ) -> None:
         """Plan a transfer; ``InsufficientCredit`` if ``source`` would fall below ``floor``."""
         entry = self._entry(source)
+        left = _sub(entry[1], amount)  # the delta after this move
         if floor is not None:
-            available = entry[0] + entry[1] - floor
+            available = _sub(_add(entry[0], entry[1]), floor)
             if amount > available:
                 currency = self.view.currency
                 raise InsufficientCredit(
@@ -224,11 +248,12 @@ class Draft:
                     available=str(available),
                     currency=currency,
                 )
-            need = floor - (entry[1] - amount)  # the least balance before that covers this
+            need = _sub(floor, left)  # the least balance before that covers this
             if entry[2] is None or need > entry[2]:
                 entry[2] = need
-        entry[1] -= amount
-        self._entry(destination)[1] += amount
+        entry[1] = left
+        into = self._entry(destination)
+        into[1] = _add(into[1], amount)
         self._legs.append((source, destination, amount))
 
     def finish(
@@ -239,6 +264,15 @@ class Draft:
     ) -> Plan:
         req = self.request
         currency = self.view.currency
+        changes = []
+        for account, (start, delta, need) in self._changes.items():
+            if delta:
+                if not MIN_AMOUNT <= _add(start, delta) <= MAX_AMOUNT:  # as applied_to
+                    raise _out_of_bounds(account, start, delta, currency)
+            elif need is None:
+                continue
+            floor = None if need is None else _add(need, delta)
+            changes.append(_tuple_new(BalanceChange, (account, delta, floor)))
         key, operation, at, reference = req.key, req.operation, req.at, req.reference
         asked = getattr(req, "amount", None)  # reuse the request's Money for equal legs
         transfers = tuple(
@@ -261,15 +295,27 @@ class Draft:
         receipt = Receipt._trusted(
             key, operation, transfers, tuple([r.id for r in reservations]), self.scope
         )
-        changes = tuple(
-            [
-                _tuple_new(BalanceChange, (acc, delta, None if need is None else need + delta))
-                for acc, (_start, delta, need) in self._changes.items()
-                if delta or need is not None
-            ]
-        )
         pinned = tuple(self._pinned.items())
-        return Plan._trusted(receipt, changes, reservations, wallets, req, pinned)
+        return Plan._trusted(receipt, tuple(changes), reservations, wallets, req, pinned)
+
+
+def _out_of_bounds(
+    account: LedgerAccount, start: Decimal, delta: Decimal, currency: str
+) -> BalanceOutOfBounds:
+    """The refusal of a plan that would take ``account`` past ``MAX_AMOUNT`` either way."""
+    after = add(start, delta)
+    return BalanceOutOfBounds(
+        f"{account} would go from {start} to {after} {currency}, past the largest balance "
+        f"{'-' if after < 0 else ''}{MAX_AMOUNT}",
+        field="amount",
+        bound="balance",
+        limit=str(MAX_AMOUNT),
+        ledger_account=str(account),
+        account_id=account.owner,
+        balance=str(start),
+        delta=str(delta),
+        currency=currency,
+    )
 
 
 def replayed(view: LedgerView, request: LedgerRequest, scope: AccountId | str) -> Plan | None:

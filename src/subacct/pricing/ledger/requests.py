@@ -27,7 +27,7 @@ import attrs
 
 from subacct.domain.ids import AccountId
 from subacct.errors import InvalidInput, quoted
-from subacct.money import Money
+from subacct.money import Money, canonical_text
 from subacct.pricing.ledger import _validate as v
 from subacct.pricing.ledger.records import OperationKind
 from subacct.pricing.ledger.wallets import Allocation
@@ -55,7 +55,7 @@ _COMMON: Final = frozenset({"key", "at", "reference"})
 def _canon(value: object) -> str:
     """A stable text form: equal parameters give equal text (``10.0`` and ``10.00`` too)."""
     if isinstance(value, Money):
-        return f"{value.amount.normalize():f} {value.currency}"
+        return f"{canonical_text(value.amount)} {value.currency}"
     if isinstance(value, enum.Enum):
         return str(value.value)
     if isinstance(value, datetime):

@@ -5,6 +5,10 @@ equal times); each shows the signed amount (in positive, out negative), the othe
 account and the running balance. A statement reconciles by construction: ``closing ==
 opening + money_in - money_out`` and the last line's balance is the closing balance.
 Amounts are exact ``Decimal``; statements unstructure with ``subacct.serialization``.
+Balances never leave the bounds of ``subacct.money`` (the ledger refuses a move that would
+take one past ``MAX_AMOUNT``), but ``money_in`` and ``money_out`` add up every movement of
+the period: one whose flows pass ``MAX_AMOUNT`` raises ``AmountOutOfBounds``; a shorter
+period always has a statement (a single movement is an amount).
 
 >>> from datetime import datetime, UTC
 >>> from subacct.money import Money
@@ -35,7 +39,7 @@ import attrs
 
 from subacct.domain._validate import utc_timestamp
 from subacct.errors import InvalidInput
-from subacct.money import Money
+from subacct.money import Money, add, subtract
 from subacct.pricing.ledger.accounts import LedgerAccount
 from subacct.pricing.ledger.records import OperationKind, Transfer
 
@@ -88,7 +92,8 @@ class Statement:
         if self.end <= self.start:
             raise InvalidInput("a statement period must end after it starts", field="end")
         last = self.lines[-1].balance if self.lines else self.opening
-        if self.closing != self.opening + self.money_in - self.money_out or last != self.closing:
+        moved = subtract(self.money_in.amount, self.money_out.amount)
+        if add(self.opening.amount, moved) != self.closing.amount or last != self.closing:
             raise InvalidInput("statement does not reconcile", field="closing")
 
 
@@ -134,11 +139,11 @@ def period_statement(
         if not start <= transfer.at < end:
             raise InvalidInput(f"transfer {transfer.id} is outside the period", field="at")
         if transfer.destination == account:
-            money_in += transfer.amount.amount
-            running += transfer.amount.amount
+            money_in = add(money_in, transfer.amount.amount)
+            running = add(running, transfer.amount.amount)
         else:
-            money_out += transfer.amount.amount
-            running -= transfer.amount.amount
+            money_out = add(money_out, transfer.amount.amount)
+            running = subtract(running, transfer.amount.amount)
         lines.append(_line(account, transfer, running))
     return Statement(
         account,
@@ -169,8 +174,10 @@ def statement(
             continue
         _check(transfer, currency)
         if transfer.at < start:
-            sign = 1 if transfer.destination == account else -1
-            opening += sign * transfer.amount.amount
+            if transfer.destination == account:
+                opening = add(opening, transfer.amount.amount)
+            else:
+                opening = subtract(opening, transfer.amount.amount)
         elif transfer.at < end:
             in_period.append(transfer)
     return period_statement(account, Money(opening, currency), in_period, start=start, end=end)
@@ -185,6 +192,6 @@ def replay_balances(transfers: Iterable[Transfer]) -> dict[LedgerAccount, Decima
     balances: dict[LedgerAccount, Decimal] = {}
     for transfer in transfers:
         amount = transfer.amount.amount
-        balances[transfer.source] = balances.get(transfer.source, _ZERO) - amount
-        balances[transfer.destination] = balances.get(transfer.destination, _ZERO) + amount
+        balances[transfer.source] = subtract(balances.get(transfer.source, _ZERO), amount)
+        balances[transfer.destination] = add(balances.get(transfer.destination, _ZERO), amount)
     return balances

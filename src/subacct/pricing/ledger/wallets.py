@@ -149,7 +149,7 @@ class Wallet:
     @property
     def floor(self) -> Decimal:
         """The lowest balance a send may leave in this wallet (minus the overdraft limit)."""
-        return _ZERO if self.overdraft_limit is None else -self.overdraft_limit.amount
+        return _ZERO if self.overdraft_limit is None else self.overdraft_limit.amount.copy_negate()
 
     @property
     def draws_on_master(self) -> bool:
