@@ -29,7 +29,7 @@ def test_examples_in_docs_run(path: Path, tmp_path: Path, monkeypatch: pytest.Mo
 
 
 TEST_REF = re.compile(r"`(tests/[\w/]+\.py)(?:::\s*(\w+))?`")
-NAMED_TEST = re.compile(r"`(?:StoreConformance\.)?(test_\w+)`")
+NAMED_TEST = re.compile(r"`(?:(?:Store|Ledger)Conformance\.)?(test_\w+)`")
 
 
 def test_the_tests_the_docs_name_exist() -> None:

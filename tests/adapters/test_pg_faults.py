@@ -302,7 +302,7 @@ def test_statement_timeout_on_a_hosts_pool_is_set_per_transaction(
 def test_calls_while_the_server_is_down_fail_fast_and_calls_after_it_is_back_succeed(
     own_cluster: TempCluster,
 ) -> None:
-    store = PostgresStore(own_cluster.conninfo(), schema="down_up", pool_timeout=1)
+    store = PostgresStore(own_cluster.conninfo(), schema="down_up", pool_timeout=0.5)
     app = Subacct(store)
     app.accounts.create_master("Before", account_id="m0", by=SYSTEM)
     own_cluster.stop_server()

@@ -396,6 +396,13 @@ class PostgresUnitOfWork(PolicyVersion):
             except psycopg.errors.PipelineAborted:
                 if failed is None:
                     raise
+            except psycopg.Error:
+                # leaving pipeline mode failed ("cannot exit pipeline mode while busy":
+                # the server went away with results still due): the connection cannot be
+                # used again, and what the pipeline raised first, if anything, says why
+                conn.close()
+                if failed is None:
+                    raise
             if failed is not None:
                 raise failed
         if pending is not None and applied is not None:
@@ -683,11 +690,17 @@ class PostgresStore:
                 schema_version=current,
             )
         for number in range(current, len(MIGRATIONS)):
+            batch: list[str] = []  # SQL text, sent together (no parameters: one round trip)
             for statement in MIGRATIONS[number]:
                 if isinstance(statement, str):
-                    conn.execute(statement)
-                else:
-                    statement(_Migrating(conn))
+                    batch.append(statement)
+                    continue
+                if batch:
+                    conn.execute(";\n".join(batch))
+                    batch = []
+                statement(_Migrating(conn))
+            if batch:
+                conn.execute(";\n".join(batch))
             conn.execute("INSERT INTO subacct_schema_version VALUES (%s)", (number + 1,))
         conn.commit()
 
