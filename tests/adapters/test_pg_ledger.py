@@ -186,6 +186,51 @@ def test_a_plan_is_sent_with_the_next_statement_of_the_unit(
         assert uow.ledger("EUR").idempotency("y", "m") is None
 
 
+def test_a_plan_the_server_refused_keeps_the_connection(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    """A stale plan refused as the commit's pipeline closes (the server waited for a
+    row lock meanwhile, so its answer came last) is a ``ConcurrentModification``; the
+    connection is fine and goes back to the pool (closing it would make every retry of
+    a busy ledger reconnect)."""
+    from subacct import SYSTEM, Settings, Subacct
+
+    store = PostgresStore(pg_cluster.conninfo(), schema=pg_schema, max_size=1)
+    app = Subacct(store, Settings(currency="EUR", max_attempts=1))
+    app.accounts.create_master("M", account_id="m", by=SYSTEM)
+    app.credits.open_wallet(Wallet("m"), by=SYSTEM)
+    app.credits.execute(TopUp(account_id="m", amount=_eur(100), key="buy", at=T0), by=SYSTEM)
+
+    def backend() -> int:
+        with store.unit_of_work() as uow:
+            return int(uow.query("SELECT pg_backend_pid()")[0][0])
+
+    before = backend()
+    holder = psycopg.connect(pg_cluster.conninfo())
+    holder.execute(
+        f"SELECT 1 FROM {pg_schema}.ledger_balances WHERE account = 'wallet:m' FOR UPDATE"
+    )
+
+    def release() -> None:  # another writer's commit: m now has 49
+        time.sleep(0.5)  # the plan waits on the lock meanwhile
+        holder.execute(
+            f"UPDATE {pg_schema}.ledger_balances SET balance = '49' WHERE account = 'wallet:m'"
+        )
+        holder.commit()
+
+    thread = threading.Thread(target=release)
+    thread.start()
+    late = _spend("m", 90, "late")  # planned from the cached 100
+    try:
+        with pytest.raises(ConcurrentModification):
+            app.credits.execute(late, by=SYSTEM)
+    finally:
+        thread.join(30)
+        holder.close()
+    assert backend() == before
+    store.close()
+
+
 def test_a_lone_read_leaves_the_unit_read_committed(
     pg_cluster: TempCluster, pg_schema: str
 ) -> None:

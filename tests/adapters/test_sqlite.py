@@ -360,3 +360,18 @@ def test_a_read_only_unit_does_not_nest_either(store: SqliteStore) -> None:
             store.unit_of_work().__enter__()
     with store.unit_of_work() as uow:  # the store is usable again
         assert uow.accounts.all() == []
+
+
+def test_numbering_an_audit_record_reads_the_index_end_not_the_whole_table(
+    store: SqliteStore,
+) -> None:
+    """The number of a new audit record comes from the end of the index on seq: a plan
+    that scans the table (or its index) would make every insert slower as the log grows."""
+    from subacct.storage.collections import AUDIT_RECORDS as AUDIT
+    from subacct.storage.sql import SqlRecords
+
+    with store.unit_of_work() as uow:
+        sql, params = SqlRecords(uow, AUDIT)._insert([("k", "{}", "a", None, None)], "")
+        plan = [row[3] for row in uow.connection.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+    assert any(step.startswith("SEARCH rec_audit_records") for step in plan), plan
+    assert not any(step.startswith("SCAN rec_audit_records") for step in plan), plan

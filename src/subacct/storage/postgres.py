@@ -397,9 +397,11 @@ class PostgresUnitOfWork(PolicyVersion):
                 if failed is None:
                     raise
             except psycopg.Error:
-                # leaving pipeline mode failed ("cannot exit pipeline mode while busy":
-                # the server went away with results still due): the connection cannot be
-                # used again, and what the pipeline raised first, if anything, says why
+                if conn.closed or conn.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF:
+                    raise  # the server's answer (a stale plan...), or a connection gone
+                # still in pipeline mode ("cannot exit pipeline mode while busy": the server
+                # went away with results still due): the connection cannot be used again,
+                # and what the pipeline raised first, if anything, says why
                 conn.close()
                 if failed is None:
                     raise

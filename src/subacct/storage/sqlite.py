@@ -156,8 +156,10 @@ class SqliteUnitOfWork(PolicyVersion):
 
     def numbering(self, table: str, count: int) -> tuple[str, Sequence[Any]]:
         """One above the table's largest number: writers take turns (``BEGIN IMMEDIATE``),
-        so numbers grow in commit order, without gaps."""
-        return f"SELECT coalesce(max(seq), 0) AS start FROM {table}", ()
+        so numbers grow in commit order, without gaps. A scalar subquery, so that SQLite
+        reads the largest ``seq`` from its index's end (``coalesce(max(seq), 0)`` over the
+        table, inside the INSERT's CTE, scans the whole index: slower the longer the log)."""
+        return f"SELECT coalesce((SELECT max(seq) FROM {table}), 0) AS start", ()
 
     @property
     def connection(self) -> sqlite3.Connection:
