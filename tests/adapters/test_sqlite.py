@@ -375,3 +375,20 @@ def test_numbering_an_audit_record_reads_the_index_end_not_the_whole_table(
         plan = [row[3] for row in uow.connection.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
     assert any(step.startswith("SEARCH rec_audit_records") for step in plan), plan
     assert not any(step.startswith("SCAN rec_audit_records") for step in plan), plan
+
+
+def test_finding_usage_keys_looks_each_up_in_the_primary_key(store: SqliteStore) -> None:
+    """A batch's stored keys are looked up pair by pair in the primary key (period,
+    account, key): a plan that reads the whole period would make every batch slower as
+    the month fills."""
+    from subacct.storage.sql import SqlUsage
+
+    found: list[str] = []
+    with store.unit_of_work() as uow:
+        conn = uow.connection
+        conn.set_trace_callback(found.append)
+        SqlUsage(uow).find(BillingPeriod(2026, 1), [(AccountId("a"), "k1"), (AccountId("b"), "k2")])
+        conn.set_trace_callback(None)
+        (sql,) = [s for s in found if s.startswith("SELECT")]
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+    assert any("(period=? AND account_id=? AND idempotency_key=?)" in step for step in plan), plan

@@ -726,9 +726,12 @@ class SqlUsage(_Repo):
         found: dict[UsageKey, UsageRecord] = {}
         for part in _chunks(wanted, 2):
             pairs = ", ".join(["(?, ?)"] * len(part))
+            # IN a SELECT of the pairs, not IN (VALUES ...): SQLite then looks each pair
+            # up in the primary key instead of scanning the whole period
             rows = self._q(
                 f"SELECT {_USAGE_COLS} FROM usage_records WHERE period = ? "
-                f"AND (account_id, idempotency_key) IN (VALUES {pairs})",
+                "AND (account_id, idempotency_key) IN "
+                f"(SELECT column1, column2 FROM (VALUES {pairs}) AS wanted)",
                 (str(period), *(value for pair in part for value in pair)),
             )
             found.update(((AccountId(row[2]), str(row[1])), _usage(row)) for row in rows)
