@@ -42,7 +42,9 @@ same run, on the same machine and the same durability settings (SQLite: WAL,
 * ``ledger_pg``: the same through the app with 1 and with 8 processes (``--pg-ops`` each)
   on one PostgreSQL database (a throwaway cluster), against 8 raw ``psycopg`` clients
   calling one plpgsql function per transfer (autocommit: one round trip; it locks both
-  balances in account order, then the guarded debit, the credit and the log insert).
+  balances in account order, then the guarded debit, the credit and the log insert). A
+  second floor, ``PG_ROWS_DDL``, is one plpgsql function writing the rows the app writes
+  in its own schema (``ledger_pg_same_rows_floor_ratio``, ``ledger_pg_ratio_to_same_rows``).
 * ``memory``: usage recorded through the app over ``MemoryStore``, 20,000 records then
   200,000 (batches of 100, on 10 trees of 101 accounts); ``memory_store_growth`` is the
   ratio of the times, ``memory_store_growth_gc_off`` the same with Python's garbage
