@@ -274,7 +274,7 @@ def test_rotation_keeps_the_old_secret_until_the_cutoff_then_only_the_new_one(
     assert old not in str(err.to_dict())
     assert app.policy.authenticate_api_key(new, by=SYSTEM) == key
     # a rotation without an overlap stops the older secrets at once
-    _, newest = app.policy.rotate_api_key(key.id, by="owner")
+    _, newest = app.policy.rotate_api_key(key.id, by="sam")
     with pytest.raises(ApiKeySecretRotated):
         app.policy.authenticate_api_key(new, by=SYSTEM)
     assert app.policy.authenticate_api_key(newest, by=SYSTEM) == key
@@ -296,7 +296,67 @@ def test_rotation_is_refused_to_keys_revoked_keys_and_a_cutoff_in_the_past(app: 
     refused(app.store, Conflict, lambda: app.policy.rotate_api_key(key.id, by="sam"))
 
 
+def test_rotation_hands_no_one_more_than_they_hold(app: Subacct) -> None:
+    """Whoever rotates a key holds its new secret: a personal key only by its creator
+    (it acts with the creator's rights), an account key only by someone whose own rights
+    there cover its grants, as making it would need."""
+    personal, _ = app.policy.create_api_key("agency1", "CRM", [Grant(SEND_MESSAGES)], by="sam")
+    err = refused(
+        app.store, ActionDenied, lambda: app.policy.rotate_api_key(personal.id, by="owner")
+    )
+    assert err.details["reason"] == "not_record_owner"
+    wide, _ = app.policy.create_api_key(
+        "agency1", "billing", [Grant("billing.view")], by="owner", kind=ApiKeyKind.ACCOUNT
+    )
+    err = refused(
+        app.store, EscalationRefused, lambda: app.policy.rotate_api_key(wide.id, by="sam")
+    )
+    assert err.details["reason"] == "grant_exceeds_own_rights"
+    assert app.policy.rotate_api_key(wide.id, by="owner")[0] == wide
+
+
 # -- last use --------------------------------------------------------------------------
+
+
+def test_a_last_use_storage_cannot_write_neither_fails_nor_repeats_the_call(
+    clock: FixedClock,
+) -> None:
+    """The last use is written after the call's own unit committed, best effort: storage
+    losing its connection then (which would re-run a unit) costs the record, not a
+    second sub-account, and the call still answers."""
+    from subacct import MemoryStore
+    from subacct.errors import StorageUnavailable
+
+    class LosesTheUseOnce(MemoryStore):
+        armed = False
+
+        def unit_of_work(self, *, read_only: bool = False):  # type: ignore[no-untyped-def]
+            uow = super().unit_of_work(read_only=read_only)
+            real, store = uow.records, self
+
+            def records(coll):  # type: ignore[no-untyped-def]
+                if coll is API_KEY_USES and store.armed:
+                    store.armed = False
+                    raise StorageUnavailable(
+                        "lost", reason="connection_lost", outcome="not_committed"
+                    )
+                return real(coll)
+
+            uow.records = records  # type: ignore[method-assign]
+            return uow
+
+    store = LosesTheUseOnce()
+    app = seed_agency(make_app(store, clock=clock, api_key_use_interval=timedelta(0)))
+    key, _ = app.policy.create_api_key(
+        "agencydemo", "ops", [Grant("sub_accounts.create")], by="owner"
+    )
+    store.armed = True
+    app.accounts.create_sub("agencydemo", "Shop", account_id="shop", by=key)
+    assert not store.armed  # the use was tried, and dropped
+    subs = [a.id for a in app.accounts.tree(by=SYSTEM) if a.parent_id == "agencydemo"]
+    assert subs.count("shop") == 1
+    assert len(subs) == 3  # agency1, agency2 and the one new sub
+    assert app.policy.api_key_last_used(key.id, by="owner") is None
 
 
 def _version(store: Store) -> int | None:

@@ -44,6 +44,11 @@ LOOK_ALIKES = {
     "soft hyphen": "pam@x.te\u00adst",
     "ansi escape": "\x1b[31mpam@x.test",
     "line separator": "pam@x.test\u2028x",
+    "combining grapheme joiner": "pam\u034f@x.test",
+    "variation selector": "pam\ufe0f@x.test",
+    "hangul filler": "pam\u115f@x.test",
+    "braille blank": "pam@x.test\u2800",
+    "tag character": "pam@x.test\U000e0041",
 }
 SAME_LOGIN = ["pam@x.test", "Pam@X.test", "PAM@X.TEST", wide("pam") + "@x.test", wide("PAM@x.test")]
 # names a person may type, in any script, that must keep working
@@ -85,7 +90,7 @@ def test_a_look_alike_login_is_refused_naming_the_field(app: Subacct, login: str
         app.store, InvalidInput, lambda: app.members.create_user(login, "Pam?", by=SYSTEM)
     )
     assert err.details["field"] == "login"
-    hidden = next(c for c in login if not c.isprintable())
+    hidden = next(c for c in login if c not in "pam@x.test")
     assert hidden not in err.message  # the message names the code point, never shows it
     named = (f"U+{ord(hidden):04X}", f"\\u{ord(hidden):04x}", f"\\x{ord(hidden):02x}")
     assert any(form in err.message for form in named)  # a separator is a space: quoted

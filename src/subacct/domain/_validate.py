@@ -17,15 +17,44 @@ MAX_NAME = 200
 #: around, so a name holding one can pass for another.
 REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
+#: Invisible characters of other categories, refused too: Unicode's
+#: Default_Ignorable_Code_Point ranges (the combining grapheme joiner, Hangul fillers,
+#: Mongolian and other variation selectors, tag characters...) and the blank Braille
+#: pattern. NFKC keeps them, so ``ann\u034f@x.test`` would pass for ``ann@x.test``.
+INVISIBLE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x2065, 0x2065),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0xE0000, 0xE0FFF),
+)
+
+
+def is_invisible(char: str) -> bool:
+    """Whether ``char`` is one ``INVISIBLE_RANGES`` holds."""
+    point = ord(char)
+    return any(low <= point <= high for low, high in INVISIBLE_RANGES)
+
+
 #: What subacct refused before schema version 9 (control characters and lone surrogates
 #: only): names that events logged then may hold (``logged_name``).
 _REFUSED_BEFORE_8 = frozenset({"Cc", "Cs"})
 
 
 def refused_character(value: str, refused: frozenset[str] = REFUSED_CATEGORIES) -> int | None:
-    """The position of the first character of ``value`` in a ``refused`` category."""
+    """The position of the first character of ``value`` in a ``refused`` category (or,
+    under the current rule, invisible: ``INVISIBLE_RANGES``)."""
+    invisible = refused is REFUSED_CATEGORIES
     for position, char in enumerate(value):
-        if unicodedata.category(char) in refused:
+        if unicodedata.category(char) in refused or (
+            invisible and not char.isascii() and is_invisible(char)
+        ):
             return position
     return None
 

@@ -61,7 +61,7 @@ from subacct.policy.actions import (
     Action,
     Scope,
 )
-from subacct.policy.api_keys import ApiKey, managing_action, revoke
+from subacct.policy.api_keys import ApiKey, ApiKeyKind, managing_action, revoke
 from subacct.policy.ceilings import Ceiling
 from subacct.policy.decisions import Decision, Principal, Reason, acting_user_id, denial_error
 from subacct.policy.impersonation import ImpersonationSession, ImpersonationSetting, end
@@ -276,11 +276,26 @@ def plan_api_key_rotation(
 ) -> ApiKey:
     """Check giving ``key`` a new secret: the right that revokes it (``api_keys.manage``,
     or ``api_keys.manage_account`` for an account key) held by a user or an impersonation
-    (a key cannot mint secrets, its own included); ``check_rotation`` then."""
+    (a key cannot mint secrets, its own included), whose own rights there cover the key's
+    grants, as making it would need (whoever holds the new secret acts with them); a
+    personal key only by its creator (it acts with the creator's rights); then
+    ``check_rotation``."""
     right = managing_action(key.kind)
     if isinstance(principal, ApiKey):
         raise _refuse(ActionDenied, Reason.PRINCIPAL_CANNOT_GRANT, principal, right, key.account_id)
     index.require(principal, right, key.account_id)
+    if key.kind is ApiKeyKind.PERSONAL and key.created_by != acting_user_id(principal):
+        raise _refuse(ActionDenied, Reason.NOT_RECORD_OWNER, principal, right, key.account_id)
+    held = index.actions_in(principal, key.account_id)
+    if not rights_cover(held, key.rights):
+        raise _refuse(
+            EscalationRefused,
+            Reason.GRANT_EXCEEDS_OWN_RIGHTS,
+            principal,
+            right,
+            key.account_id,
+            excess=_excess(held, key.rights),
+        )
     return check_rotation(key, at)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
 
+from subacct.domain._validate import is_invisible
 from subacct.domain.ids import _MAX_ID, AccountId, check_id
 from subacct.errors import (
     AmountOutOfBounds,
@@ -87,9 +88,12 @@ def account(value: object, *, field: str = "account_id") -> AccountId:
 
 
 def text(value: object, *, field: str) -> str:
-    """A non-empty printable string of at most 200 characters (names, keys, labels)."""
+    """A non-empty printable string of at most 200 characters (names, keys, labels),
+    without the invisible characters ``isprintable`` lets through (``INVISIBLE_RANGES``)."""
     if not isinstance(value, str) or not value or value.isspace() or not value.isprintable():
         raise InvalidInput(f"{field} must be a non-empty printable string", field=field)
+    if not value.isascii() and any(is_invisible(c) for c in value):
+        raise InvalidInput(f"{field} must not contain invisible characters", field=field)
     if len(value) > _MAX_TEXT:
         raise InvalidInput(f"{field} is longer than {_MAX_TEXT} characters", field=field)
     return value

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from subacct.errors import AlreadyExists, ConcurrentModification
+from subacct.errors import AlreadyExists, ConcurrentModification, StorageError
 from subacct.policy.api_keys import ApiKeyId, ApiKeyUse, use_is_due
 from subacct.settings import Settings
 from subacct.storage.collections import API_KEY_USES
@@ -33,8 +33,11 @@ class KeyUses:
         self._written: dict[ApiKeyId, datetime] = {}
 
     def note(self, key_id: ApiKeyId) -> None:
-        """Record that key ``key_id`` is used now, if a use is due (see the module). A
-        concurrent writer recording the same use wins; nothing is raised for it."""
+        """Record that key ``key_id`` is used now, if a use is due (see the module). Best
+        effort, after the call's own unit of work has committed: a concurrent writer of
+        the same use wins, and a write storage refuses (a lost connection, a timeout) is
+        dropped; the next use tries again. Nothing is raised, so a call that succeeded
+        never reports a failure, nor runs again, for its last-use record."""
         at, every = self._settings.clock.now(), self._settings.api_key_use_interval
         if not use_is_due(self._written.get(key_id), at, every):
             return
@@ -51,6 +54,8 @@ class KeyUses:
                 uow.commit()
         except (ConcurrentModification, AlreadyExists):
             return  # another unit recorded this use at the same moment
+        except StorageError:
+            return  # dropped: the call it records has succeeded; the next use writes it
         if len(self._written) >= _KEPT:
             self._written.clear()
         self._written[key_id] = at

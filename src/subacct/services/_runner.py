@@ -518,18 +518,21 @@ class Runner:
                         uow.commit()
                     if unit.staged:
                         unit.keep_staged()
-                if isinstance(unit.actor, ApiKey) and unit.key_refusal is None:
-                    self.key_uses.note(unit.actor.id)
-                return result
             except ConcurrentModification:
                 if attempt == attempts:
                     raise
+                continue
             except StorageUnavailable as lost:
                 if attempt == attempts or not rerun_safe(lost):
                     raise
+                continue
             except ActionDenied as denial:
                 self._audit_denial(acting, denial)
                 raise
+            # done and committed: nothing after this runs the work again
+            if isinstance(unit.actor, ApiKey) and unit.key_refusal is None:
+                self.key_uses.note(unit.actor.id)
+            return result
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _audit_denial(self, by: Actor, denial: ActionDenied) -> None:

@@ -22,7 +22,12 @@ import unicodedata
 from typing import TYPE_CHECKING, Final
 
 from subacct.domain import normalize_login
-from subacct.domain._validate import REFUSED_CATEGORIES, clean_name, refused_character
+from subacct.domain._validate import (
+    REFUSED_CATEGORIES,
+    clean_name,
+    is_invisible,
+    refused_character,
+)
 from subacct.errors import InvalidInput, StorageError
 
 if TYPE_CHECKING:
@@ -120,4 +125,4 @@ def _kept(char: str) -> str:
     category = unicodedata.category(char)
     if category in ("Zl", "Zp"):
         return " "
-    return "" if category in REFUSED_CATEGORIES else char
+    return "" if category in REFUSED_CATEGORIES or is_invisible(char) else char

@@ -50,6 +50,7 @@ from subacct.policy.system import SYSTEM
 from subacct.pricing.ledger import (
     Commit,
     Distribute,
+    Expire,
     LedgerAccount,
     LedgerAccountKind,
     LedgerRequest,
@@ -66,6 +67,7 @@ from subacct.pricing.ledger import (
     plan,
     replay_balances,
 )
+from subacct.pricing.ledger.operations import SWEEP_SCOPE
 from subacct.runtime import FixedClock, SequentialIds
 from subacct.settings import Settings
 from subacct.storage.ports import Store
@@ -433,6 +435,13 @@ class LedgerConformance:
         assert svc.balance("wallet:other") == _eur(7)
         assert svc.balance("wallet:agency1") == _eur(4)
         assert sorted(t.id for t in svc.transfers()) == ["buy/0", "buy/0", "k/0", "k/0"]
+        # an expiry sweep names no account: its key is its own, not every account's
+        sweep = svc.execute(Expire(key="k2", at=T0))
+        assert sweep.scope == SWEEP_SCOPE
+        assert svc.execute(TopUp(account_id="other", amount=_eur(1), key="k2", at=T0)).scope == (
+            "other"
+        )
+        assert svc.execute(Expire(key="k2", at=T0)).replayed
         _assert_consistent(svc)
 
     # -- concurrency through the service ------------------------------------------------

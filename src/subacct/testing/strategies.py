@@ -37,6 +37,7 @@ from subacct.domain import (
     User,
     UserId,
 )
+from subacct.domain._validate import is_invisible
 from subacct.errors import InvalidInput
 from subacct.money import MAX_AMOUNT, MAX_SCALE, MIN_AMOUNT, multiply, quantized, to_decimal
 
@@ -120,7 +121,9 @@ def account_names() -> st.SearchStrategy[str]:
     """Display names as users type them (surrounding spaces are trimmed by the library),
     without the control and invisible formatting characters names must not hold."""
     return st.text(
-        st.characters(codec="utf-8", exclude_categories=_REFUSED),
+        st.characters(codec="utf-8", exclude_categories=_REFUSED).filter(
+            lambda c: not is_invisible(c)
+        ),
         min_size=1,
         max_size=30,
     ).filter(_has_text)

@@ -69,9 +69,13 @@ from subacct.pricing.ledger.requests import (
 )
 from subacct.pricing.ledger.wallets import AllocationKind, ResetMode, Wallet
 
-__all__ = ["plan"]
+__all__ = ["SWEEP_SCOPE", "plan"]
 
 _ZERO: Final = Decimal(0)
+
+SWEEP_SCOPE: Final = "expiry sweep"
+"""The scope of an expiry sweep's key (a sweep names no account): not an account id (ids
+have no spaces), nor the ledger-wide scope ``""`` of keys stored before schema version 8."""
 
 
 def _top_up(view: LedgerView, req: TopUp, authorize: Authorizer) -> Plan:
@@ -245,12 +249,12 @@ def _give_back(draft: Draft, hold: Reservation) -> None:
 
 def _expire(view: LedgerView, req: Expire, authorize: Authorizer) -> Plan:
     # A sweep names no account up front: answer a replay first, then authorize each hold.
-    if (replay := replayed(view, req, "")) is not None:
+    if (replay := replayed(view, req, SWEEP_SCOPE)) is not None:
         return replay
     due = tuple(view.due_reservations(req.at))
     for hold in due:
         authorize(LedgerAction.EXPIRE, hold.account_id)
-    draft = Draft(view, req, "")
+    draft = Draft(view, req, SWEEP_SCOPE)
     for hold in due:
         _give_back(draft, hold)
     return draft.finish(reservations=tuple(h.closed_as(ReservationStatus.EXPIRED) for h in due))

@@ -87,7 +87,7 @@ class LedgerView(Protocol):
 
     def idempotency(self, key: str, scope: AccountId | str) -> IdempotencyRecord | None:
         """What ``key`` did in ``scope`` (the account the operation was authorized on,
-        ``""`` for a sweep that names none), or ``None`` for a key unused there."""
+        ``SWEEP_SCOPE`` for a sweep that names none), or ``None`` for a key unused there."""
         ...
 
 

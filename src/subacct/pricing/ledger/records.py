@@ -152,7 +152,8 @@ class Receipt:
     A replay returns the same receipt with ``replayed=True`` and moves nothing.
 
     ``scope`` is the namespace of ``key``: the account the operation was authorized on
-    (``""`` for an expiry sweep, which names no account). The same key in another scope
+    (``"expiry sweep"`` for an expiry sweep, which names no account; ``""`` for a key
+    stored before schema version 8, ledger-wide). The same key in another scope
     is another operation.
     """
 
