@@ -64,7 +64,9 @@ PG_ROWS: list[tuple[str, bool, bool, type[StorageError], str, str]] = [
     ("57014", False, False, StorageTimeout, "statement_timeout", "not_committed"),
     ("57014", False, True, StorageTimeout, "statement_timeout", "not_committed"),
     ("55P03", False, False, StorageTimeout, "lock_timeout", "not_committed"),
-    ("25P03", True, False, StorageTimeout, "idle_in_transaction_timeout", "not_committed"),
+    # the server ended the session (idle in a transaction too long): lost, run again
+    ("25P03", True, False, StorageUnavailable, "connection_lost", "not_committed"),
+    ("25P03", False, False, StorageTimeout, "idle_in_transaction_timeout", "not_committed"),
     ("XX001", False, False, StorageCorrupt, "malformed", "not_committed"),
     ("XX002", False, False, StorageCorrupt, "malformed", "not_committed"),
     ("53100", False, False, StorageUnavailable, "server_resources", "not_committed"),

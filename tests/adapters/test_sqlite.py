@@ -189,10 +189,14 @@ def test_version_8_scopes_the_keys_stored_before(tmp_path: Path) -> None:
         [("wallet:m", "10"), ("external:m", "-10")],
     )
     conn.execute("INSERT INTO usage_records VALUES ('2026-01', 'u1', 'm', 'sms', 5, NULL)")
-    conn.execute(
-        "INSERT INTO rec_quota_reservations (k, body) VALUES (?, ?)",
-        (f"{jan}/send-1", dump_record(QUOTA_RESERVATIONS, reserved)),
-    )
+    # two sends whose keys of version 8 would meet halfway through a row-by-row re-key:
+    # o's key "m/x" becomes "o/m/x", while m's "x" becomes "m/x"
+    crossing = [QuotaReservation(jan, "x", "m", 3), QuotaReservation(jan, "m/x", "o", 2)]
+    for old in [reserved, *crossing]:
+        conn.execute(
+            "INSERT INTO rec_quota_reservations (k, body) VALUES (?, ?)",
+            (f"{jan}/{old.key}", dump_record(QUOTA_RESERVATIONS, old)),
+        )
     conn.commit()
     conn.close()
     store = SqliteStore(path)
@@ -207,6 +211,8 @@ def test_version_8_scopes_the_keys_stored_before(tmp_path: Path) -> None:
     again = UsageRecord("m", jan, "sms", 5, "u1")
     assert app.billing.record_usage([again, UsageRecord("o", jan, "sms", 2, "u1")], by=SYSTEM) == 1
     assert app.billing.release_send("m", jan, "send-1", by=SYSTEM) == reserved
+    assert app.billing.release_send("o", jan, "m/x", by=SYSTEM) == crossing[1]
+    assert app.billing.release_send("m", jan, "x", by=SYSTEM) == crossing[0]
     with store.unit_of_work() as uow:
         assert uow.usage.totals(jan) == {"m": 5, "o": 2}
         assert uow.records(QUOTA_RESERVATIONS).all() == []
@@ -392,3 +398,28 @@ def test_finding_usage_keys_looks_each_up_in_the_primary_key(store: SqliteStore)
         (sql,) = [s for s in found if s.startswith("SELECT")]
         plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
     assert any("(period=? AND account_id=? AND idempotency_key=?)" in step for step in plan), plan
+
+
+def test_a_replay_reads_its_operation_by_the_primary_keys(store: SqliteStore) -> None:
+    """Answering a retried key reads its operation and its transfers by their primary
+    keys, never the ledger's whole log (ordered by seq, SQLite would scan it)."""
+    from subacct.pricing.ledger import allow_all
+    from subacct.storage.ledger_writes import plan_and_write
+
+    buy = TopUp(account_id="m", amount=Money(5, "EUR"), key="t1", at=DEMO_TIME)
+    with store.unit_of_work() as uow:
+        uow.ledger("EUR").put_wallet(Wallet("m"))
+        plan_and_write(uow.ledger("EUR"), buy, allow_all)
+        uow.commit()
+    seen: list[str] = []
+    with store.unit_of_work() as uow:
+        uow.connection.set_trace_callback(seen.append)
+        assert plan_and_write(uow.ledger("EUR"), buy, allow_all).replayed
+        uow.connection.set_trace_callback(None)
+        reads = [s for s in seen if "FROM ledger_operations" in s or "FROM ledger_transfers" in s]
+        plans = [
+            row[3] for sql in reads for row in uow.connection.execute(f"EXPLAIN QUERY PLAN {sql}")
+        ]
+    assert len(reads) == 2, reads
+    assert all(step.startswith("SEARCH") and "scope=? AND op_key=?" in step for step in plans)
+    assert not any("TEMP B-TREE" in step for step in plans), plans

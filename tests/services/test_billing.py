@@ -412,3 +412,16 @@ def test_a_month_is_billed_once_whoever_pays_for_the_account_later(
     app.billing.record_usage([UsageRecord("agency2", JAN.next(), "sms", 10, "feb")], by=SYSTEM)
     (february,) = app.billing.preview_invoices("other", JAN.next(), by=SYSTEM)
     assert [line.account_id for line in february.lines] == ["other", "agency2"]
+
+
+def test_a_send_key_is_its_accounts_own_whatever_characters_either_holds(app: Subacct) -> None:
+    """Account ids and send keys may both hold ``/``: account ``t/u`` with key ``v`` and
+    account ``t`` with key ``u/v`` are two reservations, released one at a time."""
+    app.accounts.create_master("T", account_id="t", by=SYSTEM)
+    app.accounts.create_sub("t", "T/U", account_id="t/u", by=SYSTEM)
+    app.billing.reserve_send("t/u", JAN, 5, key="v", by=SYSTEM)
+    app.billing.reserve_send("t", JAN, 7, key="u/v", by=SYSTEM)
+    assert app.billing.release_send("t", JAN, "u/v", by=SYSTEM).quantity == 7
+    assert app.billing.release_send("t/u", JAN, "v", by=SYSTEM).quantity == 5
+    with pytest.raises(NotFound):
+        app.billing.release_send("t", JAN, "u/v", by=SYSTEM)

@@ -42,6 +42,7 @@ __all__ = [
     "QuotaCounter",
     "QuotaReservation",
     "QuotaSetting",
+    "scoped_key",
 ]
 
 PriceSpec: TypeAlias = PlanLadder | TieredPrice | PackagePrice
@@ -136,13 +137,30 @@ def _key(value: object) -> str:
 
 @attrs.frozen
 class QuotaReservation:
-    """What the send with idempotency ``key`` reserved (and how much of it was overage)."""
+    """What the send with idempotency ``key`` reserved (and how much of it was overage).
+    A send's key is its account's own: ``scoped_key`` names the reservation in its
+    period."""
 
     period: BillingPeriod = attrs.field(validator=attrs.validators.instance_of(BillingPeriod))
     key: str = attrs.field(converter=_key)
     account_id: AccountId = attrs.field(converter=_checks.account)
     quantity: int = attrs.field(converter=_checks.quantity)
     overage: int = attrs.field(default=0, converter=_checks.quantity)
+
+    @property
+    def scoped_key(self) -> str:
+        """``account/key``, the account's ``%`` and ``/`` escaped, so that no account and
+        key pair reads as another (``a/b`` with ``c``, ``a`` with ``b/c``)."""
+        return scoped_key(self.account_id, self.key)
+
+
+def scoped_key(account_id: str, key: str) -> str:
+    """A send's key in its period, ``QuotaReservation.scoped_key``.
+
+    >>> scoped_key("a/b", "c"), scoped_key("a", "b/c")
+    ('a%2Fb/c', 'a/b/c')
+    """
+    return f"{account_id.replace('%', '%25').replace('/', '%2F')}/{key}"
 
 
 def _names(value: object) -> frozenset[str]:

@@ -13,7 +13,7 @@ from subacct.domain.lifecycle import require_billed
 from subacct.errors import NotFound, QuotaExceeded, ReservationNotFound, quoted
 from subacct.policy import MANAGE_SUB_ACCOUNTS, SEND_MESSAGES, VIEW_BILLING, Action
 from subacct.pricing import BillingPeriod, Quota, QuotaCheck, QuotaState, UsageRecord
-from subacct.pricing.profiles import QuotaCounter, QuotaReservation, QuotaSetting
+from subacct.pricing.profiles import QuotaCounter, QuotaReservation, QuotaSetting, scoped_key
 from subacct.pricing.usage import fresh_usage
 from subacct.services import _invoicing
 from subacct.services._runner import Unit
@@ -39,13 +39,13 @@ def counter_key(account_id: str, period: BillingPeriod) -> str:
 
 def reservation_key(period: BillingPeriod, account_id: str, key: str) -> str:
     """A stored reservation's record key (``QUOTA_RESERVATIONS``): a send's key is its
-    account's own."""
-    return f"{period}/{account_id}/{key}"
+    account's own (``QuotaReservation.scoped_key``)."""
+    return f"{period}/{scoped_key(account_id, key)}"
 
 
 def held_key(account_id: str, key: str) -> str:
     """A reservation's key in a ``QuotaState`` over several accounts' chains."""
-    return f"{account_id}/{key}"
+    return scoped_key(account_id, key)
 
 
 def load(

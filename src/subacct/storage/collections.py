@@ -118,7 +118,7 @@ QUOTA_RESERVATIONS: Final = Collection(
     # a send's key is its account's own (schema version 8 re-keyed the stored ones)
     "quota_reservations",
     QuotaReservation,
-    ("period", "account_id", "key"),
+    ("period", "scoped_key"),
 )
 SUBSCRIPTIONS: Final = Collection("subscriptions", Subscription, ("account_id",))
 PLAN_CHANGES: Final = Collection(

@@ -153,14 +153,6 @@ def postgres_fault(exc: Exception, *, lost: bool, committing: bool) -> StorageEr
     sqlstate: str | None = getattr(exc, "sqlstate", None)
     details = {"adapter": "postgres", "sqlstate": sqlstate, "driver_error": _driver_name(exc)}
     said = _said(exc)
-    if sqlstate in _PG_TIMEOUT:
-        reason = _PG_TIMEOUT[sqlstate]
-        return StorageTimeout(
-            f"PostgreSQL stopped the statement ({reason.replace('_', ' ')}): {said}",
-            reason=reason,
-            outcome=NOT_COMMITTED,
-            **details,
-        )
     if lost or (sqlstate is not None and (sqlstate[:2] == "08" or sqlstate in _PG_SHUTDOWN)):
         if committing:
             return StorageUnavailable(
@@ -174,6 +166,14 @@ def postgres_fault(exc: Exception, *, lost: bool, committing: bool) -> StorageEr
         return StorageUnavailable(
             f"the connection to PostgreSQL was lost before the commit; nothing was written: {said}",
             reason=CONNECTION_LOST,
+            outcome=NOT_COMMITTED,
+            **details,
+        )
+    if sqlstate in _PG_TIMEOUT:  # after the lost connection: an idle timeout ends it
+        reason = _PG_TIMEOUT[sqlstate]
+        return StorageTimeout(
+            f"PostgreSQL stopped the statement ({reason.replace('_', ' ')}): {said}",
+            reason=reason,
             outcome=NOT_COMMITTED,
             **details,
         )

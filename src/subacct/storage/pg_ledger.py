@@ -381,7 +381,6 @@ class PgLedger(SqlLedger):
             ("w", "ledger_wallets", "account_id", "body", wallets),
             ("b", "ledger_balances", "account", "balance", [str(a) for a in balances]),
             ("h", "ledger_reservations", "id", "body", holds),
-            ("k", "ledger_operations", "op_key", "scope", sorted({k for _, k in keys})),
         ):
             if names:
                 parts.append(
@@ -389,6 +388,15 @@ class PgLedger(SqlLedger):
                     f"WHERE currency = ? AND {column} IN ({self._marks(len(names))})"
                 )
                 params += [self.currency, *names]
+        if keys:  # by the primary key (currency, scope, op_key); '': the keys of before 8
+            scopes = sorted({scope for scope, _ in keys} | {""})
+            names = sorted({key for _, key in keys})
+            parts.append(
+                "SELECT 'k', op_key, scope FROM ledger_operations WHERE currency = ? "
+                f"AND scope IN ({self._marks(len(scopes))}) "
+                f"AND op_key IN ({self._marks(len(names))})"
+            )
+            params += [self.currency, *scopes, *names]
         if not parts:
             return True
         rows = self._uow.query_alone(" UNION ALL ".join(parts), params)

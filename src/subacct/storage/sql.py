@@ -1035,14 +1035,18 @@ USAGE_SCOPES_DDL: Final = [
 
 
 def rekey_quota_reservations(field: str, slash: str) -> list[str]:
-    """Version 8's last statement: a quota reservation's record key was
-    ``period/key``; it becomes ``period/account/key`` (``QUOTA_RESERVATIONS``). ``field``
-    reads a JSON field of ``body`` as text (``{name}``: the field), ``slash`` finds the
-    first ``/`` of ``k`` (each database's own functions)."""
-    account = field.format(name="account_id")
+    """Version 8's last statements: a quota reservation's record key was
+    ``period/key``; it becomes ``period/account/key``, the account's ``%`` and ``/``
+    escaped (``QuotaReservation.scoped_key``). ``field`` reads a JSON field of ``body`` as
+    text (``{name}``: the field), ``slash`` finds the first ``/`` of ``k`` (each
+    database's own functions). In two passes, through keys no row has (every stored key
+    begins with its period's digits), so that no row meets another's key on the way."""
+    table = record_table(QUOTA_RESERVATIONS)
+    account = f"replace(replace({field.format(name='account_id')}, '%', '%25'), '/', '%2F')"
     return [
-        f"UPDATE {record_table(QUOTA_RESERVATIONS)} SET k = substr(k, 1, {slash}) || "
-        f"{account} || '/' || substr(k, {slash} + 1)"
+        f"UPDATE {table} SET k = '~' || substr(k, 1, {slash}) || {account} || '/' || "
+        f"substr(k, {slash} + 1)",
+        f"UPDATE {table} SET k = substr(k, 2)",
     ]
 
 

@@ -176,7 +176,9 @@ class SqlLedger(_Repo):
                 self._unused.add((scope, key))
             return None
         found, operation, fingerprint, reservation_ids = rows[0]
-        transfers = self._transfers("scope = ? AND op_key = ?", (found, key))
+        # one operation's transfers in index order: the primary key's own (ordering by
+        # seq would make SQLite read the ledger's whole seq index)
+        transfers = self._transfers("scope = ? AND op_key = ?", (found, key), order="idx")
         receipt = Receipt(
             key, OperationKind(operation), transfers, json.loads(reservation_ids), scope=found
         )
@@ -482,10 +484,12 @@ class SqlLedger(_Repo):
         rows = self._q("SELECT body FROM ledger_reservations WHERE currency = ?", (self._currency,))
         return sorted((_reservation(r[0]) for r in rows), key=lambda r: r.id)
 
-    def _transfers(self, where: str, params: Sequence[Any]) -> list[Transfer]:
+    def _transfers(
+        self, where: str, params: Sequence[Any], *, order: str = "seq, scope, op_key, idx"
+    ) -> list[Transfer]:
         rows = self._q(
             f"SELECT {_TRANSFER_COLS} FROM ledger_transfers WHERE currency = ? AND {where} "
-            "ORDER BY seq, op_key, idx",
+            f"ORDER BY {order}",
             (self._currency, *params),
         )
         currency = self._currency
