@@ -118,6 +118,23 @@ def test_leaving_the_account_revokes_the_creators_personal_keys_with_an_event(
     assert app.policy.check(SEND_MESSAGES, "agency1", by=bobs).allowed  # owner's: untouched
 
 
+def test_a_move_that_takes_the_creator_away_revokes_the_personal_key(app: Subacct) -> None:
+    """The owner's personal key in agency1 lasts while agency1 is under agencydemo, where
+    the owner is a member; moved under another master, the key is revoked (as when the
+    creator leaves) and stays revoked if the account moves back. Sam's key stays: Sam is
+    a member of agency1 itself."""
+    owners, _ = app.policy.create_api_key("agency1", "ops", [Grant(SEND_MESSAGES)], by="owner")
+    sams, _ = app.policy.create_api_key("agency1", "CRM", [Grant(SEND_MESSAGES)], by="sam")
+    app.accounts.create_master("Elsewhere", account_id="elsewhere", by=SYSTEM)
+    app.accounts.move("agency1", "elsewhere", by=SYSTEM)
+    assert _stored(app.store, owners.id).revoked_at == T0
+    (told,) = _events(app.store, "api_key_revoked")
+    assert (told.api_key_id, told.reason) == (owners.id, "creator_left")  # type: ignore[attr-defined]
+    app.accounts.move("agency1", "agencydemo", by=SYSTEM)
+    assert app.policy.check(SEND_MESSAGES, "agency1", by=owners).code == "api_key_revoked"
+    assert app.policy.check(SEND_MESSAGES, "agency1", by=sams).allowed
+
+
 def test_deleting_the_user_revokes_every_personal_key_they_made(app: Subacct) -> None:
     here, _ = app.policy.create_api_key("agency1", "CRM", [Grant(SEND_MESSAGES)], by="owner")
     there, _ = app.policy.create_api_key("agency2", "Ops", [Grant(SEND_MESSAGES)], by="owner")

@@ -4,10 +4,11 @@ and friends; here they are loaded, called and saved."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Final
 
-from subacct.domain import AccountId, RoleId, UserId
+from subacct.domain import Account, AccountId, RoleId, UserId
 from subacct.domain.events import (
     ApiKeyCreated,
     ApiKeyRotated,
@@ -198,6 +199,22 @@ def revoke_orphaned_keys(unit: Unit, user_id: UserId) -> list[ApiKey]:
             )
         )
     return revoked
+
+
+def revoke_keys_orphaned_by_move(unit: Unit, moved: Iterable[Account]) -> None:
+    """After ``moved`` (an account and its subtree) moved, attached or detached: revoke
+    the personal keys in them whose creator no longer belongs to the key's account or an
+    account above it (as when the creator leaves; ``revoke_orphaned_keys``). Call it once
+    the move is written: the chains it reads are the new ones."""
+    repo = unit.uow.records(API_KEYS)
+    creators = {
+        key.created_by
+        for account in moved
+        for key in repo.list_by("account_id", account.id)
+        if key.is_personal and key.is_active
+    }
+    for creator in sorted(creators):
+        revoke_orphaned_keys(unit, creator)
 
 
 def last_used(unit: Unit, key_id: str) -> datetime | None:

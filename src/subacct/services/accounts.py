@@ -59,7 +59,7 @@ from subacct.policy import (
     Action,
 )
 from subacct.principals import Actor
-from subacct.services import _args, _ceilings, _quotas
+from subacct.services import _args, _ceilings, _credentials, _quotas
 from subacct.services._kinds import command, query
 from subacct.services._lifecycle import change_status_as
 from subacct.services._runner import Runner, Unit
@@ -176,6 +176,7 @@ class Accounts:
             _quotas.follow_move(unit, account, chain, subtree)
             _ceilings.follow_move(unit, account, chain, subtree)
             unit.uow.accounts.update(moved)
+            _credentials.revoke_keys_orphaned_by_move(unit, [moved, *subtree])
             unit.emit(domain_changes.moved(account, moved, unit.meta()))
             return moved
 
@@ -197,6 +198,7 @@ class Accounts:
             _quotas.follow_move(unit, account, chain, subtree)
             _ceilings.follow_move(unit, account, chain, subtree)
             unit.uow.accounts.update(attached)
+            _credentials.revoke_keys_orphaned_by_move(unit, [attached, *subtree])
             unit.emit(domain_changes.moved(account, attached, unit.meta()))
             return attached
 
@@ -216,6 +218,7 @@ class Accounts:
             _quotas.follow_move(unit, account, [], subtree)
             _ceilings.follow_move(unit, account, [], subtree)
             unit.uow.accounts.update(detached)
+            _credentials.revoke_keys_orphaned_by_move(unit, [detached, *subtree])
             unit.emit(domain_changes.moved(account, detached, unit.meta()))
             return detached
 
