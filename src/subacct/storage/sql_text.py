@@ -10,9 +10,10 @@ folded; no control or invisible formatting character in a login or a name).
   ``users.login`` corrected), and opens once they are.
 * **Names** (account names, user display names, agency link aliases, and the names of
   roles, API keys and resources) lose the characters this version refuses (format
-  characters are dropped, line and paragraph separators become spaces): they are
-  invisible, so the name reads as it did. A name left empty becomes the id of what it
-  names. Events logged before keep their text (``subacct.domain.events`` reads them).
+  characters are dropped, line and paragraph separators become spaces). Most are
+  invisible, so the name reads as it did; but a zero-width joiner or non-joiner can
+  shape what is around it (emoji sequences, Persian and Indic spelling), and such a name
+  may look different afterwards. A name left empty becomes the id of what it names. Events logged before keep their text (``subacct.domain.events`` reads them).
 """
 
 from __future__ import annotations
