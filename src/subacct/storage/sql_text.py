@@ -13,7 +13,8 @@ folded; no control or invisible formatting character in a login or a name).
   characters are dropped, line and paragraph separators become spaces). Most are
   invisible, so the name reads as it did; but a zero-width joiner or non-joiner can
   shape what is around it (emoji sequences, Persian and Indic spelling), and such a name
-  may look different afterwards. A name left empty becomes the id of what it names. Events logged before keep their text (``subacct.domain.events`` reads them).
+  may look different afterwards. A name left empty becomes the id of what it names.
+  Events logged before keep their text (``subacct.domain.events`` reads them).
 """
 
 from __future__ import annotations
