@@ -223,21 +223,22 @@ def plan_removal(index: PolicyIndex, principal: Principal, membership: Membershi
     return membership
 
 
-def plan_api_key(index: PolicyIndex, principal: Principal, key: ApiKey) -> ApiKey:
-    """Check a new API key: made by a user (or impersonator) holding ``api_keys.manage``
-    there (``api_keys.manage_account`` for an account key), with grants that are a subset
-    of that user's own rights in the account."""
+def _minting_right(index: PolicyIndex, principal: Principal, key: ApiKey) -> Action:
+    """The right that makes or rotates ``key`` (``api_keys.manage``, or
+    ``api_keys.manage_account`` for an account key), held by ``principal`` in its account:
+    a user or an impersonation (a key mints no secrets, its own included)."""
     right = managing_action(key.kind)
     if isinstance(principal, ApiKey):
         raise _refuse(ActionDenied, Reason.PRINCIPAL_CANNOT_GRANT, principal, right, key.account_id)
     index.require(principal, right, key.account_id)
-    if key.created_by != acting_user_id(principal):
-        raise InvalidInput(
-            f"created_by must be the acting user {quoted(acting_user_id(principal))}",
-            field="created_by",
-        )
-    if not key.is_active:
-        raise InvalidInput("a new API key cannot already be revoked", field="revoked_at")
+    return right
+
+
+def _within_own_rights(
+    index: PolicyIndex, principal: Principal, right: Action, key: ApiKey
+) -> None:
+    """``EscalationRefused`` unless ``principal``'s own rights in the key's account cover
+    its grants (whoever holds its secret acts with them)."""
     held = index.actions_in(principal, key.account_id)
     if not rights_cover(held, key.rights):
         raise _refuse(
@@ -248,6 +249,21 @@ def plan_api_key(index: PolicyIndex, principal: Principal, key: ApiKey) -> ApiKe
             key.account_id,
             excess=_excess(held, key.rights),
         )
+
+
+def plan_api_key(index: PolicyIndex, principal: Principal, key: ApiKey) -> ApiKey:
+    """Check a new API key: made by a user (or impersonator) holding ``api_keys.manage``
+    there (``api_keys.manage_account`` for an account key), with grants that are a subset
+    of that user's own rights in the account."""
+    right = _minting_right(index, principal, key)
+    if key.created_by != acting_user_id(principal):
+        raise InvalidInput(
+            f"created_by must be the acting user {quoted(acting_user_id(principal))}",
+            field="created_by",
+        )
+    if not key.is_active:
+        raise InvalidInput("a new API key cannot already be revoked", field="revoked_at")
+    _within_own_rights(index, principal, right, key)
     return key
 
 
@@ -280,22 +296,10 @@ def plan_api_key_rotation(
     grants, as making it would need (whoever holds the new secret acts with them); a
     personal key only by its creator (it acts with the creator's rights); then
     ``check_rotation``."""
-    right = managing_action(key.kind)
-    if isinstance(principal, ApiKey):
-        raise _refuse(ActionDenied, Reason.PRINCIPAL_CANNOT_GRANT, principal, right, key.account_id)
-    index.require(principal, right, key.account_id)
+    right = _minting_right(index, principal, key)
     if key.kind is ApiKeyKind.PERSONAL and key.created_by != acting_user_id(principal):
         raise _refuse(ActionDenied, Reason.NOT_RECORD_OWNER, principal, right, key.account_id)
-    held = index.actions_in(principal, key.account_id)
-    if not rights_cover(held, key.rights):
-        raise _refuse(
-            EscalationRefused,
-            Reason.GRANT_EXCEEDS_OWN_RIGHTS,
-            principal,
-            right,
-            key.account_id,
-            excess=_excess(held, key.rights),
-        )
+    _within_own_rights(index, principal, right, key)
     return check_rotation(key, at)
 
 
