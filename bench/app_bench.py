@@ -49,7 +49,9 @@ same run, on the same machine and the same durability settings (SQLite: WAL,
   200,000 (batches of 100, on 10 trees of 101 accounts); ``memory_store_growth`` is the
   ratio of the times, ``memory_store_growth_gc_off`` the same with Python's garbage
   collector off (its full passes walk the whole growing heap at a steady rate, so they
-  grow with it).
+  grow with it). The floor, ``memory_floor``, is plain Python keeping in dicts, sets and
+  a list what the app keeps per record and per account of a batch
+  (``memory_store_floor_growth``, ``memory_store_floor_growth_gc_off``).
 
 ``lost_updates`` and ``conservation_violations`` sum the checks of every ledger phase
 (``ledger_bench.check``: stored balances against a replay of the transfer log, against
@@ -69,7 +71,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -259,27 +261,25 @@ def billing_world(app: Subacct, masters: int, subs: int) -> list[str]:
     return tops
 
 
-def ingest(
-    app: Subacct,
+def batches(
     rng: random.Random,
     trees: Sequence[Sequence[str]],
     period: BillingPeriod,
     count: int,
     start: int,
     batch: int,
-) -> float:
-    """Record ``count`` usage records through the app, tree by tree (a host flushes each
-    tenant's usage: every batch holds records of one master's tree, on random accounts
-    of it), keys numbered from ``start``; the seconds it took."""
+) -> Iterator[list[UsageRecord]]:
+    """``count`` usage records in batches, tree by tree (a host flushes each tenant's
+    usage: every batch holds records of one master's tree, on random accounts of it),
+    keys numbered from ``start``."""
     channels = list(Channel)
     each = count // len(trees)
-    began = time.perf_counter()
     serial = start
     for tree in trees:
         n = len(tree)
         for first in range(0, each, batch):
             size = min(batch, each - first)
-            records = [
+            yield [
                 UsageRecord(
                     tree[rng.randrange(n)],
                     period,
@@ -290,7 +290,13 @@ def ingest(
                 for i in range(serial, serial + size)
             ]
             serial += size
-            app.billing.record_usage(records, by=SYSTEM)
+
+
+def ingest(app: Subacct, records: Iterable[list[UsageRecord]]) -> float:
+    """Record each batch of ``records`` through the app; the seconds it took."""
+    began = time.perf_counter()
+    for batch in records:
+        app.billing.record_usage(batch, by=SYSTEM)
     return time.perf_counter() - began
 
 
@@ -353,7 +359,7 @@ def run_billing(args: argparse.Namespace) -> dict[str, Any]:
             accounts = [a.id for a in uow.accounts.all()]
             trees = [[m, *(a.id for a in uow.accounts.descendants(m))] for m in masters]
         clock.advance(timedelta(days=19))  # January 20th
-        ingest_s = ingest(app, rng, trees, JAN, args.records, 0, args.batch)
+        ingest_s = ingest(app, batches(rng, trees, JAN, args.records, 0, args.batch))
         clock.advance(timedelta(days=31))  # February 20th: January is billed
         preview, preview_s = timed(lambda: month_through_app(app, masters, JAN, False))
         floor, floor_s = timed(lambda: billing_floor(path, JAN))
@@ -364,7 +370,9 @@ def run_billing(args: argparse.Namespace) -> dict[str, Any]:
         pairs = [(preview, floor), (issued, floor_again)]
         figures: dict[str, Any] = {}
         if args.growth:  # February: 10x the records, on the same accounts
-            more_s = ingest(app, rng, trees, FEB, args.records * 10, args.records, args.batch)
+            more_s = ingest(
+                app, batches(rng, trees, FEB, args.records * 10, args.records, args.batch)
+            )
             clock.advance(timedelta(days=28))  # March 20th
             grown_floor, grown_floor_s = timed(lambda: billing_floor(path, FEB))
             grown, grown_s = timed(lambda: month_through_app(app, masters, FEB, True))
@@ -816,36 +824,74 @@ def run_ledger_pg(args: argparse.Namespace) -> dict[str, Any]:
 # -- the memory store -----------------------------------------------------------------------
 
 
+def memory_trees() -> list[list[str]]:
+    return [[f"m{m}"] + [f"m{m}s{i:03d}" for i in range(100)] for m in range(10)]
+
+
 def memory_ingest(count: int, seed: int) -> float:
     app = app_over(MemoryStore())
-    trees = []
-    for m in range(10):
-        master = f"m{m}"
+    for master, *subs in memory_trees():
         app.accounts.create_master(master, account_id=master, by=SYSTEM)
-        subs = [f"{master}s{i:03d}" for i in range(100)]
         for sub in subs:
             app.accounts.create_sub(master, sub, account_id=sub, by=SYSTEM)
-        trees.append([master, *subs])
-    return ingest(app, random.Random(seed), trees, PERIOD, count, 0, 100)
+    return ingest(app, batches(random.Random(seed), memory_trees(), PERIOD, count, 0, 100))
+
+
+class Kept:
+    """An object kept per record by the floor (the app keeps attrs instances)."""
+
+    __slots__ = ("account", "quantity", "seq")
+
+    def __init__(self, account: str, quantity: int, seq: int) -> None:
+        self.account, self.quantity, self.seq = account, quantity, seq
+
+
+def memory_floor(count: int, seed: int) -> float:
+    """Plain Python keeping what the app keeps over ``MemoryStore`` per record (the record
+    under its key, in its period's and its account's key sets, a running total) and per
+    account of a batch (an event, its log entry, an audit record); the seconds it took."""
+    usage: dict[tuple[str, str, str], UsageRecord] = {}
+    by_period: dict[str, set[tuple[str, str, str]]] = {}
+    by_account: dict[str, set[tuple[str, str, str]]] = {}
+    totals: dict[tuple[str, str], int] = {}
+    log: list[tuple[int, Kept]] = []
+    audit: dict[str, Kept] = {}
+    began = time.perf_counter()
+    for records in batches(random.Random(seed), memory_trees(), PERIOD, count, 0, 100):
+        summed: dict[str, int] = {}
+        for r in records:
+            key = (str(r.period), r.account_id, r.idempotency_key)
+            if key in usage:
+                raise AssertionError(f"{key} twice")
+            usage[key] = r
+            by_period.setdefault(key[0], set()).add(key)
+            by_account.setdefault(r.account_id, set()).add(key)
+            totals[key[:2]] = totals.get(key[:2], 0) + r.quantity
+            summed[r.account_id] = summed.get(r.account_id, 0) + r.quantity
+        for account, quantity in summed.items():
+            log.append((len(log), Kept(account, quantity, len(log))))
+            audit[f"audit_{len(audit)}"] = Kept(account, quantity, len(audit))
+    return time.perf_counter() - began
 
 
 def run_memory(args: argparse.Namespace) -> dict[str, Any]:
-    small = memory_ingest(args.memory_records // 10, args.seed)
-    large = memory_ingest(args.memory_records, args.seed)
-    rss = peak_rss_mb()
-    gc.disable()  # the same without the collector's full passes over the growing heap
-    try:
-        small_off = memory_ingest(args.memory_records // 10, args.seed)
-        large_off = memory_ingest(args.memory_records, args.seed)
-    finally:
-        gc.enable()
-    return {
-        "memory_store_records": args.memory_records,
-        "memory_store_growth": round(large / small, 2),
-        "memory_store_growth_gc_off": round(large_off / small_off, 2),
-        "memory_store_per_s": round(args.memory_records / large),
-        "memory_store_peak_rss_mb": rss,
-    }
+    figures = {}
+    for gc_on in (True, False):  # off: without the collector's full passes over the heap
+        gc.enable() if gc_on else gc.disable()
+        try:
+            small = memory_ingest(args.memory_records // 10, args.seed)
+            large = memory_ingest(args.memory_records, args.seed)
+            small_floor = memory_floor(args.memory_records // 10, args.seed)
+            large_floor = memory_floor(args.memory_records, args.seed)
+        finally:
+            gc.enable()
+        suffix = "" if gc_on else "_gc_off"
+        figures[f"memory_store_growth{suffix}"] = round(large / small, 2)
+        figures[f"memory_store_floor_growth{suffix}"] = round(large_floor / small_floor, 2)
+        if gc_on:
+            figures["memory_store_per_s"] = round(args.memory_records / large)
+            figures["memory_store_peak_rss_mb"] = peak_rss_mb()
+    return {"memory_store_records": args.memory_records, **figures}
 
 
 PHASES = {
