@@ -1,7 +1,7 @@
 """subacct: an embeddable master/sub-account system.
 
 ``Subacct(store, settings)`` is the one object a host builds; its parts (``accounts``,
-``members``, ``policy``, ``billing``, ``plans``, ``sharing``, ``credits``, ``reports``,
+``members``, ``policy``, ``billing``, ``plans``, ``sharing``, ``credits``, ``sending``, ``reports``,
 ``events``, ``audit``) take the acting principal as ``by=`` on every call. The everyday
 names are importable from here; the rest lives in documented subpackages
 (``subacct.domain``, ``subacct.policy``, ``subacct.pricing``, ``subacct.pricing.ledger``,

@@ -19,6 +19,7 @@ from subacct.services import (
     Plans,
     Policy,
     Reports,
+    Sending,
     Sharing,
 )
 from subacct.services._runner import Runner
@@ -42,6 +43,7 @@ class Subacct:
     * ``plans``: subscriptions and reviewed plan changes;
     * ``sharing``: templates and other resources shared down the tree;
     * ``credits``: prepaid credits on the double-entry ledger;
+    * ``sending``: one call to authorize a send, one to capture or release it;
     * ``reports``: usage reports;
     * ``events``: the domain event log;
     * ``audit``: who did what, as whom, and why it was allowed or refused.
@@ -57,6 +59,7 @@ class Subacct:
         "plans",
         "policy",
         "reports",
+        "sending",
         "settings",
         "sharing",
         "store",
@@ -72,6 +75,7 @@ class Subacct:
     sharing: Sharing
     credits: Credits
     reports: Reports
+    sending: Sending
     events: Events
     audit: Audit
 
@@ -91,6 +95,7 @@ class Subacct:
         self.sharing = Sharing(runner)
         self.credits = Credits(runner)
         self.reports = Reports(runner)
+        self.sending = Sending(runner)
         self.events = Events(runner)
         self.audit = Audit(runner)
 

@@ -41,6 +41,8 @@ __all__ = [
     "ForbiddenTransition",
     "HierarchyCycle",
     "HierarchyError",
+    "HoldClosed",
+    "HoldNotFound",
     "IdempotencyConflict",
     "ImpersonationRefused",
     "InsufficientCredit",
@@ -57,8 +59,8 @@ __all__ = [
     "NotResourceOwner",
     "OverdraftInUse",
     "PaymentMethodRequired",
-    "PeriodMismatch",
     "PeriodAlreadyInvoiced",
+    "PeriodMismatch",
     "PermissionDenied",
     "PlanChangeError",
     "PlanNotFound",
@@ -70,6 +72,7 @@ __all__ = [
     "ResourceAccessDenied",
     "ResourceNotFound",
     "RoleNotFound",
+    "SECRET_PATTERN",
     "SchemaError",
     "SelfRoleChangeRefused",
     "ShareNotFound",
@@ -83,7 +86,6 @@ __all__ = [
     "UserNotFound",
     "VolumeAboveLadder",
     "WalletNotFound",
-    "SECRET_PATTERN",
     "error_codes",
     "quoted",
     "redacted",
@@ -585,6 +587,19 @@ class CreditReservationClosed(Conflict):
     """The credit reservation is already committed, released or expired (or past expiry)."""
 
     code = "credit_reservation_closed"
+
+
+class HoldNotFound(ReservationNotFound):
+    """No send hold under that account and key (``app.sending``)."""
+
+    code = "hold_not_found"
+
+
+class HoldClosed(Conflict):
+    """The send hold is already captured, released or expired, or past its expiry:
+    ``details["status"]`` says which."""
+
+    code = "hold_closed"
 
 
 class AllocationError(Conflict):

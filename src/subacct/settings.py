@@ -83,6 +83,15 @@ def _interval(value: object) -> timedelta:
     return value
 
 
+def _hold_ttl(value: object) -> timedelta:
+    if not isinstance(value, timedelta) or not timedelta(seconds=1) <= value <= timedelta(days=7):
+        raise InvalidInput(
+            "send_hold_ttl must be a timedelta from one second to seven days",
+            field="send_hold_ttl",
+        )
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """What one application runs with.
@@ -102,7 +111,9 @@ class Settings:
       ``docs/performance.md``); 0 turns the cache off, so every call reads storage;
     * ``api_key_use_interval``: how fresh an API key's last-used time is kept: a use is
       written at most once per interval per key (5 minutes by default; 0: every use),
-      in a record outside the policy data, so a key's use never empties the cache.
+      in a record outside the policy data, so a key's use never empties the cache;
+    * ``send_hold_ttl``: how long a send's hold (``app.sending.authorize``) stays open
+      before ``app.sending.expire_holds`` gives it back (15 minutes by default).
     """
 
     clock: Clock = attrs.field(factory=SystemClock, validator=_has("now", "clock"))
@@ -121,6 +132,7 @@ class Settings:
     max_attempts: int = attrs.field(default=5, converter=_attempts)
     policy_cache_size: int = attrs.field(default=10_000, converter=_cache_size)
     api_key_use_interval: timedelta = attrs.field(default=timedelta(minutes=5), converter=_interval)
+    send_hold_ttl: timedelta = attrs.field(default=timedelta(minutes=15), converter=_hold_ttl)
 
     def __attrs_post_init__(self) -> None:
         for role in self.roles:

@@ -31,7 +31,12 @@ from subacct.storage.collections import AUDIT_RECORDS
 from subacct.storage.ledger_writes import plan_and_write
 from subacct.storage.postgres import MIGRATIONS, PostgresStore
 from subacct.storage.records import dump_record
-from subacct.storage.sql import RETIRED_COLLECTIONS, record_index_ddl, record_table_ddl
+from subacct.storage.sql import (
+    RETIRED_COLLECTIONS,
+    record_index_ddl,
+    record_table_ddl,
+    record_tables_after,
+)
 from subacct.testing.pgcluster import TempCluster
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -91,7 +96,8 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         conn.execute(f"DROP FUNCTION {pg_schema}.subacct_audit_append(text, text, text)")
         conn.execute(f"DROP TABLE {pg_schema}.rec_status_history")
         conn.execute(f"DROP TABLE {pg_schema}.rec_invoiced_accounts")
-        conn.execute(f"DROP TABLE {pg_schema}.rec_api_key_uses")
+        for table in record_tables_after(9):
+            conn.execute(f"DROP TABLE {pg_schema}.{table}")
         conn.execute(f"DROP TABLE {pg_schema}.policy_version")
         conn.execute(f"DROP TABLE {pg_schema}.usage_records")
         conn.execute(f"SET search_path TO {pg_schema}")
@@ -105,7 +111,7 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         )
         conn.execute(f"DELETE FROM {pg_schema}.subacct_schema_version WHERE version >= 4")
     second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
-    assert second.schema_version() == len(MIGRATIONS) == 10
+    assert second.schema_version() == len(MIGRATIONS) == 11
     with second.unit_of_work() as uow:  # version 7 moved the usage record into its table
         assert uow.usage.for_account(AccountId("m")) == [usage]
         assert uow.usage.totals(usage.period) == {"m": 10**15}

@@ -20,7 +20,13 @@ from subacct.pricing.ledger import TopUp, Wallet
 from subacct.pricing.profiles import QuotaReservation
 from subacct.storage.collections import AUDIT_RECORDS, QUOTA_RESERVATIONS
 from subacct.storage.records import dump_record
-from subacct.storage.sql import RETIRED_COLLECTIONS, USAGE_DDL, record_index_ddl, record_table_ddl
+from subacct.storage.sql import (
+    RETIRED_COLLECTIONS,
+    USAGE_DDL,
+    record_index_ddl,
+    record_table_ddl,
+    record_tables_after,
+)
 from subacct.storage.sql_ledger import LEDGER_DDL
 from subacct.storage.sqlite import MIGRATIONS, SqliteStore
 
@@ -51,9 +57,11 @@ def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None
 
 
 def _back_to_version_9(path: Path) -> None:
-    """Undo version 10 in a database file: no API key uses."""
+    """Undo the versions after 9 in a database file: no API key uses (10), no send holds
+    (11)."""
     conn = sqlite3.connect(path)
-    conn.execute("DROP TABLE rec_api_key_uses")
+    for table in record_tables_after(9):
+        conn.execute(f"DROP TABLE {table}")
     conn.execute("PRAGMA user_version = 9")
     conn.commit()
     conn.close()
@@ -122,7 +130,7 @@ def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     second = SqliteStore(path)
-    assert second.schema_version() == len(MIGRATIONS) == 10
+    assert second.schema_version() == len(MIGRATIONS) == 11
     app = Subacct(second)
     assert app.accounts.get("m1", by=SYSTEM).name == "Kept"
     assert [r.action for r in app.audit.records("m1", by=SYSTEM)] == ["accounts.create_master"]

@@ -51,7 +51,7 @@ from .conftest import event_log, make_app
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 JAN = BillingPeriod(2026, 1)
 SUB_APIS = ("accounts", "members", "policy", "billing", "plans", "sharing", "credits",
-            "reports", "events", "audit")  # fmt: skip
+            "sending", "reports", "events", "audit")  # fmt: skip
 LADDER = PlanLadder(
     [Plan("2,500", 2500, Money(15, "USD")), Plan("18,000", 18000, Money(90, "USD"))]
 )
@@ -94,6 +94,7 @@ def world() -> Subacct:
     app.policy.set_ceiling(Ceiling("s2", "m", [SEND_MESSAGES]), by=S)
     app.billing.set_quota("s1", Quota(1000), by=S)
     app.billing.reserve_send("s1", JAN, 10, key="q1", by=S)
+    app.sending.authorize("s1", "sms", 5, key="h1", by="sam")
     app.policy.start_impersonation("s1", by="owner", session_id="imp")
     return app
 
@@ -176,6 +177,12 @@ CALLS: dict[str, Callable[[Subacct], object]] = {
     "credits.execute": lambda a: a.credits.execute(
         Reclaim(sub_id="s1", amount=eur(1), key="back", at=T0), by="owner"
     ),
+    "sending.authorize": lambda a: a.sending.authorize("s1", "email", 3, key="h2", by="sam"),
+    "sending.capture": lambda a: a.sending.capture(
+        a.sending.hold("s1", "h1", by="sam"), 4, by="sam"
+    ),
+    "sending.release": lambda a: a.sending.release(a.sending.hold("s1", "h1", by="sam"), by="sam"),
+    "sending.expire_holds": lambda a: a.sending.expire_holds(now=T0 + timedelta(hours=1)),
 }
 
 LEDGER_REQUESTS: list[Callable[[], object]] = [

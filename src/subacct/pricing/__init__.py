@@ -26,6 +26,7 @@ from subacct.pricing.commitments import (
     true_up,
 )
 from subacct.pricing.fees import SetupDiscount, SetupFeeSchedule
+from subacct.pricing.holds import Hold, HoldStatus, SendVolume, send_price
 from subacct.pricing.invoices import (
     Invoice,
     InvoiceLine,
@@ -75,6 +76,8 @@ __all__ = [
     "Commitment",
     "CommitmentCharge",
     "Comparison",
+    "Hold",
+    "HoldStatus",
     "Invoice",
     "InvoiceLine",
     "LineKind",
@@ -89,6 +92,7 @@ __all__ = [
     "QuotaCheck",
     "QuotaState",
     "Rounding",
+    "SendVolume",
     "SetupDiscount",
     "SetupFeeSchedule",
     "Subscription",
@@ -107,6 +111,7 @@ __all__ = [
     "compare",
     "is_subadditive",
     "reject",
+    "send_price",
     "request_change",
     "split_pro_rata",
     "subadditivity_witness",

@@ -80,8 +80,10 @@ def _optional_of(cls: type, field: str) -> Any:
 class BillingProfile:
     """A payer: its price model, optional base commitment, setup-fee schedule for the
     sub-accounts it creates, (for an agency) the commission rate it earns on its linked
-    clients' subscriptions (0.25 in seed 002), and the fee of a month paused throughout
-    (``hold_fee``; ``None``: nothing is billed)."""
+    clients' subscriptions (0.25 in seed 002), the fee of a month paused throughout
+    (``hold_fee``; ``None``: nothing is billed), and whether its sends are paid from
+    prepaid credit as they go out (``prepaid``: ``app.sending`` holds each send's price
+    on the paying wallet and spends it on capture; seed 003)."""
 
     account_id: AccountId = attrs.field(converter=_checks.account)
     price: PriceSpec = attrs.field(converter=_price)
@@ -94,6 +96,7 @@ class BillingProfile:
     commission_rate: Decimal | None = attrs.field(default=None, converter=_optional_rate)
     version: int = attrs.field(default=1, converter=positive_version)
     hold_fee: Money | None = attrs.field(default=None, converter=_hold_fee)
+    prepaid: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
     def __attrs_post_init__(self) -> None:
         for name, money in (("hold_fee", self.hold_fee),):

@@ -1,7 +1,7 @@
 """The application layer behind ``subacct.Subacct`` (private modules).
 
 One module per sub-API (``accounts``, ``members``, ``policy``, ``billing``, ``plans``,
-``sharing``, ``credits``, ``reports``, ``events``, ``audit``), none inheriting from
+``sharing``, ``credits``, ``sending``, ``reports``, ``events``, ``audit``), none inheriting from
 another; every call goes through ``_runner`` (unit of work, retries, the fresh
 principal, the policy check, events and audit records). Import the classes from here
 for type annotations; build them through ``subacct.Subacct``.
@@ -16,6 +16,7 @@ from subacct.services.members import Members
 from subacct.services.plans import Plans
 from subacct.services.policy import Policy
 from subacct.services.reports import Reports
+from subacct.services.sending import Sending
 from subacct.services.sharing import Sharing
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "Plans",
     "Policy",
     "Reports",
+    "Sending",
     "Sharing",
 ]

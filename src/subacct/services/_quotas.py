@@ -4,13 +4,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final, TypeVar
 
 from subacct.domain import Account, AccountId, require_can_send
 from subacct.domain.events import QuotaReleased, QuotaReserved, QuotaSet, UsageRecorded
 from subacct.domain.lifecycle import require_billed
-from subacct.errors import NotFound, QuotaExceeded, ReservationNotFound, quoted
+from subacct.errors import (
+    AlreadyExists,
+    ConcurrentModification,
+    NotFound,
+    QuotaExceeded,
+    ReservationNotFound,
+    quoted,
+)
 from subacct.policy import MANAGE_SUB_ACCOUNTS, SEND_MESSAGES, VIEW_BILLING, Action
 from subacct.pricing import BillingPeriod, Quota, QuotaCheck, QuotaState, UsageRecord
 from subacct.pricing.profiles import QuotaCounter, QuotaReservation, QuotaSetting, scoped_key
@@ -26,6 +33,7 @@ from subacct.storage.collections import (
 from subacct.storage.ports import UnitOfWork
 
 _SET_QUOTA: Final = Action("billing.set_quota")
+R = TypeVar("R")
 
 
 def quotas_of(uow: UnitOfWork, accounts: Iterable[Account]) -> dict[str, Quota]:
@@ -97,10 +105,23 @@ def save(
             continue
         key = counter_key(account.id, period)
         found = counters.find(key) if stored is None else stored.get(key)
+        if (0 if found is None else found.used) != old:
+            # read again under READ COMMITTED (a unit using the ledger on PostgreSQL),
+            # the counter moved since ``before`` was read: writing ``new`` would lose it
+            raise ConcurrentModification(f"quota counter {quoted(key)} changed; retry")
         if found is None:
-            counters.add(QuotaCounter(AccountId(account.id), period, new))
+            first_count(counters.add, QuotaCounter(AccountId(account.id), period, new))
         else:
             counters.update(QuotaCounter(account.id, period, new, found.version + 1))
+
+
+def first_count(add: Callable[[R], None], record: R) -> None:
+    """``add`` the first counter of its key; one a concurrent unit added first is a lost
+    race (``ConcurrentModification``: the unit runs again and updates it), not a refusal."""
+    try:
+        add(record)
+    except AlreadyExists as taken:
+        raise ConcurrentModification(f"{taken} (added concurrently)") from taken
 
 
 def told(unit: Unit, check: QuotaCheck) -> QuotaCheck:
@@ -170,7 +191,7 @@ def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
         )  # fmt: skip
     uow.usage.add(fresh)
     for period, records in _by_period(fresh).items():
-        _count(unit, chains, period, records)
+        count_usage(unit, chains, period, records)
     grouped: dict[tuple[AccountId, str], list[UsageRecord]] = {}
     for record in fresh:
         grouped.setdefault((record.account_id, str(record.period)), []).append(record)
@@ -201,7 +222,7 @@ def _keys_by_period(
     }
 
 
-def _count(
+def count_usage(
     unit: Unit,
     chains: dict[str, tuple[Account, list[Account]]],
     period: BillingPeriod,

@@ -109,10 +109,13 @@ class Billing:
         setup_fees: SetupFeeSchedule | None = None,
         commission_rate: Decimal | int | str | None = None,
         hold_fee: Money | None = None,
+        prepaid: bool = False,
     ) -> BillingProfile:
         """Make the account a payer (or change its terms): its price model, its base
         commitment, the setup fees of the subs created under it, the commission it earns
-        on linked clients (seed 002) and the fee of a month paused throughout."""
+        on linked clients (seed 002), the fee of a month paused throughout, and whether
+        its sends are paid from prepaid credit as they go out (``prepaid``, seed 003:
+        ``app.sending`` holds and spends each send's price)."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
 
         def work(unit: Unit) -> BillingProfile:
@@ -134,6 +137,7 @@ class Billing:
                 commission_rate,
                 1 if stored is None else stored.version + 1,
                 hold_fee,
+                prepaid,
             )
             if stored is None:
                 repo.add(profile)

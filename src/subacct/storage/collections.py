@@ -19,6 +19,7 @@ from subacct.policy.ceilings import Ceiling
 from subacct.policy.impersonation import ImpersonationSession, ImpersonationSetting
 from subacct.policy.roles import Role
 from subacct.pricing.billing_run import InvoicedAccount
+from subacct.pricing.holds import Hold, SendVolume
 from subacct.pricing.invoices import Invoice
 from subacct.pricing.plan_changes import PlanChange, Subscription
 from subacct.pricing.profiles import (
@@ -38,6 +39,8 @@ __all__ = [
     "QUOTAS",
     "QUOTA_COUNTERS",
     "QUOTA_RESERVATIONS",
+    "SEND_HOLDS",
+    "SEND_VOLUMES",
     "PLAN_CHANGES",
     "PREREQUISITES",
     "SUBSCRIPTIONS",
@@ -121,6 +124,18 @@ QUOTA_RESERVATIONS: Final = Collection(
     ("period", "scoped_key"),
 )
 SUBSCRIPTIONS: Final = Collection("subscriptions", Subscription, ("account_id",))
+SEND_HOLDS: Final = Collection(
+    # a send's key is its account's own; open holds are listed for the expiry sweep
+    "send_holds",
+    Hold,
+    ("scoped_key",),
+    indexes=("status",),
+    versioned=True,
+    label="send hold",
+)
+SEND_VOLUMES: Final = Collection(
+    "send_volumes", SendVolume, ("payer_id", "period", "charge"), versioned=True
+)
 PLAN_CHANGES: Final = Collection(
     "plan_changes", PlanChange, ("request_id",), indexes=("account_id", "status")
 )
@@ -175,6 +190,8 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             RESOURCES,
             SHARES,
             STATUS_HISTORY,
+            SEND_HOLDS,
+            SEND_VOLUMES,
         )
     }
 )

@@ -965,6 +965,7 @@ def _migrations() -> list[list[str | MigrationStep]]:
         [*version_8],
         version_9,
         [*tables(10)],
+        [*tables(11)],
     ]
     return versions
 
@@ -1120,9 +1121,24 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
     6: ("invoiced_accounts",),
     # version 10: when each API key was last used (outside the policy data)
     10: ("api_key_uses",),
+    # version 11: send holds and the volume each payer's prepaid sends are priced on
+    11: ("send_holds", "send_volumes"),
 }
 """Which migration creates each record collection's table. A collection added later goes
 into a new migration entry (a new version), never into an existing one."""
+
+
+def record_tables_after(version: int) -> list[str]:
+    """The record tables that migrations after ``version`` create (to take a database
+    back to ``version`` in a migration test)."""
+    from subacct.storage.collections import COLLECTIONS
+
+    return [
+        record_table(COLLECTIONS[name])
+        for number, names in sorted(RECORD_TABLES_BY_MIGRATION.items())
+        if number > version
+        for name in names
+    ]
 
 
 MIGRATIONS: Final = _migrations()

@@ -909,8 +909,9 @@ def _samples() -> dict[str, Any]:
         audit_record,
     )
     from subacct.policy.api_keys import ApiKeyCredential, ApiKeyKind, ApiKeyUse
-    from subacct.pricing import BillingPeriod, Invoice, Plan, PlanLadder, Quota
+    from subacct.pricing import BillingPeriod, Channel, Invoice, Plan, PlanLadder, Quota
     from subacct.pricing.billing_run import InvoicedAccount
+    from subacct.pricing.holds import Hold, SendVolume
     from subacct.pricing.plan_changes import Subscription, request_change
     from subacct.pricing.profiles import (
         BillingProfile,
@@ -966,6 +967,25 @@ def _samples() -> dict[str, Any]:
         "shares": Share(
             "sh1", "tpl_a", "agencydemo", ShareMode.ALL_SUBS, (), SharePermission.USE, T0
         ),
+        "send_holds": Hold(
+            "hold1",
+            "agency1",
+            "send/1",
+            Channel.SMS,
+            12,
+            BillingPeriod(2026, 1),
+            T0,
+            T0 + timedelta(minutes=15),
+            label="promo",
+            overage=2,
+            owner_id=UserId("u_bob"),
+            payer_id=AccountId("agencydemo"),
+            charge="all",
+            base=1000,
+            amount=Money("0.960", "EUR"),
+            reservation_id="hold1",
+        ),
+        "send_volumes": SendVolume("agencydemo", BillingPeriod(2026, 1), "all", 1012),
     }
 
 

@@ -50,6 +50,9 @@ from subacct.domain.events import (
     ResourceUpdated,
     RoleChanged,
     RoleDefined,
+    SendAuthorized,
+    SendCaptured,
+    SendReleased,
     ShareRevoked,
     SubscriptionStarted,
     UsageRecorded,
@@ -144,6 +147,19 @@ SAMPLES: list[BaseEvent] = [
     CreditAllocationSet(
         **base(idempotency_key="alloc-1", allocation="recurring", amount=Money("50", "EUR"))
     ),
+    SendAuthorized(
+        **base(
+            hold_id="hold1",
+            key="send-1",
+            period="2026-01",
+            channel="sms",
+            quantity=12,
+            payer_id="agencydemo",
+            amount=Money("0.96", "EUR"),
+        )
+    ),
+    SendCaptured(**base(hold_id="hold1", key="send-1", delivered=11, charged=Money("0.88", "EUR"))),
+    SendReleased(**base(hold_id="hold1", key="send-1", expired=True)),
     CreditOperationRecorded(**system(operation="expire", idempotency_key="sweep-1")),
     WalletConfigured(**base(currency="EUR", master_id="agencydemo", opened=True)),
     ResourceCreated(**base(resource_id="tpl", kind=ResourceKind.TEMPLATE, name="Brand")),

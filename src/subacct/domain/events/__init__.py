@@ -78,6 +78,7 @@ from subacct.domain.events.policy import (
     ImpersonationSettingChanged,
     RoleDefined,
 )
+from subacct.domain.events.sending import SendAuthorized, SendCaptured, SendReleased
 from subacct.domain.events.sharing import (
     ResourceCopied,
     ResourceCreated,
@@ -132,6 +133,9 @@ __all__ = [
     "ResourceUpdated",
     "RoleChanged",
     "RoleDefined",
+    "SendAuthorized",
+    "SendCaptured",
+    "SendReleased",
     "ShareRevoked",
     "SubscriptionStarted",
     "UsageRecorded",
@@ -195,6 +199,9 @@ DomainEvent: TypeAlias = (
     | CreditAllocationSet
     | CreditOperationRecorded
     | WalletConfigured
+    | SendAuthorized
+    | SendCaptured
+    | SendReleased
 )
 
 

@@ -1,0 +1,215 @@
+"""Send holds: what one send took while it goes out, and what its delivery costs.
+
+A send is authorized first and settled later: ``app.sending.authorize`` holds its
+quantity against the quotas up the tree and, for a prepaid payer, its price on the paying
+wallet, and returns a ``Hold``; ``capture`` records the delivered quantity as usage and
+spends its price, giving back the rest; ``release`` (or expiry) gives everything back.
+This module is the pure part: the hold itself, its lifecycle, and the price of a send.
+
+Prices of a prepaid send follow the payer's price model on the volume already counted to
+the payer in the period for that charge (``SendVolume``: the volume of the payer's holds
+still open plus what they delivered): a send of ``q`` counted after ``v`` costs
+``price(v + q) - price(v)``, and the period's first send costs ``price(q)``. So when every
+send is delivered in full, what a payer spends in a period is exactly the price of its
+volume (the sum telescopes); a capture charges the price of what it delivered on the same
+base, never more than the hold (price models never fall as volume grows).
+
+>>> from decimal import Decimal
+>>> from subacct.pricing import Tier, TieredPrice, TierMode
+>>> tiers = [Tier(1000, Decimal("0.08")), Tier(None, Decimal("0.05"))]
+>>> sms = TieredPrice(TierMode.GRADUATED, tiers, "EUR")
+>>> send_price(sms, 0, 600), send_price(sms, 600, 600)
+(Decimal('48.00'), Decimal('42.00'))
+>>> send_price(sms, 0, 600) + send_price(sms, 600, 600) == sms.amount(1200)
+True
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from subacct._validators import instance_of, optional_instance_of
+from subacct.domain._validate import positive_version
+from subacct.domain.ids import AccountId, UserId
+from subacct.errors import HoldClosed, IdempotencyConflict, InvalidQuantity, quoted
+from subacct.money import Money, subtract
+from subacct.pricing import _checks
+from subacct.pricing.model import PriceModel
+from subacct.pricing.period import BillingPeriod
+from subacct.pricing.profiles import scoped_key
+from subacct.pricing.usage import Channel, UsageRecord
+
+__all__ = ["Hold", "HoldStatus", "SendVolume", "send_price"]
+
+
+class HoldStatus(enum.Enum):
+    """Where a hold is: ``held`` until it is captured, released or expired (all final)."""
+
+    HELD = "held"
+    CAPTURED = "captured"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+def send_price(model: PriceModel, base: int, quantity: int) -> Decimal:
+    """The exact price of ``quantity`` units counted after ``base`` units of the period
+    (``price(base + quantity) - price(base)``; on a base of 0, ``price(quantity)``)."""
+    top = model.amount(base + quantity)
+    return top if base == 0 else subtract(top, model.amount(base))
+
+
+def _hold_id(value: object) -> str:
+    return _checks.text(value, field="hold_id")
+
+
+def _key(value: object) -> str:
+    return _checks.text(value, field="key")
+
+
+def _charge(value: object) -> str:
+    return _checks.text(value, field="charge")
+
+
+@attrs.frozen
+class Hold:
+    """One send's hold, from ``app.sending.authorize``.
+
+    ``quantity`` messages on ``channel`` from ``account_id`` under the send's idempotency
+    ``key`` (the account's own), counted in ``period``; ``payer_id`` is the account billed
+    for it (``None``: nobody is). For a prepaid payer, ``amount`` is the credit held on
+    the paying wallet under the ledger reservation ``reservation_id``, priced on the
+    payer's volume ``base`` of charge ``charge``; for others these are ``None``.
+    ``overage`` is how many of the messages are past a quota that allows overage (billed
+    by the true-up, seed 001). ``owner_id`` is the user who sent (``None`` for the system
+    or an account's API key). Once captured, ``delivered`` and ``charged`` say what went
+    out and what it cost.
+    """
+
+    id: str = attrs.field(converter=_hold_id)
+    account_id: AccountId = attrs.field(converter=_checks.account)
+    key: str = attrs.field(converter=_key)
+    channel: Channel = attrs.field(validator=instance_of(Channel))
+    quantity: int = attrs.field(converter=_checks.quantity)
+    period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
+    created_at: datetime = attrs.field(validator=instance_of(datetime))
+    expires_at: datetime = attrs.field(validator=instance_of(datetime))
+    label: str | None = None
+    overage: int = attrs.field(default=0, converter=_checks.quantity)
+    owner_id: UserId | None = None
+    payer_id: AccountId | None = None
+    charge: str | None = None
+    base: int | None = None
+    amount: Money | None = attrs.field(default=None, validator=optional_instance_of(Money))
+    reservation_id: str | None = None
+    status: HoldStatus = attrs.field(default=HoldStatus.HELD, validator=instance_of(HoldStatus))
+    delivered: int | None = None
+    charged: Money | None = attrs.field(default=None, validator=optional_instance_of(Money))
+    ended_at: datetime | None = attrs.field(default=None, validator=optional_instance_of(datetime))
+    version: int = attrs.field(default=1, converter=positive_version)
+
+    @property
+    def scoped_key(self) -> str:
+        """The hold's identity: its account and key (``QuotaReservation.scoped_key``)."""
+        return scoped_key(self.account_id, self.key)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is HoldStatus.HELD
+
+    def same_send(self, channel: Channel, quantity: int, label: str | None) -> bool:
+        """Whether a send asked again under this hold's key is this one."""
+        return (self.channel, self.quantity, self.label) == (channel, quantity, label)
+
+    def require_same_send(self, channel: Channel, quantity: int, label: str | None) -> None:
+        """Refuse another send under this hold's key (``IdempotencyConflict``)."""
+        if not self.same_send(channel, quantity, label):
+            raise IdempotencyConflict(
+                f"key {quoted(self.key)} of account {quoted(self.account_id)} was used for "
+                f"another send ({self.quantity} on {self.channel.value})",
+                key=self.key,
+                account_id=self.account_id,
+            )
+
+    def require_held(self) -> None:
+        """Refuse to settle a hold already captured, released or expired (``HoldClosed``)."""
+        if not self.is_open:
+            raise HoldClosed(
+                f"hold {quoted(self.id)} is {self.status.value}",
+                hold_id=self.id,
+                status=self.status.value,
+            )
+
+    def require_open(self, now: datetime) -> None:
+        """``require_held``, and refuse a hold past its expiry at ``now`` (``HoldClosed``:
+        the expiry sweep gives it back)."""
+        self.require_held()
+        if now >= self.expires_at:
+            raise HoldClosed(
+                f"hold {quoted(self.id)} expired at {self.expires_at.isoformat()}",
+                hold_id=self.id,
+                status="expired",
+            )
+
+    def usage(self, delivered: int) -> UsageRecord:
+        """The usage record of ``delivered`` messages of this send."""
+        return UsageRecord(
+            self.account_id, self.period, self.channel, delivered, self.key, label=self.label
+        )
+
+    def delivery_price(self, model: PriceModel, delivered: int) -> Money | None:
+        """What ``delivered`` of this prepaid send's messages cost (on the hold's base);
+        ``None`` for a hold of no credit."""
+        if self.amount is None or self.base is None:
+            return None
+        return Money(send_price(model, self.base, delivered), self.amount.currency)
+
+    def captured(self, delivered: int, charged: Money | None, now: datetime) -> Hold:
+        """This hold, captured: ``delivered`` (at most ``quantity``) went out."""
+        if not 0 <= delivered <= self.quantity:
+            raise InvalidQuantity(
+                f"delivered must be from 0 to the hold's {self.quantity}, got {delivered}",
+                field="delivered",
+            )
+        return attrs.evolve(
+            self,
+            status=HoldStatus.CAPTURED,
+            delivered=delivered,
+            charged=charged,
+            ended_at=now,
+            version=self.version + 1,
+        )
+
+    def ended(self, status: HoldStatus, now: datetime) -> Hold:
+        """This hold, released or expired."""
+        return attrs.evolve(
+            self, status=status, delivered=0, ended_at=now, version=self.version + 1
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The hold as plain JSON-able data (for a host's API answer)."""
+        from subacct.serialization import converter  # the converter may import pricing
+
+        body: dict[str, Any] = converter.unstructure(self)
+        return body
+
+
+@attrs.frozen
+class SendVolume:
+    """The volume counted to ``payer_id`` in ``period`` for charge ``charge``: its open
+    holds' quantities and what its captured holds delivered (the base the next prepaid
+    send is priced on)."""
+
+    payer_id: AccountId = attrs.field(converter=_checks.account)
+    period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
+    charge: str = attrs.field(converter=_charge)
+    counted: int = attrs.field(converter=_checks.quantity)
+    version: int = attrs.field(default=1, converter=positive_version)
+
+    def counting(self, change: int) -> SendVolume:
+        """This volume, ``change`` (positive or negative) counted."""
+        return attrs.evolve(self, counted=self.counted + change, version=self.version + 1)

@@ -1,0 +1,369 @@
+"""``app.sending``: authorize, capture, release and expire sends over every store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.services.conftest import T0, make_app, seed_agency
+
+from subacct import (
+    SYSTEM,
+    AccountNotActive,
+    ActionDenied,
+    FixedClock,
+    IdempotencyConflict,
+    InsufficientCredit,
+    MemoryStore,
+    Money,
+    Quota,
+    QuotaExceeded,
+    Settings,
+    SqliteStore,
+    Store,
+    Subacct,
+    Tier,
+    TieredPrice,
+    TierMode,
+    TopUp,
+    Wallet,
+)
+from subacct.errors import HoldClosed, HoldNotFound, InvalidInput, InvalidQuantity
+from subacct.pricing import BillingPeriod, HoldStatus, Plan, PlanLadder
+from subacct.pricing.ledger import Allocation, LedgerAccount, SetAllocation
+from subacct.testing.pgcluster import TempCluster
+
+JAN = BillingPeriod(2026, 1)
+SMS = TieredPrice(TierMode.GRADUATED, [Tier(1000, Decimal("0.08")), Tier(None, "0.05")], "EUR")
+
+
+def eur(amount: Any) -> Money:
+    return Money(amount, "EUR")
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    if request.param == "sqlite":
+        store: Any = SqliteStore(tmp_path / "app.db")
+    else:
+        cluster: TempCluster = request.getfixturevalue("pg_cluster")
+        from subacct.storage.postgres import PostgresStore
+
+        store = PostgresStore(
+            cluster.conninfo(), schema=request.getfixturevalue("pg_schema"), max_size=2
+        )
+    yield store
+    store.close()
+
+
+def agency(store: Store, *, prepaid: bool = False, credit: int = 0) -> tuple[Subacct, FixedClock]:
+    """Seed 000/004's agency; ``agencydemo`` pays for the tree (prepaid: on SMS prices,
+    from its wallet, which ``agency1`` draws on through an unlimited allocation)."""
+    clock = FixedClock(T0)
+    app = seed_agency(make_app(store, clock=clock, currency="EUR"))
+    if prepaid:
+        app.billing.set_profile("agencydemo", SMS, prepaid=True, by=SYSTEM)
+        app.credits.open_wallet(Wallet("agencydemo"), by=SYSTEM)
+        app.credits.open_wallet(Wallet("agency1", master_id="agencydemo"), by=SYSTEM)
+        unlimited = SetAllocation(
+            sub_id="agency1", allocation=Allocation.unlimited(), key="pool", at=T0
+        )
+        app.credits.execute(unlimited, by=SYSTEM)
+        if credit:
+            top_up = TopUp(account_id="agencydemo", amount=eur(credit), key="t1", at=T0)
+            app.credits.execute(top_up, by=SYSTEM)
+    else:
+        ladder = PlanLadder([Plan("2,500", 2500, Money(15, "USD"))])
+        app.billing.set_profile("agencydemo", ladder, by=SYSTEM)
+    return app, clock
+
+
+def _counted(app: Subacct, account_id: str) -> int:
+    with app.store.unit_of_work() as uow:
+        from subacct.storage.collections import QUOTA_COUNTERS
+
+        found = uow.records(QUOTA_COUNTERS).find(f"{account_id}/{JAN}")
+        return 0 if found is None else found.used
+
+
+def balance(app: Subacct, text: str) -> Money:
+    return app.credits.balance(LedgerAccount.parse(text), by=SYSTEM)
+
+
+# -- postpaid ----------------------------------------------------------------------------
+
+
+def test_a_send_is_held_then_captured_as_usage_of_what_was_delivered(any_store: Store) -> None:
+    app, _ = agency(any_store)
+    hold = app.sending.authorize("agency1", "email", 500, key="m-1", by="bob", label="promo")
+    assert (hold.status, hold.quantity, hold.payer_id) == (HoldStatus.HELD, 500, "agencydemo")
+    assert (hold.owner_id, hold.amount, hold.label) == ("bob", None, "promo")
+    assert _counted(app, "agency1") == _counted(app, "agencydemo") == 500
+
+    captured = app.sending.capture(hold, 480, by="bob")
+
+    assert (captured.status, captured.delivered, captured.charged) == (
+        HoldStatus.CAPTURED,
+        480,
+        None,
+    )
+    assert _counted(app, "agency1") == _counted(app, "agencydemo") == 480
+    book = app.billing.usage_book(JAN, by=SYSTEM)
+    assert book.total("agency1") == 480
+    assert book.by_label("agency1") == {"promo": 480}
+    assert app.sending.hold("agency1", "m-1", by="sam") == captured
+    types = [e.event.event_type for e in app.events.since(by=SYSTEM)]
+    assert types[-3:] == ["quota_released", "usage_recorded", "send_captured"]
+
+
+def test_the_same_key_answers_the_same_hold_and_other_content_conflicts(
+    any_store: Store,
+) -> None:
+    app, _ = agency(any_store)
+    first = app.sending.authorize("agency1", "sms", 10, key="k", by="bob")
+    assert app.sending.authorize("agency1", "sms", 10, key="k", by="bob") == first
+    assert _counted(app, "agency1") == 10  # counted once
+    with pytest.raises(IdempotencyConflict):
+        app.sending.authorize("agency1", "sms", 11, key="k", by="bob")
+    with pytest.raises(IdempotencyConflict):
+        app.sending.authorize("agency1", "email", 10, key="k", by="bob")
+    other = app.sending.authorize("agency2", "sms", 11, key="k", by="yara")  # its own key
+    assert other.id != first.id
+
+    captured = app.sending.capture(first, 7, by="bob")
+    assert app.sending.capture(first, 7, by="bob") == captured  # a retry
+    with pytest.raises(IdempotencyConflict):
+        app.sending.capture(first, 8, by="bob")
+    assert app.sending.authorize("agency1", "sms", 10, key="k", by="bob") == captured
+    assert app.billing.usage_book(JAN, by=SYSTEM).total("agency1") == 7
+
+
+def test_release_gives_the_quota_back_and_closes_the_hold(any_store: Store) -> None:
+    app, _ = agency(any_store)
+    hold = app.sending.authorize("agency1", "sms", 10, key="k", by="bob")
+    released = app.sending.release(hold, by="bob")
+    assert released.status is HoldStatus.RELEASED
+    assert _counted(app, "agency1") == 0
+    assert app.sending.release(hold, by="bob") == released  # a retry
+    with pytest.raises(HoldClosed) as closed:
+        app.sending.capture(hold, 10, by="bob")
+    assert closed.value.details["status"] == "released"
+    assert app.billing.usage_book(JAN, by=SYSTEM).total("agency1") == 0
+
+
+def test_nothing_delivered_captures_nothing_and_releases_the_quota(any_store: Store) -> None:
+    app, _ = agency(any_store)
+    hold = app.sending.authorize("agency1", "sms", 10, key="k", by="bob")
+    assert app.sending.capture(hold, 0, by="bob").delivered == 0
+    assert _counted(app, "agency1") == 0
+    assert app.billing.usage_book(JAN, by=SYSTEM).total("agency1") == 0
+    with pytest.raises(HoldClosed):
+        app.sending.release(hold, by="bob")
+
+
+def test_holds_past_their_time_are_expired_by_the_sweep(any_store: Store) -> None:
+    app, clock = agency(any_store, prepaid=True, credit=100)
+    old = app.sending.authorize("agency1", "sms", 100, key="old", by="bob")
+    clock.advance(timedelta(minutes=10))
+    young = app.sending.authorize("agency1", "sms", 100, key="young", by="bob")
+    clock.advance(timedelta(minutes=6))  # old is 16 minutes old; the default is 15
+    with pytest.raises(HoldClosed) as late:
+        app.sending.capture(old, 100, by="bob")
+    assert late.value.details["status"] == "expired"
+    with pytest.raises(ActionDenied):
+        app.sending.expire_holds(by="owner")  # the system's (a scheduler's) job
+
+    expired = app.sending.expire_holds(by=SYSTEM)
+
+    assert [h.id for h in expired] == [old.id]
+    assert expired[0].status is HoldStatus.EXPIRED
+    assert app.sending.expire_holds(by=SYSTEM) == []
+    assert _counted(app, "agency1") == 100  # young's only
+    assert balance(app, "wallet:agencydemo") == eur(100) - young.amount  # type: ignore[operator]
+    assert app.sending.capture(young, 100, by="bob").charged == young.amount
+
+
+# -- refusals: typed, and nothing held ------------------------------------------------------
+
+
+def test_refusals_are_typed_and_hold_nothing(any_store: Store) -> None:
+    app, _ = agency(any_store, prepaid=True, credit=1)
+    with pytest.raises(ActionDenied):
+        app.sending.authorize("agency1", "sms", 1, key="a", by="new")
+    with pytest.raises(ActionDenied):
+        app.sending.authorize("agency1", "sms", 1, key="a", by="yara")  # a sibling's user
+    app.billing.set_quota("agency1", Quota(100), by="owner")
+    with pytest.raises(QuotaExceeded) as over:
+        app.sending.authorize("agency1", "sms", 101, key="a", by="bob")
+    assert over.value.details["limited_by"] == "agency1"
+    with pytest.raises(InsufficientCredit):
+        app.sending.authorize("agency1", "sms", 13, key="a", by="bob")  # 1.04 EUR > 1
+    app.accounts.pause("agencydemo", by=SYSTEM)
+    with pytest.raises(AccountNotActive):
+        app.sending.authorize("agency1", "sms", 1, key="a", by="bob")
+    app.accounts.resume("agencydemo", by=SYSTEM)
+
+    with pytest.raises(HoldNotFound):
+        app.sending.hold("agency1", "a", by="bob")
+    assert _counted(app, "agency1") == _counted(app, "agencydemo") == 0
+    assert balance(app, "wallet:agencydemo") == eur(1)
+    assert app.credits.reservations(by=SYSTEM) == []
+    ok = app.sending.authorize("agency1", "sms", 12, key="a", by="bob")  # 0.96 EUR fits
+    assert ok.amount == eur("0.96")
+
+
+def test_a_parent_cap_refuses_the_send_and_names_the_limit(any_store: Store) -> None:
+    app, _ = agency(any_store)
+    app.billing.set_quota("agencydemo", Quota(50), by=SYSTEM)
+    app.sending.authorize("agency2", "sms", 40, key="a", by="yara")
+    with pytest.raises(QuotaExceeded) as over:
+        app.sending.authorize("agency1", "sms", 11, key="b", by="sam")
+    assert over.value.details["limited_by"] == "agencydemo"
+
+
+def test_bad_input_names_the_field_and_changes_nothing(any_store: Store) -> None:
+    app, _ = agency(any_store)
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"channel": "pigeon"}, "channel"),
+        ({"quantity": 0}, "quantity"),
+        ({"quantity": -1}, "quantity"),
+        ({"quantity": 1.5}, "quantity"),
+        ({"key": ""}, "key"),
+        ({"label": 7}, "label"),
+    ]
+    for change, field in cases:
+        args: dict[str, Any] = {"channel": "sms", "quantity": 1, "key": "k", **change}
+        with pytest.raises(InvalidInput) as bad:
+            app.sending.authorize(
+                "agency1", args["channel"], args["quantity"], key=args["key"],
+                label=args.get("label"), by="bob",
+            )  # fmt: skip
+        assert bad.value.details["field"] == field, change
+    hold = app.sending.authorize("agency1", "sms", 5, key="k", by="bob")
+    with pytest.raises(InvalidQuantity) as bad_delivery:
+        app.sending.capture(hold, 6, by="bob")
+    assert bad_delivery.value.details["field"] == "delivered"
+    with pytest.raises(InvalidInput):
+        app.sending.capture("k", 1, by="bob")  # type: ignore[arg-type]
+    assert app.sending.hold("agency1", "k", by="bob").status is HoldStatus.HELD
+
+
+# -- prepaid: the price held and spent ------------------------------------------------------
+
+
+def test_a_prepaid_send_holds_its_price_on_the_wallet_the_ledger_names(any_store: Store) -> None:
+    app, _ = agency(any_store, prepaid=True, credit=100)
+    hold = app.sending.authorize("agency1", "sms", 600, key="c1", by="bob")
+    assert (hold.amount, hold.base, hold.charge) == (eur("48.00"), 0, "all")
+    assert balance(app, "wallet:agencydemo") == eur("52.00")  # agency1 draws on its master
+    assert balance(app, "reserved:agency1") == eur("48.00")
+
+    second = app.sending.authorize("agency1", "sms", 600, key="c2", by="bob")
+    assert (second.base, second.amount) == (600, eur("42.00"))  # 400 at 0.08, 200 at 0.05
+
+    assert app.sending.capture(hold, 600, by="bob").charged == eur("48.00")
+    partial = app.sending.capture(second, 300, by="bob")
+    assert partial.charged == eur("24.00")  # 300 at 0.08 on the base of 600
+    assert balance(app, "wallet:agencydemo") == eur("28.00")
+    assert balance(app, "spent:agency1") == eur("72.00")
+    assert balance(app, "reserved:agency1") == eur(0)
+
+
+def test_when_every_send_is_delivered_the_period_spends_the_price_of_its_volume(
+    any_store: Store,
+) -> None:
+    app, _ = agency(any_store, prepaid=True, credit=1000)
+    sizes = [300, 450, 1, 999, 250, 1200]
+    for i, size in enumerate(sizes):
+        account, user = ("agency1", "bob") if i % 2 else ("agencydemo", "owner")
+        hold = app.sending.authorize(account, "sms", size, key=f"s{i}", by=user)
+        app.sending.capture(hold, size, by=user)
+    spent = balance(app, "spent:agency1") + balance(app, "spent:agencydemo")
+    assert spent == eur(SMS.amount(sum(sizes)))
+    assert balance(app, "wallet:agencydemo") == eur(1000) - spent
+
+
+def test_a_release_gives_the_credit_and_the_volume_back(any_store: Store) -> None:
+    app, _ = agency(any_store, prepaid=True, credit=100)
+    hold = app.sending.authorize("agency1", "sms", 600, key="c1", by="bob")
+    app.sending.release(hold, by="sam")
+    assert balance(app, "wallet:agencydemo") == eur(100)
+    again = app.sending.authorize("agency1", "sms", 600, key="c2", by="bob")
+    assert (again.base, again.amount) == (0, eur("48.00"))
+
+
+def test_a_postpaid_sub_of_a_prepaid_master_holds_no_credit(any_store: Store) -> None:
+    app, _ = agency(any_store, prepaid=True, credit=10)
+    ladder = PlanLadder([Plan("2,500", 2500, Money(15, "EUR"))])
+    app.billing.set_profile("agency2", ladder, by=SYSTEM)  # agency2 pays its own invoice
+    hold = app.sending.authorize("agency2", "sms", 2000, key="x", by="yara")
+    assert (hold.payer_id, hold.amount) == ("agency2", None)
+    assert balance(app, "wallet:agencydemo") == eur(10)
+
+
+# -- races: never past the quota, never past the credit -------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_concurrent_sends_never_pass_the_quota_or_the_credit(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """8 threads, each with its own application over one database, race sends on one
+    account with a quota of 60 messages and 4 EUR of credit (50 SMS at 0.08)."""
+    import threading
+
+    def open_store() -> Any:
+        if kind == "sqlite":
+            return SqliteStore(tmp_path / "race.db", timeout=30)
+        from subacct.storage.postgres import PostgresStore
+
+        cluster: TempCluster = request.getfixturevalue("pg_cluster")
+        return PostgresStore(cluster.conninfo(), schema=schema, max_size=2)
+
+    schema = request.getfixturevalue("pg_schema") if kind == "postgres" else ""
+    first = open_store()
+    app, _ = agency(first, prepaid=True, credit=4)
+    app.billing.set_quota("agency1", Quota(60), by="owner")
+    stores = [open_store() for _ in range(8)]
+    outcomes: list[tuple[str, int, int]] = []
+    lock = threading.Lock()
+
+    def sender(n: int) -> None:
+        settings = Settings(clock=FixedClock(T0), currency="EUR", max_attempts=100)
+        mine = Subacct(stores[n], settings)  # UuidIds: ids unique across the apps
+        for i in range(8):
+            size = 1 + (n + i) % 3
+            try:
+                hold = mine.sending.authorize("agency1", "sms", size, key=f"t{n}-{i}", by="bob")
+            except (QuotaExceeded, InsufficientCredit) as refused:
+                with lock:
+                    outcomes.append((refused.code, size, 0))
+                continue
+            delivered = size if i % 4 else size - 1
+            mine.sending.capture(hold, delivered, by="bob")
+            with lock:
+                outcomes.append(("sent", size, delivered))
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    delivered = sum(d for code, _, d in outcomes if code == "sent")
+    assert len(outcomes) == 64
+    assert delivered == app.billing.usage_book(JAN, by=SYSTEM).total("agency1")
+    assert delivered == _counted(app, "agency1") <= 60
+    spent = balance(app, "spent:agency1")
+    assert spent == eur(Decimal("0.08") * delivered) <= eur(4)
+    assert balance(app, "wallet:agencydemo") == eur(4) - spent
+    assert balance(app, "reserved:agency1") == eur(0)
+    assert {code for code, _, _ in outcomes} <= {"sent", "over_quota", "insufficient_credit"}
+    for store in [first, *stores]:
+        store.close()
