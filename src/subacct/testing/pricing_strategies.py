@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from subacct.domain.ids import AccountId
 from subacct.money import Money
 from subacct.pricing import (
+    DEFAULT_CHANNELS,
     BillingPeriod,
-    Channel,
     PackagePrice,
     Plan,
     PlanLadder,
@@ -45,6 +45,7 @@ __all__ = [
     "subadditive_ladders",
     "tiered_prices",
     "usage_batches",
+    "usage_dimensions",
     "usage_records",
 ]
 
@@ -163,16 +164,30 @@ def usage_records(
     period: BillingPeriod | None = None,
     max_quantity: int = 10_000,
 ) -> st.SearchStrategy[UsageRecord]:
-    """Single valid usage records (any channel, optional label)."""
+    """Single valid usage records (a default channel, optional label, dimensions and
+    sending user)."""
     account_ids = st.sampled_from(accounts) if accounts else st.sampled_from(["m", "s1", "s2"])
     return st.builds(
         UsageRecord,
         account_ids.map(AccountId),
         st.just(period) if period is not None else billing_periods(),
-        st.sampled_from(Channel),
+        st.sampled_from(DEFAULT_CHANNELS.channels),
         st.integers(0, max_quantity),
         _KEYS,
         st.one_of(st.none(), st.sampled_from(["newsletter", "alerts", "marketing"])),
+        usage_dimensions(),
+        st.one_of(st.none(), st.sampled_from(["ann", "bob"])),
+    )
+
+
+def usage_dimensions() -> st.SearchStrategy[dict[str, str]]:
+    """Dimensions of a usage record: none, or a destination country (and a route)."""
+    return st.one_of(
+        st.just({}),
+        st.fixed_dictionaries(
+            {"country": st.sampled_from(["DE", "FR", "US"])},
+            optional={"route": st.sampled_from(["premium", "standard"])},
+        ),
     )
 
 
