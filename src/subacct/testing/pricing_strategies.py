@@ -26,9 +26,11 @@ from subacct.money import Money
 from subacct.pricing import (
     DEFAULT_CHANNELS,
     BillingPeriod,
+    Charge,
     PackagePrice,
     Plan,
     PlanLadder,
+    PriceList,
     PriceModel,
     Tier,
     TieredPrice,
@@ -41,6 +43,7 @@ __all__ = [
     "billing_periods",
     "package_prices",
     "plan_ladders",
+    "price_lists",
     "price_models",
     "subadditive_ladders",
     "tiered_prices",
@@ -156,6 +159,24 @@ def price_models(currency: str = "USD") -> st.SearchStrategy[PriceModel]:
 
 
 _KEYS = st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=16)
+
+
+@st.composite
+def price_lists(
+    draw: st.DrawFn, *, models: st.SearchStrategy[PriceModel] | None = None
+) -> PriceList:
+    """A price of charges that bills every record ``usage_records`` makes: email, SMS,
+    SMS to DE (more specific) and, for any other channel, a catch-all; each priced by a
+    model of ``models`` (``price_models()`` by default), all in USD."""
+    pick = price_models() if models is None else models
+    return PriceList(
+        [
+            Charge("email", draw(pick), "email"),
+            Charge("sms", draw(pick), "sms"),
+            Charge("sms_de", draw(pick), "sms", {"country": "DE"}),
+            Charge("other", draw(pick)),
+        ]
+    )
 
 
 def usage_records(
