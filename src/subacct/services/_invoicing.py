@@ -88,6 +88,7 @@ class Payers:
         )
         self._profiles = uow.records(BILLING_PROFILES).find_many(ids)
         self._paying = set(self._profiles)
+        self._charged = any(isinstance(p.price, PriceList) for p in self._profiles.values())
         payers = {
             payer_in([a.id for a in (c, *above)], self._paying) for c, above in chains.values()
         }
@@ -112,6 +113,8 @@ class Payers:
     ) -> None:
         """Refuse (``NoMatchingCharge``, field ``channel``) a record that no charge of its
         payer's price bills."""
+        if not self._charged:  # one model bills every channel
+            return
         payer = payer_in([a.id for a in (account, *ancestors)], self._paying)
         if payer is not None:
             charge_for(self._profiles[payer].price, record.channel, record.dimensions)
