@@ -90,7 +90,7 @@ from subacct.policy import (
     Grant,
     Role,
 )
-from subacct.pricing import BillingPeriod, Channel, Plan, PlanLadder, UsageRecord
+from subacct.pricing import DEFAULT_CHANNELS, BillingPeriod, Plan, PlanLadder, UsageRecord
 from subacct.pricing.ledger import LedgerRequest, Receipt
 from subacct.storage.memory import MemoryStore
 from subacct.storage.sqlite import SqliteStore
@@ -272,7 +272,7 @@ def batches(
     """``count`` usage records in batches, tree by tree (a host flushes each tenant's
     usage: every batch holds records of one master's tree, on random accounts of it),
     keys numbered from ``start``."""
-    channels = list(Channel)
+    channels = list(DEFAULT_CHANNELS)
     each = count // len(trees)
     serial = start
     for tree in trees:

@@ -47,9 +47,9 @@ from typing import Any, TypeVar
 from _machine import machine
 from subacct.money import Money
 from subacct.pricing import (
+    DEFAULT_CHANNELS,
     BillingPeriod,
     BillingStructure,
-    Channel,
     Invoice,
     Payer,
     Plan,
@@ -62,7 +62,7 @@ from subacct.pricing import (
 T = TypeVar("T")
 U = TypeVar("U")
 PERIOD = BillingPeriod(2026, 1)
-CHANNELS = list(Channel)
+CHANNELS = list(DEFAULT_CHANNELS)
 
 
 def ladder() -> PlanLadder:

@@ -54,6 +54,7 @@ __all__ = [
     "LinkError",
     "LinkedAccountsCannotShare",
     "MembershipNotFound",
+    "NoMatchingCharge",
     "NotADescendant",
     "NotFound",
     "NotResourceOwner",
@@ -83,6 +84,7 @@ __all__ = [
     "StorageTimeout",
     "StorageUnavailable",
     "SubacctError",
+    "UnknownChannel",
     "UserNotFound",
     "VolumeAboveLadder",
     "WalletNotFound",
@@ -459,6 +461,20 @@ class PeriodMismatch(InvalidInput):
     """A usage record or invoice belongs to another billing period."""
 
     code = "period_mismatch"
+
+
+class UnknownChannel(InvalidInput):
+    """A channel the application's catalog does not offer (``Settings.channels``);
+    ``details["channel"]`` names it and ``field`` is ``channel``."""
+
+    code = "unknown_channel"
+
+
+class NoMatchingCharge(InvalidInput):
+    """No charge of the payer's price matches a usage record's channel and dimensions
+    (``subacct.pricing.charge_for``); ``field`` is ``channel``."""
+
+    code = "no_matching_charge"
 
 
 class InvalidBillingStructure(InvalidInput):

@@ -29,6 +29,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from subacct.errors import SchemaError, quoted
 from subacct.money import Money, to_decimal
+from subacct.pricing.channels import Channel, Dimensions
 
 __all__ = ["SCHEMA_VERSION", "converter", "make_converter", "structure", "unstructure"]
 
@@ -64,6 +65,11 @@ def make_converter() -> cattrs.Converter:
         Money, lambda m: {"amount": str(m.amount), "currency": m.currency}
     )
     conv.register_structure_hook(Money, _structure_money)
+    # channels travel as their names, dimensions as a JSON object (keys sorted)
+    conv.register_unstructure_hook(Channel, lambda c: c.value)
+    conv.register_structure_hook(Channel, _structure_channel)
+    conv.register_unstructure_hook(Dimensions, lambda d: dict(d.items()))
+    conv.register_structure_hook(Dimensions, _structure_dimensions)
     # sets travel as sorted lists: plain JSON, and the same text for the same set
     conv.register_unstructure_hook_func(
         lambda t: t in (frozenset, set) or getattr(t, "__origin__", None) in (frozenset, set),
@@ -104,21 +110,40 @@ def make_converter() -> cattrs.Converter:
     return conv
 
 
-_MODEL_TAGS: Final = {"PlanLadder": "ladder", "TieredPrice": "tiered", "PackagePrice": "package"}
+_MODEL_TAGS: Final = {
+    "PlanLadder": "ladder",
+    "TieredPrice": "tiered",
+    "PackagePrice": "package",
+    "PriceList": "charges",
+}
 
 
 def _configure_unions(conv: cattrs.Converter) -> None:
     """Unions stored in records carry a tag naming their member (``"model": "ladder"``)."""
     from cattrs.strategies import configure_tagged_union
 
+    from subacct.pricing.charges import ChargeModel
     from subacct.pricing.profiles import PriceSpec
 
-    configure_tagged_union(
-        PriceSpec,
-        conv,
-        tag_generator=lambda cls: _MODEL_TAGS[cls.__name__],
-        tag_name="model",
-    )
+    for union in (ChargeModel, PriceSpec):
+        configure_tagged_union(
+            union,
+            conv,
+            tag_generator=lambda cls: _MODEL_TAGS[cls.__name__],
+            tag_name="model",
+        )
+
+
+def _structure_channel(value: Any, _: type) -> Channel:
+    if not isinstance(value, str):
+        raise SchemaError(f"a channel is a name, got {quoted(value)}")
+    return Channel(value)
+
+
+def _structure_dimensions(value: Any, _: type) -> Dimensions:
+    if not isinstance(value, dict):
+        raise SchemaError(f"dimensions must be an object of names to text, got {quoted(value)}")
+    return Dimensions(value)
 
 
 def _structure_money(value: Any, _: type) -> Money:

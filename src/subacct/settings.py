@@ -21,6 +21,7 @@ from subacct.errors import InvalidInput, quoted
 from subacct.money import Money
 from subacct.policy.actions import DEFAULT_CATALOG, ActionCatalog
 from subacct.policy.roles import DEFAULT_ROLES, Role
+from subacct.pricing.channels import DEFAULT_CHANNELS, ChannelCatalog
 from subacct.pricing.plan_changes import UpgradePolicy
 from subacct.runtime import SystemClock, UuidIds
 from subacct.storage.ports import Clock, IdFactory
@@ -102,6 +103,8 @@ class Settings:
     * ``hierarchy``: how deep the account tree may grow;
     * ``catalog`` and ``roles``: the actions the policy knows and the built-in roles
       (seed 004's four by default; custom roles are stored with ``policy.define_role``);
+    * ``channels``: the sending channels the application offers (``ChannelCatalog``:
+      email, SMTP and SMS by default); usage, sends and reports on another are refused;
     * ``upgrade_policy``: the prerequisites of plan upgrades (seed 001);
     * ``currency``: the credit ledger used when a call names none;
     * ``max_attempts``: how many times in all a unit of work runs when it lost a race, or
@@ -125,6 +128,9 @@ class Settings:
         default=DEFAULT_CATALOG, validator=_of(ActionCatalog, "catalog")
     )
     roles: tuple[Role, ...] = attrs.field(default=DEFAULT_ROLES, converter=_roles)
+    channels: ChannelCatalog = attrs.field(
+        default=DEFAULT_CHANNELS, validator=_of(ChannelCatalog, "channels")
+    )
     upgrade_policy: UpgradePolicy = attrs.field(
         factory=UpgradePolicy, validator=_of(UpgradePolicy, "upgrade_policy")
     )

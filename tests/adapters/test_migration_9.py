@@ -4,18 +4,16 @@ key), stored logins are normalized (or the migration refuses, changing nothing),
 names lose the characters version 9 refuses, and the event log written before still reads.
 
 A version 8 database is made the way the other migration tests make old ones: a current
-store, its versions 10 and 9 undone (the API key uses; the ``seq`` column, the sequence,
+store, its versions 11, 10 and 9 undone (the API key uses; the ``seq`` column, the sequence,
 the function), rows then written in the shapes version 8 wrote.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,9 +23,10 @@ from subacct.policy import SEND_MESSAGES, Decision, Grant, Reason, Role, Scope, 
 from subacct.storage import Store
 from subacct.storage.collections import AUDIT_RECORDS
 from subacct.storage.records import dump_record
-from subacct.storage.sql import SEQUENCED_BY_MIGRATION, record_index_ddl, record_tables_after
-from subacct.storage.sqlite import MIGRATIONS
-from subacct.testing.pgcluster import TempCluster
+from subacct.storage.sql import SEQUENCED_BY_MIGRATION, record_index_ddl
+
+from .old_databases import OldDatabase, PostgresDatabase, SqliteDatabase, database
+from .test_migration_11 import UNDO_11
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 _INDEXES = dict(SEQUENCED_BY_MIGRATION[9])["audit_records"]
@@ -39,102 +38,43 @@ def wide(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
 
-class OldDatabase:
-    """A database at version 8: raw statements (``?`` placeholders) and fresh stores."""
-
-    def __init__(
-        self,
-        run: Callable[[str, Sequence[Any]], list[Any]],
-        open_store: Callable[[], Store],
-        version: Callable[[], int],
-    ) -> None:
-        self.run, self.open, self.version = run, open_store, version
-
-    def rows(self, table: str) -> list[Any]:
-        return sorted(map(tuple, self.run(f"SELECT * FROM {table}", ())), key=repr)
-
-
-def _sqlite(tmp_path: Path) -> Iterator[OldDatabase]:
-    from subacct.storage.sqlite import SqliteStore
-
-    path = tmp_path / "v8.db"
-    opened: list[SqliteStore] = []
-
-    def run(sql: str, params: Sequence[Any]) -> list[Any]:
-        with sqlite3.connect(path) as conn:  # commits
-            rows = conn.execute(sql, params).fetchall()
-        conn.close()
-        return rows
-
-    def open_store() -> Store:
-        store = SqliteStore(path)
-        opened.append(store)
-        return store
-
-    def version() -> int:
-        return int(run("PRAGMA user_version", ())[0][0])
-
-    _seed(open_store())
-    for store in opened:
-        store.close()
-    for table in record_tables_after(9):  # versions 10 and up undone
-        run(f"DROP TABLE {table}", ())
+def _sqlite(old: SqliteDatabase) -> Iterator[OldDatabase]:
+    _seed(old.open())
+    old.close_stores()
+    for statement in UNDO_11:  # version 11 undone
+        old.run(statement, ())
+    old.run("DROP TABLE rec_api_key_uses", ())  # version 10 undone
     for field in _INDEXES:
-        run(f"DROP INDEX rec_audit_records_{field}", ())
-    run("DROP INDEX rec_audit_records_by_seq", ())
-    run("ALTER TABLE rec_audit_records DROP COLUMN seq", ())
+        old.run(f"DROP INDEX rec_audit_records_{field}", ())
+    old.run("DROP INDEX rec_audit_records_by_seq", ())
+    old.run("ALTER TABLE rec_audit_records DROP COLUMN seq", ())
     for statement in _V8_INDEXES:
-        run(statement, ())
-    run("PRAGMA user_version = 8", ())
-    yield OldDatabase(run, open_store, version)
-    for store in opened:
-        store.close()
+        old.run(statement, ())
+    old.set_version(8)
+    yield old
+    old.close_stores()
 
 
-def _postgres(cluster: TempCluster, schema: str) -> Iterator[OldDatabase]:
-    import psycopg
-
-    from subacct.storage.postgres import PostgresStore
-
-    opened: list[PostgresStore] = []
-
-    def run(sql: str, params: Sequence[Any]) -> list[Any]:
-        with psycopg.connect(cluster.conninfo()) as conn:  # commits
-            conn.execute(f"SET search_path TO {schema}")
-            cursor = conn.execute(sql.replace("?", "%s"), params)
-            return cursor.fetchall() if cursor.description else []
-
-    def open_store() -> Store:
-        store = PostgresStore(cluster.conninfo(), schema=schema, max_size=2)
-        opened.append(store)
-        return store
-
-    def version() -> int:
-        return int(run("SELECT max(version) FROM subacct_schema_version", ())[0][0])
-
-    _seed(open_store())
-    for store in opened:
-        store.close()
-    for table in record_tables_after(9):  # versions 10 and up undone
-        run(f"DROP TABLE {table}", ())
-    run("DROP FUNCTION subacct_sequence_block(text, bigint)", ())
-    run("DROP SEQUENCE rec_audit_records_numbers", ())
-    run("ALTER TABLE rec_audit_records DROP COLUMN seq", ())  # and the indexes on it
+def _postgres(old: PostgresDatabase) -> Iterator[OldDatabase]:
+    _seed(old.open())
+    old.close_stores()
+    for statement in UNDO_11:  # version 11 undone
+        old.run(statement, ())
+    old.run("DROP TABLE rec_api_key_uses", ())  # version 10 undone
+    old.run("DROP FUNCTION subacct_sequence_block(text, bigint)", ())
+    old.run("DROP SEQUENCE rec_audit_records_numbers", ())
+    old.run("ALTER TABLE rec_audit_records DROP COLUMN seq", ())  # and the indexes on it
     for statement in _V8_INDEXES:
-        run(statement, ())
-    run("DELETE FROM subacct_schema_version WHERE version >= 9", ())
-    yield OldDatabase(run, open_store, version)
-    for store in opened:
-        store.close()
+        old.run(statement, ())
+    old.set_version(8)
+    yield old
+    old.close_stores()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def old(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OldDatabase]:
-    if request.param == "sqlite":
-        yield from _sqlite(tmp_path)
-    else:
-        cluster = request.getfixturevalue("pg_cluster")
-        yield from _postgres(cluster, request.getfixturevalue("pg_schema"))
+    fresh = database(request, tmp_path)
+    yield from _sqlite(fresh) if isinstance(fresh, SqliteDatabase) else _postgres(fresh)
 
 
 def _app(store: Store) -> Subacct:
@@ -177,7 +117,7 @@ def test_stored_audit_records_are_numbered_by_time_then_the_number_ending_their_
     _old_record(old, "audit_0", T0 + timedelta(milliseconds=500))  # ".500000+00:00"
     _old_record(old, "audit_x", T0)  # no number: after the numbered ones of its time
     app = _app(old.open())
-    assert old.version() == len(MIGRATIONS)
+    assert old.version() == 11
     got = [r.id for r in app.audit.records("m", by=SYSTEM)]
     written = [f"audit_{n}" for n in range(2, 65, 2)]
     assert got == ["audit_9999", *written, "audit_x", "audit_0"]
@@ -227,7 +167,7 @@ def test_logins_that_cannot_be_normalized_stop_the_migration_and_change_nothing(
     assert {table: old.rows(table) for table in tables} == before
     old.run("DELETE FROM users WHERE id IN ('ann', 'pam2')", ())
     app = _app(old.open())
-    assert old.version() == len(MIGRATIONS)
+    assert old.version() == 11
     assert app.accounts.get("m", by=SYSTEM).name == "TeamX"
 
 

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from subacct import Account, AgencyLink, Membership, Money, User
 from subacct.domain import AccountId, HierarchyRules
 from subacct.errors import AmountOutOfBounds, SchemaError
+from subacct.pricing import UsageRecord
 from subacct.serialization import structure, unstructure
+from subacct.testing.pricing_strategies import usage_records
 from subacct.testing.strategies import (
     account_names,
     accounts,
@@ -29,6 +31,26 @@ def roundtrip(obj: object) -> object:
 @given(accounts())
 def test_account_roundtrip(account: Account) -> None:
     assert roundtrip(account) == account
+
+
+@given(usage_records())
+def test_usage_record_roundtrip_keeps_dimensions_and_owner(record: UsageRecord) -> None:
+    back = roundtrip(record)
+    assert back == record
+    assert isinstance(back, UsageRecord)
+    assert back.dimensions == record.dimensions
+
+
+def test_usage_record_shape_is_stable() -> None:
+    from subacct.pricing import BillingPeriod
+
+    record = UsageRecord("a", BillingPeriod(2026, 1), "sms", 2, "k", None, {"country": "DE"}, "ann")
+    data = unstructure(record)
+    assert data["channel"] == "sms"
+    assert data["dimensions"] == {"country": "DE"}
+    assert data["owner_id"] == "ann"
+    old = {k: v for k, v in data.items() if k not in ("dimensions", "owner_id")}
+    assert structure(old, UsageRecord).dimensions == {}  # data written before reads
 
 
 @given(hierarchies(max_levels=3))

@@ -13,6 +13,8 @@ See ``docs/billing.md`` for the concepts and worked examples.
 Money(amount=Decimal('30'), currency='USD')
 """
 
+from subacct.pricing.channels import DEFAULT_CHANNELS, Channel, ChannelCatalog, Dimensions
+from subacct.pricing.charges import ALL_CHARGE, Charge, PriceList, charge_for
 from subacct.pricing.commissions import (
     SUBSCRIPTION_KINDS,
     CommissionLine,
@@ -50,13 +52,12 @@ from subacct.pricing.plan_changes import (
     request_change,
     upgrade_charge,
 )
-from subacct.pricing.pooling import Comparison, compare, split_pro_rata
+from subacct.pricing.pooling import Comparison, compare, compare_charges, split_pro_rata
 from subacct.pricing.quotas import Quota, QuotaCheck, QuotaState
 from subacct.pricing.structure import BillingMode, BillingStructure, Payer
 from subacct.pricing.subadditivity import is_subadditive, subadditivity_witness
 from subacct.pricing.tiers import PackagePrice, Tier, TieredPrice, TierMode
 from subacct.pricing.usage import (
-    Channel,
     UsageBook,
     UsageRecord,
     subtree_total,
@@ -64,6 +65,8 @@ from subacct.pricing.usage import (
 )
 
 __all__ = [
+    "ALL_CHARGE",
+    "DEFAULT_CHANNELS",
     "SUBSCRIPTION_KINDS",
     "BillingMode",
     "BillingPeriod",
@@ -71,11 +74,14 @@ __all__ = [
     "ChangeKind",
     "ChangeStatus",
     "Channel",
+    "ChannelCatalog",
+    "Charge",
     "CommissionLine",
     "CommissionStatement",
     "Commitment",
     "CommitmentCharge",
     "Comparison",
+    "Dimensions",
     "Hold",
     "HoldStatus",
     "Invoice",
@@ -87,6 +93,7 @@ __all__ = [
     "Plan",
     "PlanChange",
     "PlanLadder",
+    "PriceList",
     "PriceModel",
     "Quota",
     "QuotaCheck",
@@ -106,9 +113,11 @@ __all__ = [
     "apply_change",
     "approve",
     "build_invoices",
+    "charge_for",
     "commission_statement",
     "commitment_charge",
     "compare",
+    "compare_charges",
     "is_subadditive",
     "reject",
     "send_price",

@@ -18,6 +18,9 @@ descendants. It applies every rule that reaches the invoice:
   was created, to the payer of its parent, numbered among every sub-account ever created
   under that payer.
 
+A payer priced by charges (``PriceList``) is billed from ``slices``, each account's usage
+per channel and dimensions: each charge on the pooled volume it bills.
+
 Usage recorded for an account always reaches an invoice: an account with usage in the
 period is billed whatever its standing, so nothing recorded is dropped.
 
@@ -50,14 +53,16 @@ from subacct.domain.ids import AccountId
 from subacct.domain.lifecycle import Standing, StatusHistory, standing
 from subacct.errors import InvalidBillingStructure, NotFound, PeriodAlreadyInvoiced, quoted
 from subacct.pricing import _checks
+from subacct.pricing.charges import PriceList
 from subacct.pricing.fees import setup_fee_lines
 from subacct.pricing.invoices import Invoice, InvoiceLine, PayerTerms, Rounding, build_invoices
 from subacct.pricing.ladder import PlanLadder
 from subacct.pricing.period import BillingPeriod
 from subacct.pricing.plan_changes import PlanChange, Subscription, period_plan
-from subacct.pricing.pooling import Comparison, compare
+from subacct.pricing.pooling import Comparison, compare, compare_charges
 from subacct.pricing.profiles import BillingProfile
 from subacct.pricing.structure import BillingStructure
+from subacct.pricing.usage import UsageSlice
 
 __all__ = [
     "InvoicedAccount",
@@ -153,6 +158,7 @@ def period_invoices(
     changes: Mapping[AccountId, Sequence[PlanChange]] | None = None,
     rounding: Rounding | None = None,
     invoiced: Mapping[AccountId, AccountId] | None = None,
+    slices: Mapping[str, Mapping[UsageSlice, int]] | None = None,
 ) -> tuple[Invoice, ...]:
     """Every invoice of ``accounts`` (a top-level account and all its descendants) for
     ``period``, in payer id order (see the module docstring for the rules).
@@ -191,6 +197,7 @@ def period_invoices(
         rounding=rounding,
         terms=terms,
         charges=_setup_fees(accounts, profiles, parents, set(structure.accounts), period),
+        slices=None if slices is None else {a: p for a, p in slices.items() if a in billed},
     )
 
 
@@ -225,11 +232,13 @@ def period_comparison(
     *,
     histories: Mapping[AccountId, StatusHistory] | None = None,
     invoiced: Mapping[AccountId, AccountId] | None = None,
+    slices: Mapping[str, Mapping[UsageSlice, int]] | None = None,
 ) -> Comparison:
     """Seed 000's question for the payer ``root_id`` in ``period``: each account on its
     own invoice (itself and the accounts it pays for), billed standalone on its price,
-    against their volume pooled. The accounts are those the invoice bills (see
-    ``billed_accounts``): one closed before the period is no part of it."""
+    against their volume pooled (per charge for a ``PriceList``, from ``slices``). The
+    accounts are those the invoice bills (see ``billed_accounts``): one closed before
+    the period is no part of it."""
     root = AccountId(root_id)
     profile = profiles.get(root)
     if profile is None:
@@ -241,6 +250,14 @@ def period_comparison(
         raise NotFound(
             f"{quoted(root)} is not billed in {period}", account_id=root, period=str(period)
         )
+    if isinstance(profile.price, PriceList):
+        if slices is None:
+            raise InvalidBillingStructure(
+                f"{quoted(root)} is priced by charges: its comparison needs usage per channel",
+                account_id=root,
+                field="slices",
+            )
+        return compare_charges(profile.price, {a: slices.get(a, {}) for a in pool})
     return compare(profile.price, {a: usage.get(a, 0) for a in pool})
 
 

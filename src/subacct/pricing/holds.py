@@ -39,10 +39,11 @@ from subacct.domain.ids import AccountId, UserId
 from subacct.errors import HoldClosed, IdempotencyConflict, InvalidQuantity, quoted
 from subacct.money import Money, subtract
 from subacct.pricing import _checks
+from subacct.pricing.channels import Channel, Dimensions, dimensions
 from subacct.pricing.model import PriceModel
 from subacct.pricing.period import BillingPeriod
 from subacct.pricing.profiles import scoped_key
-from subacct.pricing.usage import Channel, UsageRecord
+from subacct.pricing.usage import UsageRecord
 
 __all__ = ["Hold", "HoldStatus", "SendVolume", "send_price"]
 
@@ -79,8 +80,9 @@ def _charge(value: object) -> str:
 class Hold:
     """One send's hold, from ``app.sending.authorize``.
 
-    ``quantity`` messages on ``channel`` from ``account_id`` under the send's idempotency
-    ``key`` (the account's own), counted in ``period``; ``payer_id`` is the account billed
+    ``quantity`` messages on ``channel`` (with ``dimensions``, e.g. the destination
+    country) from ``account_id`` under the send's idempotency ``key`` (the account's own),
+    counted in ``period``; ``payer_id`` is the account billed
     for it (``None``: nobody is). For a prepaid payer, ``amount`` is the credit held on
     the paying wallet under the ledger reservation ``reservation_id``, priced on the
     payer's volume ``base`` of charge ``charge``; for others these are ``None``.
@@ -93,12 +95,13 @@ class Hold:
     id: str = attrs.field(converter=_hold_id)
     account_id: AccountId = attrs.field(converter=_checks.account)
     key: str = attrs.field(converter=_key)
-    channel: Channel = attrs.field(validator=instance_of(Channel))
+    channel: Channel = attrs.field(converter=Channel)
     quantity: int = attrs.field(converter=_checks.quantity)
     period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
     created_at: datetime = attrs.field(validator=instance_of(datetime))
     expires_at: datetime = attrs.field(validator=instance_of(datetime))
     label: str | None = None
+    dimensions: Dimensions = attrs.field(default=None, converter=dimensions)
     overage: int = attrs.field(default=0, converter=_checks.quantity)
     owner_id: UserId | None = None
     payer_id: AccountId | None = None
@@ -121,16 +124,21 @@ class Hold:
     def is_open(self) -> bool:
         return self.status is HoldStatus.HELD
 
-    def same_send(self, channel: Channel, quantity: int, label: str | None) -> bool:
+    def same_send(
+        self, channel: Channel, quantity: int, label: str | None, dims: Dimensions
+    ) -> bool:
         """Whether a send asked again under this hold's key is this one."""
-        return (self.channel, self.quantity, self.label) == (channel, quantity, label)
+        mine = (self.channel, self.quantity, self.label, self.dimensions)
+        return mine == (channel, quantity, label, dims)
 
-    def require_same_send(self, channel: Channel, quantity: int, label: str | None) -> None:
+    def require_same_send(
+        self, channel: Channel, quantity: int, label: str | None, dims: Dimensions
+    ) -> None:
         """Refuse another send under this hold's key (``IdempotencyConflict``)."""
-        if not self.same_send(channel, quantity, label):
+        if not self.same_send(channel, quantity, label, dims):
             raise IdempotencyConflict(
                 f"key {quoted(self.key)} of account {quoted(self.account_id)} was used for "
-                f"another send ({self.quantity} on {self.channel.value})",
+                f"another send ({self.quantity} on {self.channel})",
                 key=self.key,
                 account_id=self.account_id,
             )
@@ -158,7 +166,14 @@ class Hold:
     def usage(self, delivered: int) -> UsageRecord:
         """The usage record of ``delivered`` messages of this send."""
         return UsageRecord(
-            self.account_id, self.period, self.channel, delivered, self.key, label=self.label
+            self.account_id,
+            self.period,
+            self.channel,
+            delivered,
+            self.key,
+            label=self.label,
+            dimensions=self.dimensions,
+            owner_id=self.owner_id,
         )
 
     def delivery_price(self, model: PriceModel, delivered: int) -> Money | None:

@@ -12,6 +12,12 @@ to the rounded pooled price exactly. A commitment adds a payer line when the bas
 above the price reached (``max(base, reached)``, seed 000); a prepaid commitment adds a
 credit line for the amount paid in advance, so the invoice total is the true-up (seed 001).
 
+A payer priced by a ``PriceList`` is billed per charge: each charge is priced once on the
+pooled volume of the records it bills (``slices``: usage per channel and dimensions),
+rounded, and split pro rata among the accounts that sent that volume, one line per
+account and charge (the charge's name starts the description). A charge with no usage
+is still priced at volume 0 (a ladder's smallest plan), on the payer's line.
+
 >>> from subacct.money import Money
 >>> from subacct.pricing import (BillingPeriod, BillingStructure, Plan, PlanLadder,
 ...                              build_invoices)
@@ -56,11 +62,12 @@ from subacct.money import (
     subtract,
 )
 from subacct.pricing import _checks
+from subacct.pricing.charges import PriceList, charge_volumes
 from subacct.pricing.period import BillingPeriod
 from subacct.pricing.plan_changes import PeriodPlan
 from subacct.pricing.pooling import split_pro_rata
 from subacct.pricing.structure import BillingStructure, Payer
-from subacct.pricing.usage import UsageBook
+from subacct.pricing.usage import UsageBook, UsageSlice, slice_totals
 
 __all__ = ["Invoice", "InvoiceLine", "LineKind", "PayerTerms", "Rounding", "build_invoices"]
 
@@ -216,6 +223,39 @@ def _usage_map(usage: Mapping[str, int] | UsageBook, period: BillingPeriod) -> M
     return usage
 
 
+def _slices(
+    structure: BillingStructure,
+    usage: Mapping[str, int] | UsageBook,
+    slices: Mapping[str, Mapping[UsageSlice, int]] | None,
+) -> Mapping[str, Mapping[UsageSlice, int]]:
+    """Usage per channel and dimensions, for the payers priced by charges (checked: a
+    ``PriceList`` cannot bill volumes that say no channel)."""
+    if not any(isinstance(p.price, PriceList) for p in structure.payers):
+        return {}
+    if slices is None and isinstance(usage, UsageBook):
+        return {str(a): parts for a, parts in slice_totals(usage.records()).items()}
+    if slices is None:
+        raise InvalidInput(
+            "a payer priced by charges is billed from usage per channel: pass slices or a "
+            "UsageBook",
+            field="slices",
+        )
+    if not isinstance(slices, Mapping):
+        raise InvalidInput("slices must map accounts to volumes per (channel, dimensions)")
+    for account, parts in slices.items():
+        if not isinstance(parts, Mapping):
+            raise InvalidInput(f"slices of {quoted(account)} must be a mapping", field="slices")
+        for volume in parts.values():
+            _checks.quantity(volume, field=f"usage of {quoted(account)}")
+    strangers = structure.unknown(slices)
+    if strangers:
+        raise InvalidBillingStructure(
+            f"usage for accounts outside the billing structure: {strangers[:10]}",
+            accounts=strangers,
+        )
+    return slices
+
+
 def _usage_line(account: AccountId, description: str, quantity: int, amount: Money) -> InvoiceLine:
     """A usage line from parts that are valid by construction (hot path: no re-validation).
 
@@ -272,6 +312,7 @@ def _payer_lines(
 ) -> tuple[list[InvoiceLine], Money]:
     """The payer's lines and their exact total."""
     model = payer.price
+    assert not isinstance(model, PriceList)
     currency = model.currency
     places = rounding.places(currency)
     quantum = Decimal(1).scaleb(-places)
@@ -301,6 +342,50 @@ def _payer_lines(
     return _floor_lines(payer, terms, pooled, reached, lines, rounding, places)
 
 
+def _charged_lines(
+    structure: BillingStructure,
+    payer: Payer,
+    slices: Mapping[str, Mapping[UsageSlice, int]],
+    rounding: Rounding,
+    terms: PayerTerms | None = None,
+) -> tuple[list[InvoiceLine], Money]:
+    """The lines of a payer priced by charges (``PriceList``) and their exact total: each
+    charge priced on its pooled volume, split among the accounts that sent it."""
+    price = payer.price
+    assert isinstance(price, PriceList)
+    currency = price.currency
+    places = rounding.places(currency)
+    quantum = Decimal(1).scaleb(-places)
+    members = structure.members(payer.account_id)
+    used = [charge_volumes(price, slices.get(m, {})) for m in members]
+    if terms is not None and terms.held and not any(used):
+        return _held_lines(payer, terms, rounding)
+    lines: dict[AccountId, list[InvoiceLine]] = {m: [] for m in members}
+    units_in_all = 0
+    for charge in price.charges:
+        volumes = [mine.get(charge.name, 0) for mine in used]
+        pooled = sum(volumes)
+        reached = quantized(charge.model.amount(pooled), places, rounding.mode)
+        units = int(multiply(reached, 10**places))
+        units_in_all += units
+        how = charge.model.describe(pooled)
+        note = (
+            f"{charge.name}: messages (pro rata share of {pooled} pooled: {how})"
+            if len(members) > 1
+            else f"{charge.name}: messages ({how})"
+        )
+        for m, v, share in zip(members, volumes, split_pro_rata(units, volumes), strict=True):
+            if v or share or (m == payer.account_id and charge is price.charges[0]):
+                amount = Money(multiply(share, quantum), currency)
+                lines[m].append(_usage_line(m, note, v, amount))
+    for m, mine in lines.items():
+        if not mine:  # every account billed shows on the invoice, as with one model
+            first = price.charges[0]
+            mine.append(_usage_line(m, f"{first.name}: messages", 0, Money(0, currency)))
+    out = [line for m in members for line in lines[m]]
+    return out, Money(multiply(units_in_all, quantum), currency)
+
+
 def _floor_lines(
     payer: Payer,
     terms: PayerTerms | None,
@@ -314,6 +399,7 @@ def _floor_lines(
     subscribed plan, whichever is higher, when usage stayed below it; each upgrade made
     during the period; the credit for a prepaid commitment."""
     model = payer.price
+    assert not isinstance(model, PriceList)  # a PriceList takes no commitment nor plan
     currency = model.currency
     commitment = payer.commitment
     plan = None if terms is None else terms.plan
@@ -399,10 +485,14 @@ def build_invoices(
     extra_lines: Iterable[InvoiceLine] = (),
     terms: Mapping[str, PayerTerms] | None = None,
     charges: Mapping[str, Iterable[InvoiceLine]] | None = None,
+    slices: Mapping[str, Mapping[UsageSlice, int]] | None = None,
 ) -> tuple[Invoice, ...]:
     """Every payer's invoice for ``period``, in payer id order.
 
     ``usage`` is the volume per account (a ``UsageBook`` of the same period, or a mapping).
+    ``slices`` is each account's volume per ``(channel, dimensions)``
+    (``subacct.pricing.usage.slice_totals``), which a payer priced by a ``PriceList``
+    is billed from; a ``UsageBook`` gives it by itself.
     ``extra_lines`` (adjustments) go on the invoice of each line's account's payer;
     ``charges`` are lines billed to a named payer (a setup fee goes to the payer of the
     account that created the sub-account, whoever pays for the sub afterwards).
@@ -446,6 +536,7 @@ def build_invoices(
                     field="currency",
                 )
             extras.setdefault(charged.account_id, []).append(line)
+    parts = _slices(structure, usage, slices)
     invoices = []
     caches: dict[tuple[Decimal, str], dict[int, Money]] = {}
     by_payer = {} if terms is None else dict(terms)
@@ -453,7 +544,10 @@ def build_invoices(
         raise InvalidInput("terms must map payers to PayerTerms", field="terms")
     for payer in sorted(structure.payers, key=lambda p: p.account_id):
         payer_terms = by_payer.get(payer.account_id)
-        lines, total = _payer_lines(structure, payer, volumes, rounding, caches, payer_terms)
+        if isinstance(payer.price, PriceList):
+            lines, total = _charged_lines(structure, payer, parts, rounding, payer_terms)
+        else:
+            lines, total = _payer_lines(structure, payer, volumes, rounding, caches, payer_terms)
         extra = extras.get(payer.account_id)
         if extra:
             lines.extend(extra)

@@ -19,6 +19,9 @@ nothing, the whole (minimum plan) price is on the payer's line.
 >>> c = compare(ladder, {"agencydemo": 9000, "agency1": 5300, "agency2": 1700})
 >>> c.standalone_total.amount, c.pooled_total.amount, c.saving.amount, c.cheaper.value
 (Decimal('120'), Decimal('90'), Decimal('30'), 'pooled')
+
+A price of several charges (``PriceList``) is compared per charge (``compare_charges``):
+each charge pooled on the volume it bills, against each account's own volume of it.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from subacct.domain.ids import AccountId
 from subacct.errors import InvalidInput, quoted
 from subacct.money import Money
 from subacct.pricing import _checks
+from subacct.pricing.charges import ALL_CHARGE, PriceList, charge_volumes
 from subacct.pricing.model import PriceModel
 from subacct.pricing.structure import BillingMode
+from subacct.pricing.usage import UsageSlice
 
-__all__ = ["Comparison", "compare", "split_pro_rata"]
+__all__ = ["Comparison", "compare", "compare_charges", "split_pro_rata"]
 
 
 def split_pro_rata(total: int, weights: Sequence[int]) -> list[int]:
@@ -77,11 +82,13 @@ def split_pro_rata(total: int, weights: Sequence[int]) -> list[int]:
 
 @attrs.frozen
 class Comparison:
-    """Both prices of one group of accounts (exact, unrounded)."""
+    """Both prices of one group of accounts (exact, unrounded). ``by_charge``: for a
+    price of several charges, the comparison of each charge (its name first)."""
 
     volumes: tuple[tuple[AccountId, int], ...]
     standalone: tuple[tuple[AccountId, Money], ...]
     pooled_total: Money
+    by_charge: tuple[tuple[str, Comparison], ...] = ()
 
     @property
     def pooled_volume(self) -> int:
@@ -137,3 +144,44 @@ def compare(
         standalone.append((account, price))
     pooled = model.price(sum(v for _, v in pairs))
     return Comparison(volumes=pairs, standalone=tuple(standalone), pooled_total=pooled)
+
+
+def compare_charges(
+    price: PriceList | PriceModel, slices: Mapping[str, Mapping[UsageSlice, int]]
+) -> Comparison:
+    """``compare`` per charge of ``price``: each account's volume per ``(channel,
+    dimensions)`` in ``slices`` (every account of the group, even with none) goes to the
+    charge that bills it; each charge is priced pooled and standalone, and the totals are
+    their sums. A single model is one charge (``ALL_CHARGE``).
+
+    >>> from subacct.pricing import Charge, Dimensions, PriceList, Tier, TieredPrice, TierMode
+    >>> tiers = lambda a: [Tier(1000, a), Tier(None, "0.01")]
+    >>> per = lambda a: TieredPrice(TierMode.GRADUATED, tiers(a), "EUR")
+    >>> price = PriceList([Charge("email", per("0.02"), "email"),
+    ...                    Charge("sms", per("0.10"), "sms")])
+    >>> sms = ("sms", Dimensions())
+    >>> c = compare_charges(price, {"m": {sms: 800}, "s": {sms: 700}})
+    >>> str(c.standalone_total), str(c.pooled_total), [name for name, _ in c.by_charge]
+    ('150.00 EUR', '105.00 EUR', ['email', 'sms'])
+    """
+    if not isinstance(slices, Mapping) or not slices:
+        raise InvalidInput("slices must be a non-empty mapping account -> volumes")
+    used = {a: charge_volumes(price, parts) for a, parts in slices.items()}
+    models = price.charges if isinstance(price, PriceList) else ()
+    named: list[tuple[str, PriceModel]] = [(c.name, c.model) for c in models]
+    if not isinstance(price, PriceList):
+        named = [(ALL_CHARGE, price)]
+    parts = tuple(
+        (name, compare(model, {a: mine.get(name, 0) for a, mine in used.items()}))
+        for name, model in named
+    )
+    currency = price.currency
+    accounts = [a for a, _ in parts[0][1].volumes]
+    return Comparison(
+        volumes=tuple((a, sum(dict(c.volumes)[a] for _, c in parts)) for a in accounts),
+        standalone=tuple(
+            (a, Money.sum((dict(c.standalone)[a] for _, c in parts), currency)) for a in accounts
+        ),
+        pooled_total=Money.sum((c.pooled_total for _, c in parts), currency),
+        by_charge=parts,
+    )

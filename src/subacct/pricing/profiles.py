@@ -1,7 +1,8 @@
 """What storage keeps about billing: payer profiles, quota settings and counters.
 
-A ``BillingProfile`` makes an account a payer: it has its own price model (a plan
-ladder, a tiered or a package price) and its own invoice; every account below it without
+A ``BillingProfile`` makes an account a payer: it has its own price (a plan ladder, a
+tiered or a package price for every channel, or a ``PriceList`` of charges per channel
+and dimension) and its own invoice; every account below it without
 a profile is pooled into it. Top-level accounts (masters, linked clients) need one to be
 billed. Quota counters hold the volume reserved in a period by an account and everything
 below it; reservations remember what a send took, by idempotency key.
@@ -27,6 +28,7 @@ from subacct.domain.ids import AccountId
 from subacct.errors import InvalidInput
 from subacct.money import Money, to_decimal
 from subacct.pricing import _checks
+from subacct.pricing.charges import PriceList
 from subacct.pricing.commitments import Commitment
 from subacct.pricing.fees import SetupFeeSchedule
 from subacct.pricing.ladder import PlanLadder
@@ -45,13 +47,15 @@ __all__ = [
     "scoped_key",
 ]
 
-PriceSpec: TypeAlias = PlanLadder | TieredPrice | PackagePrice
-"""The price models a profile can store (each serializes with a ``model`` tag)."""
+PriceSpec: TypeAlias = PlanLadder | TieredPrice | PackagePrice | PriceList
+"""The prices a profile can store (each serializes with a ``model`` tag)."""
 
 
 def _price(value: object) -> PriceSpec:
-    if not isinstance(value, PlanLadder | TieredPrice | PackagePrice):
-        raise InvalidInput("price must be a PlanLadder, TieredPrice or PackagePrice", field="price")
+    if not isinstance(value, PlanLadder | TieredPrice | PackagePrice | PriceList):
+        raise InvalidInput(
+            "price must be a PlanLadder, TieredPrice, PackagePrice or PriceList", field="price"
+        )
     return value
 
 
@@ -99,6 +103,7 @@ class BillingProfile:
     prepaid: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
     def __attrs_post_init__(self) -> None:
+        self.payer()  # a payer's own rules (a price of several charges takes no commitment)
         for name, money in (("hold_fee", self.hold_fee),):
             if money is not None and money.currency != self.price.currency:
                 raise InvalidInput(

@@ -42,6 +42,7 @@ from subacct.domain.ids import AccountId, UserId, check_id
 from subacct.errors import InvalidInput, quoted
 from subacct.policy.actions import Scope
 from subacct.policy.decisions import Decision
+from subacct.pricing.channels import Channel
 
 __all__ = [
     "Grouping",
@@ -57,7 +58,6 @@ __all__ = [
 ]
 
 _PERIOD: Final = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-_CHANNEL: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -78,16 +78,6 @@ def _period(value: object) -> str:
         raise InvalidInput(
             f"period must look like 'YYYY-MM' (str(BillingPeriod)), got {quoted(value)}",
             field="period",
-        )
-    return value
-
-
-def _channel(value: object) -> str:
-    if not isinstance(value, str) or _CHANNEL.fullmatch(value) is None:
-        raise InvalidInput(
-            f"channel must be a short snake_case name such as 'email' or 'sms', got "
-            f"{quoted(value)}",
-            field="channel",
         )
     return value
 
@@ -114,7 +104,7 @@ class UsageRow:
 
     account_id: AccountId = attrs.field(converter=_account)
     period: str = attrs.field(converter=_period)
-    channel: str = attrs.field(converter=_channel)
+    channel: Channel = attrs.field(converter=Channel)
     label: str | None = attrs.field(converter=_label)
     owner_id: UserId | None = attrs.field(converter=_owner)
     quantity: int = attrs.field(converter=_quantity)
@@ -235,7 +225,7 @@ class Grouping(enum.Enum):
 class ReportLine:
     period: str = attrs.field(converter=_period)
     account_id: AccountId = attrs.field(converter=_account)
-    channel: str = attrs.field(converter=_channel)
+    channel: Channel = attrs.field(converter=Channel)
     label: str | None = attrs.field(converter=_label)
     quantity: int = attrs.field(converter=_quantity)
 

@@ -26,6 +26,7 @@ import attrs
 from subacct.domain.ids import AccountId
 from subacct.errors import InvalidBillingStructure, quoted
 from subacct.pricing import _checks
+from subacct.pricing.charges import PriceList
 from subacct.pricing.commitments import Commitment
 from subacct.pricing.model import PriceModel
 
@@ -39,9 +40,11 @@ class BillingMode(enum.Enum):
     STANDALONE = "standalone"
 
 
-def _price(value: object) -> PriceModel:
-    if not isinstance(value, PriceModel):
-        raise InvalidBillingStructure(f"price must be a PriceModel, not {type(value).__name__}")
+def _price(value: object) -> PriceModel | PriceList:
+    if not isinstance(value, PriceModel | PriceList):
+        raise InvalidBillingStructure(
+            f"price must be a PriceModel or a PriceList, not {type(value).__name__}"
+        )
     return value
 
 
@@ -53,11 +56,20 @@ def _commitment(value: object) -> Commitment | None:
 
 @attrs.frozen
 class Payer:
-    """An account that receives an invoice, priced on ``price`` (with an optional commitment)."""
+    """An account that receives an invoice, priced on ``price`` (one model, or a
+    ``PriceList`` of charges), with an optional commitment (one model only)."""
 
     account_id: AccountId = attrs.field(converter=_checks.account)
-    price: PriceModel = attrs.field(converter=_price)
+    price: PriceModel | PriceList = attrs.field(converter=_price)
     commitment: Commitment | None = attrs.field(default=None, converter=_commitment)
+
+    def __attrs_post_init__(self) -> None:
+        if self.commitment is not None and isinstance(self.price, PriceList):
+            raise InvalidBillingStructure(
+                "a base commitment is a volume of one price model: a price of several "
+                "charges takes none",
+                field="commitment",
+            )
 
 
 def _payers(value: object) -> tuple[Payer, ...]:
@@ -125,7 +137,7 @@ class BillingStructure:
         cls,
         master: str,
         subs: Iterable[str],
-        price: PriceModel,
+        price: PriceModel | PriceList,
         commitment: Commitment | None = None,
     ) -> BillingStructure:
         """One master paying for all its subs, pooled on ``price`` (the seed 000 setup)."""

@@ -1,8 +1,10 @@
 """Usage: what each account sent in a period, counted once per idempotency key.
 
-A ``UsageRecord`` says that an account sent ``quantity`` messages on a channel (email,
-SMTP or SMS: billing is channel-agnostic), optionally under a label (sms77's labels for
-analysis inside a sub-account), with the idempotency key of the send. A ``UsageBook`` is
+A ``UsageRecord`` says that an account sent ``quantity`` messages on a channel (any
+``Channel`` name; the application's ``ChannelCatalog`` says which it offers), optionally
+with ``dimensions`` (``{"country": "DE"}``: what a price's charges match on), under a
+label (sms77's labels for analysis inside a sub-account) and by a user (``owner_id``),
+with the idempotency key of the send. A ``UsageBook`` is
 the period's immutable collection: ``ingest`` returns a new book. A key seen again with
 the same content is a retry and counts once; the same key with different content raises
 ``IdempotencyConflict``; a record of another period raises ``PeriodMismatch``. A refused
@@ -23,17 +25,16 @@ over any set of accounts (``total_of``) and rolled up over a subtree given as da
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from operator import attrgetter
 from types import MappingProxyType
-from typing import Final
+from typing import Final, TypeAlias
 
 import attrs
 
 from subacct._validators import instance_of
-from subacct.domain.ids import AccountId
+from subacct.domain.ids import AccountId, UserId, check_id
 from subacct.errors import (
     HierarchyCycle,
     IdempotencyConflict,
@@ -43,6 +44,7 @@ from subacct.errors import (
     quoted,
 )
 from subacct.pricing import _checks
+from subacct.pricing.channels import Channel, Dimensions, dimensions
 from subacct.pricing.period import BillingPeriod
 
 __all__ = [
@@ -50,28 +52,17 @@ __all__ = [
     "Channel",
     "UsageBook",
     "UsageRecord",
+    "UsageSlice",
     "fresh_usage",
+    "slice_totals",
     "subtree_total",
     "subtree_totals",
     "usage_totals",
 ]
 
 
-class Channel(enum.Enum):
-    """The sending channel. The same billing structure serves all of them."""
-
-    EMAIL = "email"
-    SMTP = "smtp"
-    SMS = "sms"
-
-
-def _channel(value: object) -> Channel:
-    if isinstance(value, Channel):
-        return value
-    try:
-        return Channel(value)
-    except ValueError:
-        raise InvalidInput(f"unknown channel {quoted(value)}", field="channel") from None
+UsageSlice: TypeAlias = tuple[Channel, Dimensions]
+"""What storage sums usage by inside an account: the channel and the dimensions."""
 
 
 MAX_QUANTITY: Final = 10**15
@@ -98,16 +89,30 @@ def _label(v: object) -> str | None:
     return _checks.optional_text(v, field="label")
 
 
+def _owner(v: object) -> UserId | None:
+    return None if v is None else UserId(check_id(v, field="owner_id"))
+
+
 @attrs.frozen
 class UsageRecord:
-    """``quantity`` messages sent by ``account_id`` in ``period`` (one idempotent send)."""
+    """``quantity`` messages sent by ``account_id`` in ``period`` (one idempotent send),
+    on ``channel`` with ``dimensions``, under ``label``, by the user ``owner_id``
+    (``None``: the system or an API key). Every field is content: the same key with other
+    dimensions or another owner is an ``IdempotencyConflict``."""
 
     account_id: AccountId = attrs.field(converter=_checks.account)
     period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
-    channel: Channel = attrs.field(converter=_channel)
+    channel: Channel = attrs.field(converter=Channel)
     quantity: int = attrs.field(converter=_quantity)
     idempotency_key: str = attrs.field(converter=_key)
     label: str | None = attrs.field(default=None, converter=_label)
+    dimensions: Dimensions = attrs.field(default=None, converter=dimensions)
+    owner_id: UserId | None = attrs.field(default=None, converter=_owner)
+
+    @property
+    def usage_slice(self) -> UsageSlice:
+        """``(channel, dimensions)``: what a price's charges match the record on."""
+        return (self.channel, self.dimensions)
 
 
 _KEY = attrgetter("account_id", "idempotency_key")  # a record's identity in a period
@@ -276,6 +281,23 @@ def fresh_usage(
                 account_id=record.account_id,
             )
     return tuple(fresh)
+
+
+def slice_totals(records: Iterable[UsageRecord]) -> dict[AccountId, dict[UsageSlice, int]]:
+    """``{account: {(channel, dimensions): quantity}}`` of ``records`` (what storage's
+    ``UsageRepository.slice_totals`` sums).
+
+    >>> jan = BillingPeriod(2026, 1)
+    >>> slice_totals([UsageRecord("a", jan, "sms", 3, "k1", dimensions={"country": "DE"}),
+    ...               UsageRecord("a", jan, "sms", 4, "k2", dimensions={"country": "DE"})])
+    {'a': {(Channel('sms'), Dimensions({'country': 'DE'})): 7}}
+    """
+    out: dict[AccountId, dict[UsageSlice, int]] = {}
+    for record in records:
+        mine = out.setdefault(record.account_id, {})
+        key = (record.channel, record.dimensions)
+        mine[key] = mine.get(key, 0) + record.quantity
+    return out
 
 
 def usage_totals(records: Iterable[UsageRecord]) -> dict[AccountId, tuple[int, int]]:

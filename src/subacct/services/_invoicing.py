@@ -8,15 +8,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from subacct.domain import Account, AccountId
 from subacct.domain.lifecycle import StatusHistory
 from subacct.errors import InvalidBillingStructure, quoted
-from subacct.pricing import BillingPeriod, Invoice, Rounding, billing_run
+from subacct.pricing import BillingPeriod, Invoice, PriceList, Rounding, UsageRecord, billing_run
 from subacct.pricing.billing_run import (
     invoiced_accounts,
     payer_in,
     period_comparison,
     period_invoices,
 )
+from subacct.pricing.charges import charge_for
 from subacct.pricing.pooling import Comparison
 from subacct.pricing.profiles import BillingProfile
+from subacct.pricing.usage import UsageSlice
 from subacct.services._runner import Unit
 from subacct.storage.collections import (
     BILLING_PROFILES,
@@ -39,11 +41,21 @@ def root_of(unit: Unit, account_id: str) -> Account:
     return account
 
 
-def usage_of(unit: Unit, accounts: Sequence[Account], period: BillingPeriod) -> dict[str, int]:
+def usage_of(
+    unit: Unit,
+    accounts: Sequence[Account],
+    period: BillingPeriod,
+    profiles: Mapping[AccountId, BillingProfile],
+) -> tuple[dict[str, int], dict[str, dict[UsageSlice, int]] | None]:
     """Each account's recorded volume in ``period`` (accounts with none left out), summed
-    by storage."""
-    totals = unit.uow.usage.totals(period, [a.id for a in accounts])
-    return {str(a): n for a, n in totals.items()}
+    by storage; and, when a payer of the tree is priced by charges, each account's volume
+    per channel and dimensions (else ``None``: one sum per account is read)."""
+    ids = [a.id for a in accounts]
+    if not any(isinstance(p.price, PriceList) for p in profiles.values()):
+        return {str(a): n for a, n in unit.uow.usage.totals(period, ids).items()}, None
+    slices = unit.uow.usage.slice_totals(period, ids)
+    totals = {str(a): sum(parts.values()) for a, parts in slices.items()}
+    return totals, {str(a): parts for a, parts in slices.items()}
 
 
 def require_uninvoiced(
@@ -74,7 +86,9 @@ class Payers:
         self._on = uow.records(INVOICED_ACCOUNTS).find_many(
             f"{p}/{a}" for p in months for a in chains
         )
-        self._paying = set(uow.records(BILLING_PROFILES).find_many(ids))
+        self._profiles = uow.records(BILLING_PROFILES).find_many(ids)
+        self._paying = set(self._profiles)
+        self._charged = any(isinstance(p.price, PriceList) for p in self._profiles.values())
         payers = {
             payer_in([a.id for a in (c, *above)], self._paying) for c, above in chains.values()
         }
@@ -93,6 +107,17 @@ class Payers:
         payer = payer_in([a.id for a in (account, *ancestors)], self._paying)
         invoiced = payer is not None and f"{payer}/{period}" in self._issued
         billing_run.require_uninvoiced(account.id, period, payer, invoiced)
+
+    def require_charged(
+        self, record: UsageRecord, account: Account, ancestors: Sequence[Account]
+    ) -> None:
+        """Refuse (``NoMatchingCharge``, field ``channel``) a record that no charge of its
+        payer's price bills."""
+        if not self._charged:  # one model bills every channel
+            return
+        payer = payer_in([a.id for a in (account, *ancestors)], self._paying)
+        if payer is not None:
+            charge_for(self._profiles[payer].price, record.channel, record.dimensions)
 
 
 def invoiced_in(
@@ -119,23 +144,25 @@ def invoices_of(
     held = uow.records(SUBSCRIPTIONS).find_many(profiles)
     subscriptions = {a: held[a] for a in profiles if a in held}
     changes = {a: uow.records(PLAN_CHANGES).list_by("account_id", a) for a in subscriptions}
+    usage, slices = usage_of(unit, accounts, period, profiles)
     return period_invoices(
         accounts,
         profiles,
-        usage_of(unit, accounts, period),
+        usage,
         period,
         histories=histories,
         subscriptions=subscriptions,
         changes=changes,
         rounding=rounding,
         invoiced=invoiced_in(unit, accounts, period),
+        slices=slices,
     )
 
 
 def comparison_of(unit: Unit, root: Account, period: BillingPeriod) -> Comparison:
     """Seed 000's comparison for ``root``'s own invoice in ``period``."""
     accounts, profiles, histories = _tree(unit, root)
-    usage = usage_of(unit, accounts, period)
+    usage, slices = usage_of(unit, accounts, period, profiles)
     return period_comparison(
         root.id,
         accounts,
@@ -144,6 +171,7 @@ def comparison_of(unit: Unit, root: Account, period: BillingPeriod) -> Compariso
         period,
         histories=histories,
         invoiced=invoiced_in(unit, accounts, period),
+        slices=slices,
     )
 
 

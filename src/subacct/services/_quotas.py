@@ -189,6 +189,8 @@ def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
             period.end, label=str(period),
             ancestors=[h for a in ancestors if (h := histories.get(a.id)) is not None],
         )  # fmt: skip
+    for record in fresh:  # a charge of its payer's price bills it (NoMatchingCharge)
+        payers.require_charged(record, *chains[record.account_id])
     uow.usage.add(fresh)
     for period, records in _by_period(fresh).items():
         count_usage(unit, chains, period, records)

@@ -6,7 +6,9 @@
   an active account whose ancestors are active and for a period it is billed in; a
   repeated (period, key) counts once, other content under the same key is refused; the
   usage counts against the quotas up the tree (and settles the reservation made under
-  the same key);
+  the same key); a record on a channel missing from ``Settings.channels``
+  (``UnknownChannel``) or that no charge of its payer's price bills
+  (``NoMatchingCharge``) is refused, and with it the batch;
 * ``set_quota``: a sub's quota is set by its parent's administrators
   (``sub_accounts.manage`` there), a top-level account's by the system;
   ``check_send`` / ``reserve_send`` / ``release_send``: ``messages.send`` in the account;
@@ -87,7 +89,12 @@ __all__ = ["Billing"]
 _SET_PROFILE = Action("billing.set_profile")
 _ISSUE = Action("billing.issue_invoice")
 _USAGE_BOOK = Action("billing.usage_book")
-_MODELS = {"PlanLadder": "ladder", "TieredPrice": "tiered", "PackagePrice": "package"}
+_MODELS = {
+    "PlanLadder": "ladder",
+    "TieredPrice": "tiered",
+    "PackagePrice": "package",
+    "PriceList": "charges",
+}
 
 
 class Billing:
@@ -199,6 +206,8 @@ class Billing:
         is checked first, then that the account can send and is billed in the period."""
         who = _args.actor(by)
         batch = _args.items(records, "records", UsageRecord)
+        for channel in {r.channel for r in batch}:  # the application's channels only
+            self._runner.settings.channels.require(channel)
         return self._runner.command(who, lambda unit: _quotas.record_usage(unit, batch))
 
     @query

@@ -31,7 +31,7 @@ from subacct.policy import (
     denial_error,
 )
 from subacct.policy.account_rights import over_all_records
-from subacct.pricing import BillingPeriod
+from subacct.pricing import BillingPeriod, ChannelCatalog
 from subacct.pricing.reports import (
     Grouping,
     Report,
@@ -43,7 +43,7 @@ from subacct.pricing.reports import (
     visible_rows,
 )
 from subacct.principals import Actor
-from subacct.services import _args, _invoicing
+from subacct.services import _args
 from subacct.services._kinds import query
 from subacct.services._runner import Runner, Unit
 
@@ -80,9 +80,16 @@ def _require_all_rows(unit: Unit, action: Action, account_id: AccountId) -> None
         raise denial_error(unit.principal, action, account_id, decision)
 
 
-def _rows(rows: Iterable[UsageRow], period: BillingPeriod | None) -> list[UsageRow]:
+def _rows(
+    rows: Iterable[UsageRow], period: BillingPeriod | None, channels: ChannelCatalog
+) -> list[UsageRow]:
+    """The rows of ``period`` (all when ``None``); a row on a channel the application's
+    catalog does not offer is refused (``UnknownChannel``), as usage on it is."""
     wanted = None if period is None else str(period)
-    return [r for r in _args.items(rows, "rows", UsageRow) if wanted is None or r.period == wanted]
+    given = _args.items(rows, "rows", UsageRow)
+    for channel in {r.channel for r in given}:
+        channels.require(channel)
+    return [r for r in given if wanted is None or r.period == wanted]
 
 
 class Reports:
@@ -105,7 +112,7 @@ class Reports:
         only the rows ``by`` may see from the account; ``ActionDenied`` if none."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
         how = _args.choice(grouping, Grouping, "grouping")
-        wanted = _rows(rows, _args.optional_period(period))
+        wanted = _rows(rows, _args.optional_period(period), self._runner.settings.channels)
 
         def work(unit: Unit) -> Report:
             visibility, tree = _visibility(unit, where, None)
@@ -127,7 +134,7 @@ class Reports:
         export is written to the audit records."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
         how = _args.choice(grouping, Grouping, "grouping")
-        wanted = _rows(rows, _args.optional_period(period))
+        wanted = _rows(rows, _args.optional_period(period), self._runner.settings.channels)
 
         def work(unit: Unit) -> str:
             unit.uow.accounts.get(AccountId(where))
@@ -174,6 +181,6 @@ class Reports:
             account = unit.uow.accounts.get(AccountId(where))
             _require_all_rows(unit, REPORT_ON_SUB_ACCOUNTS, account.id)
             accounts = [account, *unit.uow.accounts.descendants(account.id)]
-            return sum(_invoicing.usage_of(unit, accounts, when).values())
+            return sum(unit.uow.usage.totals(when, [a.id for a in accounts]).values())
 
         return self._runner.query(who, work)

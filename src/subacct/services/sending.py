@@ -50,7 +50,7 @@ Money(amount=Decimal('2.650'), currency='EUR')
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Final
 
@@ -67,8 +67,9 @@ from subacct.errors import (
 )
 from subacct.money import Money
 from subacct.policy import SEND_MESSAGES, Action
-from subacct.pricing import BillingPeriod, Channel
+from subacct.pricing import BillingPeriod, Channel, charge_for
 from subacct.pricing.billing_run import payer_in
+from subacct.pricing.channels import Dimensions, dimensions
 from subacct.pricing.holds import Hold, HoldStatus, SendVolume, send_price
 from subacct.pricing.ledger import Commit, LedgerRequest, Release, Reserve
 from subacct.pricing.ledger.events import ledger_events
@@ -86,8 +87,13 @@ from subacct.storage.ledger_writes import plan_and_write
 __all__ = ["Sending"]
 
 _EXPIRE: Final = Action("sending.expire_holds")  # the sweep of due holds: a scheduler's job
-ONE_CHARGE: Final = "all"
-"""The charge of a payer's single price model (every channel)."""
+
+
+def _dimensions(value: object) -> Dimensions:
+    try:
+        return dimensions(value)
+    except InvalidInput as bad:
+        raise InvalidInput(str(bad), field="dimensions") from bad
 
 
 def _positive(value: object) -> int:
@@ -124,18 +130,18 @@ class Sending:
         key: str,
         by: Actor,
         label: str | None = None,
+        dimensions: Mapping[str, str] | None = None,
         currency: str | None = None,
     ) -> Hold:
-        """Hold a send of ``quantity`` messages on ``channel`` from ``account_id`` under
-        the send's idempotency ``key`` (the account's own), or refuse it with nothing held.
+        """Hold a send of ``quantity`` messages on ``channel`` (one of the settings'
+        ``channels``; ``dimensions`` such as the destination country pick the charge that
+        prices it) from ``account_id`` under the send's idempotency ``key`` (the
+        account's own), or refuse it with nothing held.
         ``currency`` names the credit ledger of a prepaid payer (default: the settings'
         ``currency``; it must be the payer's price currency)."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
-        chosen, n, token = (
-            _args.choice(channel, Channel, "channel"),
-            _positive(quantity),
-            _args.text(key, "key"),
-        )
+        chosen = self._runner.settings.channels.require(channel)
+        n, token, dims = _positive(quantity), _args.text(key, "key"), _dimensions(dimensions)
         tag = None if label is None else _args.text(label, "label")
         ledger = self._ledger(currency)
         ttl = self._runner.settings.send_hold_ttl
@@ -146,7 +152,7 @@ class Sending:
             unit.require(SEND_MESSAGES, account.id)
             stored = holds.find(scoped_key(account.id, token))
             if stored is not None:  # a retry answers the hold, whatever became of it
-                stored.require_same_send(chosen, n, tag)
+                stored.require_same_send(chosen, n, tag, dims)
                 return stored
             period = BillingPeriod.of(unit.now)
             # the lifecycle up the tree, the period open, the quotas: or a typed refusal
@@ -161,6 +167,7 @@ class Sending:
                 unit.now,
                 unit.now + ttl,
                 label=tag,
+                dimensions=dims,
                 overage=counted.overage,
                 owner_id=unit.user,
             )
@@ -174,7 +181,7 @@ class Sending:
                     hold_id=hold.id,
                     key=token,
                     period=str(period),
-                    channel=chosen.value,
+                    channel=str(chosen),
                     quantity=n,
                     payer_id=hold.payer_id,
                     amount=hold.amount,
@@ -308,8 +315,10 @@ def _payer_profile(unit: Unit, chain: Sequence[str]) -> BillingProfile | None:
     return None if payer is None else profiles[payer]
 
 
-def _model(profile: BillingProfile) -> tuple[str, PriceModel]:
-    return ONE_CHARGE, profile.price
+def _model(profile: BillingProfile, hold: Hold) -> tuple[str, PriceModel]:
+    """The charge of ``profile``'s price that bills ``hold``'s send (``NoMatchingCharge``
+    when none does)."""
+    return charge_for(profile.price, hold.channel, hold.dimensions)
 
 
 def _volume_key(payer_id: str, period: BillingPeriod, charge: str) -> str:
@@ -318,10 +327,10 @@ def _volume_key(payer_id: str, period: BillingPeriod, charge: str) -> str:
 
 def _priced(unit: Unit, hold: Hold, profile: BillingProfile, ledger: str | None) -> Hold:
     """``hold`` with its payer, and for a prepaid payer its price held on the wallet."""
-    hold = attrs.evolve(hold, payer_id=profile.account_id)
+    charge, model = _model(profile, hold)  # a send no charge bills is refused
+    hold = attrs.evolve(hold, payer_id=profile.account_id, charge=charge)
     if not profile.prepaid:
         return hold
-    charge, model = _model(profile)
     if ledger is not None and ledger != model.currency:
         raise InvalidInput(
             f"payer {quoted(profile.account_id)} is priced in {model.currency}, not in the "
@@ -364,7 +373,7 @@ def _charge(unit: Unit, hold: Hold, delivered: int) -> Money | None:
         charged = hold.amount  # the price quoted at authorization
     else:
         profile = _payer_profile(unit, [hold.payer_id] if hold.payer_id else [])
-        model = _model(profile)[1] if profile is not None else None
+        model = _model(profile, hold)[1] if profile is not None else None
         if model is None or model.currency != hold.amount.currency or hold.base is None:
             charged = Money.zero(hold.amount.currency) if delivered == 0 else hold.amount
         else:
@@ -417,7 +426,7 @@ def _record(unit: Unit, hold: Hold) -> None:
 
 def _count(unit: Unit, hold: Hold, change: int) -> None:
     """Count ``change`` more (or fewer) messages to the payer's volume of the charge."""
-    if hold.payer_id is None or hold.charge is None or change == 0:
+    if hold.amount is None or hold.payer_id is None or hold.charge is None or change == 0:
         return
     volumes = unit.uow.records(SEND_VOLUMES)
     stored = volumes.find(_volume_key(hold.payer_id, hold.period, hold.charge))

@@ -47,7 +47,7 @@ from subacct.pricing.ledger import (
     Wallet,
 )
 from subacct.pricing.period import BillingPeriod
-from subacct.pricing.usage import UsageRecord
+from subacct.pricing.usage import UsageRecord, UsageSlice
 from subacct.storage.collections import POLICY_COLLECTIONS
 from subacct.storage.ports import LoggedEvent, UsageKey
 from subacct.storage.records import Collection, check_record_version, dump_record
@@ -182,6 +182,9 @@ class _Data:
         # usage: records by (period, account, key), running totals by (period, account)
         self.usage: Table[tuple[str, str, str], UsageRecord] = Table(self.journal)
         self.usage_totals: Table[tuple[str, AccountId], int] = Table(self.journal)
+        # and by (period, account, channel and dimensions), with the slices of each month
+        self.usage_slices: Table[tuple[str, AccountId, UsageSlice], int] = Table(self.journal)
+        self.slices_of: Index[tuple[str, AccountId], UsageSlice] = Index(self.journal)
         self.usage_by_period: Index[str, tuple[str, str, str]] = Index(self.journal)
         self.usage_by_account: Index[AccountId, tuple[str, str, str]] = Index(self.journal)
 
@@ -509,7 +512,8 @@ class MemoryRecords(Generic[V]):
 
 
 class MemoryUsage:
-    """Usage records with a running total per (period, account)."""
+    """Usage records with a running total per (period, account) and per (period,
+    account, channel, dimensions)."""
 
     def __init__(self, data: _Data) -> None:
         self._d = data
@@ -536,6 +540,9 @@ class MemoryUsage:
             d.usage_by_account.add(record.account_id, identity)
             total = (period, record.account_id)
             d.usage_totals.put(total, (d.usage_totals.get(total) or 0) + record.quantity)
+            part = (period, record.account_id, (record.channel, record.dimensions))
+            d.usage_slices.put(part, (d.usage_slices.get(part) or 0) + record.quantity)
+            d.slices_of.add(total, part[2])
 
     def find(self, period: BillingPeriod, keys: Iterable[UsageKey]) -> dict[UsageKey, UsageRecord]:
         month, rows = str(period), self._d.usage.rows
@@ -548,6 +555,21 @@ class MemoryUsage:
         if account_ids is None:
             return {a: n for (p, a), n in rows.items() if p == month and n}
         return {a: n for a in account_ids if (n := rows.get((month, a)))}
+
+    def slice_totals(
+        self, period: BillingPeriod, account_ids: Iterable[AccountId] | None = None
+    ) -> dict[AccountId, dict[UsageSlice, int]]:
+        month, d = str(period), self._d
+        accounts = self.totals(period, account_ids)
+        rows = d.usage_slices.rows
+        out: dict[AccountId, dict[UsageSlice, int]] = {}
+        for account in accounts:
+            parts = {
+                k: n for k in d.slices_of.values((month, account)) if (n := rows[month, account, k])
+            }
+            if parts:
+                out[account] = parts
+        return out
 
     def for_period(self, period: BillingPeriod) -> list[UsageRecord]:
         month, rows = str(period), self._d.usage.rows

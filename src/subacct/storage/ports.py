@@ -37,7 +37,7 @@ from subacct.pricing.ledger import (
     Wallet,
 )
 from subacct.pricing.period import BillingPeriod
-from subacct.pricing.usage import UsageRecord
+from subacct.pricing.usage import UsageRecord, UsageSlice
 from subacct.storage.records import Collection, RecordRepository
 
 T = TypeVar("T")
@@ -205,6 +205,15 @@ class UsageRepository(Protocol):
     ) -> dict[AccountId, int]:
         """Each account's summed quantity in ``period`` (accounts with no records left
         out), only of ``account_ids`` when given."""
+        ...
+
+    def slice_totals(
+        self, period: BillingPeriod, account_ids: Iterable[AccountId] | None = None
+    ) -> dict[AccountId, dict[UsageSlice, int]]:
+        """Each account's summed quantity in ``period`` per ``(channel, dimensions)``
+        (``UsageRecord.usage_slice``), computed by storage like ``totals`` (zero sums
+        and accounts with none left out), only of ``account_ids`` when given. What the
+        charges of a price are billed from (``subacct.pricing.charges``)."""
         ...
 
     def for_period(self, period: BillingPeriod) -> list[UsageRecord]:

@@ -38,8 +38,9 @@ from subacct.errors import (
     UserNotFound,
     quoted,
 )
+from subacct.pricing.channels import NO_DIMENSIONS, Channel, Dimensions
 from subacct.pricing.period import BillingPeriod
-from subacct.pricing.usage import UsageRecord
+from subacct.pricing.usage import UsageRecord, UsageSlice
 from subacct.storage.collections import POLICY_COLLECTIONS, QUOTA_RESERVATIONS
 from subacct.storage.ports import LoggedEvent, UsageKey
 from subacct.storage.records import (
@@ -663,15 +664,29 @@ class SqlRecords(Generic[R]):
         return [load_record(self._coll, str(r[1])) for r in sorted(rows, key=lambda r: str(r[0]))]
 
 
-_USAGE_COLS = "period, idempotency_key, account_id, channel, quantity, label"
+_USAGE_COLS_8: Final = "period, idempotency_key, account_id, channel, quantity, label"
+"""The columns of usage_records from version 7 to 10 (what those migrations copy)."""
+_USAGE_COLS = f"{_USAGE_COLS_8}, dimensions, owner_id"
 _CHUNK: Final = 400  # ids per IN list (one more parameter stays under 999)
 _VARIABLES: Final = 999  # the fewest bound parameters per statement (SQLite before 3.32)
 
 
 def _usage(row: Sequence[Any]) -> UsageRecord:
     return UsageRecord(
-        AccountId(row[2]), BillingPeriod.parse(row[0]), row[3], int(row[4]), row[1], row[5]
+        AccountId(row[2]),
+        BillingPeriod.parse(row[0]),
+        row[3],
+        int(row[4]),
+        row[1],
+        row[5],
+        _dimensions(row[6]),
+        row[7],
     )
+
+
+def _dimensions(key: object) -> Dimensions:
+    """The dimensions stored as ``key`` (most rows have none: one shared value)."""
+    return NO_DIMENSIONS if key == NO_DIMENSIONS.key else Dimensions.from_key(str(key))
 
 
 def _chunks(values: Sequence[Any], width: int = 0) -> list[Sequence[Any]]:
@@ -711,11 +726,13 @@ class SqlUsage(_Repo):
                 r.channel.value,
                 r.quantity,
                 r.label,
+                r.dimensions.key,
+                r.owner_id,
             )
             for r in records
         ]
-        for part in _chunks(rows, 6):
-            marks = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part))
+        for part in _chunks(rows, 8):
+            marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(part))
             self._x(
                 f"INSERT INTO usage_records ({_USAGE_COLS}) VALUES {marks}",
                 [value for row in part for value in row],
@@ -737,26 +754,47 @@ class SqlUsage(_Repo):
             found.update(((AccountId(row[2]), str(row[1])), _usage(row)) for row in rows)
         return found
 
-    def totals(
-        self, period: BillingPeriod, account_ids: Iterable[AccountId] | None = None
-    ) -> dict[AccountId, int]:
+    def _sums(
+        self, period: BillingPeriod, account_ids: Iterable[AccountId] | None, by: str
+    ) -> list[Any]:
+        """``by``'s columns, then the sum of quantity in two parts (high, low), per group
+        of ``by`` in ``period``, of ``account_ids`` only when given."""
         select = (
-            "SELECT account_id, SUM(quantity / 1000000000), "
+            f"SELECT {by}, SUM(quantity / 1000000000), "
             "SUM(quantity - quantity / 1000000000 * 1000000000) "
             "FROM usage_records WHERE period = ?"
         )
         if account_ids is None:
-            rows = self._q(f"{select} GROUP BY account_id", (str(period),))
-        else:
-            rows = []
-            for part in _chunks(list(dict.fromkeys(account_ids))):
-                marks = ", ".join("?" * len(part))
-                rows += self._q(
-                    f"{select} AND account_id IN ({marks}) GROUP BY account_id",
-                    (str(period), *part),
-                )
+            return self._q(f"{select} GROUP BY {by}", (str(period),))
+        rows = []
+        for part in _chunks(list(dict.fromkeys(account_ids))):
+            marks = ", ".join("?" * len(part))
+            rows += self._q(
+                f"{select} AND account_id IN ({marks}) GROUP BY {by}", (str(period), *part)
+            )
+        return rows
+
+    def totals(
+        self, period: BillingPeriod, account_ids: Iterable[AccountId] | None = None
+    ) -> dict[AccountId, int]:
+        rows = self._sums(period, account_ids, "account_id")
         totals = {AccountId(a): int(high) * 1_000_000_000 + int(low) for a, high, low in rows}
         return {a: n for a, n in totals.items() if n}
+
+    def slice_totals(
+        self, period: BillingPeriod, account_ids: Iterable[AccountId] | None = None
+    ) -> dict[AccountId, dict[UsageSlice, int]]:
+        rows = self._sums(period, account_ids, "account_id, channel, dimensions")
+        out: dict[AccountId, dict[UsageSlice, int]] = {}
+        slices: dict[tuple[str, str], UsageSlice] = {}  # each read once
+        for account, channel, key, high, low in rows:
+            n = int(high) * 1_000_000_000 + int(low)
+            if n:
+                piece = slices.get((channel, key))
+                if piece is None:
+                    piece = slices[channel, key] = (Channel(channel), _dimensions(key))
+                out.setdefault(AccountId(account), {})[piece] = n
+        return out
 
     def for_period(self, period: BillingPeriod) -> list[UsageRecord]:
         rows = self._q(f"SELECT {_USAGE_COLS} FROM usage_records WHERE period = ?", (str(period),))
@@ -965,7 +1003,7 @@ def _migrations() -> list[list[str | MigrationStep]]:
         [*version_8],
         version_9,
         [*tables(10)],
-        [*tables(11)],
+        [*tables(11), *USAGE_SLICES_DDL],
     ]
     return versions
 
@@ -1009,7 +1047,7 @@ def move_usage_records(field: str) -> list[str]:
     (each database's own JSON access)."""
     json = {name: field.format(name=name) for name in ("channel", "quantity", "label")}
     return [
-        f"INSERT INTO usage_records ({_USAGE_COLS}) SELECT i_period, "
+        f"INSERT INTO usage_records ({_USAGE_COLS_8}) SELECT i_period, "
         f"substr(k, length(i_period) + 2), i_account_id, {json['channel']}, "
         f"CAST({json['quantity']} AS BIGINT), {json['label']} FROM rec_usage",
         "DROP TABLE rec_usage",
@@ -1027,11 +1065,24 @@ USAGE_SCOPES_DDL: Final = [
         label TEXT,
         PRIMARY KEY (period, account_id, idempotency_key)
     )""",
-    f"INSERT INTO usage_records_8 ({_USAGE_COLS}) SELECT {_USAGE_COLS} FROM usage_records",
+    f"INSERT INTO usage_records_8 ({_USAGE_COLS_8}) SELECT {_USAGE_COLS_8} FROM usage_records",
     "DROP TABLE usage_records",
     "ALTER TABLE usage_records_8 RENAME TO usage_records",
     "CREATE INDEX usage_records_totals ON usage_records(period, account_id, quantity)",
     "CREATE INDEX usage_records_account ON usage_records(account_id, period)",
+]
+
+
+USAGE_SLICES_DDL: Final = [
+    # version 11: a usage record's dimensions (canonical JSON text, ``Dimensions.key``;
+    # rows stored before have none) and the user who sent (NULL before); the totals
+    # index widened so that the sums per (account, channel, dimensions) billing reads
+    # are read from the index alone (it still serves the sums per account)
+    "ALTER TABLE usage_records ADD COLUMN dimensions TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE usage_records ADD COLUMN owner_id TEXT",
+    "DROP INDEX usage_records_totals",
+    "CREATE INDEX usage_records_totals ON usage_records"
+    "(period, account_id, channel, dimensions, quantity)",
 ]
 
 

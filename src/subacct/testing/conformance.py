@@ -637,6 +637,66 @@ class StoreConformance(LedgerConformance):
             assert uow.usage.find(jan, [(AccountId("a2"), "k1")]) == {("a2", "k1"): theirs}
             assert uow.usage.for_period(jan) == [mine, theirs]
 
+    def test_usage_dimensions_and_owner_round_trip(self, store: Store) -> None:
+        from subacct.pricing import BillingPeriod, UsageRecord
+
+        jan = BillingPeriod(2026, 1)
+        odd = {"country": "DE", "route": "prémium 'x' \"y\" ✓", "z_9": "{}"}  # any text
+        records = [
+            UsageRecord("a1", jan, "whatsapp", 3, "k1", "promo", odd, "ann"),
+            UsageRecord("a1", jan, "sms", 4, "k2", dimensions={"country": "DE"}),
+            UsageRecord("a1", jan, "sms", 5, "k3", owner_id="bob"),
+        ]
+        with store.unit_of_work() as uow:
+            uow.usage.add(records)
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            assert uow.usage.for_period(jan) == records
+            assert uow.usage.for_account(AccountId("a1")) == records
+            found = uow.usage.find(jan, [(AccountId("a1"), "k1")])
+            assert found[AccountId("a1"), "k1"].dimensions == odd
+            assert found[AccountId("a1"), "k1"].owner_id == "ann"
+            assert uow.usage.for_period(jan)[2].dimensions == {}
+
+    def test_usage_slice_totals_are_sums_per_channel_and_dimensions(self, store: Store) -> None:
+        from subacct.pricing import BillingPeriod, Channel, Dimensions, UsageRecord
+        from subacct.pricing.usage import MAX_QUANTITY, slice_totals
+
+        jan, feb = BillingPeriod(2026, 1), BillingPeriod(2026, 2)
+        de, fr = {"country": "DE"}, {"country": "FR"}
+        records = [
+            UsageRecord("a1", jan, "sms", 3, "k1", dimensions=de),
+            UsageRecord("a1", jan, "sms", 4, "k2", dimensions=de, owner_id="ann"),
+            UsageRecord("a1", jan, "sms", 5, "k3", dimensions=fr),
+            UsageRecord("a1", jan, "email", 6, "k4"),
+            UsageRecord("a1", jan, "email", 0, "k5", dimensions=fr),  # a zero sum: left out
+            UsageRecord("a2", jan, "sms", MAX_QUANTITY, "k6", dimensions=de),
+            UsageRecord("a2", jan, "sms", MAX_QUANTITY, "k7", dimensions=de),  # no overflow
+            UsageRecord("a2", feb, "sms", 1, "k8"),
+        ]
+        with store.unit_of_work() as uow:
+            uow.usage.add(records)
+            uow.commit()
+        with store.unit_of_work(read_only=True) as uow:
+            got = uow.usage.slice_totals(jan)
+            assert got == {
+                "a1": {
+                    (Channel.SMS, Dimensions(de)): 7,
+                    (Channel.SMS, Dimensions(fr)): 5,
+                    (Channel.EMAIL, Dimensions()): 6,
+                },
+                "a2": {(Channel.SMS, Dimensions(de)): 2 * MAX_QUANTITY},
+            }
+            assert got == {
+                a: {k: n for k, n in parts.items() if n}
+                for a, parts in slice_totals(r for r in records if r.period == jan).items()
+            }
+            assert uow.usage.slice_totals(jan, [AccountId("a2"), AccountId("nobody")]) == {
+                "a2": got[AccountId("a2")]
+            }
+            assert uow.usage.slice_totals(BillingPeriod(2025, 12)) == {}
+            assert {a: sum(p.values()) for a, p in got.items()} == uow.usage.totals(jan)
+
     # -- the policy version ---------------------------------------------------------------
 
     def test_policy_writes_raise_the_policy_version(self, store: Store) -> None:

@@ -24,11 +24,13 @@ from hypothesis import strategies as st
 from subacct.domain.ids import AccountId
 from subacct.money import Money
 from subacct.pricing import (
+    DEFAULT_CHANNELS,
     BillingPeriod,
-    Channel,
+    Charge,
     PackagePrice,
     Plan,
     PlanLadder,
+    PriceList,
     PriceModel,
     Tier,
     TieredPrice,
@@ -41,10 +43,12 @@ __all__ = [
     "billing_periods",
     "package_prices",
     "plan_ladders",
+    "price_lists",
     "price_models",
     "subadditive_ladders",
     "tiered_prices",
     "usage_batches",
+    "usage_dimensions",
     "usage_records",
 ]
 
@@ -157,22 +161,54 @@ def price_models(currency: str = "USD") -> st.SearchStrategy[PriceModel]:
 _KEYS = st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=16)
 
 
+@st.composite
+def price_lists(
+    draw: st.DrawFn, *, models: st.SearchStrategy[PriceModel] | None = None
+) -> PriceList:
+    """A price of charges that bills every record ``usage_records`` makes: email, SMS,
+    SMS to DE (more specific) and, for any other channel, a catch-all; each priced by a
+    model of ``models`` (``price_models()`` by default), all in USD."""
+    pick = price_models() if models is None else models
+    return PriceList(
+        [
+            Charge("email", draw(pick), "email"),
+            Charge("sms", draw(pick), "sms"),
+            Charge("sms_de", draw(pick), "sms", {"country": "DE"}),
+            Charge("other", draw(pick)),
+        ]
+    )
+
+
 def usage_records(
     *,
     accounts: list[str] | None = None,
     period: BillingPeriod | None = None,
     max_quantity: int = 10_000,
 ) -> st.SearchStrategy[UsageRecord]:
-    """Single valid usage records (any channel, optional label)."""
+    """Single valid usage records (a default channel, optional label, dimensions and
+    sending user)."""
     account_ids = st.sampled_from(accounts) if accounts else st.sampled_from(["m", "s1", "s2"])
     return st.builds(
         UsageRecord,
         account_ids.map(AccountId),
         st.just(period) if period is not None else billing_periods(),
-        st.sampled_from(Channel),
+        st.sampled_from(DEFAULT_CHANNELS.channels),
         st.integers(0, max_quantity),
         _KEYS,
         st.one_of(st.none(), st.sampled_from(["newsletter", "alerts", "marketing"])),
+        usage_dimensions(),
+        st.one_of(st.none(), st.sampled_from(["ann", "bob"])),
+    )
+
+
+def usage_dimensions() -> st.SearchStrategy[dict[str, str]]:
+    """Dimensions of a usage record: none, or a destination country (and a route)."""
+    return st.one_of(
+        st.just({}),
+        st.fixed_dictionaries(
+            {"country": st.sampled_from(["DE", "FR", "US"])},
+            optional={"route": st.sampled_from(["premium", "standard"])},
+        ),
     )
 
 

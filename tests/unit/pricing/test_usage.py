@@ -18,11 +18,13 @@ from subacct.errors import (
 from subacct.pricing import (
     BillingPeriod,
     Channel,
+    Dimensions,
     UsageBook,
     UsageRecord,
     subtree_total,
     subtree_totals,
 )
+from subacct.pricing.usage import fresh_usage
 from subacct.testing.pricing_strategies import usage_batches
 
 from .pricing_helpers import JAN
@@ -79,7 +81,12 @@ def test_a_record_of_another_period_is_refused_and_nothing_is_ingested() -> None
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: UsageRecord("a", JAN, "fax", 1, "k"),
+        lambda: UsageRecord("a", JAN, "Fax!", 1, "k"),  # a channel's shape is checked
+        lambda: UsageRecord("a", JAN, "sms", 1, "k", dimensions={"": "DE"}),
+        lambda: UsageRecord("a", JAN, "sms", 1, "k", dimensions={"country": ""}),
+        lambda: UsageRecord("a", JAN, "sms", 1, "k", dimensions={f"d{i}": "x" for i in range(9)}),
+        lambda: UsageRecord("a", JAN, "sms", 1, "k", dimensions="country"),
+        lambda: UsageRecord("a", JAN, "sms", 1, "k", owner_id=""),
         lambda: UsageRecord("a", JAN, Channel.SMS, 1, ""),
         lambda: UsageRecord("", JAN, Channel.SMS, 1, "k"),
         lambda: UsageRecord("a", "2026-01", Channel.SMS, 1, "k"),  # type: ignore[arg-type]
@@ -93,7 +100,46 @@ def test_malformed_usage_raises_invalid_input(build: object) -> None:
 
 
 def test_channel_may_be_given_by_value() -> None:
-    assert UsageRecord("a", JAN, "sms", 1, "k").channel is Channel.SMS
+    assert UsageRecord("a", JAN, "sms", 1, "k").channel == Channel.SMS
+
+
+def test_any_well_formed_channel_name_is_a_channel_in_the_pure_core() -> None:
+    # which channels an application offers is its catalog's business (the services)
+    record = UsageRecord("a", JAN, "whatsapp", 1, "k")
+    assert record.channel == Channel("whatsapp")
+    assert isinstance(record.channel, str)
+
+
+def test_dimensions_and_owner_are_content_of_a_record() -> None:
+    de = UsageRecord("a", JAN, "sms", 1, "k", dimensions={"country": "DE"}, owner_id="ann")
+    assert de.dimensions == {"country": "DE"}
+    assert de.owner_id == "ann"
+    assert de == UsageRecord("a", JAN, "sms", 1, "k", dimensions={"country": "DE"}, owner_id="ann")
+    assert hash(de.dimensions) == hash(Dimensions({"country": "DE"}))
+    plain = UsageRecord("a", JAN, "sms", 1, "k")
+    assert plain.dimensions == {}
+    assert plain.owner_id is None
+    book = UsageBook(JAN).ingest([de])
+    for other in (
+        plain,
+        UsageRecord("a", JAN, "sms", 1, "k", dimensions={"country": "FR"}, owner_id="ann"),
+        UsageRecord("a", JAN, "sms", 1, "k", dimensions={"country": "DE"}, owner_id="bob"),
+    ):
+        with pytest.raises(IdempotencyConflict):
+            book.ingest([other])
+        with pytest.raises(IdempotencyConflict):
+            fresh_usage([other], lambda _: de)
+
+
+def test_dimensions_are_immutable_and_keyed_canonically() -> None:
+    d = Dimensions({"route": "premium", "country": "DE"})
+    assert d.key == '{"country":"DE","route":"premium"}' == Dimensions.from_key(d.key).key
+    assert list(d) == ["country", "route"]
+    assert d["country"] == "DE"
+    with pytest.raises(AttributeError):
+        d._items = ()  # type: ignore[misc]
+    assert d.matches({"country": "DE"})
+    assert not d.matches({"country": "FR"})
 
 
 def test_aggregation_per_label_channel_and_set_of_accounts() -> None:

@@ -1,0 +1,1 @@
+"""Adapter tests: conformance on every adapter, faults, migrations."""
