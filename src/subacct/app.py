@@ -20,6 +20,7 @@ from subacct.services import (
     Policy,
     Reports,
     Sharing,
+    Thresholds,
 )
 from subacct.services._runner import Runner
 from subacct.settings import Settings
@@ -44,7 +45,8 @@ class Subacct:
     * ``credits``: prepaid credits on the double-entry ledger;
     * ``reports``: usage reports;
     * ``events``: the domain event log;
-    * ``audit``: who did what, as whom, and why it was allowed or refused.
+    * ``audit``: who did what, as whom, and why it was allowed or refused;
+    * ``thresholds``: quota-percentage and low-credit thresholds, auto top-up requests.
     """
 
     __slots__ = (
@@ -60,6 +62,7 @@ class Subacct:
         "settings",
         "sharing",
         "store",
+        "thresholds",
     )
 
     store: Store
@@ -74,6 +77,7 @@ class Subacct:
     reports: Reports
     events: Events
     audit: Audit
+    thresholds: Thresholds
 
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         if not callable(getattr(store, "unit_of_work", None)):
@@ -93,6 +97,7 @@ class Subacct:
         self.reports = Reports(runner)
         self.events = Events(runner)
         self.audit = Audit(runner)
+        self.thresholds = Thresholds(runner)
 
     def __repr__(self) -> str:
         return f"Subacct({type(self.store).__name__})"

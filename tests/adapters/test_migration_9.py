@@ -25,10 +25,11 @@ from subacct.policy import SEND_MESSAGES, Decision, Grant, Reason, Role, Scope, 
 from subacct.storage import Store
 from subacct.storage.collections import AUDIT_RECORDS
 from subacct.storage.records import dump_record
-from subacct.storage.sql import SEQUENCED_BY_MIGRATION, record_index_ddl
+from subacct.storage.sql import RECORD_TABLES_BY_MIGRATION, SEQUENCED_BY_MIGRATION, record_index_ddl
 from subacct.testing.pgcluster import TempCluster
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+_V12_TABLES = [f"rec_{name}" for name in RECORD_TABLES_BY_MIGRATION[12]]
 _INDEXES = dict(SEQUENCED_BY_MIGRATION[9])["audit_records"]
 _V8_INDEXES = [record_index_ddl(AUDIT_RECORDS, field) for field in _INDEXES]
 
@@ -76,6 +77,8 @@ def _sqlite(tmp_path: Path) -> Iterator[OldDatabase]:
     _seed(open_store())
     for store in opened:
         store.close()
+    for table in _V12_TABLES:  # version 12 undone
+        run(f"DROP TABLE {table}", ())
     run("DROP TABLE rec_api_key_uses", ())  # version 10 undone
     for field in _INDEXES:
         run(f"DROP INDEX rec_audit_records_{field}", ())
@@ -113,6 +116,8 @@ def _postgres(cluster: TempCluster, schema: str) -> Iterator[OldDatabase]:
     _seed(open_store())
     for store in opened:
         store.close()
+    for table in _V12_TABLES:  # version 12 undone
+        run(f"DROP TABLE {table}", ())
     run("DROP TABLE rec_api_key_uses", ())  # version 10 undone
     run("DROP FUNCTION subacct_sequence_block(text, bigint)", ())
     run("DROP SEQUENCE rec_audit_records_numbers", ())
@@ -174,7 +179,7 @@ def test_stored_audit_records_are_numbered_by_time_then_the_number_ending_their_
     _old_record(old, "audit_0", T0 + timedelta(milliseconds=500))  # ".500000+00:00"
     _old_record(old, "audit_x", T0)  # no number: after the numbered ones of its time
     app = _app(old.open())
-    assert old.version() == 10
+    assert old.version() == 12
     got = [r.id for r in app.audit.records("m", by=SYSTEM)]
     written = [f"audit_{n}" for n in range(2, 65, 2)]
     assert got == ["audit_9999", *written, "audit_x", "audit_0"]
@@ -224,7 +229,7 @@ def test_logins_that_cannot_be_normalized_stop_the_migration_and_change_nothing(
     assert {table: old.rows(table) for table in tables} == before
     old.run("DELETE FROM users WHERE id IN ('ann', 'pam2')", ())
     app = _app(old.open())
-    assert old.version() == 10
+    assert old.version() == 12
     assert app.accounts.get("m", by=SYSTEM).name == "TeamX"
 
 

@@ -31,7 +31,12 @@ from subacct.storage.collections import AUDIT_RECORDS
 from subacct.storage.ledger_writes import plan_and_write
 from subacct.storage.postgres import MIGRATIONS, PostgresStore
 from subacct.storage.records import dump_record
-from subacct.storage.sql import RETIRED_COLLECTIONS, record_index_ddl, record_table_ddl
+from subacct.storage.sql import (
+    RECORD_TABLES_BY_MIGRATION,
+    RETIRED_COLLECTIONS,
+    record_index_ddl,
+    record_table_ddl,
+)
 from subacct.testing.pgcluster import TempCluster
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -92,6 +97,8 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         conn.execute(f"DROP TABLE {pg_schema}.rec_status_history")
         conn.execute(f"DROP TABLE {pg_schema}.rec_invoiced_accounts")
         conn.execute(f"DROP TABLE {pg_schema}.rec_api_key_uses")
+        for name in RECORD_TABLES_BY_MIGRATION[12]:
+            conn.execute(f"DROP TABLE {pg_schema}.rec_{name}")
         conn.execute(f"DROP TABLE {pg_schema}.policy_version")
         conn.execute(f"DROP TABLE {pg_schema}.usage_records")
         conn.execute(f"SET search_path TO {pg_schema}")
@@ -105,7 +112,7 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         )
         conn.execute(f"DELETE FROM {pg_schema}.subacct_schema_version WHERE version >= 4")
     second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
-    assert second.schema_version() == len(MIGRATIONS) == 10
+    assert second.schema_version() == len(MIGRATIONS) == 12
     with second.unit_of_work() as uow:  # version 7 moved the usage record into its table
         assert uow.usage.for_account(AccountId("m")) == [usage]
         assert uow.usage.totals(usage.period) == {"m": 10**15}

@@ -20,7 +20,13 @@ from subacct.pricing.ledger import TopUp, Wallet
 from subacct.pricing.profiles import QuotaReservation
 from subacct.storage.collections import AUDIT_RECORDS, QUOTA_RESERVATIONS
 from subacct.storage.records import dump_record
-from subacct.storage.sql import RETIRED_COLLECTIONS, USAGE_DDL, record_index_ddl, record_table_ddl
+from subacct.storage.sql import (
+    RECORD_TABLES_BY_MIGRATION,
+    RETIRED_COLLECTIONS,
+    USAGE_DDL,
+    record_index_ddl,
+    record_table_ddl,
+)
 from subacct.storage.sql_ledger import LEDGER_DDL
 from subacct.storage.sqlite import MIGRATIONS, SqliteStore
 
@@ -51,8 +57,10 @@ def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None
 
 
 def _back_to_version_9(path: Path) -> None:
-    """Undo version 10 in a database file: no API key uses."""
+    """Undo versions 12 and 10 in a database file: no thresholds, no API key uses."""
     conn = sqlite3.connect(path)
+    for name in RECORD_TABLES_BY_MIGRATION[12]:
+        conn.execute(f"DROP TABLE rec_{name}")
     conn.execute("DROP TABLE rec_api_key_uses")
     conn.execute("PRAGMA user_version = 9")
     conn.commit()
@@ -109,8 +117,8 @@ def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     """Version 4 runs nothing on SQLite (its statements are PostgreSQL's), version 5 adds
     the status history, version 6 the invoiced accounts, version 7 the policy version
     and the usage table, version 8 the scoped keys, version 9 the audit records'
-    sequence and version 10 the API key uses: a version 3 file gets them all and keeps
-    its data."""
+    sequence, version 10 the API key uses and version 12 the thresholds: a version 3 file
+    gets them all and keeps its data."""
     path = tmp_path / "v3.db"
     first = SqliteStore(path)
     Subacct(first).accounts.create_master("Kept", account_id="m1", by=SYSTEM)
@@ -122,7 +130,7 @@ def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     second = SqliteStore(path)
-    assert second.schema_version() == len(MIGRATIONS) == 10
+    assert second.schema_version() == len(MIGRATIONS) == 12
     app = Subacct(second)
     assert app.accounts.get("m1", by=SYSTEM).name == "Kept"
     assert [r.action for r in app.audit.records("m1", by=SYSTEM)] == ["accounts.create_master"]

@@ -42,6 +42,7 @@ from subacct import (
 )
 from subacct.errors import MAX_QUOTED, InvalidInput
 from subacct.policy import SEND_MESSAGES, VIEW_BILLING, ApiKeyKind
+from subacct.pricing import AutoTopUp
 from subacct.pricing.reports import Grouping, UsageRow
 
 from .test_every_command_emits import LADDER, SUB_APIS, T0, world
@@ -144,6 +145,9 @@ GOOD: dict[str, list[Any]] = {
     "limit": [10],
     "plan": ["2,500"],
     "to_plan": ["18,000"],
+    "percents": [[80, 100]],
+    "threshold": [Money(5, "EUR")],
+    "rule": [AutoTopUp(Money(5, "EUR"), Money(20, "EUR"))],
 }
 OVERRIDES: dict[str, dict[str, list[Any]]] = {
     "policy.define_role": {"role": [Role("clerk", "Clerk", [Grant(VIEW_BILLING)])]},

@@ -53,6 +53,7 @@ from subacct.pricing.pooling import Comparison, compare, split_pro_rata
 from subacct.pricing.quotas import Quota, QuotaCheck, QuotaState
 from subacct.pricing.structure import BillingMode, BillingStructure, Payer
 from subacct.pricing.subadditivity import is_subadditive, subadditivity_witness
+from subacct.pricing.thresholds import AutoTopUp, QuotaThresholds, WalletAlerts
 from subacct.pricing.tiers import PackagePrice, Tier, TieredPrice, TierMode
 from subacct.pricing.usage import (
     Channel,
@@ -64,6 +65,7 @@ from subacct.pricing.usage import (
 
 __all__ = [
     "SUBSCRIPTION_KINDS",
+    "AutoTopUp",
     "BillingMode",
     "BillingPeriod",
     "BillingStructure",
@@ -88,6 +90,7 @@ __all__ = [
     "Quota",
     "QuotaCheck",
     "QuotaState",
+    "QuotaThresholds",
     "Rounding",
     "SetupDiscount",
     "SetupFeeSchedule",
@@ -99,6 +102,7 @@ __all__ = [
     "UpgradeRule",
     "UsageBook",
     "UsageRecord",
+    "WalletAlerts",
     "apply_change",
     "approve",
     "build_invoices",

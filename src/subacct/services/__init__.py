@@ -1,7 +1,7 @@
 """The application layer behind ``subacct.Subacct`` (private modules).
 
 One module per sub-API (``accounts``, ``members``, ``policy``, ``billing``, ``plans``,
-``sharing``, ``credits``, ``reports``, ``events``, ``audit``), none inheriting from
+``sharing``, ``credits``, ``reports``, ``events``, ``audit``, ``thresholds``), none inheriting from
 another; every call goes through ``_runner`` (unit of work, retries, the fresh
 principal, the policy check, events and audit records). Import the classes from here
 for type annotations; build them through ``subacct.Subacct``.
@@ -17,6 +17,7 @@ from subacct.services.plans import Plans
 from subacct.services.policy import Policy
 from subacct.services.reports import Reports
 from subacct.services.sharing import Sharing
+from subacct.services.thresholds import Thresholds
 
 __all__ = [
     "Accounts",
@@ -29,4 +30,5 @@ __all__ = [
     "Policy",
     "Reports",
     "Sharing",
+    "Thresholds",
 ]

@@ -965,6 +965,8 @@ def _migrations() -> list[list[str | MigrationStep]]:
         [*version_8],
         version_9,
         [*tables(10)],
+        [],  # version 11: taken by the channels and usage change (another branch)
+        [*tables(12)],
     ]
     return versions
 
@@ -1120,6 +1122,13 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
     6: ("invoiced_accounts",),
     # version 10: when each API key was last used (outside the policy data)
     10: ("api_key_uses",),
+    # version 12: quota thresholds, wallet alerts and what each reached
+    12: (
+        "quota_thresholds",
+        "quota_thresholds_reached",
+        "wallet_alerts",
+        "wallet_alert_states",
+    ),
 }
 """Which migration creates each record collection's table. A collection added later goes
 into a new migration entry (a new version), never into an existing one."""

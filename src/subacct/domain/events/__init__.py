@@ -86,6 +86,13 @@ from subacct.domain.events.sharing import (
     ResourceUpdated,
     ShareRevoked,
 )
+from subacct.domain.events.thresholds import (
+    CreditLow,
+    QuotaThresholdReached,
+    QuotaThresholdsSet,
+    TopUpRequested,
+    WalletAlertsSet,
+)
 from subacct.errors import InvalidInput, SchemaError, quoted
 
 __all__ = [
@@ -106,6 +113,7 @@ __all__ = [
     "ClientLinked",
     "ClientUnlinked",
     "CreditAllocationSet",
+    "CreditLow",
     "CreditOperationRecorded",
     "CreditReservationEnded",
     "CreditsMoved",
@@ -125,6 +133,8 @@ __all__ = [
     "QuotaReleased",
     "QuotaReserved",
     "QuotaSet",
+    "QuotaThresholdReached",
+    "QuotaThresholdsSet",
     "ResourceCopied",
     "ResourceCreated",
     "ResourceDeleted",
@@ -134,12 +144,14 @@ __all__ = [
     "RoleDefined",
     "ShareRevoked",
     "SubscriptionStarted",
+    "TopUpRequested",
     "UsageRecorded",
     "UserCreated",
     "UserDeleted",
     "UserInvited",
     "UserRemoved",
     "UserRenamed",
+    "WalletAlertsSet",
     "WalletConfigured",
     "event_from_dict",
     "event_to_dict",
@@ -195,6 +207,11 @@ DomainEvent: TypeAlias = (
     | CreditAllocationSet
     | CreditOperationRecorded
     | WalletConfigured
+    | QuotaThresholdsSet
+    | QuotaThresholdReached
+    | WalletAlertsSet
+    | CreditLow
+    | TopUpRequested
 )
 
 
