@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from subacct import (
     SYSTEM,
     BillingPeriod,
     Distribute,
     FixedClock,
+    MemoryStore,
     Money,
     Quota,
     Settings,
@@ -33,6 +36,7 @@ from subacct.errors import (
     AccountNotFound,
     ActionDenied,
     ConcurrentModification,
+    InsufficientCredit,
     InvalidInput,
     NotFound,
     QuotaExceeded,
@@ -301,7 +305,7 @@ def test_bad_wallet_alerts_are_refused_naming_the_field(
 # -- concurrency: threads over one SQLite file ------------------------------------------
 
 
-def _threads(work: Callable[[int], None], count: int = 8) -> None:
+def run_threads(work: Callable[[int], None], count: int = 8) -> None:
     errors: list[BaseException] = []
 
     def run(n: int) -> None:
@@ -331,7 +335,7 @@ def test_concurrent_sends_tell_each_threshold_once(tmp_path: Path) -> None:
             apps[n].billing.reserve_send("agency1", JAN, 25, key=f"t{n}-{i}", by=S)
             apps[n].billing.reserve_send("agency1", JAN, 25, key=f"t{n}-{i}", by=S)  # retry
 
-    _threads(work)
+    run_threads(work)
     assert [(r[2], r[4]) for r in reached(stores[0])] == [(80, 1000), (100, 1000)]
     assert [r[3] for r in reached(stores[0])] == [800, 1000]  # at the send that crossed
     for store in stores:
@@ -354,7 +358,7 @@ def test_concurrent_spends_tell_credit_low_once(tmp_path: Path) -> None:
             spend(apps[n], "agency1", 1, f"x{n}-{i}")  # a retry
         spend(apps[n], "agencydemo", 1, f"m{n}")  # 8 x 1: the master 60 -> 52
 
-    _threads(work)
+    run_threads(work)
     assert sorted(alerts(stores[0])) == [
         ("low", "agency1", "9", "10"),
         ("top_up", "agencydemo", "54", "50"),
@@ -403,3 +407,82 @@ def test_a_unit_run_again_after_a_lost_race_tells_each_crossing_once(store: Stor
     app = another_app(_LosesCommits(store, 2))
     spend(app, "agency1", 15, "x1")
     assert alerts(store) == [("low", "agency1", "5", "10")]
+
+
+# -- a property: random sends and ledger operations against a model --------------------
+
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("send"), st.integers(1, 400)),
+        st.tuples(st.just("send"), st.integers(100, 400)),
+        st.tuples(st.just("release"), st.integers(0, 30)),
+        st.tuples(st.just("spend"), st.integers(1, 40)),
+        st.tuples(st.just("top_up"), st.integers(1, 40)),
+        st.tuples(st.just("retry"), st.integers(0, 30)),
+    ),
+    min_size=4,
+    max_size=40,
+)
+
+
+@settings(max_examples=60)
+@given(ops=_OPS)
+def test_random_sends_and_top_ups_tell_exactly_the_crossings_a_model_predicts(
+    ops: list[tuple[str, int]],
+) -> None:
+    """Model: a quota threshold is told the first time the month's volume reaches it; a
+    wallet line is told at each operation that takes the balance from at or above it to
+    below it. Retries (the same key again) tell nothing and change nothing."""
+    store = MemoryStore()
+    app = seed_agency(make_app(store, currency="EUR"))
+    app.billing.set_quota("agencydemo", Quota(1000, allow_overage=True), by=S)
+    app.thresholds.set_quota_thresholds("agencydemo", [50, 80, 100, 150], by=S)
+    app.credits.open_wallet(Wallet("agencydemo"), by=S)
+    app.credits.execute(TopUp(account_id="agencydemo", amount=eur(50), key="t0", at=T0), by=S)
+    app.thresholds.set_low_credit("agencydemo", eur(20), by=S)
+    app.thresholds.set_auto_top_up("agencydemo", AutoTopUp(eur(10), eur(30)), by=S)
+    used, balance, reached_now = 0, 50, set[int]()
+    sends: list[tuple[str, int]] = []  # (key, quantity) of each send still held
+    done: list[tuple[str | None, Callable[[], object]]] = []  # (send key, call) to retry
+    expected: list[tuple[str, ...]] = []
+    for n, (op, value) in enumerate(ops):
+        if op == "send":
+            key = f"s{n}"
+
+            def send(key: str = key, value: int = value) -> object:
+                return app.billing.reserve_send("agency1", JAN, value, key=key, by=S)
+
+            send()
+            used += value
+            sends.append((key, value))
+            done.append((key, send))
+            for p in (50, 80, 100, 150):
+                if p not in reached_now and used * 100 >= p * 1000:
+                    reached_now.add(p)
+                    expected.append(("reached", str(p), str(used)))
+        elif op == "release" and sends:
+            key, quantity = sends.pop(value % len(sends))
+            app.billing.release_send("agency1", JAN, key, by=S)
+            used -= quantity
+        elif op in ("spend", "top_up"):
+            cls = Spend if op == "spend" else TopUp
+            request = cls(account_id="agencydemo", amount=eur(value), key=f"c{n}", at=T0)
+            if op == "spend" and value > balance:
+                with pytest.raises(InsufficientCredit):
+                    app.credits.execute(request, by=S)
+                continue
+            app.credits.execute(request, by=S)
+            done.append((None, lambda request=request: app.credits.execute(request, by=S)))
+            before, balance = balance, balance + (value if op == "top_up" else -value)
+            if before >= 20 > balance:
+                expected.append(("low", "agencydemo", str(balance), "20"))
+            if before >= 10 > balance:
+                expected.append(("top_up", "agencydemo", str(balance), "30"))
+        elif op == "retry" and done:
+            key, call = done[value % len(done)]
+            if key is None or key in dict(sends):  # a released send's key is free again
+                call()
+    told = [("reached", str(r[2]), str(r[3])) for r in reached(store)]
+    ledger = alerts(store)
+    assert ledger == [e for e in expected if e[0] != "reached"]
+    assert told == [e for e in expected if e[0] == "reached"]
