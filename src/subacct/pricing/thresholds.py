@@ -246,6 +246,17 @@ class WalletAlertState:
     top_up_below: Decimal | None = attrs.field(default=None, converter=_optional_amount)
     version: int = attrs.field(default=1, converter=positive_version)
 
+    def rearmed(self) -> WalletAlertState | None:
+        """The state once the wallet's alerts change (both armed again, the next
+        version), or ``None`` when both are armed already.
+
+        >>> WalletAlertState("a", "EUR", low_below=Decimal(10)).rearmed().version
+        2
+        """
+        if self.low_below is None and self.top_up_below is None:
+            return None
+        return attrs.evolve(self, low_below=None, top_up_below=None, version=self.version + 1)
+
 
 def _fell(line: Decimal, before: Decimal, after: Decimal, fired: Decimal | None) -> bool:
     """From at-or-above ``line`` to below it, unless already reported under this line."""

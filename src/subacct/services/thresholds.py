@@ -107,10 +107,9 @@ def _changed_alerts(
         repo.update(new)
     states = unit.uow.records(WALLET_ALERT_STATES)
     state = states.find(key)
-    if state is not None and (state.low_below, state.top_up_below) != (None, None):
-        states.update(
-            attrs.evolve(state, low_below=None, top_up_below=None, version=state.version + 1)
-        )
+    rearmed = None if state is None else state.rearmed()
+    if rearmed is not None:
+        states.update(rearmed)
     rule = new.auto_top_up
     unit.emit(
         WalletAlertsSet(

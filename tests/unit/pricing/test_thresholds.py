@@ -180,3 +180,10 @@ def test_credit_low_is_told_at_each_fall_below_the_line(line: int, balances: lis
             told.append(n)
     model = [n for n, (b, a) in enumerate(itertools.pairwise(balances)) if b >= line > a]
     assert told == model
+
+
+def test_changing_the_alerts_re_arms_them() -> None:
+    fired = WalletAlertState("a", "EUR", Decimal(10), Decimal(5), version=4)
+    rearmed = fired.rearmed()
+    assert rearmed == WalletAlertState("a", "EUR", None, None, version=5)
+    assert rearmed.rearmed() is None
