@@ -36,7 +36,7 @@ DOCUMENTED = [
     "subacct.storage.ports",
 ]
 SUB_APIS = ("accounts", "members", "policy", "billing", "plans", "sharing", "credits",
-            "reports", "events", "audit")  # fmt: skip
+            "reports", "events", "audit", "thresholds")  # fmt: skip
 
 
 def exported() -> set[Any]:

@@ -21,6 +21,7 @@ from subacct.services import (
     Reports,
     Sending,
     Sharing,
+    Thresholds,
 )
 from subacct.services._runner import Runner
 from subacct.settings import Settings
@@ -46,7 +47,8 @@ class Subacct:
     * ``sending``: one call to authorize a send, one to capture or release it;
     * ``reports``: usage reports;
     * ``events``: the domain event log;
-    * ``audit``: who did what, as whom, and why it was allowed or refused.
+    * ``audit``: who did what, as whom, and why it was allowed or refused;
+    * ``thresholds``: quota-percentage and low-credit thresholds, auto top-up requests.
     """
 
     __slots__ = (
@@ -63,6 +65,7 @@ class Subacct:
         "settings",
         "sharing",
         "store",
+        "thresholds",
     )
 
     store: Store
@@ -78,6 +81,7 @@ class Subacct:
     sending: Sending
     events: Events
     audit: Audit
+    thresholds: Thresholds
 
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         if not callable(getattr(store, "unit_of_work", None)):
@@ -98,6 +102,7 @@ class Subacct:
         self.sending = Sending(runner)
         self.events = Events(runner)
         self.audit = Audit(runner)
+        self.thresholds = Thresholds(runner)
 
     def __repr__(self) -> str:
         return f"Subacct({type(self.store).__name__})"

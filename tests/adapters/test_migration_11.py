@@ -21,6 +21,7 @@ from subacct.domain import AccountId
 from subacct.pricing import BillingPeriod, Channel, Dimensions, UsageRecord
 from subacct.storage import Store
 from subacct.storage.sql import record_tables_after
+from subacct.storage.sqlite import MIGRATIONS
 
 from .old_databases import OldDatabase, PostgresDatabase, SqliteDatabase, database
 
@@ -66,7 +67,7 @@ def test_old_usage_rows_read_with_no_dimensions_and_no_owner(old: OldDatabase) -
         ("2026-01", "old-1", "m", "sms", 700, "promo"),
     )
     store = old.open()
-    assert old.version() == 11
+    assert old.version() == len(MIGRATIONS)
     app = Subacct(store, Settings(clock=FixedClock(T0)))
     new = UsageRecord("m", JAN, "sms", 300, "new-1", dimensions={"country": "DE"}, owner_id="ann")
     assert app.billing.record_usage([new], by=SYSTEM) == 1

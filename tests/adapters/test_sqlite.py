@@ -117,8 +117,8 @@ def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     """Version 4 runs nothing on SQLite (its statements are PostgreSQL's), version 5 adds
     the status history, version 6 the invoiced accounts, version 7 the policy version
     and the usage table, version 8 the scoped keys, version 9 the audit records'
-    sequence and version 10 the API key uses: a version 3 file gets them all and keeps
-    its data."""
+    sequence, version 10 the API key uses and version 12 the thresholds: a version 3 file
+    gets them all and keeps its data."""
     path = tmp_path / "v3.db"
     first = SqliteStore(path)
     Subacct(first).accounts.create_master("Kept", account_id="m1", by=SYSTEM)
@@ -130,7 +130,7 @@ def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     second = SqliteStore(path)
-    assert second.schema_version() == len(MIGRATIONS) == 11
+    assert second.schema_version() == len(MIGRATIONS) == 12
     app = Subacct(second)
     assert app.accounts.get("m1", by=SYSTEM).name == "Kept"
     assert [r.action for r in app.audit.records("m1", by=SYSTEM)] == ["accounts.create_master"]

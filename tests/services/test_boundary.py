@@ -42,6 +42,7 @@ from subacct import (
 )
 from subacct.errors import MAX_QUOTED, InvalidInput
 from subacct.policy import SEND_MESSAGES, VIEW_BILLING, ApiKeyKind
+from subacct.pricing import AutoTopUp
 from subacct.pricing.holds import Hold
 from subacct.pricing.reports import Grouping, UsageRow
 
@@ -148,6 +149,9 @@ GOOD: dict[str, list[Any]] = {
     "channel": ["sms", "email"],
     "hold": [Hold("h", "s1", "h1", "sms", 5, JAN, T0, T0 + timedelta(minutes=15))],
     "delivered": [5, 0],
+    "percents": [[80, 100]],
+    "threshold": [Money(5, "EUR")],
+    "rule": [AutoTopUp(Money(5, "EUR"), Money(20, "EUR"))],
 }
 OVERRIDES: dict[str, dict[str, list[Any]]] = {
     "policy.define_role": {"role": [Role("clerk", "Clerk", [Grant(VIEW_BILLING)])]},

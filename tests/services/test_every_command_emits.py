@@ -43,6 +43,7 @@ from subacct import (
 )
 from subacct.domain.events import EVENT_TYPES
 from subacct.policy import SEND_MESSAGES, VIEW_BILLING
+from subacct.pricing import AutoTopUp
 from subacct.pricing.ledger import Allocation
 from subacct.services._kinds import kind_of
 
@@ -51,7 +52,7 @@ from .conftest import event_log, make_app
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 JAN = BillingPeriod(2026, 1)
 SUB_APIS = ("accounts", "members", "policy", "billing", "plans", "sharing", "credits",
-            "sending", "reports", "events", "audit")  # fmt: skip
+            "sending", "thresholds", "reports", "events", "audit")  # fmt: skip
 LADDER = PlanLadder(
     [Plan("2,500", 2500, Money(15, "USD")), Plan("18,000", 18000, Money(90, "USD"))]
 )
@@ -173,6 +174,25 @@ CALLS: dict[str, Callable[[Subacct], object]] = {
         "tpl", ShareMode.CHOSEN, ["s2"], SharePermission.EDIT, by="owner"
     ),
     "sharing.revoke": lambda a: a.sharing.revoke("sh", by="owner"),
+    "thresholds.set_quota_thresholds": lambda a: a.thresholds.set_quota_thresholds(
+        "s1", [80, 100], by="owner"
+    ),
+    "thresholds.remove_quota_thresholds": lambda a: (
+        a.thresholds.set_quota_thresholds("m", [90], by=S),
+        a.thresholds.remove_quota_thresholds("m", by="owner"),
+    ),
+    "thresholds.set_low_credit": lambda a: a.thresholds.set_low_credit("s1", eur(5), by="owner"),
+    "thresholds.remove_low_credit": lambda a: (
+        a.thresholds.set_low_credit("s1", eur(5), by=S),
+        a.thresholds.remove_low_credit("s1", by="owner"),
+    ),
+    "thresholds.set_auto_top_up": lambda a: a.thresholds.set_auto_top_up(
+        "m", AutoTopUp(eur(10), eur(50)), by="owner"
+    ),
+    "thresholds.remove_auto_top_up": lambda a: (
+        a.thresholds.set_auto_top_up("m", AutoTopUp(eur(10), eur(50)), by=S),
+        a.thresholds.remove_auto_top_up("m", by="owner", currency="EUR"),
+    ),
     "credits.open_wallet": lambda a: a.credits.open_wallet(Wallet("client"), by=S),
     "credits.execute": lambda a: a.credits.execute(
         Reclaim(sub_id="s1", amount=eur(1), key="back", at=T0), by="owner"

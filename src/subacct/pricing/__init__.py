@@ -56,6 +56,7 @@ from subacct.pricing.pooling import Comparison, compare, compare_charges, split_
 from subacct.pricing.quotas import Quota, QuotaCheck, QuotaState
 from subacct.pricing.structure import BillingMode, BillingStructure, Payer
 from subacct.pricing.subadditivity import is_subadditive, subadditivity_witness
+from subacct.pricing.thresholds import AutoTopUp, QuotaThresholds, WalletAlerts
 from subacct.pricing.tiers import PackagePrice, Tier, TieredPrice, TierMode
 from subacct.pricing.usage import (
     UsageBook,
@@ -68,6 +69,7 @@ __all__ = [
     "ALL_CHARGE",
     "DEFAULT_CHANNELS",
     "SUBSCRIPTION_KINDS",
+    "AutoTopUp",
     "BillingMode",
     "BillingPeriod",
     "BillingStructure",
@@ -98,6 +100,7 @@ __all__ = [
     "Quota",
     "QuotaCheck",
     "QuotaState",
+    "QuotaThresholds",
     "Rounding",
     "SendVolume",
     "SetupDiscount",
@@ -110,6 +113,7 @@ __all__ = [
     "UpgradeRule",
     "UsageBook",
     "UsageRecord",
+    "WalletAlerts",
     "apply_change",
     "approve",
     "build_invoices",

@@ -1,10 +1,10 @@
 """The application layer behind ``subacct.Subacct`` (private modules).
 
 One module per sub-API (``accounts``, ``members``, ``policy``, ``billing``, ``plans``,
-``sharing``, ``credits``, ``sending``, ``reports``, ``events``, ``audit``), none inheriting from
-another; every call goes through ``_runner`` (unit of work, retries, the fresh
-principal, the policy check, events and audit records). Import the classes from here
-for type annotations; build them through ``subacct.Subacct``.
+``sharing``, ``credits``, ``sending``, ``thresholds``, ``reports``, ``events``,
+``audit``), none inheriting from another; every call goes through ``_runner`` (unit of
+work, retries, the fresh principal, the policy check, events and audit records). Import
+the classes from here for type annotations; build them through ``subacct.Subacct``.
 """
 
 from subacct.services.accounts import Accounts
@@ -18,6 +18,7 @@ from subacct.services.policy import Policy
 from subacct.services.reports import Reports
 from subacct.services.sending import Sending
 from subacct.services.sharing import Sharing
+from subacct.services.thresholds import Thresholds
 
 __all__ = [
     "Accounts",
@@ -31,4 +32,5 @@ __all__ = [
     "Reports",
     "Sending",
     "Sharing",
+    "Thresholds",
 ]

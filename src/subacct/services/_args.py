@@ -182,6 +182,19 @@ def currency(value: object, field: str = "currency") -> str:
     return Money.zero(value).currency
 
 
+def ledger_currency(given: object, fallback: str | None) -> str:
+    """The currency of a ledger call: ``given`` (checked), else the settings' ``fallback``,
+    else ``InvalidInput`` asking for one."""
+    if given is not None:
+        return currency(given)
+    if fallback is None:
+        raise InvalidInput(
+            "name the ledger's currency (currency=...), or give the settings a currency",
+            field="currency",
+        )
+    return fallback
+
+
 def ledger_account(value: object, field: str = "account") -> LedgerAccount:
     """A ``LedgerAccount`` or its text (``"wallet:agency1"``)."""
     if isinstance(value, LedgerAccount):

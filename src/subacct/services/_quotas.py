@@ -22,7 +22,7 @@ from subacct.policy import MANAGE_SUB_ACCOUNTS, SEND_MESSAGES, VIEW_BILLING, Act
 from subacct.pricing import BillingPeriod, Quota, QuotaCheck, QuotaState, UsageRecord
 from subacct.pricing.profiles import QuotaCounter, QuotaReservation, QuotaSetting, scoped_key
 from subacct.pricing.usage import fresh_usage
-from subacct.services import _invoicing
+from subacct.services import _invoicing, _thresholds
 from subacct.services._runner import Unit
 from subacct.storage.collections import (
     QUOTA_COUNTERS,
@@ -89,7 +89,7 @@ def restore(
 
 
 def save(
-    uow: UnitOfWork,
+    unit: Unit,
     chain: Sequence[Account],
     period: BillingPeriod,
     before: QuotaState,
@@ -97,8 +97,9 @@ def save(
     stored: dict[str, QuotaCounter] | None = None,
 ) -> None:
     """Write the counters of ``chain`` that changed from ``before`` to ``after``
-    (``stored``: the counters as already read, by key; else each is read here)."""
-    counters = uow.records(QUOTA_COUNTERS)
+    (``stored``: the counters as already read, by key; else each is read here), and
+    report the quota thresholds they reached (``_thresholds.after_quota``)."""
+    counters = unit.uow.records(QUOTA_COUNTERS)
     for account in chain:
         old, new = before.used(account.id), after.used(account.id)
         if old == new:
@@ -113,6 +114,7 @@ def save(
             first_count(counters.add, QuotaCounter(AccountId(account.id), period, new))
         else:
             counters.update(QuotaCounter(account.id, period, new, found.version + 1))
+    _thresholds.after_quota(unit, chain, period, before, after)
 
 
 def first_count(add: Callable[[R], None], record: R) -> None:
@@ -154,7 +156,7 @@ def follow_move(
     parents: dict[str, str] = {a.id: a.parent_id for a in known.values() if a.parent_id}
     state = QuotaState.restore(period, parents, quotas_of(uow, known.values()), used)
     after = state.moved(account.id, new_chain[0].id if new_chain else None)
-    save(uow, [*old_chain, *new_chain], period, state, after)
+    save(unit, [*old_chain, *new_chain], period, state, after)
 
 
 def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
@@ -251,7 +253,7 @@ def count_usage(
             settles = held_key(record.account_id, record.idempotency_key)
         sends.append((record.account_id, record.quantity, settles))
     after = state.record_many(sends)
-    save(uow, accounts, period, state, after, counters)
+    save(unit, accounts, period, state, after, counters)
     repo = uow.records(QUOTA_RESERVATIONS)
     for reservation in settled:
         repo.remove(QUOTA_RESERVATIONS.key_of(reservation))
@@ -288,7 +290,7 @@ def reserve(
         raise refusal
     after = state.reserve(account.id, quantity, key=held_key(account.id, key))
     repo.add(QuotaReservation(period, key, account.id, quantity, decision.overage))
-    save(unit.uow, chain, period, state, after)
+    save(unit, chain, period, state, after)
     unit.emit(
         QuotaReserved(
             **unit.meta().about(account.id),
@@ -314,7 +316,7 @@ def release(unit: Unit, account_id: str, period: BillingPeriod, key: str) -> Quo
             account_id=account.id,
         )
     state, chain = load(unit.uow, account, period, [key])
-    save(unit.uow, chain, period, state, state.release(held_key(account.id, key)))
+    save(unit, chain, period, state, state.release(held_key(account.id, key)))
     repo.remove(QUOTA_RESERVATIONS.key_of(stored))
     unit.emit(
         QuotaReleased(

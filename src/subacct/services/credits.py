@@ -73,7 +73,7 @@ from subacct.pricing.ledger.requests import (
 )
 from subacct.pricing.ledger.wallets import check_funding
 from subacct.principals import Actor
-from subacct.services import _args
+from subacct.services import _args, _thresholds
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
 from subacct.storage.ledger_writes import plan_and_write
@@ -116,18 +116,10 @@ class Credits:
     def _currency(self, given: object, value: object = None) -> str:
         """The ledger to use: ``given``, else the currency of ``value``'s amount, else the
         settings' ``currency``."""
-        if given is not None:
-            return _args.currency(given)
-        money = _money_in(value)
+        money = _money_in(value) if given is None else None
         if money is not None:
             return money.currency
-        fallback = self._runner.settings.currency
-        if fallback is None:
-            raise InvalidInput(
-                "name the ledger's currency (currency=...), or give the settings a currency",
-                field="currency",
-            )
-        return fallback
+        return _args.ledger_currency(given, self._runner.settings.currency)
 
     def _read(self, by: object, currency: object, work: Callable[[Unit, LedgerRepository], T]) -> T:
         who, cur = _args.actor(by), self._currency(currency)
@@ -198,6 +190,7 @@ class Credits:
                 unit.uow.ledger(cur), request, _authorizer(unit), before_write=before_write
             )
             unit.emit(*ledger_events(planned, unit.meta))
+            _thresholds.after_ledger(unit, planned, cur)
             return planned.receipt
 
         return self._runner.command(who, work, ledger=cur)

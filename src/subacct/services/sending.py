@@ -77,7 +77,7 @@ from subacct.pricing.ledger.records import ReservationStatus
 from subacct.pricing.model import PriceModel
 from subacct.pricing.profiles import BillingProfile, scoped_key
 from subacct.principals import SYSTEM, Actor
-from subacct.services import _args, _invoicing, _quotas
+from subacct.services import _args, _invoicing, _quotas, _thresholds
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
 from subacct.services.credits import _authorizer
@@ -393,6 +393,7 @@ def _charge(unit: Unit, hold: Hold, delivered: int) -> Money | None:
 def _ledger_write(unit: Unit, currency: str, request: LedgerRequest) -> None:
     planned = plan_and_write(unit.uow.ledger(currency), request, _authorizer(unit))
     unit.emit(*ledger_events(planned, unit.meta))
+    _thresholds.after_ledger(unit, planned, currency)  # low credit, auto top-up
 
 
 def _record(unit: Unit, hold: Hold) -> None:

@@ -29,6 +29,12 @@ from subacct.pricing.profiles import (
     QuotaReservation,
     QuotaSetting,
 )
+from subacct.pricing.thresholds import (
+    QuotaThresholds,
+    QuotaThresholdsReached,
+    WalletAlerts,
+    WalletAlertState,
+)
 from subacct.storage.records import Collection
 
 __all__ = [
@@ -41,6 +47,10 @@ __all__ = [
     "QUOTA_RESERVATIONS",
     "SEND_HOLDS",
     "SEND_VOLUMES",
+    "QUOTA_THRESHOLDS",
+    "QUOTA_THRESHOLDS_REACHED",
+    "WALLET_ALERTS",
+    "WALLET_ALERT_STATES",
     "PLAN_CHANGES",
     "PREREQUISITES",
     "SUBSCRIPTIONS",
@@ -141,6 +151,32 @@ PLAN_CHANGES: Final = Collection(
 )
 PREREQUISITES: Final = Collection("prerequisites", Prerequisites, ("account_id",))
 
+# -- thresholds (schema version 12) -------------------------------------------------------
+QUOTA_THRESHOLDS: Final = Collection(
+    "quota_thresholds", QuotaThresholds, ("account_id",), label="quota thresholds"
+)
+"""The percentages of each account's quota limit reported when reached."""
+QUOTA_THRESHOLDS_REACHED: Final = Collection(
+    "quota_thresholds_reached",
+    QuotaThresholdsReached,
+    ("account_id", "period"),
+    versioned=True,
+    label="quota thresholds reached",
+)
+"""Which of them each account reached in a period (written with the counter change)."""
+WALLET_ALERTS: Final = Collection(
+    "wallet_alerts", WalletAlerts, ("account_id", "currency"), label="wallet alerts"
+)
+"""Each wallet's low-credit threshold and auto top-up rule."""
+WALLET_ALERT_STATES: Final = Collection(
+    "wallet_alert_states",
+    WalletAlertState,
+    ("account_id", "currency"),
+    versioned=True,
+    label="wallet alert state",
+)
+"""What each wallet's alerts last fired under (written with the balance change)."""
+
 # -- accounts ------------------------------------------------------------------------------
 STATUS_HISTORY: Final = Collection(
     "status_history", StatusHistory, ("account_id",), label="status history"
@@ -192,6 +228,10 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             STATUS_HISTORY,
             SEND_HOLDS,
             SEND_VOLUMES,
+            QUOTA_THRESHOLDS,
+            QUOTA_THRESHOLDS_REACHED,
+            WALLET_ALERTS,
+            WALLET_ALERT_STATES,
         )
     }
 )

@@ -1004,6 +1004,7 @@ def _migrations() -> list[list[str | MigrationStep]]:
         version_9,
         [*tables(10)],
         [*tables(11), *USAGE_SLICES_DDL],
+        [*tables(12)],
     ]
     return versions
 
@@ -1174,6 +1175,13 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
     10: ("api_key_uses",),
     # version 11: send holds and the volume each payer's prepaid sends are priced on
     11: ("send_holds", "send_volumes"),
+    # version 12: quota thresholds, wallet alerts and what each reached
+    12: (
+        "quota_thresholds",
+        "quota_thresholds_reached",
+        "wallet_alerts",
+        "wallet_alert_states",
+    ),
 }
 """Which migration creates each record collection's table. A collection added later goes
 into a new migration entry (a new version), never into an existing one."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any, ClassVar
 
@@ -980,6 +981,13 @@ def _samples() -> dict[str, Any]:
         QuotaReservation,
         QuotaSetting,
     )
+    from subacct.pricing.thresholds import (
+        AutoTopUp,
+        QuotaThresholds,
+        QuotaThresholdsReached,
+        WalletAlerts,
+        WalletAlertState,
+    )
 
     session = ImpersonationSession("imp1", "u_owner", "agency1", T0)
     allowed = Decision(True, Reason.ALLOWED_BY_ROLE, Scope.ALL, role_id="sub_admin")
@@ -1046,6 +1054,17 @@ def _samples() -> dict[str, Any]:
             reservation_id="hold1",
         ),
         "send_volumes": SendVolume("agencydemo", BillingPeriod(2026, 1), "all", 1012),
+        "quota_thresholds": QuotaThresholds("agency1", (80, 100)),
+        "quota_thresholds_reached": QuotaThresholdsReached(
+            "agency1", BillingPeriod(2026, 1), (80,)
+        ),
+        "wallet_alerts": WalletAlerts(
+            "agency1",
+            "EUR",
+            low_credit=Money("10", "EUR"),
+            auto_top_up=AutoTopUp(Money("5", "EUR"), Money("50", "EUR")),
+        ),
+        "wallet_alert_states": WalletAlertState("agency1", "EUR", low_below=Decimal("10")),
     }
 
 

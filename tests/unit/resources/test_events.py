@@ -26,6 +26,7 @@ from subacct.domain.events import (
     ClientLinked,
     ClientUnlinked,
     CreditAllocationSet,
+    CreditLow,
     CreditOperationRecorded,
     CreditReservationEnded,
     CreditsMoved,
@@ -43,6 +44,8 @@ from subacct.domain.events import (
     QuotaReleased,
     QuotaReserved,
     QuotaSet,
+    QuotaThresholdReached,
+    QuotaThresholdsSet,
     ResourceCopied,
     ResourceCreated,
     ResourceDeleted,
@@ -55,12 +58,14 @@ from subacct.domain.events import (
     SendReleased,
     ShareRevoked,
     SubscriptionStarted,
+    TopUpRequested,
     UsageRecorded,
     UserCreated,
     UserDeleted,
     UserInvited,
     UserRemoved,
     UserRenamed,
+    WalletAlertsSet,
     WalletConfigured,
     event_from_dict,
     event_to_dict,
@@ -195,6 +200,25 @@ SAMPLES: list[BaseEvent] = [
         )
     ),
     InvoiceIssued(**base(invoice_id="inv-2026-01", period="2026-01", total=Money("90", "USD"))),
+    QuotaThresholdsSet(**base(percents=[80, 100])),
+    QuotaThresholdReached(**base(period="2026-01", percent=80, used=800, limit=1000)),
+    WalletAlertsSet(
+        **base(
+            currency="EUR",
+            low_credit=Money("10", "EUR"),
+            top_up_below=Money("5", "EUR"),
+            top_up_amount=Money("50", "EUR"),
+        )
+    ),
+    CreditLow(**base(currency="EUR", balance=Money("9.5", "EUR"), threshold=Money(10, "EUR"))),
+    TopUpRequested(
+        **base(
+            currency="EUR",
+            amount=Money("50", "EUR"),
+            balance=Money("4", "EUR"),
+            below=Money("5", "EUR"),
+        )
+    ),
 ]
 
 

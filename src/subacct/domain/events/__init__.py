@@ -87,6 +87,13 @@ from subacct.domain.events.sharing import (
     ResourceUpdated,
     ShareRevoked,
 )
+from subacct.domain.events.thresholds import (
+    CreditLow,
+    QuotaThresholdReached,
+    QuotaThresholdsSet,
+    TopUpRequested,
+    WalletAlertsSet,
+)
 from subacct.errors import InvalidInput, SchemaError, quoted
 
 __all__ = [
@@ -107,6 +114,7 @@ __all__ = [
     "ClientLinked",
     "ClientUnlinked",
     "CreditAllocationSet",
+    "CreditLow",
     "CreditOperationRecorded",
     "CreditReservationEnded",
     "CreditsMoved",
@@ -126,6 +134,8 @@ __all__ = [
     "QuotaReleased",
     "QuotaReserved",
     "QuotaSet",
+    "QuotaThresholdReached",
+    "QuotaThresholdsSet",
     "ResourceCopied",
     "ResourceCreated",
     "ResourceDeleted",
@@ -138,12 +148,14 @@ __all__ = [
     "SendReleased",
     "ShareRevoked",
     "SubscriptionStarted",
+    "TopUpRequested",
     "UsageRecorded",
     "UserCreated",
     "UserDeleted",
     "UserInvited",
     "UserRemoved",
     "UserRenamed",
+    "WalletAlertsSet",
     "WalletConfigured",
     "event_from_dict",
     "event_to_dict",
@@ -202,6 +214,11 @@ DomainEvent: TypeAlias = (
     | SendAuthorized
     | SendCaptured
     | SendReleased
+    | QuotaThresholdsSet
+    | QuotaThresholdReached
+    | WalletAlertsSet
+    | CreditLow
+    | TopUpRequested
 )
 
 
