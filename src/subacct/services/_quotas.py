@@ -273,11 +273,11 @@ def reserve(
 ) -> QuotaCheck:
     """Count a send of ``quantity`` under ``key`` against the quotas up the tree (a retry
     of the key answers what it reserved), or refuse it."""
-    account = unit.uow.accounts.get(AccountId(account_id))
+    account, above = unit.chain(account_id)
     unit.require(SEND_MESSAGES, account.id)
-    repo = unit.uow.records(QUOTA_RESERVATIONS)
-    stored = repo.find(reservation_key(period, account.id, key))
-    state, chain = load(unit.uow, account, period, [key])
+    chain = [account, *above]
+    state, counters, held = restore(unit.uow, chain, period, [(account.id, key)])
+    stored = held.get(reservation_key(period, account.id, key))
     if stored is not None:  # a retry, or IdempotencyConflict
         state.reserve(account.id, quantity, key=held_key(account.id, key))
         return QuotaCheck(stored.account_id, stored.quantity, stored.overage, None)
@@ -289,8 +289,9 @@ def reserve(
     if refusal is not None:
         raise refusal
     after = state.reserve(account.id, quantity, key=held_key(account.id, key))
-    repo.add(QuotaReservation(period, key, account.id, quantity, decision.overage))
-    save(unit, chain, period, state, after)
+    reservation = QuotaReservation(period, key, account.id, quantity, decision.overage)
+    unit.uow.records(QUOTA_RESERVATIONS).add(reservation)
+    save(unit, chain, period, state, after, counters)
     unit.emit(
         QuotaReserved(
             **unit.meta().about(account.id),
@@ -305,19 +306,19 @@ def reserve(
 
 def release(unit: Unit, account_id: str, period: BillingPeriod, key: str) -> QuotaReservation:
     """Give back what ``account_id``'s send under ``key`` reserved."""
-    account = unit.uow.accounts.get(AccountId(account_id))
+    account, above = unit.chain(account_id)
     unit.require(SEND_MESSAGES, account.id)
-    repo = unit.uow.records(QUOTA_RESERVATIONS)
-    stored = repo.find(reservation_key(period, account.id, key))
+    chain = [account, *above]
+    state, counters, held = restore(unit.uow, chain, period, [(account.id, key)])
+    stored = held.get(reservation_key(period, account.id, key))
     if stored is None:
         raise ReservationNotFound(
             f"account {quoted(account.id)} has no reservation under key {quoted(key)}",
             key=key,
             account_id=account.id,
         )
-    state, chain = load(unit.uow, account, period, [key])
-    save(unit, chain, period, state, state.release(held_key(account.id, key)))
-    repo.remove(QUOTA_RESERVATIONS.key_of(stored))
+    save(unit, chain, period, state, state.release(held_key(account.id, key)), counters)
+    unit.uow.records(QUOTA_RESERVATIONS).remove(QUOTA_RESERVATIONS.key_of(stored))
     unit.emit(
         QuotaReleased(
             **unit.meta().about(account.id),

@@ -12,9 +12,10 @@ The collections subacct stores are listed in ``subacct.storage.collections``.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 import attrs
 
@@ -150,6 +151,19 @@ def dump_record(coll: Collection[Any], record: Any) -> str:
     return json.dumps(converter.unstructure(record), sort_keys=True, separators=(",", ":"))
 
 
+_DECODED_LIMIT: Final = 4096  # bodies remembered (each at most _DECODED_TEXT characters)
+_DECODED_TEXT: Final = 2048
+
+
 def load_record(coll: Collection[T], text: str) -> T:
-    """Back from ``dump_record``."""
-    return structure(json.loads(text), coll.type)
+    """Back from ``dump_record``. Records are immutable, so a body decoded before (a
+    billing profile, a quota setting, read by every send) is answered from a bounded
+    cache of decoded bodies: equal text, equal record."""
+    if len(text) > _DECODED_TEXT:
+        return structure(json.loads(text), coll.type)
+    return cast("T", _decoded(cast(Any, coll.type), text))
+
+
+@functools.lru_cache(maxsize=_DECODED_LIMIT)
+def _decoded(cls: type[Any], text: str) -> Any:
+    return structure(json.loads(text), cls)
