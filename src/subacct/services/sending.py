@@ -212,13 +212,17 @@ class Sending:
                     )
                 return stored
             stored.require_open(unit.now)
-            charged = _charge(unit, stored, done)
+            charged = _price_of_delivery(unit, stored, done)
             captured = stored.captured(done, charged, unit.now)
+            # the order every send's unit writes in (on PostgreSQL, the order row locks
+            # are taken in: the same everywhere, so concurrent sends wait, never deadlock):
+            # quota counters, the payer's volume, the ledger, the hold
             if done > 0:
                 _record(unit, captured)
             else:
                 _quotas.release(unit, stored.account_id, stored.period, stored.key)
             _count(unit, stored, done - stored.quantity)
+            _spend(unit, stored, charged)
             unit.uow.records(SEND_HOLDS).update(captured)
             unit.emit(
                 SendCaptured(
@@ -365,29 +369,30 @@ def _priced(unit: Unit, hold: Hold, profile: BillingProfile, ledger: str | None)
     return attrs.evolve(hold, charge=charge, base=base, amount=amount, reservation_id=reservation)
 
 
-def _charge(unit: Unit, hold: Hold, delivered: int) -> Money | None:
-    """Spend what ``delivered`` costs from the hold's credit, giving back the rest."""
+def _price_of_delivery(unit: Unit, hold: Hold, delivered: int) -> Money | None:
+    """What ``delivered`` of ``hold``'s messages cost (``None``: a hold of no credit):
+    the price quoted at authorization when all went out, else their price on the hold's
+    base by the payer's charge, never more than the hold."""
     if hold.amount is None:
         return None
     if delivered == hold.quantity:
-        charged = hold.amount  # the price quoted at authorization
-    else:
-        profile = _payer_profile(unit, [hold.payer_id] if hold.payer_id else [])
-        model = _model(profile, hold)[1] if profile is not None else None
-        if model is None or model.currency != hold.amount.currency or hold.base is None:
-            charged = Money.zero(hold.amount.currency) if delivered == 0 else hold.amount
-        else:
-            price = send_price(model, hold.base, delivered)
-            charged = Money(min(price, hold.amount.amount), hold.amount.currency)
-    if hold.reservation_id is not None:
-        commit = Commit(
-            reservation_id=hold.reservation_id,
-            amount=charged,
-            key=f"{hold.id}.capture",
-            at=unit.now,
-        )
-        _ledger_write(unit, hold.amount.currency, commit)
-    return charged
+        return hold.amount
+    profile = _payer_profile(unit, [hold.payer_id] if hold.payer_id else [])
+    model = _model(profile, hold)[1] if profile is not None else None
+    if model is None or model.currency != hold.amount.currency or hold.base is None:
+        return Money.zero(hold.amount.currency) if delivered == 0 else hold.amount
+    price = send_price(model, hold.base, delivered)
+    return Money(min(price, hold.amount.amount), hold.amount.currency)
+
+
+def _spend(unit: Unit, hold: Hold, charged: Money | None) -> None:
+    """Commit ``charged`` of the hold's credit reservation, giving back the rest."""
+    if hold.reservation_id is None or charged is None:
+        return
+    commit = Commit(
+        reservation_id=hold.reservation_id, amount=charged, key=f"{hold.id}.capture", at=unit.now
+    )
+    _ledger_write(unit, charged.currency, commit)
 
 
 def _ledger_write(unit: Unit, currency: str, request: LedgerRequest) -> None:
@@ -438,7 +443,8 @@ def _count(unit: Unit, hold: Hold, change: int) -> None:
 def _end(unit: Unit, hold: Hold, status: HoldStatus) -> Hold:
     """Give back all ``hold`` took: the quota, the credit, the payer's volume."""
     ended = hold.ended(status, unit.now)
-    _quotas.release(unit, hold.account_id, hold.period, hold.key)
+    _quotas.release(unit, hold.account_id, hold.period, hold.key)  # the order of capture
+    _count(unit, hold, -hold.quantity)
     if hold.reservation_id is not None and hold.amount is not None:
         ledger = unit.uow.ledger(hold.amount.currency)
         reservation = ledger.reservation(hold.reservation_id)
@@ -447,7 +453,6 @@ def _end(unit: Unit, hold: Hold, status: HoldStatus) -> Hold:
                 reservation_id=hold.reservation_id, key=f"{hold.id}.release", at=unit.now
             )
             _ledger_write(unit, hold.amount.currency, release)
-    _count(unit, hold, -hold.quantity)
     unit.uow.records(SEND_HOLDS).update(ended)
     unit.emit(
         SendReleased(
