@@ -16,6 +16,7 @@ from subacct import (
     AccountNotActive,
     ActionDenied,
     FixedClock,
+    Grant,
     IdempotencyConflict,
     InsufficientCredit,
     MemoryStore,
@@ -32,8 +33,25 @@ from subacct import (
     TopUp,
     Wallet,
 )
-from subacct.errors import HoldClosed, HoldNotFound, InvalidInput, InvalidQuantity
-from subacct.pricing import BillingPeriod, HoldStatus, Plan, PlanLadder
+from subacct.errors import (
+    HoldClosed,
+    HoldNotFound,
+    InvalidInput,
+    InvalidQuantity,
+    NoMatchingCharge,
+    PeriodAlreadyInvoiced,
+    UnknownChannel,
+)
+from subacct.policy import SEND_MESSAGES
+from subacct.pricing import (
+    DEFAULT_CHANNELS,
+    BillingPeriod,
+    Charge,
+    HoldStatus,
+    Plan,
+    PlanLadder,
+    PriceList,
+)
 from subacct.pricing.ledger import Allocation, LedgerAccount, SetAllocation
 from subacct.testing.pgcluster import TempCluster
 
@@ -367,3 +385,107 @@ def test_concurrent_sends_never_pass_the_quota_or_the_credit(
     assert {code for code, _, _ in outcomes} <= {"sent", "over_quota", "insufficient_credit"}
     for store in [first, *stores]:
         store.close()
+
+
+# -- channels, charges, principals, thresholds ---------------------------------------------
+
+
+def test_a_send_is_priced_by_the_charge_its_channel_and_dimensions_pick(any_store: Store) -> None:
+    app, _ = agency(any_store, prepaid=True, credit=100)
+    per_message = TieredPrice(TierMode.GRADUATED, [Tier(None, "0.05")], "EUR")
+    to_germany = TieredPrice(TierMode.GRADUATED, [Tier(None, "0.09")], "EUR")
+    mail = TieredPrice(TierMode.GRADUATED, [Tier(None, "0.001")], "EUR")
+    prices = PriceList(
+        [
+            Charge("sms", per_message, channel="sms"),
+            Charge("sms_de", to_germany, channel="sms", dimensions={"country": "DE"}),
+            Charge("email", mail, channel="email"),
+        ]
+    )
+    app.billing.set_profile("agencydemo", prices, prepaid=True, by=SYSTEM)
+
+    de = app.sending.authorize(
+        "agency1", "sms", 10, key="a", by="bob", dimensions={"country": "DE"}
+    )
+    fr = app.sending.authorize(
+        "agency1", "sms", 10, key="b", by="bob", dimensions={"country": "FR"}
+    )
+    news = app.sending.authorize("agency1", "email", 1000, key="c", by="bob")
+
+    assert [(h.charge, h.amount) for h in (de, fr, news)] == [
+        ("sms_de", eur("0.90")),
+        ("sms", eur("0.50")),
+        ("email", eur("1.000")),
+    ]
+    with pytest.raises(IdempotencyConflict):  # the key's send had other dimensions
+        app.sending.authorize("agency1", "sms", 10, key="a", by="bob", dimensions={"country": "FR"})
+    with pytest.raises(NoMatchingCharge):  # SMTP is in the catalog, but nothing prices it
+        app.sending.authorize("agency1", "smtp", 1, key="d", by="bob")
+    with pytest.raises(UnknownChannel):
+        app.sending.authorize("agency1", "whatsapp", 1, key="d", by="bob")
+    with pytest.raises(HoldNotFound):
+        app.sending.hold("agency1", "d", by="bob")
+    app.sending.capture(de, 10, by="bob")
+    book = app.billing.usage_book(JAN, by=SYSTEM)
+    (record,) = [r for r in book.records() if r.idempotency_key == "a"]
+    assert (record.dimensions, record.owner_id, record.quantity) == ({"country": "DE"}, "bob", 10)
+
+
+def test_a_host_channel_is_sent_once_the_catalog_has_it(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    channels = DEFAULT_CHANNELS.with_channels("whatsapp")
+    app = seed_agency(make_app(SqliteStore(tmp_path / "c.db"), clock=clock, channels=channels))
+    app.billing.set_profile("agencydemo", PlanLadder([Plan("1k", 1000, eur(5))]), by=SYSTEM)
+    hold = app.sending.authorize("agency1", "whatsapp", 2, key="w", by="bob")
+    assert app.sending.capture(hold, 2, by="bob").channel == "whatsapp"
+
+
+def test_api_keys_and_impersonation_sessions_send_as_users_do(any_store: Store) -> None:
+    app, _ = agency(any_store)
+    key, _secret = app.policy.create_api_key("agency1", "ci", [Grant(SEND_MESSAGES)], by="sam")
+    by_key = app.sending.authorize("agency1", "sms", 1, key="k", by=key)
+    assert by_key.owner_id == "sam"  # a personal key acts for its creator
+    session = app.policy.start_impersonation("agency1", by="owner")
+    by_session = app.sending.authorize("agency1", "sms", 1, key="i", by=session)
+    assert by_session.owner_id == "owner"
+    app.sending.capture(by_key, 1, by=key)
+    app.policy.revoke_api_key(key.id, by="sam")
+    with pytest.raises(ActionDenied):
+        app.sending.release(by_session, by=key)  # revoked at once
+    with pytest.raises(ActionDenied):
+        app.sending.capture(by_session, 1, by="yara")  # another tenant's hold
+    assert app.sending.capture(by_session, 1, by=session).delivered == 1
+
+
+def test_a_send_into_an_invoiced_period_is_refused(any_store: Store) -> None:
+    app, clock = agency(any_store)
+    clock.advance(timedelta(days=16, hours=23, minutes=55))  # Jan 31, 23:55
+    hold = app.sending.authorize("agency1", "sms", 5, key="late", by="bob")
+    clock.advance(timedelta(minutes=10))  # February: January is billed
+    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    with pytest.raises(PeriodAlreadyInvoiced):
+        app.sending.capture(hold, 5, by="bob")
+    assert app.sending.hold("agency1", "late", by="bob").status is HoldStatus.HELD
+    fresh = app.sending.authorize("agency1", "sms", 5, key="feb", by="bob")
+    assert fresh.period == BillingPeriod(2026, 2)
+
+
+def test_a_send_tells_each_threshold_it_crosses_once(any_store: Store) -> None:
+    app, _ = agency(any_store, prepaid=True, credit=10)
+    app.billing.set_quota("agency1", Quota(100), by="owner")
+    app.thresholds.set_quota_thresholds("agency1", [80], by="owner")
+    app.thresholds.set_low_credit("agencydemo", eur(5), by=SYSTEM)
+
+    first = app.sending.authorize("agency1", "sms", 70, key="a", by="bob")  # 5.60 EUR held
+    again = app.sending.authorize("agency1", "sms", 70, key="a", by="bob")  # a retry
+    app.sending.capture(first, 70, by="bob")
+    second = app.sending.authorize("agency1", "sms", 15, key="b", by="bob")
+    app.sending.release(second, by="bob")
+    app.sending.authorize("agency1", "sms", 15, key="c", by="bob")
+
+    assert again == first
+    told = [e.event for e in app.events.since(by=SYSTEM, limit=10_000)]
+    reached = [e for e in told if e.event_type == "quota_threshold_reached"]
+    low = [e for e in told if e.event_type == "credit_low"]
+    assert [(e.percent, e.used) for e in reached] == [(80, 85)]  # type: ignore[attr-defined]
+    assert [e.balance for e in low] == [eur("4.40")]  # type: ignore[attr-defined]
