@@ -15,7 +15,9 @@ one run, alternated three times (the best of each is reported):
 * ``send_floor_per_s``: the same sends in raw ``sqlite3``, one transaction each doing
   the same writes: both quota counters (guarded by the limits), the credit hold (guarded
   by the balance) and its capture, the usage row; priced in plain Python.
-* ``send_ratio``: the first over the second.
+* ``send_ratio``: the first over the second; ``rows_written_per_send_app`` and
+  ``rows_written_per_send_floor``: the rows each wrote per send (SQLite's
+  ``total_changes``: inserts, updates and deletes).
 
 The races run ``--workers`` (8) threads, then 8 processes, each with its own app over one
 SQLite file, sending on one account with a quota of ``--race-quota`` (300) messages, once
@@ -104,16 +106,20 @@ def sizes(count: int) -> list[int]:
 # -- throughput ------------------------------------------------------------------------------
 
 
-def through_app(path: Path, count: int) -> float:
+def through_app(path: Path, count: int) -> tuple[float, float]:
+    """Sends per second, and rows written per send."""
     app = shop(path, credit=10**6, quota=10**9)
+    store: Any = app.store
+    written = store._connection().total_changes  # this thread's connection
     gc.collect()
     began = time.perf_counter()
     for i, n in enumerate(sizes(count)):
         hold = app.sending.authorize("dept", "sms", n, key=f"s{i}", by="ann")
         app.sending.capture(hold, n if i % 10 else n - 1, by="ann")
     elapsed = time.perf_counter() - began
-    app.store.close()  # type: ignore[attr-defined]
-    return count / elapsed
+    rows = (store._connection().total_changes - written) / count
+    store.close()
+    return count / elapsed, rows
 
 
 FLOOR_DDL = [
@@ -125,7 +131,7 @@ FLOOR_DDL = [
 ]
 
 
-def floor(path: Path, count: int) -> float:
+def floor(path: Path, count: int) -> tuple[float, float]:
     """One raw transaction per send: both counters, the hold and its capture, the usage."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
@@ -137,6 +143,7 @@ def floor(path: Path, count: int) -> float:
         "INSERT INTO balances VALUES (?, ?)",
         [("wallet:shop", "1000000"), ("reserved:dept", "0"), ("spent:dept", "0")],
     )
+    written = conn.total_changes
     gc.collect()
     began = time.perf_counter()
     for i, n in enumerate(sizes(count)):
@@ -176,22 +183,27 @@ def floor(path: Path, count: int) -> float:
         conn.execute("UPDATE holds SET status = 'captured', delivered = ? WHERE k = ?", (done, key))
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - began
+    rows = (conn.total_changes - written) / count
     conn.close()
-    return count / elapsed
+    return count / elapsed, rows
 
 
 def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
-    app_rates, floor_rates = [], []
+    app_rates, floor_rates, app_rows, floor_rows = [], [], 0.0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(3):
-            app_rates.append(through_app(Path(tmp) / f"app{round_}.db", args.sends))
-            floor_rates.append(floor(Path(tmp) / f"floor{round_}.db", args.sends))
+            rate, app_rows = through_app(Path(tmp) / f"app{round_}.db", args.sends)
+            app_rates.append(rate)
+            rate, floor_rows = floor(Path(tmp) / f"floor{round_}.db", args.sends)
+            floor_rates.append(rate)
     best_app, best_floor = max(app_rates), max(floor_rates)
     return {
         "sends": args.sends,
         "authorize_capture_per_s_sqlite": round(best_app),
         "send_floor_per_s": round(best_floor),
         "send_ratio": round(best_app / best_floor, 3),
+        "rows_written_per_send_app": round(app_rows, 1),
+        "rows_written_per_send_floor": round(floor_rows, 1),
     }
 
 
