@@ -489,3 +489,46 @@ def test_a_send_tells_each_threshold_it_crosses_once(any_store: Store) -> None:
     low = [e for e in told if e.event_type == "credit_low"]
     assert [(e.percent, e.used) for e in reached] == [(80, 85)]  # type: ignore[attr-defined]
     assert [e.balance for e in low] == [eur("4.40")]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_concurrent_retries_of_one_key_answer_one_hold(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """8 apps over one database authorize the same send at once (a host's retries after
+    a timeout): one hold, counted once, and every caller gets it."""
+    import threading
+
+    schema = request.getfixturevalue("pg_schema") if kind == "postgres" else ""
+
+    def open_store() -> Any:
+        if kind == "sqlite":
+            return SqliteStore(tmp_path / "retry.db", timeout=30)
+        from subacct.storage.postgres import PostgresStore
+
+        cluster: TempCluster = request.getfixturevalue("pg_cluster")
+        return PostgresStore(cluster.conninfo(), schema=schema, max_size=2)
+
+    first = open_store()
+    app, _ = agency(first, prepaid=True, credit=10)
+    stores = [open_store() for _ in range(8)]
+    holds: list[Any] = []
+    barrier = threading.Barrier(8)
+
+    def retry(n: int) -> None:
+        settings = Settings(clock=FixedClock(T0), currency="EUR", max_attempts=100)
+        mine = Subacct(stores[n], settings)
+        barrier.wait()
+        holds.append(mine.sending.authorize("agency1", "sms", 20, key="same", by="bob"))
+
+    threads = [threading.Thread(target=retry, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(holds) == 8
+    assert len({h.id for h in holds}) == 1
+    assert _counted(app, "agency1") == 20
+    assert balance(app, "wallet:agencydemo") == eur(10) - eur("1.60")
+    for store in [first, *stores]:
+        store.close()

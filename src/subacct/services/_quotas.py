@@ -111,15 +111,16 @@ def save(
             # the counter moved since ``before`` was read: writing ``new`` would lose it
             raise ConcurrentModification(f"quota counter {quoted(key)} changed; retry")
         if found is None:
-            first_count(counters.add, QuotaCounter(AccountId(account.id), period, new))
+            add_first(counters.add, QuotaCounter(AccountId(account.id), period, new))
         else:
             counters.update(QuotaCounter(account.id, period, new, found.version + 1))
     _thresholds.after_quota(unit, chain, period, before, after)
 
 
-def first_count(add: Callable[[R], None], record: R) -> None:
-    """``add`` the first counter of its key; one a concurrent unit added first is a lost
-    race (``ConcurrentModification``: the unit runs again and updates it), not a refusal."""
+def add_first(add: Callable[[R], None], record: R) -> None:
+    """``add`` a record a concurrent unit may add first under the same key (a period's
+    first counter, a send's reservation): that is a lost race (``ConcurrentModification``:
+    the unit runs again and finds it), not a refusal."""
     try:
         add(record)
     except AlreadyExists as taken:
@@ -290,7 +291,7 @@ def reserve(
         raise refusal
     after = state.reserve(account.id, quantity, key=held_key(account.id, key))
     reservation = QuotaReservation(period, key, account.id, quantity, decision.overage)
-    unit.uow.records(QUOTA_RESERVATIONS).add(reservation)
+    add_first(unit.uow.records(QUOTA_RESERVATIONS).add, reservation)
     save(unit, chain, period, state, after, counters)
     unit.emit(
         QuotaReserved(

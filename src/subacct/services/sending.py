@@ -174,7 +174,7 @@ class Sending:
             profile = _payer_profile(unit, [account.id, *(a.id for a in ancestors)])
             if profile is not None:
                 hold = _priced(unit, hold, profile, ledger)
-            holds.add(hold)
+            _quotas.add_first(holds.add, hold)
             unit.emit(
                 SendAuthorized(
                     **unit.meta().about(account.id),
@@ -346,7 +346,7 @@ def _priced(unit: Unit, hold: Hold, profile: BillingProfile, ledger: str | None)
     base = 0 if stored is None else stored.counted
     amount = Money(send_price(model, base, hold.quantity), model.currency)
     if stored is None:
-        _quotas.first_count(
+        _quotas.add_first(
             volumes.add, SendVolume(profile.account_id, hold.period, charge, hold.quantity)
         )
     else:
