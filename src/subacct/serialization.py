@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import attrs
 import cattrs
@@ -132,6 +132,17 @@ def _configure_unions(conv: cattrs.Converter) -> None:
             tag_generator=lambda cls: _MODEL_TAGS[cls.__name__],
             tag_name="model",
         )
+
+    optional: Any = ChargeModel | None  # a hold's quoted model, tagged like the others
+
+    def structure_optional(value: Any, _: type) -> Any:
+        return None if value is None else conv.structure(value, cast(Any, ChargeModel))
+
+    def unstructure_optional(value: Any) -> Any:
+        return None if value is None else conv.unstructure(value, unstructure_as=ChargeModel)
+
+    conv.register_structure_hook(optional, structure_optional)
+    conv.register_unstructure_hook(optional, unstructure_optional)
 
 
 def _structure_channel(value: Any, _: type) -> Channel:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.services.conftest import T0, make_app, seed_agency
 
 from subacct import (
@@ -284,11 +286,12 @@ def test_a_prepaid_send_holds_its_price_on_the_wallet_the_ledger_names(any_store
     assert balance(app, "reserved:agency1") == eur("48.00")
 
     second = app.sending.authorize("agency1", "sms", 600, key="c2", by="bob")
-    assert (second.base, second.amount) == (600, eur("42.00"))  # 400 at 0.08, 200 at 0.05
+    # nothing captured yet: it may be captured first, at 0.08 a message
+    assert (second.base, second.amount) == (0, eur("48.00"))
 
     assert app.sending.capture(hold, 600, by="bob").charged == eur("48.00")
     partial = app.sending.capture(second, 300, by="bob")
-    assert partial.charged == eur("24.00")  # 300 at 0.08 on the base of 600
+    assert partial.charged == eur("24.00")  # 300 at 0.08 after the 600 captured
     assert balance(app, "wallet:agencydemo") == eur("28.00")
     assert balance(app, "spent:agency1") == eur("72.00")
     assert balance(app, "reserved:agency1") == eur(0)
@@ -306,6 +309,45 @@ def test_when_every_send_is_delivered_the_period_spends_the_price_of_its_volume(
     spent = balance(app, "spent:agency1") + balance(app, "spent:agencydemo")
     assert spent == eur(SMS.amount(sum(sizes)))
     assert balance(app, "wallet:agencydemo") == eur(1000) - spent
+
+
+def test_holds_ended_out_of_order_still_spend_the_price_of_what_was_delivered(
+    any_store: Store,
+) -> None:
+    """A release, a partial capture or an expiry before a later hold is settled moves no
+    price: the period spends exactly the price of the volume delivered, on a ladder
+    (a jump at 2,500) and on falling tiers alike."""
+    app, _ = agency(any_store, prepaid=True, credit=1000)
+    ladder = PlanLadder([Plan("2,500", 2500, eur(15)), Plan("8,500", 8500, eur(45))])
+    app.billing.set_profile("agencydemo", ladder, prepaid=True, by=SYSTEM)
+    a = app.sending.authorize("agency1", "sms", 2500, key="a", by="bob")
+    b = app.sending.authorize("agency1", "sms", 1, key="b", by="bob")
+    # each may be captured after the other: either may cross into the 8,500 plan
+    assert (a.amount, b.amount) == (eur(30), eur(30))
+    app.sending.release(a, by="bob")
+    assert app.sending.capture(b, 1, by="bob").charged == eur(15)  # the first captured
+    c = app.sending.authorize("agency1", "sms", 2000, key="c", by="bob")
+    assert app.sending.capture(c, 2000, by="bob").charged == eur(0)
+    assert balance(app, "spent:agency1") == eur(ladder.amount(2001))
+
+    app.billing.set_profile("agency2", SMS, prepaid=True, by=SYSTEM)  # falling tiers
+    app.credits.open_wallet(Wallet("agency2"), by=SYSTEM)
+    app.credits.execute(TopUp(account_id="agency2", amount=eur(100), key="t2", at=T0), by=SYSTEM)
+    first = app.sending.authorize("agency2", "sms", 600, key="x", by="yara")
+    second = app.sending.authorize("agency2", "sms", 600, key="y", by="yara")
+    app.sending.release(first, by="yara")
+    assert app.sending.capture(second, 600, by="yara").charged == eur("48.00")
+    assert balance(app, "spent:agency2") == eur(SMS.amount(600))
+
+
+def test_a_send_is_priced_by_the_model_quoted_when_it_was_authorized(any_store: Store) -> None:
+    app, _ = agency(any_store, prepaid=True, credit=100)
+    hold = app.sending.authorize("agency1", "sms", 100, key="q", by="bob")
+    dearer = TieredPrice(TierMode.GRADUATED, [Tier(None, "0.10")], "EUR")
+    app.billing.set_profile("agencydemo", dearer, prepaid=True, by=SYSTEM)
+    assert app.sending.capture(hold, 98, by="bob").charged == eur("7.84")  # 98 at 0.08
+    later = app.sending.authorize("agency1", "sms", 10, key="r", by="bob")
+    assert later.amount == eur("1.00")
 
 
 def test_a_release_gives_the_credit_and_the_volume_back(any_store: Store) -> None:
@@ -532,3 +574,56 @@ def test_concurrent_retries_of_one_key_answer_one_hold(
     assert balance(app, "wallet:agencydemo") == eur(10) - eur("1.60")
     for store in [first, *stores]:
         store.close()
+
+
+_MODELS = [
+    SMS,
+    PlanLadder(
+        [Plan("2,500", 2500, eur(15)), Plan("8,500", 8500, eur(45)), Plan("20k", 20_000, eur(90))]
+    ),
+    TieredPrice(
+        TierMode.VOLUME, [Tier(100, "0.10"), Tier(1000, "0.07"), Tier(None, "0.05")], "EUR"
+    ),
+]
+_SIZES = st.one_of(
+    st.sampled_from([1, 99, 100, 101, 999, 1000, 2499, 2500, 2501, 6000]), st.integers(1, 3000)
+)
+_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["send", "send", "capture", "release"]),
+        _SIZES,
+        st.sampled_from([0, 1, 50, 99, 100]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(model=st.sampled_from(_MODELS), steps=_STEPS)
+def test_whatever_the_order_the_period_spends_the_price_of_what_was_delivered(
+    model: Any, steps: list[tuple[str, int, int]]
+) -> None:
+    """Random sends, partial captures and releases on a prepaid payer: no capture needs
+    more than its hold, and the credit spent is the price of the volume delivered."""
+    app, _ = agency(MemoryStore(), prepaid=True, credit=10**6)
+    app.billing.set_profile("agencydemo", model, prepaid=True, by=SYSTEM)
+    open_holds: list[Any] = []
+    delivered = 0
+    for i, (what, size, share) in enumerate(steps):
+        if what == "send" or not open_holds:
+            open_holds.append(app.sending.authorize("agency1", "sms", size, key=f"k{i}", by="bob"))
+            continue
+        hold = open_holds.pop(share % len(open_holds))
+        if what == "release":
+            app.sending.release(hold, by="bob")
+            continue
+        done = hold.quantity * share // 100
+        captured = app.sending.capture(hold, done, by="bob")
+        assert captured.charged <= hold.amount
+        delivered += done
+    spent = balance(app, "spent:agency1")
+    assert spent == (eur(model.amount(delivered)) if delivered else eur(0))
+    held = sum((h.amount for h in open_holds), eur(0))
+    assert balance(app, "reserved:agency1") == held
+    assert balance(app, "wallet:agencydemo") == eur(10**6) - spent - held

@@ -6,13 +6,15 @@ wallet, and returns a ``Hold``; ``capture`` records the delivered quantity as us
 spends its price, giving back the rest; ``release`` (or expiry) gives everything back.
 This module is the pure part: the hold itself, its lifecycle, and the price of a send.
 
-Prices of a prepaid send follow the payer's price model on the volume already counted to
-the payer in the period for that charge (``SendVolume``: the volume of the payer's holds
-still open plus what they delivered): a send of ``q`` counted after ``v`` costs
-``price(v + q) - price(v)``, and the period's first send costs ``price(q)``. So when every
-send is delivered in full, what a payer spends in a period is exactly the price of its
-volume (the sum telescopes); a capture charges the price of what it delivered on the same
-base, never more than the hold (price models never fall as volume grows).
+Prices of a prepaid send follow the payer's charge on the volume the payer's captured
+sends delivered in the period for that charge (``SendVolume``): a capture of ``d``
+messages after ``v`` were captured costs ``price(v + d) - price(v)``, and the period's
+first costs ``price(d)``. So whatever order holds are captured, released or expired in,
+what a payer spends in a period is exactly the price of the volume it was delivered (the
+sum telescopes). The hold is the most the send can cost at any base it may be captured
+on (``send_bound``: at or above the volume captured when it was authorized), so a
+capture never needs more than its hold; each send is priced by the model quoted when it
+was authorized (``Hold.model``), so a price change applies to sends authorized after it.
 
 >>> from decimal import Decimal
 >>> from subacct.pricing import Tier, TieredPrice, TierMode
@@ -22,6 +24,8 @@ base, never more than the hold (price models never fall as volume grows).
 (Decimal('48.00'), Decimal('42.00'))
 >>> send_price(sms, 0, 600) + send_price(sms, 600, 600) == sms.amount(1200)
 True
+>>> send_bound(sms, 0, 600)  # falling prices: the dearest base is the lowest
+Decimal('48.00')
 """
 
 from __future__ import annotations
@@ -40,12 +44,13 @@ from subacct.errors import HoldClosed, IdempotencyConflict, InvalidQuantity, quo
 from subacct.money import Money, subtract
 from subacct.pricing import _checks
 from subacct.pricing.channels import Channel, Dimensions, dimensions
+from subacct.pricing.charges import ChargeModel
 from subacct.pricing.model import PriceModel
 from subacct.pricing.period import BillingPeriod
 from subacct.pricing.profiles import scoped_key
 from subacct.pricing.usage import UsageRecord
 
-__all__ = ["Hold", "HoldStatus", "SendVolume", "send_price"]
+__all__ = ["Hold", "HoldStatus", "SendVolume", "send_bound", "send_price"]
 
 
 class HoldStatus(enum.Enum):
@@ -59,9 +64,34 @@ class HoldStatus(enum.Enum):
 
 def send_price(model: PriceModel, base: int, quantity: int) -> Decimal:
     """The exact price of ``quantity`` units counted after ``base`` units of the period
-    (``price(base + quantity) - price(base)``; on a base of 0, ``price(quantity)``)."""
+    (``price(base + quantity) - price(base)``; on a base of 0, ``price(quantity)``;
+    nothing costs nothing)."""
+    if quantity == 0:
+        return Decimal(0)
     top = model.amount(base + quantity)
     return top if base == 0 else subtract(top, model.amount(base))
+
+
+def send_bound(model: PriceModel, base: int, quantity: int) -> Decimal:
+    """The most ``quantity`` units can cost counted after any volume at or above ``base``
+    (``send_price`` maximised over the bases a capture may meet: the volume captured only
+    grows). The difference is affine between the points where the base or the base plus
+    ``quantity`` crosses a piece boundary, so only those points are tried; a model
+    without pieces is bounded by its price at ``base``."""
+    pieces = model.pieces()
+    if pieces is None:
+        return send_price(model, base, quantity)
+    top = model.max_volume
+    bounds = {p.lo for p in pieces} | {p.hi + 1 for p in pieces if p.hi is not None}
+    tried = {base} | {
+        c
+        for x in bounds
+        for c in (x, x - 1, x - quantity, x - quantity - 1)
+        if c >= base and (top is None or c + quantity <= top)
+    }
+    if top is not None and top - quantity >= base:
+        tried.add(top - quantity)
+    return max(send_price(model, c, quantity) for c in tried)
 
 
 def _hold_id(value: object) -> str:
@@ -82,10 +112,12 @@ class Hold:
 
     ``quantity`` messages on ``channel`` (with ``dimensions``, e.g. the destination
     country) from ``account_id`` under the send's idempotency ``key`` (the account's own),
-    counted in ``period``; ``payer_id`` is the account billed
-    for it (``None``: nobody is). For a prepaid payer, ``amount`` is the credit held on
-    the paying wallet under the ledger reservation ``reservation_id``, priced on the
-    payer's volume ``base`` of charge ``charge``; for others these are ``None``.
+    counted in ``period``; ``payer_id`` is the account billed for it (``None``: nobody
+    is) and ``charge`` the charge of its price that bills the send. For a prepaid payer,
+    ``amount`` is the credit held on the paying wallet under the ledger reservation
+    ``reservation_id``: the most the send can cost by ``model`` (the charge's price model
+    when it was authorized) on the volume captured then (``base``) or later; for others
+    these are ``None``.
     ``overage`` is how many of the messages are past a quota that allows overage (billed
     by the true-up, seed 001). ``owner_id`` is the user who sent (``None`` for the system
     or an account's API key). Once captured, ``delivered`` and ``charged`` say what went
@@ -107,6 +139,7 @@ class Hold:
     payer_id: AccountId | None = None
     charge: str | None = None
     base: int | None = None
+    model: ChargeModel | None = None
     amount: Money | None = attrs.field(default=None, validator=optional_instance_of(Money))
     reservation_id: str | None = None
     status: HoldStatus = attrs.field(default=HoldStatus.HELD, validator=instance_of(HoldStatus))
@@ -176,12 +209,13 @@ class Hold:
             owner_id=self.owner_id,
         )
 
-    def delivery_price(self, model: PriceModel, delivered: int) -> Money | None:
-        """What ``delivered`` of this prepaid send's messages cost (on the hold's base);
-        ``None`` for a hold of no credit."""
-        if self.amount is None or self.base is None:
+    def delivery_price(self, captured: int, delivered: int) -> Money | None:
+        """What ``delivered`` of this prepaid send's messages cost after ``captured`` of
+        the period's were captured (by the model quoted); ``None`` for a hold of no
+        credit."""
+        if self.amount is None or self.model is None:
             return None
-        return Money(send_price(model, self.base, delivered), self.amount.currency)
+        return Money(send_price(self.model, captured, delivered), self.amount.currency)
 
     def captured(self, delivered: int, charged: Money | None, now: datetime) -> Hold:
         """This hold, captured: ``delivered`` (at most ``quantity``) went out."""
@@ -215,9 +249,8 @@ class Hold:
 
 @attrs.frozen
 class SendVolume:
-    """The volume counted to ``payer_id`` in ``period`` for charge ``charge``: its open
-    holds' quantities and what its captured holds delivered (the base the next prepaid
-    send is priced on)."""
+    """The volume ``payer_id``'s captured prepaid sends delivered in ``period`` for
+    charge ``charge``: the base the next capture is priced on."""
 
     payer_id: AccountId = attrs.field(converter=_checks.account)
     period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Final
+from typing import Final, cast
 
 import attrs
 
@@ -70,7 +70,8 @@ from subacct.policy import SEND_MESSAGES, Action
 from subacct.pricing import BillingPeriod, Channel, charge_for
 from subacct.pricing.billing_run import payer_in
 from subacct.pricing.channels import Dimensions, dimensions
-from subacct.pricing.holds import Hold, HoldStatus, SendVolume, send_price
+from subacct.pricing.charges import ChargeModel
+from subacct.pricing.holds import Hold, HoldStatus, SendVolume, send_bound
 from subacct.pricing.ledger import Commit, LedgerRequest, Release, Reserve
 from subacct.pricing.ledger.events import ledger_events
 from subacct.pricing.ledger.records import ReservationStatus
@@ -221,7 +222,7 @@ class Sending:
                 _record(unit, captured)
             else:
                 _quotas.release(unit, stored.account_id, stored.period, stored.key)
-            _count(unit, stored, done - stored.quantity)
+            _count(unit, stored, done)
             _spend(unit, stored, charged)
             unit.uow.records(SEND_HOLDS).update(captured)
             unit.emit(
@@ -341,16 +342,11 @@ def _priced(unit: Unit, hold: Hold, profile: BillingProfile, ledger: str | None)
             f"ledger named ({ledger})",
             field="currency",
         )
-    volumes = unit.uow.records(SEND_VOLUMES)
-    stored = volumes.find(_volume_key(profile.account_id, hold.period, charge))
-    base = 0 if stored is None else stored.counted
-    amount = Money(send_price(model, base, hold.quantity), model.currency)
-    if stored is None:
-        _quotas.add_first(
-            volumes.add, SendVolume(profile.account_id, hold.period, charge, hold.quantity)
-        )
-    else:
-        volumes.update(stored.counting(hold.quantity))
+    stored = unit.uow.records(SEND_VOLUMES).find(
+        _volume_key(profile.account_id, hold.period, charge)
+    )
+    base = 0 if stored is None else stored.counted  # captured so far: it only grows
+    amount = Money(send_bound(model, base, hold.quantity), model.currency)
     reservation = None
     if amount.amount > 0:
         reservation = hold.id
@@ -366,23 +362,29 @@ def _priced(unit: Unit, hold: Hold, profile: BillingProfile, ledger: str | None)
                 at=unit.now,
             ),
         )
-    return attrs.evolve(hold, charge=charge, base=base, amount=amount, reservation_id=reservation)
+    quoted_model = cast("ChargeModel", model)  # a profile's price is made of these
+    return attrs.evolve(
+        hold, base=base, model=quoted_model, amount=amount, reservation_id=reservation
+    )
 
 
 def _price_of_delivery(unit: Unit, hold: Hold, delivered: int) -> Money | None:
-    """What ``delivered`` of ``hold``'s messages cost (``None``: a hold of no credit):
-    the price quoted at authorization when all went out, else their price on the hold's
-    base by the payer's charge, never more than the hold."""
+    """What ``delivered`` of ``hold``'s messages cost (``None``: a hold of no credit): by
+    the model quoted at authorization, after what the payer's captured sends of the
+    charge delivered in the period."""
     if hold.amount is None:
         return None
-    if delivered == hold.quantity:
-        return hold.amount
-    profile = _payer_profile(unit, [hold.payer_id] if hold.payer_id else [])
-    model = _model(profile, hold)[1] if profile is not None else None
-    if model is None or model.currency != hold.amount.currency or hold.base is None:
-        return Money.zero(hold.amount.currency) if delivered == 0 else hold.amount
-    price = send_price(model, hold.base, delivered)
-    return Money(min(price, hold.amount.amount), hold.amount.currency)
+    found = _captured(unit, hold)
+    return hold.delivery_price(0 if found is None else found.counted, delivered)
+
+
+def _captured(unit: Unit, hold: Hold) -> SendVolume | None:
+    """The volume of ``hold``'s charge its payer's captured sends delivered this period
+    (``None``: none yet)."""
+    if hold.payer_id is None or hold.charge is None:
+        return None
+    key = _volume_key(hold.payer_id, hold.period, hold.charge)
+    return unit.uow.records(SEND_VOLUMES).find(key)
 
 
 def _spend(unit: Unit, hold: Hold, charged: Money | None) -> None:
@@ -430,21 +432,22 @@ def _record(unit: Unit, hold: Hold) -> None:
     )
 
 
-def _count(unit: Unit, hold: Hold, change: int) -> None:
-    """Count ``change`` more (or fewer) messages to the payer's volume of the charge."""
-    if hold.amount is None or hold.payer_id is None or hold.charge is None or change == 0:
+def _count(unit: Unit, hold: Hold, delivered: int) -> None:
+    """Count what a prepaid ``hold`` delivered to its payer's captured volume."""
+    if hold.amount is None or hold.payer_id is None or hold.charge is None or delivered == 0:
         return
-    volumes = unit.uow.records(SEND_VOLUMES)
-    stored = volumes.find(_volume_key(hold.payer_id, hold.period, hold.charge))
-    if stored is not None:
-        volumes.update(stored.counting(max(change, -stored.counted)))
+    volumes, found = unit.uow.records(SEND_VOLUMES), _captured(unit, hold)
+    if found is None:
+        first = SendVolume(hold.payer_id, hold.period, hold.charge, delivered)
+        _quotas.add_first(volumes.add, first)
+    else:
+        volumes.update(found.counting(delivered))
 
 
 def _end(unit: Unit, hold: Hold, status: HoldStatus) -> Hold:
     """Give back all ``hold`` took: the quota, the credit, the payer's volume."""
     ended = hold.ended(status, unit.now)
     _quotas.release(unit, hold.account_id, hold.period, hold.key)  # the order of capture
-    _count(unit, hold, -hold.quantity)
     if hold.reservation_id is not None and hold.amount is not None:
         ledger = unit.uow.ledger(hold.amount.currency)
         reservation = ledger.reservation(hold.reservation_id)
