@@ -9,8 +9,9 @@ A messaging platform calls ``authorize`` before a send goes out and ``capture`` 
   a prepaid payer (``BillingProfile.prepaid``) the send's price held on the paying wallet
   (a pooled sub draws on the wallet the ledger's funding rules name). Returns a ``Hold``.
   Each refusal is typed (``ActionDenied``, ``AccountNotActive``, ``QuotaExceeded``,
-  ``InsufficientCredit``, ``PeriodAlreadyInvoiced``) and names what refused; nothing
-  stays held after one. The same key returns the same hold; the same key for another
+  ``InsufficientCredit``, ``WalletNotFound``, ``PeriodAlreadyInvoiced``,
+  ``UnknownChannel``, ``NoMatchingCharge``) and names what refused; nothing stays held
+  after one. The same key returns the same hold; the same key for another
   send raises ``IdempotencyConflict``.
 * ``capture(hold, delivered, by=...)``: records ``delivered`` messages as usage (the
   hold's account, channel, label and the user who sent), spends their price from the
@@ -20,10 +21,10 @@ A messaging platform calls ``authorize`` before a send goes out and ``capture`` 
 * ``expire_holds(by=SYSTEM)``: the host's scheduler gives back every hold open past its
   expiry (``Settings.send_hold_ttl``, 15 minutes by default).
 
-A prepaid send's price follows the payer's price model on the payer's volume counted in
-the period (``subacct.pricing.holds``): when every send is delivered in full, a period's
-captured credit is exactly the price of its volume. A capture never charges more than
-its hold.
+A prepaid send is priced at capture by the model quoted at authorization, on the volume
+the payer's captured sends delivered in the period (``subacct.pricing.holds``): whatever
+order holds end in, a period's credit spent is exactly the price of its volume, and a
+capture never needs more than its hold (``docs/sending.md``).
 
 >>> import subacct
 >>> from datetime import datetime, UTC
