@@ -25,7 +25,12 @@ from subacct.money import Money, subtract
 from subacct.pricing import BillingPeriod, QuotaState
 from subacct.pricing.ledger import LedgerAccount, Plan
 from subacct.pricing.ledger.accounts import LedgerAccountKind
-from subacct.pricing.thresholds import quota_crossings, reached_after, wallet_crossings
+from subacct.pricing.thresholds import (
+    WalletAlerts,
+    quota_crossings,
+    reached_after,
+    wallet_crossings,
+)
 from subacct.services._runner import Unit
 from subacct.storage.collections import (
     QUOTA_THRESHOLDS,
@@ -97,21 +102,42 @@ def after_quota(
             )
 
 
-def after_ledger(unit: Unit, planned: Plan, currency: str) -> None:
-    """Report the low-credit and auto top-up lines the wallets ``planned`` moved fell
-    below (``planned`` written in this unit, in ``currency``'s ledger). Costs one read
-    when no wallet it moved has alerts."""
-    if planned.replayed:
-        return
+def _wallet_deltas(planned: Plan) -> dict[AccountId, Decimal]:
     deltas: dict[AccountId, Decimal] = {}
     for change in planned.changes:
         if change.account.kind is LedgerAccountKind.WALLET and change.delta:
             owner = change.account.owner
             deltas[owner] = deltas.get(owner, Decimal(0)) + change.delta
+    return deltas
+
+
+def ledger_alerts(unit: Unit, planned: Plan, currency: str) -> dict[str, WalletAlerts]:
+    """The alerts of the wallets ``planned`` moves, by record key (one read; none for a
+    replay). Read them before the plan is written (``plan_and_write``'s
+    ``before_write``): a store that sends the plan with its next statement then sends it
+    with the commit, holding the balances' locks for one round trip, not two."""
+    deltas = {} if planned.replayed else _wallet_deltas(planned)
+    if not deltas:
+        return {}
+    keys = [wallet_key(a, currency) for a in deltas]
+    return unit.uow.records(WALLET_ALERTS).find_many(keys)
+
+
+def after_ledger(
+    unit: Unit, planned: Plan, currency: str, alerts: dict[str, WalletAlerts] | None = None
+) -> None:
+    """Report the low-credit and auto top-up lines the wallets ``planned`` moved fell
+    below (``planned`` written in this unit, in ``currency``'s ledger). ``alerts``: what
+    ``ledger_alerts`` read before the write (read here when ``None``); with none, this
+    reads nothing."""
+    if planned.replayed:
+        return
+    deltas = _wallet_deltas(planned)
     if not deltas:
         return
     uow = unit.uow
-    alerts = uow.records(WALLET_ALERTS).find_many(wallet_key(a, currency) for a in deltas)
+    if alerts is None:
+        alerts = ledger_alerts(unit, planned, currency)
     if not alerts:
         return
     ledger = uow.ledger(currency)

@@ -72,6 +72,7 @@ from subacct.pricing.ledger.requests import (
     sending_account,
 )
 from subacct.pricing.ledger.wallets import check_funding
+from subacct.pricing.thresholds import WalletAlerts
 from subacct.principals import Actor
 from subacct.services import _args, _thresholds
 from subacct.services._kinds import command, query
@@ -178,6 +179,8 @@ class Credits:
             if isinstance(request, Expire):  # the sweep of due holds: a scheduler's job
                 unit.refuse_unless_system(_EXPIRE)
 
+            alerts: list[dict[str, WalletAlerts]] = []  # read before the plan is written
+
             def before_write(planned: Plan) -> None:  # a new operation, not its replay
                 if planned.receipt.replayed:
                     return
@@ -185,12 +188,13 @@ class Credits:
                     require_this_month(request, unit.now)
                 if sender is not None:
                     require_can_send(*unit.chain(sender))
+                alerts[:] = [_thresholds.ledger_alerts(unit, planned, cur)]
 
             planned = plan_and_write(
                 unit.uow.ledger(cur), request, _authorizer(unit), before_write=before_write
             )
             unit.emit(*ledger_events(planned, unit.meta))
-            _thresholds.after_ledger(unit, planned, cur)
+            _thresholds.after_ledger(unit, planned, cur, alerts[0] if alerts else None)
             return planned.receipt
 
         return self._runner.command(who, work, ledger=cur)

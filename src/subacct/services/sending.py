@@ -73,11 +73,12 @@ from subacct.pricing.billing_run import payer_in
 from subacct.pricing.channels import Dimensions, dimensions
 from subacct.pricing.charges import ChargeModel
 from subacct.pricing.holds import Hold, HoldStatus, SendVolume, send_bound
-from subacct.pricing.ledger import Commit, LedgerRequest, Release, Reserve
+from subacct.pricing.ledger import Commit, LedgerRequest, Plan, Release, Reserve
 from subacct.pricing.ledger.events import ledger_events
 from subacct.pricing.ledger.records import ReservationStatus
 from subacct.pricing.model import PriceModel
 from subacct.pricing.profiles import BillingProfile, scoped_key
+from subacct.pricing.thresholds import WalletAlerts
 from subacct.principals import SYSTEM, Actor
 from subacct.services import _args, _invoicing, _quotas, _thresholds
 from subacct.services._kinds import command, query
@@ -399,9 +400,15 @@ def _spend(unit: Unit, hold: Hold, charged: Money | None) -> None:
 
 
 def _ledger_write(unit: Unit, currency: str, request: LedgerRequest) -> None:
-    planned = plan_and_write(unit.uow.ledger(currency), request, _authorizer(unit))
+    alerts: list[dict[str, WalletAlerts]] = []
+
+    def before_write(planned: Plan) -> None:  # read before the plan is sent (one trip)
+        alerts[:] = [_thresholds.ledger_alerts(unit, planned, currency)]
+
+    ledger = unit.uow.ledger(currency)
+    planned = plan_and_write(ledger, request, _authorizer(unit), before_write=before_write)
     unit.emit(*ledger_events(planned, unit.meta))
-    _thresholds.after_ledger(unit, planned, currency)  # low credit, auto top-up
+    _thresholds.after_ledger(unit, planned, currency, alerts[0] if alerts else None)
 
 
 def _record(unit: Unit, hold: Hold) -> None:
