@@ -18,6 +18,8 @@ from subacct import (
     FixedClock,
     MemoryStore,
     Money,
+    Plan,
+    PlanLadder,
     Store,
     Subacct,
     UsageRecord,
@@ -310,3 +312,16 @@ def world_without_usage(store: Store) -> Subacct:
     app = seed_agency_with_roles(make_app(store, clock=FixedClock(T0)))
     app.billing.set_profile("agencydemo", LADDER, by=SYSTEM)
     return app
+
+
+def test_an_issued_month_is_priced_as_it_was_billed(app: Subacct) -> None:
+    """Once January's invoice is issued, its report shows what was billed, even after
+    the payer's price changes."""
+    billed = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    dearer = PlanLadder([Plan("18,000", 18000, usd(180))])
+    app.billing.set_profile("agencydemo", dearer, by=SYSTEM)
+    (preview,) = app.billing.preview_invoices("agencydemo", JAN, by=SYSTEM)
+    assert preview.total == usd(180)  # what billing would charge now
+    report = app.reports.usage("agencydemo", JAN, by="owner")
+    assert report.costs() == {"USD": billed.total} == {"USD": usd(90)}
+    assert report.account_cost("agency1") == billed.lines_for("agency1")[0].amount
