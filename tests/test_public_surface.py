@@ -29,6 +29,7 @@ DOCUMENTED = [
     "subacct.pricing.ledger",
     "subacct.pricing.profiles",
     "subacct.pricing.reports",
+    "subacct.pricing.usage_reports",
     "subacct.principals",
     "subacct.services",
     "subacct.settings",

@@ -4,7 +4,8 @@ SQLite file or a PostgreSQL schema (``?`` placeholders), and fresh stores over i
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,20 @@ def database(request: Any, tmp_path: Path) -> SqliteDatabase | PostgresDatabase:
         return SqliteDatabase(tmp_path / "old.db")
     cluster = request.getfixturevalue("pg_cluster")
     return PostgresDatabase(cluster, request.getfixturevalue("pg_schema"))
+
+
+def undone(
+    old: SqliteDatabase | PostgresDatabase, statements: Sequence[str], version: int
+) -> Iterator[OldDatabase]:
+    """``old`` made at the current version with one master account ``m``, then taken
+    back to ``version`` by ``statements`` (a migration test's fixture body)."""
+    from subacct import SYSTEM, FixedClock, Settings, Subacct
+
+    app = Subacct(old.open(), Settings(clock=FixedClock(datetime(2026, 1, 1, tzinfo=UTC))))
+    app.accounts.create_master("Team X", account_id="m", by=SYSTEM)
+    old.close_stores()
+    for statement in statements:
+        old.run(statement, ())
+    old.set_version(version)
+    yield old
+    old.close_stores()

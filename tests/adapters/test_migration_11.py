@@ -19,11 +19,10 @@ import pytest
 from subacct import SYSTEM, FixedClock, Settings, Subacct
 from subacct.domain import AccountId
 from subacct.pricing import BillingPeriod, Channel, Dimensions, UsageRecord
-from subacct.storage import Store
 from subacct.storage.sql import record_tables_after
 from subacct.storage.sqlite import MIGRATIONS
 
-from .old_databases import OldDatabase, PostgresDatabase, SqliteDatabase, database
+from .old_databases import OldDatabase, database, undone
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 JAN = BillingPeriod(2026, 1)
@@ -39,24 +38,9 @@ UNDO_11: Final = [
 back)."""
 
 
-def _seed(store: Store) -> None:
-    app = Subacct(store, Settings(clock=FixedClock(T0)))
-    app.accounts.create_master("Team X", account_id="m", by=SYSTEM)
-
-
-def _undone(old: SqliteDatabase | PostgresDatabase) -> Iterator[OldDatabase]:
-    _seed(old.open())
-    old.close_stores()
-    for statement in UNDO_11:
-        old.run(statement, ())
-    old.set_version(10)
-    yield old
-    old.close_stores()
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def old(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OldDatabase]:
-    yield from _undone(database(request, tmp_path))
+    yield from undone(database(request, tmp_path), UNDO_11, 10)
 
 
 def test_old_usage_rows_read_with_no_dimensions_and_no_owner(old: OldDatabase) -> None:

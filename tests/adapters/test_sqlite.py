@@ -117,8 +117,8 @@ def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     """Version 4 runs nothing on SQLite (its statements are PostgreSQL's), version 5 adds
     the status history, version 6 the invoiced accounts, version 7 the policy version
     and the usage table, version 8 the scoped keys, version 9 the audit records'
-    sequence, version 10 the API key uses and version 12 the thresholds: a version 3 file
-    gets them all and keeps its data."""
+    sequence, version 10 the API key uses, version 12 the thresholds and version 13 the
+    wider usage totals index: a version 3 file gets them all and keeps its data."""
     path = tmp_path / "v3.db"
     first = SqliteStore(path)
     Subacct(first).accounts.create_master("Kept", account_id="m1", by=SYSTEM)
@@ -130,7 +130,7 @@ def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     second = SqliteStore(path)
-    assert second.schema_version() == len(MIGRATIONS) == 12
+    assert second.schema_version() == len(MIGRATIONS) == 13
     app = Subacct(second)
     assert app.accounts.get("m1", by=SYSTEM).name == "Kept"
     assert [r.action for r in app.audit.records("m1", by=SYSTEM)] == ["accounts.create_master"]
@@ -406,6 +406,24 @@ def test_finding_usage_keys_looks_each_up_in_the_primary_key(store: SqliteStore)
         (sql,) = [s for s in found if s.startswith("SELECT")]
         plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
     assert any("(period=? AND account_id=? AND idempotency_key=?)" in step for step in plan), plan
+
+
+def test_report_totals_are_read_from_the_totals_index_alone(store: SqliteStore) -> None:
+    """The sums a report reads (per account, channel, dimensions, label and owner) come
+    from the covering totals index in its order: no table read, no sort."""
+    from subacct.storage.sql import SqlUsage
+
+    for accounts in (None, [AccountId("a"), AccountId("b")]):
+        found: list[str] = []
+        with store.unit_of_work() as uow:
+            conn = uow.connection
+            conn.set_trace_callback(found.append)
+            SqlUsage(uow).report_totals(BillingPeriod(2026, 1), accounts)
+            conn.set_trace_callback(None)
+            (sql,) = [s for s in found if s.startswith("SELECT")]
+            plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        assert any("USING COVERING INDEX usage_records_totals" in step for step in plan), plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan
 
 
 def test_a_replay_reads_its_operation_by_the_primary_keys(store: SqliteStore) -> None:

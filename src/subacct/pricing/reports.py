@@ -52,6 +52,7 @@ __all__ = [
     "UsageRow",
     "Visibility",
     "build_report",
+    "csv_text",
     "report_csv",
     "report_visibility",
     "visible_rows",
@@ -159,9 +160,14 @@ class Visibility:
         return cls(viewer_id, [], ids)
 
     def allows(self, row: UsageRow) -> bool:
-        if row.account_id in self.all_rows:
+        return self.sees(row.account_id, row.owner_id)
+
+    def sees(self, account_id: str, owner_id: str | None) -> bool:
+        """Whether a row of ``account_id`` sent by ``owner_id`` is visible (a row with no
+        owner, sent by the system or an API key, is never a viewer's own)."""
+        if account_id in self.all_rows:
             return True
-        return row.account_id in self.own_rows and row.owner_id == self.viewer_id
+        return account_id in self.own_rows and owner_id is not None and owner_id == self.viewer_id
 
 
 def report_visibility(
@@ -357,15 +363,37 @@ def report_csv(report: Report) -> str:
     Checking the export right (``reports.export``) is the caller's job.
     """
     header: Sequence[str] = ["period", "account_id", "channel"]
-    if report.grouping is Grouping.LABEL:
+    labelled = report.grouping is Grouping.LABEL
+    if labelled:
         header = [*header, "label"]
     last = "subtree_quantity" if report.grouping is Grouping.SUBTREE else "quantity"
+    rows = (
+        [line.period, line.account_id, line.channel, *([line.label] if labelled else []),
+         str(line.quantity)]
+        for line in report.lines
+    )  # fmt: skip
+    return csv_text([*header, last], rows, text_cells=(1, 3) if labelled else (1,))
+
+
+def csv_text(
+    header: Sequence[str], rows: Iterable[Sequence[str | None]], *, text_cells: Sequence[int]
+) -> str:
+    """CSV text (RFC 4180 quoting, ``\\n`` line ends, ``header`` first) of ``rows``; the
+    cells at ``text_cells`` (free text a host or sender chose: ids, labels) are made safe
+    for spreadsheets (a leading ``'`` before ``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return); ``None`` is an empty cell.
+
+    >>> print(csv_text(["label", "n"], [["=1+1", "3"], [None, "4"]], text_cells=[0]), end="")
+    label,n
+    '=1+1,3
+    ,4
+    """
     sink = _Text()
     writer = csv.writer(sink, lineterminator="\n")
-    writer.writerow([*header, last])
-    for line in report.lines:
-        cells = [line.period, _cell(line.account_id), line.channel]
-        if report.grouping is Grouping.LABEL:
-            cells.append(_cell(line.label or ""))
-        writer.writerow([*cells, str(line.quantity)])
+    writer.writerow(header)
+    for row in rows:
+        cells = ["" if cell is None else cell for cell in row]
+        for i in text_cells:
+            cells[i] = _cell(cells[i])
+        writer.writerow(cells)
     return "".join(sink.parts)

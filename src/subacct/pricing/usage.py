@@ -51,9 +51,11 @@ __all__ = [
     "MAX_QUANTITY",
     "Channel",
     "UsageBook",
+    "UsageGroup",
     "UsageRecord",
     "UsageSlice",
     "fresh_usage",
+    "group_totals",
     "slice_totals",
     "subtree_total",
     "subtree_totals",
@@ -63,6 +65,11 @@ __all__ = [
 
 UsageSlice: TypeAlias = tuple[Channel, Dimensions]
 """What storage sums usage by inside an account: the channel and the dimensions."""
+
+
+UsageGroup: TypeAlias = tuple[AccountId, str | None, UserId | None, Channel, Dimensions]
+"""What storage sums usage by for reports: ``(account, label, owner, channel,
+dimensions)`` (``UsageRecord.usage_group``)."""
 
 
 MAX_QUANTITY: Final = 10**15
@@ -113,6 +120,11 @@ class UsageRecord:
     def usage_slice(self) -> UsageSlice:
         """``(channel, dimensions)``: what a price's charges match the record on."""
         return (self.channel, self.dimensions)
+
+    @property
+    def usage_group(self) -> UsageGroup:
+        """``(account, label, owner, channel, dimensions)``: what a report sums by."""
+        return (self.account_id, self.label, self.owner_id, self.channel, self.dimensions)
 
 
 _KEY = attrgetter("account_id", "idempotency_key")  # a record's identity in a period
@@ -297,6 +309,22 @@ def slice_totals(records: Iterable[UsageRecord]) -> dict[AccountId, dict[UsageSl
         mine = out.setdefault(record.account_id, {})
         key = (record.channel, record.dimensions)
         mine[key] = mine.get(key, 0) + record.quantity
+    return out
+
+
+def group_totals(records: Iterable[UsageRecord]) -> dict[UsageGroup, int]:
+    """``{(account, label, owner, channel, dimensions): quantity}`` of ``records`` (what
+    storage's ``UsageRepository.report_totals`` sums, zero sums included here).
+
+    >>> jan = BillingPeriod(2026, 1)
+    >>> group_totals([UsageRecord("a", jan, "sms", 3, "k1", label="promo", owner_id="bob"),
+    ...               UsageRecord("a", jan, "sms", 4, "k2", label="promo", owner_id="bob")])
+    {('a', 'promo', 'bob', Channel('sms'), Dimensions({})): 7}
+    """
+    out: dict[UsageGroup, int] = {}
+    for record in records:
+        key = record.usage_group
+        out[key] = out.get(key, 0) + record.quantity
     return out
 
 

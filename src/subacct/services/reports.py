@@ -5,8 +5,10 @@ Which rows ``by`` sees follows the policy (``subacct.pricing.reports.report_visi
 each with its scope (a basic user sees only their own rows); an export also needs
 ``reports.export`` (basic users cannot export) and is written to the audit records.
 
-Reports read either the host's own rows (``UsageRow``: a message log with the sending
-user) or the usage billing recorded (``usage_by_label``, ``subtree_usage``).
+Reports read the usage the library stored (``usage``, ``export_usage_csv``,
+``usage_by_label``, ``subtree_usage``: each record names the user who sent, and lines
+are priced at their share of the payer's invoice, ``subacct.pricing.usage_reports``) or
+the host's own rows (``usage_report``, ``export_csv``: ``UsageRow``, quantities only).
 
 >>> import subacct
 >>> from subacct.pricing.reports import Grouping, UsageRow
@@ -19,19 +21,18 @@ user) or the usage billing recorded (``usage_by_label``, ``subtree_usage``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from subacct.domain import AccountId, Tree
+from subacct.errors import InvalidInput
 from subacct.policy import (
     EXPORT_REPORTS,
     REPORT_ON_SUB_ACCOUNTS,
     VIEW_REPORTS,
-    Action,
     Decision,
     denial_error,
 )
-from subacct.policy.account_rights import over_all_records
-from subacct.pricing import BillingPeriod, ChannelCatalog
+from subacct.pricing import BillingPeriod, ChannelCatalog, Rounding
 from subacct.pricing.reports import (
     Grouping,
     Report,
@@ -42,10 +43,13 @@ from subacct.pricing.reports import (
     report_visibility,
     visible_rows,
 )
+from subacct.pricing.usage import UsageGroup
+from subacct.pricing.usage_reports import UsageReport, usage_report, usage_report_csv
 from subacct.principals import Actor
 from subacct.services import _args
 from subacct.services._kinds import query
 from subacct.services._runner import Runner, Unit
+from subacct.services._usage_costs import priced_usage
 
 __all__ = ["Reports"]
 
@@ -72,12 +76,43 @@ def _report(
     return build_report(seen, grouping)
 
 
-def _require_all_rows(unit: Unit, action: Action, account_id: AccountId) -> None:
-    """Recorded usage has no sending user: it needs ``action`` on all of the account's rows
-    (a basic user, who sees only their own rows, is refused)."""
-    decision = over_all_records(unit.decide(action, account_id))
-    if not decision.allowed:
-        raise denial_error(unit.principal, action, account_id, decision)
+def _stored_args(
+    account_id: object, period: object, grouping: object, rounding: object
+) -> tuple[str, BillingPeriod, Grouping, Rounding | None]:
+    """The checked arguments of a report of stored usage."""
+    where, when = _args.ident(account_id, "account_id"), _args.period(period)
+    how = _args.choice(grouping, Grouping, "grouping")
+    if how is Grouping.SUBTREE:
+        raise InvalidInput(
+            "a report of stored usage groups by Grouping.ACCOUNT or Grouping.LABEL (each "
+            "account of the subtree has its own lines; subtree_usage sums them)",
+            field="grouping",
+        )
+    return where, when, how, _args.optional_of(rounding, Rounding, "rounding")
+
+
+def _visible(
+    unit: Unit, visibility: Visibility, accounts: Sequence[AccountId], period: BillingPeriod
+) -> dict[UsageGroup, int]:
+    """The stored usage groups of ``accounts`` in ``period`` that ``visibility`` sees."""
+    groups = unit.uow.usage.report_totals(period, accounts)
+    return {g: n for g, n in groups.items() if visibility.sees(g[0], g[2])}
+
+
+def _stored_report(
+    unit: Unit,
+    visibility: Visibility,
+    tree: Tree,
+    period: BillingPeriod,
+    grouping: Grouping,
+    rounding: Rounding | None,
+) -> UsageReport:
+    """The priced report of what ``visibility`` sees: costs come from every group of the
+    visible accounts, so a row costs the same whoever looks at it."""
+    accounts = sorted(visibility.all_rows | visibility.own_rows)
+    groups, costs = priced_usage(unit, accounts, tree, period, rounding)
+    seen = {g: n for g, n in groups.items() if visibility.sees(g[0], g[2])}
+    return usage_report(period, seen, costs, grouping)
 
 
 def _rows(
@@ -145,11 +180,60 @@ class Reports:
         return self._runner.command(who, work)
 
     @query
+    def usage(
+        self,
+        account_id: str,
+        period: BillingPeriod | str,
+        grouping: Grouping = Grouping.ACCOUNT,
+        *,
+        by: Actor,
+        rounding: Rounding | None = None,
+    ) -> UsageReport:
+        """The usage the library stored for the account (and, with ``reports.sub_accounts``,
+        its subtree) in ``period``, as ``by`` may see it: per account and channel (and
+        label, ``Grouping.LABEL``), each line priced at its share of its payer's invoice
+        (``subacct.pricing.usage_reports``; ``rounding``: the invoices', default minor
+        units). ``ActionDenied`` when ``by`` may see nothing of the account."""
+        who = _args.actor(by)
+        where, when, how, rounded = _stored_args(account_id, period, grouping, rounding)
+
+        def work(unit: Unit) -> UsageReport:
+            visibility, tree = _visibility(unit, where, None)
+            return _stored_report(unit, visibility, tree, when, how, rounded)
+
+        return self._runner.query(who, work)
+
+    @query
+    def export_usage_csv(
+        self,
+        account_id: str,
+        period: BillingPeriod | str,
+        grouping: Grouping = Grouping.ACCOUNT,
+        *,
+        by: Actor,
+        rounding: Rounding | None = None,
+    ) -> str:
+        """``usage`` as CSV text (``usage_report_csv``); also needs ``reports.export`` in
+        the account (basic users cannot export). The export is written to the audit
+        records."""
+        who = _args.actor(by)
+        where, when, how, rounded = _stored_args(account_id, period, grouping, rounding)
+
+        def work(unit: Unit) -> str:
+            unit.uow.accounts.get(AccountId(where))
+            decision = unit.require(EXPORT_REPORTS, where)
+            visibility, tree = _visibility(unit, where, decision)
+            return usage_report_csv(_stored_report(unit, visibility, tree, when, how, rounded))
+
+        return self._runner.command(who, work)
+
+    @query
     def usage_by_label(
         self, account_id: str, period: BillingPeriod | str, *, by: Actor
     ) -> dict[str | None, int]:
-        """The account's recorded volume per label (seed 003: labels for analysis inside a
-        sub-account; ``None``: unlabelled), with ``reports.view`` on all its rows."""
+        """The account's stored volume per label (seed 003: labels for analysis inside a
+        sub-account; ``None``: unlabelled) that ``by`` may see (a basic user: their own
+        sends)."""
         who, where, when = (
             _args.actor(by),
             _args.ident(account_id, "account_id"),
@@ -157,20 +241,18 @@ class Reports:
         )
 
         def work(unit: Unit) -> dict[str | None, int]:
-            unit.uow.accounts.get(AccountId(where))
-            _require_all_rows(unit, VIEW_REPORTS, AccountId(where))
+            visibility, _ = _visibility(unit, where, None)
             out: dict[str | None, int] = {}
-            for record in unit.uow.usage.for_account(AccountId(where)):
-                if record.period == when:
-                    out[record.label] = out.get(record.label, 0) + record.quantity
+            for group, n in _visible(unit, visibility, [AccountId(where)], when).items():
+                out[group[1]] = out.get(group[1], 0) + n
             return dict(sorted(out.items(), key=lambda kv: (kv[0] is not None, kv[0] or "")))
 
         return self._runner.query(who, work)
 
     @query
     def subtree_usage(self, account_id: str, period: BillingPeriod | str, *, by: Actor) -> int:
-        """The recorded volume of the account and everything below it in ``period``
-        (``reports.sub_accounts`` there, on all rows)."""
+        """The stored volume of the account and everything below it in ``period`` that
+        ``by`` may see (``reports.sub_accounts`` there, with its scope)."""
         who, where, when = (
             _args.actor(by),
             _args.ident(account_id, "account_id"),
@@ -179,8 +261,9 @@ class Reports:
 
         def work(unit: Unit) -> int:
             account = unit.uow.accounts.get(AccountId(where))
-            _require_all_rows(unit, REPORT_ON_SUB_ACCOUNTS, account.id)
-            accounts = [account, *unit.uow.accounts.descendants(account.id)]
-            return sum(unit.uow.usage.totals(when, [a.id for a in accounts]).values())
+            unit.require(REPORT_ON_SUB_ACCOUNTS, account.id)
+            visibility, tree = _visibility(unit, where, None)
+            accounts = [account.id, *tree.descendants(account.id)]
+            return sum(_visible(unit, visibility, accounts, when).values())
 
         return self._runner.query(who, work)

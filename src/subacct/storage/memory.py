@@ -47,7 +47,7 @@ from subacct.pricing.ledger import (
     Wallet,
 )
 from subacct.pricing.period import BillingPeriod
-from subacct.pricing.usage import UsageRecord, UsageSlice
+from subacct.pricing.usage import UsageGroup, UsageRecord, UsageSlice
 from subacct.storage.collections import POLICY_COLLECTIONS
 from subacct.storage.ports import LoggedEvent, UsageKey
 from subacct.storage.records import Collection, check_record_version, dump_record
@@ -185,6 +185,9 @@ class _Data:
         # and by (period, account, channel and dimensions), with the slices of each month
         self.usage_slices: Table[tuple[str, AccountId, UsageSlice], int] = Table(self.journal)
         self.slices_of: Index[tuple[str, AccountId], UsageSlice] = Index(self.journal)
+        # and by (period, account, label, owner, channel, dimensions), what reports read
+        self.usage_groups: Table[tuple[str, UsageGroup], int] = Table(self.journal)
+        self.groups_of: Index[tuple[str, AccountId], UsageGroup] = Index(self.journal)
         self.usage_by_period: Index[str, tuple[str, str, str]] = Index(self.journal)
         self.usage_by_account: Index[AccountId, tuple[str, str, str]] = Index(self.journal)
 
@@ -512,8 +515,8 @@ class MemoryRecords(Generic[V]):
 
 
 class MemoryUsage:
-    """Usage records with a running total per (period, account) and per (period,
-    account, channel, dimensions)."""
+    """Usage records with a running total per (period, account), per (period, account,
+    channel, dimensions) and per (period, account, label, owner, channel, dimensions)."""
 
     def __init__(self, data: _Data) -> None:
         self._d = data
@@ -543,6 +546,9 @@ class MemoryUsage:
             part = (period, record.account_id, (record.channel, record.dimensions))
             d.usage_slices.put(part, (d.usage_slices.get(part) or 0) + record.quantity)
             d.slices_of.add(total, part[2])
+            group = (period, record.usage_group)
+            d.usage_groups.put(group, (d.usage_groups.get(group) or 0) + record.quantity)
+            d.groups_of.add(total, group[1])
 
     def find(self, period: BillingPeriod, keys: Iterable[UsageKey]) -> dict[UsageKey, UsageRecord]:
         month, rows = str(period), self._d.usage.rows
@@ -570,6 +576,18 @@ class MemoryUsage:
             if parts:
                 out[account] = parts
         return out
+
+    def report_totals(
+        self, period: BillingPeriod, account_ids: Iterable[AccountId] | None = None
+    ) -> dict[UsageGroup, int]:
+        month, d = str(period), self._d
+        rows = d.usage_groups.rows
+        return {
+            group: n
+            for account in self.totals(period, account_ids)
+            for group in d.groups_of.values((month, account))
+            if (n := rows[month, group])
+        }
 
     def for_period(self, period: BillingPeriod) -> list[UsageRecord]:
         month, rows = str(period), self._d.usage.rows

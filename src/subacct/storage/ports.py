@@ -37,7 +37,7 @@ from subacct.pricing.ledger import (
     Wallet,
 )
 from subacct.pricing.period import BillingPeriod
-from subacct.pricing.usage import UsageRecord, UsageSlice
+from subacct.pricing.usage import UsageGroup, UsageRecord, UsageSlice
 from subacct.storage.records import Collection, RecordRepository
 
 T = TypeVar("T")
@@ -214,6 +214,15 @@ class UsageRepository(Protocol):
         (``UsageRecord.usage_slice``), computed by storage like ``totals`` (zero sums
         and accounts with none left out), only of ``account_ids`` when given. What the
         charges of a price are billed from (``subacct.pricing.charges``)."""
+        ...
+
+    def report_totals(
+        self, period: BillingPeriod, account_ids: Iterable[AccountId] | None = None
+    ) -> dict[UsageGroup, int]:
+        """The summed quantity in ``period`` per ``(account, label, owner, channel,
+        dimensions)`` (``UsageRecord.usage_group``), computed by storage like ``totals``
+        (zero sums left out), only of ``account_ids`` when given. What reports are built
+        from (``subacct.pricing.usage_reports``): one row per group, never per record."""
         ...
 
     def for_period(self, period: BillingPeriod) -> list[UsageRecord]:

@@ -698,6 +698,54 @@ class StoreConformance(LedgerConformance):
             assert uow.usage.slice_totals(BillingPeriod(2025, 12)) == {}
             assert {a: sum(p.values()) for a, p in got.items()} == uow.usage.totals(jan)
 
+    def test_usage_report_totals_are_sums_per_label_owner_channel_and_dimensions(
+        self, store: Store
+    ) -> None:
+        from subacct.pricing import BillingPeriod, Channel, Dimensions, UsageRecord
+        from subacct.pricing.usage import MAX_QUANTITY, group_totals
+
+        jan, feb = BillingPeriod(2026, 1), BillingPeriod(2026, 2)
+        de = {"country": "DE"}
+        records = [
+            UsageRecord("a1", jan, "sms", 3, "k1", label="promo", owner_id="bob"),
+            UsageRecord("a1", jan, "sms", 4, "k2", label="promo", owner_id="bob"),
+            UsageRecord("a1", jan, "sms", 5, "k3", label="promo", owner_id="ann"),
+            UsageRecord("a1", jan, "sms", 6, "k4", label="promo"),  # an API key's send
+            UsageRecord("a1", jan, "sms", 7, "k5", owner_id="bob", dimensions=de),
+            UsageRecord("a1", jan, "email", 8, "k6", owner_id="bob"),
+            UsageRecord("a1", jan, "email", 0, "k7", label="x"),  # a zero sum: left out
+            UsageRecord("a2", jan, "sms", MAX_QUANTITY, "k8", label="big"),
+            UsageRecord("a2", jan, "sms", MAX_QUANTITY, "k9", label="big"),  # no overflow
+            UsageRecord("a2", feb, "sms", 1, "k10"),
+        ]
+        with store.unit_of_work() as uow:
+            uow.usage.add(records)
+            uow.commit()
+        sms, email, none = Channel.SMS, Channel.EMAIL, Dimensions()
+        with store.unit_of_work(read_only=True) as uow:
+            got = uow.usage.report_totals(jan)
+            assert got == {
+                ("a1", "promo", "bob", sms, none): 7,
+                ("a1", "promo", "ann", sms, none): 5,
+                ("a1", "promo", None, sms, none): 6,
+                ("a1", None, "bob", sms, Dimensions(de)): 7,
+                ("a1", None, "bob", email, none): 8,
+                ("a2", "big", None, sms, none): 2 * MAX_QUANTITY,
+            }
+            assert got == {
+                k: n for k, n in group_totals(r for r in records if r.period == jan).items() if n
+            }
+            assert {(type(k[3]), type(k[4])) for k in got} == {(Channel, Dimensions)}
+            assert uow.usage.report_totals(jan, [AccountId("a2"), AccountId("nobody")]) == {
+                k: n for k, n in got.items() if k[0] == "a2"
+            }
+            assert uow.usage.report_totals(BillingPeriod(2025, 12)) == {}
+            assert uow.usage.report_totals(feb) == {("a2", None, None, sms, none): 1}
+            summed: dict[str, int] = {}
+            for key, n in got.items():
+                summed[key[0]] = summed.get(key[0], 0) + n
+            assert summed == uow.usage.totals(jan)
+
     # -- the policy version ---------------------------------------------------------------
 
     def test_policy_writes_raise_the_policy_version(self, store: Store) -> None:
