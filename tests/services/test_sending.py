@@ -409,7 +409,7 @@ def test_concurrent_sends_never_pass_the_quota_or_the_credit(
     def sender(n: int) -> None:
         settings = Settings(clock=FixedClock(T0), currency="EUR", max_attempts=100)
         mine = Subacct(stores[n], settings)  # UuidIds: ids unique across the apps
-        for i in range(8):
+        for i in range(5):
             size = 1 + (n + i) % 3
             try:
                 hold = mine.sending.authorize("agency1", "sms", size, key=f"t{n}-{i}", by="bob")
@@ -428,7 +428,7 @@ def test_concurrent_sends_never_pass_the_quota_or_the_credit(
     for t in threads:
         t.join()
     delivered = sum(d for code, _, d in outcomes if code == "sent")
-    assert len(outcomes) == 64
+    assert len(outcomes) == 40
     assert delivered == app.billing.usage_book(JAN, by=SYSTEM).total("agency1")
     assert delivered == _counted(app, "agency1") <= 60
     spent = balance(app, "spent:agency1")
@@ -610,7 +610,7 @@ _STEPS = st.lists(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(model=st.sampled_from(_MODELS), steps=_STEPS)
 def test_whatever_the_order_the_period_spends_the_price_of_what_was_delivered(
     model: Any, steps: list[tuple[str, int, int]]

@@ -425,7 +425,7 @@ _OPS = st.lists(
 )
 
 
-@settings(max_examples=60)
+@settings(max_examples=40)
 @given(ops=_OPS)
 def test_random_sends_and_top_ups_tell_exactly_the_crossings_a_model_predicts(
     ops: list[tuple[str, int]],
