@@ -23,6 +23,7 @@ from subacct import (
     InsufficientCredit,
     MemoryStore,
     Money,
+    PackagePrice,
     Quota,
     QuotaExceeded,
     Settings,
@@ -39,10 +40,12 @@ from subacct.errors import (
     HoldClosed,
     HoldNotFound,
     InvalidInput,
+    InvalidPricing,
     InvalidQuantity,
     NoMatchingCharge,
     PeriodAlreadyInvoiced,
     UnknownChannel,
+    VolumeAboveLadder,
 )
 from subacct.policy import SEND_MESSAGES
 from subacct.pricing import (
@@ -593,8 +596,9 @@ _MODELS = [
         [Plan("2,500", 2500, eur(15)), Plan("8,500", 8500, eur(45)), Plan("20k", 20_000, eur(90))]
     ),
     TieredPrice(
-        TierMode.VOLUME, [Tier(100, "0.10"), Tier(1000, "0.07"), Tier(None, "0.05")], "EUR"
+        TierMode.VOLUME, [Tier(100, "0.05"), Tier(1000, "0.07", 1), Tier(None, "0.08")], "EUR"
     ),
+    PackagePrice(10, Decimal(1), "EUR"),
 ]
 _SIZES = st.one_of(
     st.sampled_from([1, 99, 100, 101, 999, 1000, 2499, 2500, 2501, 6000]), st.integers(1, 3000)
@@ -623,7 +627,11 @@ def test_whatever_the_order_the_period_spends_the_price_of_what_was_delivered(
     delivered = 0
     for i, (what, size, share) in enumerate(steps):
         if what == "send" or not open_holds:
-            open_holds.append(app.sending.authorize("agency1", "sms", size, key=f"k{i}", by="bob"))
+            try:
+                hold = app.sending.authorize("agency1", "sms", size, key=f"k{i}", by="bob")
+            except VolumeAboveLadder:  # the top plan, with the open holds: nothing held
+                continue
+            open_holds.append(hold)
             continue
         hold = open_holds.pop(share % len(open_holds))
         if what == "release":
@@ -638,3 +646,42 @@ def test_whatever_the_order_the_period_spends_the_price_of_what_was_delivered(
     held = sum((h.amount for h in open_holds), eur(0))
     assert balance(app, "reserved:agency1") == held
     assert balance(app, "wallet:agencydemo") == eur(10**6) - spent - held
+
+
+def test_prepaid_prices_that_fall_are_refused_and_packages_are_held_whole(
+    any_store: Store,
+) -> None:
+    app, _ = agency(any_store, prepaid=True, credit=100)
+    cheaper_in_bulk = TieredPrice(TierMode.VOLUME, [Tier(10, "1"), Tier(None, "0.1")], "EUR")
+    with pytest.raises(InvalidPricing) as falls:
+        app.billing.set_profile("agencydemo", cheaper_in_bulk, prepaid=True, by=SYSTEM)
+    assert falls.value.details["field"] == "price"
+    app.billing.set_profile("agencydemo", cheaper_in_bulk, by=SYSTEM)  # postpaid: fine
+
+    packages = PackagePrice(10, Decimal(1), "EUR")
+    app.billing.set_profile("agencydemo", packages, prepaid=True, by=SYSTEM)
+    first = app.sending.authorize("agency1", "sms", 5, key="p1", by="bob")
+    app.sending.capture(first, 5, by="bob")  # the first package
+    second = app.sending.authorize("agency1", "sms", 5, key="p2", by="bob")
+    third = app.sending.authorize("agency1", "sms", 1, key="p3", by="bob")
+    assert (second.amount, third.amount) == (eur(1), eur(1))  # either may open a package
+    app.sending.capture(second, 5, by="bob")
+    assert app.sending.capture(third, 1, by="bob").charged == eur(1)
+    assert balance(app, "spent:agency1") == eur(2)  # 11 messages: two packages
+    assert balance(app, "wallet:agencydemo") == eur(98)
+
+
+def test_a_top_plan_without_overage_refuses_sends_past_it_with_the_open_holds(
+    any_store: Store,
+) -> None:
+    app, _ = agency(any_store, prepaid=True, credit=100)
+    app.billing.set_profile(
+        "agencydemo", PlanLadder([Plan("100", 100, eur(10))]), prepaid=True, by=SYSTEM
+    )
+    first = app.sending.authorize("agency1", "sms", 100, key="a", by="bob")
+    with pytest.raises(VolumeAboveLadder) as full:
+        app.sending.authorize("agency1", "sms", 1, key="b", by="bob")
+    assert full.value.details["field"] == "quantity"
+    app.sending.release(first, by="bob")
+    again = app.sending.authorize("agency1", "sms", 100, key="c", by="bob")
+    assert app.sending.capture(again, 100, by="bob").charged == eur(10)

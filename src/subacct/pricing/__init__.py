@@ -14,7 +14,7 @@ Money(amount=Decimal('30'), currency='USD')
 """
 
 from subacct.pricing.channels import DEFAULT_CHANNELS, Channel, ChannelCatalog, Dimensions
-from subacct.pricing.charges import ALL_CHARGE, Charge, PriceList, charge_for
+from subacct.pricing.charges import ALL_CHARGE, Charge, PriceList, charge_for, price_never_falls
 from subacct.pricing.commissions import (
     SUBSCRIPTION_KINDS,
     CommissionLine,
@@ -28,7 +28,7 @@ from subacct.pricing.commitments import (
     true_up,
 )
 from subacct.pricing.fees import SetupDiscount, SetupFeeSchedule
-from subacct.pricing.holds import Hold, HoldStatus, SendVolume, send_price
+from subacct.pricing.holds import Hold, HoldStatus, SendVolume, send_bound, send_price
 from subacct.pricing.invoices import (
     Invoice,
     InvoiceLine,
@@ -123,7 +123,9 @@ __all__ = [
     "compare",
     "compare_charges",
     "is_subadditive",
+    "price_never_falls",
     "reject",
+    "send_bound",
     "send_price",
     "request_change",
     "split_pro_rata",

@@ -27,6 +27,7 @@ records it bills (``subacct.pricing.invoices``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Final, TypeAlias
 
 import attrs
@@ -45,6 +46,7 @@ __all__ = [
     "PriceList",
     "charge_for",
     "charge_volumes",
+    "price_never_falls",
 ]
 
 ChargeModel: TypeAlias = PlanLadder | TieredPrice | PackagePrice
@@ -158,6 +160,33 @@ class PriceList:
             channel=str(channel),
             charges=[c.name for c in self.charges],
         )
+
+
+def price_never_falls(model: PriceModel) -> bool:
+    """Whether ``model``'s price never falls as the volume grows: each affine piece rises
+    or stays level and starts at or above where the one before ended (a package price
+    never falls; a volume-mode tier list whose next tier is cheaper overall does). What
+    a prepaid price must satisfy: each send pays what it adds to the period's price.
+
+    >>> from decimal import Decimal
+    >>> from subacct.pricing import Tier, TieredPrice, TierMode
+    >>> tiers = [Tier(10, Decimal(1)), Tier(None, Decimal("0.1"))]
+    >>> price_never_falls(TieredPrice(TierMode.GRADUATED, tiers, "EUR"))
+    True
+    >>> price_never_falls(TieredPrice(TierMode.VOLUME, tiers, "EUR"))  # 10 cost 10, 11 cost 1.1
+    False
+    """
+    if isinstance(model, PackagePrice):
+        return True
+    pieces = model.pieces()
+    if pieces is None:
+        return False
+    ended: Decimal | None = None
+    for piece in pieces:
+        if piece.slope < 0 or (ended is not None and piece.at(piece.lo) < ended):
+            return False
+        ended = None if piece.hi is None else piece.at(piece.hi)
+    return True
 
 
 def charge_for(

@@ -40,7 +40,13 @@ import attrs
 from subacct._validators import instance_of, optional_instance_of
 from subacct.domain._validate import positive_version
 from subacct.domain.ids import AccountId, UserId
-from subacct.errors import HoldClosed, IdempotencyConflict, InvalidQuantity, quoted
+from subacct.errors import (
+    HoldClosed,
+    IdempotencyConflict,
+    InvalidQuantity,
+    VolumeAboveLadder,
+    quoted,
+)
 from subacct.money import Money, subtract
 from subacct.pricing import _checks
 from subacct.pricing.channels import Channel, Dimensions, dimensions
@@ -48,6 +54,7 @@ from subacct.pricing.charges import ChargeModel
 from subacct.pricing.model import PriceModel
 from subacct.pricing.period import BillingPeriod
 from subacct.pricing.profiles import scoped_key
+from subacct.pricing.tiers import PackagePrice
 from subacct.pricing.usage import UsageRecord
 
 __all__ = ["Hold", "HoldStatus", "SendVolume", "send_bound", "send_price"]
@@ -75,9 +82,13 @@ def send_price(model: PriceModel, base: int, quantity: int) -> Decimal:
 def send_bound(model: PriceModel, base: int, quantity: int) -> Decimal:
     """The most ``quantity`` units can cost counted after any volume at or above ``base``
     (``send_price`` maximised over the bases a capture may meet: the volume captured only
-    grows). The difference is affine between the points where the base or the base plus
-    ``quantity`` crosses a piece boundary, so only those points are tried; a model
-    without pieces is bounded by its price at ``base``."""
+    grows), for a price that never falls (``price_never_falls``, which a prepaid price
+    must satisfy: then fewer units never cost more). The difference is affine between
+    the points where the base or the base plus ``quantity`` crosses a piece boundary, so
+    only those points are tried; a package price costs most on a base of whole packages;
+    another model without pieces is bounded by its price at ``base``."""
+    if isinstance(model, PackagePrice):  # ceil(a + b) <= ceil(a) + ceil(b): base 0
+        return model.amount(quantity)
     pieces = model.pieces()
     if pieces is None:
         return send_price(model, base, quantity)
@@ -250,14 +261,35 @@ class Hold:
 @attrs.frozen
 class SendVolume:
     """The volume ``payer_id``'s captured prepaid sends delivered in ``period`` for
-    charge ``charge``: the base the next capture is priced on."""
+    charge ``charge`` (``counted``: the base the next capture is priced on), and the
+    messages of its open holds (``held``)."""
 
     payer_id: AccountId = attrs.field(converter=_checks.account)
     period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
     charge: str = attrs.field(converter=_charge)
     counted: int = attrs.field(converter=_checks.quantity)
+    held: int = attrs.field(default=0, converter=_checks.quantity)
     version: int = attrs.field(default=1, converter=positive_version)
 
-    def counting(self, change: int) -> SendVolume:
-        """This volume, ``change`` (positive or negative) counted."""
-        return attrs.evolve(self, counted=self.counted + change, version=self.version + 1)
+    def moved(self, *, held: int = 0, counted: int = 0) -> SendVolume:
+        """This volume with ``held`` more messages on open holds and ``counted`` more
+        captured (either may be negative)."""
+        return attrs.evolve(
+            self,
+            held=self.held + held,
+            counted=self.counted + counted,
+            version=self.version + 1,
+        )
+
+    def require_room(self, model: PriceModel, quantity: int) -> None:
+        """Refuse a send that, with the open holds, would take the charge past the top of
+        a price that prices no more (a plan ladder without an overage rate):
+        ``VolumeAboveLadder``, field ``quantity``."""
+        top = model.max_volume
+        if top is not None and self.counted + self.held + quantity > top:
+            raise VolumeAboveLadder(
+                f"{quantity} more messages would take the period past the {top:,} its "
+                f"price covers ({self.counted:,} sent, {self.held:,} on open holds)",
+                field="quantity",
+                top=top,
+            )

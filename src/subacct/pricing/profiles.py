@@ -25,10 +25,10 @@ import attrs
 
 from subacct.domain._validate import positive_version
 from subacct.domain.ids import AccountId
-from subacct.errors import InvalidInput
+from subacct.errors import InvalidInput, InvalidPricing
 from subacct.money import Money, to_decimal
 from subacct.pricing import _checks
-from subacct.pricing.charges import PriceList
+from subacct.pricing.charges import PriceList, price_never_falls
 from subacct.pricing.commitments import Commitment
 from subacct.pricing.fees import SetupFeeSchedule
 from subacct.pricing.ladder import PlanLadder
@@ -116,6 +116,21 @@ class BillingProfile:
                 f"{self.price.currency}",
                 field="setup_fees",
             )
+
+        if self.prepaid:
+            models = (
+                [c.model for c in self.price.charges]
+                if isinstance(self.price, PriceList)
+                else [self.price]
+            )
+            if not all(price_never_falls(m) for m in models):
+                raise InvalidPricing(
+                    "a prepaid price must never fall as the volume grows (each send pays "
+                    "what it adds to the period's price): use graduated tiers, a plan "
+                    "ladder or packages, or a volume-mode tier list that never gets cheaper",
+                    field="price",
+                    reason="price_falls",
+                )
 
     def payer(self) -> Payer:
         return Payer(self.account_id, self.price, self.commitment)

@@ -57,13 +57,13 @@ from typing import Final, cast
 
 import attrs
 
-from subacct.domain import AccountId
 from subacct.domain.events import SendAuthorized, SendCaptured, SendReleased, UsageRecorded
 from subacct.errors import (
     HoldNotFound,
     IdempotencyConflict,
     InvalidInput,
     InvalidQuantity,
+    StorageError,
     quoted,
 )
 from subacct.money import Money
@@ -73,7 +73,7 @@ from subacct.pricing.billing_run import payer_in
 from subacct.pricing.channels import Dimensions, dimensions
 from subacct.pricing.charges import ChargeModel
 from subacct.pricing.holds import Hold, HoldStatus, SendVolume, send_bound
-from subacct.pricing.ledger import Commit, LedgerRequest, Plan, Release, Reserve
+from subacct.pricing.ledger import Commit, LedgerRequest, Plan, Release, Reserve, Spend
 from subacct.pricing.ledger.events import ledger_events
 from subacct.pricing.ledger.records import ReservationStatus
 from subacct.pricing.model import PriceModel
@@ -293,7 +293,6 @@ class Sending:
         token = _args.text(key, "key")
 
         def work(unit: Unit) -> Hold:
-            unit.require(SEND_MESSAGES, where)
             return _stored(unit, where, token)
 
         return self._runner.query(who, work)
@@ -303,15 +302,16 @@ class Sending:
 
 
 def _stored(unit: Unit, account_id: str, key: str) -> Hold:
+    """The hold of ``account_id``'s send under ``key``; ``messages.send`` there first, so
+    that nobody else learns which accounts and keys exist."""
+    unit.require(SEND_MESSAGES, account_id)
     found = unit.uow.records(SEND_HOLDS).find(scoped_key(account_id, key))
     if found is None:
-        unit.uow.accounts.get(AccountId(account_id))  # AccountNotFound first
         raise HoldNotFound(
             f"account {quoted(account_id)} has no send hold under key {quoted(key)}",
             account_id=account_id,
             key=key,
         )
-    unit.require(SEND_MESSAGES, found.account_id)
     return found
 
 
@@ -344,11 +344,16 @@ def _priced(unit: Unit, hold: Hold, profile: BillingProfile, ledger: str | None)
             f"ledger named ({ledger})",
             field="currency",
         )
-    stored = unit.uow.records(SEND_VOLUMES).find(
-        _volume_key(profile.account_id, hold.period, charge)
-    )
-    base = 0 if stored is None else stored.counted  # captured so far: it only grows
+    volumes = unit.uow.records(SEND_VOLUMES)
+    stored = volumes.find(_volume_key(profile.account_id, hold.period, charge))
+    volume = stored or SendVolume(profile.account_id, hold.period, charge, 0)
+    volume.require_room(model, hold.quantity)  # with the open holds, within the price
+    base = volume.counted  # captured so far: it only grows
     amount = Money(send_bound(model, base, hold.quantity), model.currency)
+    if stored is None:
+        _quotas.add_first(volumes.add, attrs.evolve(volume, held=hold.quantity))
+    else:
+        volumes.update(stored.moved(held=hold.quantity))
     reservation = None
     if amount.amount > 0:
         reservation = hold.id
@@ -390,13 +395,25 @@ def _captured(unit: Unit, hold: Hold) -> SendVolume | None:
 
 
 def _spend(unit: Unit, hold: Hold, charged: Money | None) -> None:
-    """Commit ``charged`` of the hold's credit reservation, giving back the rest."""
-    if hold.reservation_id is None or charged is None:
+    """Commit ``charged`` of the hold's credit reservation, giving back the rest (a hold
+    of nothing that still costs something spends it from the wallet)."""
+    if charged is None:
         return
-    commit = Commit(
-        reservation_id=hold.reservation_id, amount=charged, key=f"{hold.id}.capture", at=unit.now
-    )
-    _ledger_write(unit, charged.currency, commit)
+    request: LedgerRequest
+    if hold.reservation_id is not None:
+        request = Commit(
+            reservation_id=hold.reservation_id,
+            amount=charged,
+            key=f"{hold.id}.capture",
+            at=unit.now,
+        )
+    elif charged.amount > 0:  # a bound of 0 that did not hold: never silently free
+        request = Spend(
+            account_id=hold.account_id, amount=charged, key=f"{hold.id}.capture", at=unit.now
+        )
+    else:
+        return
+    _ledger_write(unit, charged.currency, request)
 
 
 def _ledger_write(unit: Unit, currency: str, request: LedgerRequest) -> None:
@@ -441,21 +458,22 @@ def _record(unit: Unit, hold: Hold) -> None:
 
 
 def _count(unit: Unit, hold: Hold, delivered: int) -> None:
-    """Count what a prepaid ``hold`` delivered to its payer's captured volume."""
-    if hold.amount is None or hold.payer_id is None or hold.charge is None or delivered == 0:
+    """A prepaid ``hold`` ends: its messages leave the payer's open holds, ``delivered``
+    of them join the captured volume."""
+    if hold.amount is None:
         return
-    volumes, found = unit.uow.records(SEND_VOLUMES), _captured(unit, hold)
-    if found is None:
-        first = SendVolume(hold.payer_id, hold.period, hold.charge, delivered)
-        _quotas.add_first(volumes.add, first)
-    else:
-        volumes.update(found.counting(delivered))
+    found = _captured(unit, hold)
+    if found is None:  # a volume a hold was counted in is never removed
+        raise StorageError(f"the volume that hold {quoted(hold.id)} was counted in is missing")
+    volume = found.moved(held=-min(hold.quantity, found.held), counted=delivered)
+    unit.uow.records(SEND_VOLUMES).update(volume)
 
 
 def _end(unit: Unit, hold: Hold, status: HoldStatus) -> Hold:
     """Give back all ``hold`` took: the quota, the credit, the payer's volume."""
     ended = hold.ended(status, unit.now)
     _quotas.release(unit, hold.account_id, hold.period, hold.key)  # the order of capture
+    _count(unit, hold, 0)
     if hold.reservation_id is not None and hold.amount is not None:
         ledger = unit.uow.ledger(hold.amount.currency)
         reservation = ledger.reservation(hold.reservation_id)
