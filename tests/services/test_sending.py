@@ -52,6 +52,7 @@ from subacct.pricing import (
     DEFAULT_CHANNELS,
     BillingPeriod,
     Charge,
+    Hold,
     HoldStatus,
     Plan,
     PlanLadder,
@@ -685,3 +686,18 @@ def test_a_top_plan_without_overage_refuses_sends_past_it_with_the_open_holds(
     app.sending.release(first, by="bob")
     again = app.sending.authorize("agency1", "sms", 100, key="c", by="bob")
     assert app.sending.capture(again, 100, by="bob").charged == eur(10)
+
+
+def test_an_outsider_learns_nothing_of_which_holds_exist(any_store: Store) -> None:
+    app, _ = agency(any_store)
+    real = app.sending.authorize("agency1", "sms", 1, key="real", by="bob")
+    ghost = Hold("h", "agency1", "ghost", "sms", 1, JAN, T0, T0 + timedelta(minutes=15))
+    for hold in (real, ghost):  # the same refusal whether the hold exists or not
+        with pytest.raises(ActionDenied):
+            app.sending.capture(hold, 1, by="yara")
+        with pytest.raises(ActionDenied):
+            app.sending.release(hold, by="yara")
+        with pytest.raises(ActionDenied):
+            app.sending.hold("agency1", hold.key, by="yara")
+    with pytest.raises(HoldNotFound):
+        app.sending.capture(ghost, 1, by="bob")
