@@ -13,6 +13,7 @@ See ``docs/billing.md`` for the concepts and worked examples.
 Money(amount=Decimal('30'), currency='USD')
 """
 
+from subacct.pricing.advisor import EXACT_LIMIT, Advice, advise_pooling, advise_pooling_charges
 from subacct.pricing.channels import DEFAULT_CHANNELS, Channel, ChannelCatalog, Dimensions
 from subacct.pricing.charges import ALL_CHARGE, Charge, PriceList, charge_for, price_never_falls
 from subacct.pricing.commissions import (
@@ -68,7 +69,9 @@ from subacct.pricing.usage import (
 __all__ = [
     "ALL_CHARGE",
     "DEFAULT_CHANNELS",
+    "EXACT_LIMIT",
     "SUBSCRIPTION_KINDS",
+    "Advice",
     "AutoTopUp",
     "BillingMode",
     "BillingPeriod",
@@ -120,6 +123,8 @@ __all__ = [
     "charge_for",
     "commission_statement",
     "commitment_charge",
+    "advise_pooling",
+    "advise_pooling_charges",
     "compare",
     "compare_charges",
     "is_subadditive",
