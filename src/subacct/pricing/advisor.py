@@ -20,8 +20,10 @@ and from all-standalone. *Guarantee (proved):* it starts from the better extreme
 only takes strictly cheaper moves, so its total is never above ``min(all-pooled,
 all-standalone)``; the result is also 1-move optimal. Its gap to the exact optimum is
 bounded per answer by ``gap_bound = total - L`` with the lower bound
-``L = min over pieces k of c_k + r_k*payer + sum_i min(r_k*v_i, p(v_i))`` (for pooled
-volume on piece ``k`` each account costs at least the smaller of its two prices there).
+``L = min over pieces k of c_k + r_k*payer + sum p(v_i) - K_k``, where ``K_k`` is the
+fractional-knapsack (linear relaxation) value of the savings ``p(v_i) - r_k*v_i`` with
+at most ``hi_k - payer`` pooled messages: any grouping whose pool lies on piece ``k``
+saves at most ``K_k``, since the relaxation allows more groupings.
 When ``gap_bound`` is zero the answer is exact. No constant-factor bound holds in
 general (the choice is a knapsack with a step-price objective).
 
@@ -41,7 +43,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal, localcontext
+from functools import cmp_to_key
 from typing import Final
 
 import attrs
@@ -154,7 +157,7 @@ def advise_pooling(
         mask, method = min(range(everyone + 1), key=lambda m: _order(cost(m))), "enumeration"
     else:
         start = everyone if _order(cost(everyone)) <= _order(cost(0)) else 0
-        found = (_local_search(cost, len(subs), s) for s in sorted({start, 0}))
+        found = (_local_search(model, payer, vols, own, s) for s in sorted({start, 0}))
         mask = min(found, key=lambda m: _order(cost(m)))
         method, lower = "local_search", _lower_bound(model, payer, vols, own)
     best, alone = cost(mask), cost(0)
@@ -245,14 +248,36 @@ def _order(total: Decimal | None) -> tuple[int, Decimal]:
     return (1, Decimal(0)) if total is None else (0, total)
 
 
-def _local_search(cost: Callable[[int], Decimal | None], n: int, start: int) -> int:
-    """Best single moves from ``start`` while one is strictly cheaper (at most 4n)."""
-    mask, current = start, _order(cost(start))
+def _local_search(
+    model: PriceModel, payer: int, vols: Sequence[int], own: Sequence[Decimal], start: int
+) -> int:
+    """Best single moves from ``start`` while one is strictly cheaper (at most 4n
+    moves, each pricing n neighbours from the running pooled volume and standalone sum)."""
+    cap, n = model.max_volume, len(vols)
+    mask = start
+    pooled = payer + sum(v for i, v in enumerate(vols) if mask >> i & 1)
+    rest = exact_sum(w for i, w in enumerate(own) if not mask >> i & 1)
+    current = add(model.amount(pooled), rest)
     for _ in range(4 * n):
-        price, i = min((_order(cost(mask ^ (1 << i))), i) for i in range(n))
-        if not price < current:
+        best: tuple[Decimal, int] | None = None
+        for i in range(n):
+            inside = mask >> i & 1
+            volume = pooled - vols[i] if inside else pooled + vols[i]
+            if cap is not None and volume > cap:
+                continue
+            price = add(
+                model.amount(volume), add(rest, own[i]) if inside else subtract(rest, own[i])
+            )
+            if best is None or price < best[0]:
+                best = (price, i)
+        if best is None or not best[0] < current:
             break
-        mask, current = mask ^ (1 << i), price
+        current, i = best
+        if mask >> i & 1:
+            pooled, rest = pooled - vols[i], add(rest, own[i])
+        else:
+            pooled, rest = pooled + vols[i], subtract(rest, own[i])
+        mask ^= 1 << i
     return mask
 
 
@@ -264,15 +289,47 @@ def _lower_bound(
     if pieces is None:
         return None
     reach = sum(vols)
-    bounds = [
-        add(
-            piece.at(payer),
-            exact_sum(min(multiply(piece.slope, v), w) for v, w in zip(vols, own, strict=True)),
-        )
-        for piece in pieces
-        if max(piece.lo - payer, 0) <= (reach if piece.hi is None else min(piece.hi - payer, reach))
-    ]
+    base = exact_sum(own)
+    bounds = []
+    for piece in pieces:
+        low = max(piece.lo - payer, 0)
+        high = reach if piece.hi is None else min(piece.hi - payer, reach)
+        if low <= high:
+            value = _relaxed_value(piece.slope, high, vols, own)
+            bounds.append(subtract(add(piece.at(payer), base), value))
     return min(bounds)
+
+
+def _relaxed_value(
+    slope: Decimal, room: int, vols: Sequence[int], own: Sequence[Decimal]
+) -> Decimal:
+    """An upper bound on what pooling can save on a piece of ``slope`` with at most
+    ``room`` pooled messages: the fractional knapsack of the savings ``p(v) - slope*v``
+    (best saving per message first, the last account taken in part, rounded up)."""
+    items = [(subtract(w, multiply(slope, v)), v) for v, w in zip(vols, own, strict=True)]
+    gains = [(u, v) for u, v in items if u > 0]
+    total = exact_sum(u for u, v in gains if v == 0)
+
+    def richer(a: tuple[Decimal, int], b: tuple[Decimal, int]) -> int:
+        """Exact order by saving per message, highest first (u_a/v_a vs u_b/v_b)."""
+        left, right = multiply(a[0], b[1]), multiply(b[0], a[1])
+        return -1 if left > right else int(left < right)
+
+    ranked = sorted(((u, v) for u, v in gains if v), key=cmp_to_key(richer))
+    for u, v in ranked:
+        if v <= room:
+            total, room = add(total, u), room - v
+            continue
+        if room:
+            with localcontext() as ctx:
+                ctx.rounding = ROUND_CEILING
+                part = (u * room / v).quantize(_PART, rounding=ROUND_CEILING)
+            total = add(total, part)
+        break
+    return total
+
+
+_PART: Final = Decimal("1e-12")
 
 
 def advise_pooling_charges(
