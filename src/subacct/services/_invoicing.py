@@ -9,6 +9,7 @@ from subacct.domain import Account, AccountId
 from subacct.domain.lifecycle import StatusHistory
 from subacct.errors import InvalidBillingStructure, quoted
 from subacct.pricing import BillingPeriod, Invoice, PriceList, Rounding, UsageRecord, billing_run
+from subacct.pricing.advisor import Advice, advise_pooling, advise_pooling_charges
 from subacct.pricing.billing_run import (
     invoiced_accounts,
     payer_in,
@@ -173,6 +174,24 @@ def comparison_of(unit: Unit, root: Account, period: BillingPeriod) -> Compariso
         invoiced=invoiced_in(unit, accounts, period),
         slices=slices,
     )
+
+
+def advice_of(unit: Unit, root: Account, period: BillingPeriod) -> Advice:
+    """The pooling advice for ``root``'s own invoice in ``period``, on the accounts and
+    volumes of its comparison (per charge for a ``PriceList``)."""
+    comparison = comparison_of(unit, root, period)
+    profile = unit.uow.records(BILLING_PROFILES).find(root.id)
+    assert profile is not None  # the comparison refused a root that is not a payer
+    if not isinstance(profile.price, PriceList):
+        volumes: dict[str, int] = dict(comparison.volumes)
+        payer = volumes.pop(root.id)
+        return advise_pooling(profile.price, payer, volumes)
+    per: dict[str, dict[str, int]] = {}
+    for name, part in comparison.by_charge:
+        for account, volume in part.volumes:
+            per.setdefault(account, {})[name] = volume
+    payer_volumes = per.pop(root.id)
+    return advise_pooling_charges(profile.price, payer_volumes, per)
 
 
 def _tree(

@@ -12,7 +12,8 @@
 * ``set_quota``: a sub's quota is set by its parent's administrators
   (``sub_accounts.manage`` there), a top-level account's by the system;
   ``check_send`` / ``reserve_send`` / ``release_send``: ``messages.send`` in the account;
-* ``preview_invoices``, ``invoices``, ``compare``, ``commission_statement``:
+* ``preview_invoices``, ``invoices``, ``compare``, ``advise_pooling``,
+  ``commission_statement``:
   ``billing.view`` in the account named (sub-accounts cannot see the master's billing,
   seed 000); ``issue_invoice``: the system (a billing run).
 
@@ -57,6 +58,7 @@ from subacct.errors import (
 from subacct.money import Money
 from subacct.policy import SEND_MESSAGES, VIEW_BILLING, Action
 from subacct.pricing import (
+    Advice,
     BillingPeriod,
     CommissionStatement,
     Commitment,
@@ -387,6 +389,21 @@ class Billing:
             root = _invoicing.root_of(unit, root_key)
             unit.require(VIEW_BILLING, root.id)
             return _invoicing.comparison_of(unit, root, when)
+
+        return self._runner.query(who, work)
+
+    @query
+    def advise_pooling(self, root_id: str, period: BillingPeriod | str, *, by: Actor) -> Advice:
+        """Which of the accounts the top-level payer's invoice bills in the period to pool
+        and which to bill standalone, for the lowest total (``subacct.pricing.advisor``):
+        the payer's own usage stays pooled; a nested payer's accounts are no part of it;
+        a price of several charges is advised per charge."""
+        who, root_key, when = _args.actor(by), _args.ident(root_id, "root_id"), _args.period(period)
+
+        def work(unit: Unit) -> Advice:
+            root = _invoicing.root_of(unit, root_key)
+            unit.require(VIEW_BILLING, root.id)
+            return _invoicing.advice_of(unit, root, when)
 
         return self._runner.query(who, work)
 
