@@ -19,6 +19,7 @@ from subacct import (
     UsageRecord,
 )
 from subacct.errors import PermissionDenied
+from subacct.pricing import Charge, PriceList
 
 from .conftest import T0, make_app, seed_agency
 
@@ -80,3 +81,24 @@ def test_a_nested_payer_and_its_accounts_are_left_out(app: Subacct) -> None:
     assert advice.pooled == ("agency2",)
     assert advice.standalone == ()
     assert advice.total == Money(60, "USD")  # 10,700 pooled: the 12,000 plan
+
+
+def test_a_price_list_is_advised_per_charge(app: Subacct) -> None:
+    price = PriceList([Charge("email", ISSUE_LADDER, "email"), Charge("sms", ISSUE_LADDER, "sms")])
+    app.billing.set_profile("agencydemo", price, by=SYSTEM)
+    app.billing.record_usage(
+        [
+            UsageRecord("agencydemo", JAN, "email", 10, "m-1"),
+            UsageRecord("agency1", JAN, "email", 10, "x-1"),
+            UsageRecord("agency2", JAN, "sms", 10, "y-1"),
+        ],
+        by=SYSTEM,
+    )
+    advice = app.billing.advise_pooling("agencydemo", JAN, by="owner")
+    charges = dict(advice.by_charge)
+    assert charges["email"].pooled == ("agency2",)  # payer 10 + agency1 10: apart
+    assert charges["sms"].pooled == ("agency1", "agency2")  # 10 pooled: one $10 plan
+    assert advice.total == Money(30, "USD")
+    comparison = app.billing.compare("agencydemo", JAN, by="owner")
+    assert advice.all_pooled_total == comparison.pooled_total == Money(40, "USD")
+    assert advice.all_standalone_total == comparison.standalone_total == Money(60, "USD")

@@ -7,7 +7,7 @@ from decimal import Decimal
 from itertools import combinations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from subacct.errors import InvalidInput, VolumeAboveLadder
@@ -176,8 +176,7 @@ def test_the_exact_advice_is_the_brute_force_optimum(
     model: PriceModel, tree: tuple[int, dict[str, int]]
 ) -> None:
     payer, volumes = tree
-    if not feasible(model, payer, volumes):
-        return
+    assume(feasible(model, payer, volumes))
     advice = advise_pooling(model, payer, volumes)
     assert advice.exact
     assert advice.gap_bound is not None
@@ -192,8 +191,7 @@ def test_the_heuristic_is_never_worse_than_either_extreme_nor_better_than_exact(
     model: PriceModel, tree: tuple[int, dict[str, int]]
 ) -> None:
     payer, volumes = tree
-    if not feasible(model, payer, volumes):
-        return
+    assume(feasible(model, payer, volumes))
     heuristic = advise_pooling(model, payer, volumes, exact_limit=0)
     exact = advise_pooling(model, payer, volumes)
     check_extremes(heuristic)
@@ -215,3 +213,15 @@ def test_twenty_sub_accounts_are_exact_and_above_twenty_a_heuristic() -> None:
     assert more.method == "local_search"
     assert more.gap_bound is not None
     check_extremes(more)
+
+
+def test_twelve_sub_accounts_match_brute_force_across_both_halves() -> None:
+    ladder = PlanLadder(
+        [Plan("5", 5, usd(4)), Plan("12", 12, usd(9)), Plan("30", 30, usd(30))], "1.5"
+    )
+    volumes = {f"s{i:02}": (7 * i + 3) % 13 for i in range(12)}
+    advice = advise_pooling(ladder, 2, volumes)
+    assert advice.total.amount == brute_force(ladder, 2, volumes)
+    assert advice.exact
+    heuristic = advise_pooling(ladder, 2, volumes, exact_limit=0)
+    assert advice.total <= heuristic.total <= advice.total + heuristic.gap_bound
