@@ -294,6 +294,10 @@ def _arguments(
     return args, kwargs
 
 
+def _is_good(value: Any, good: list[Any]) -> bool:
+    return any(type(value) is type(g) and value == g for g in good)
+
+
 def test_every_argument_of_every_method_refuses_hostile_values(sqlite_world: Subacct) -> None:
     """Each argument of each public method in turn gets two hostile values (the pool is
     walked round-robin, so every one is used), the others good ones."""
@@ -310,7 +314,11 @@ def test_every_argument_of_every_method_refuses_hostile_values(sqlite_world: Sub
                     bad_at,
                     lambda name, size, i=bad_at, c=chosen, p=params: c if name == p[i].name else 0,
                 )
-                _call_and_check(sqlite_world, qualified, args, kwargs, params[bad_at].name)
+                # BAD holds a few values that are good for some parameters (JAN for a
+                # period): such a call is no hostile one and may fail for other reasons.
+                good = _is_good(BAD[chosen], good_values(qualified, params[bad_at]))
+                bad = None if good else params[bad_at].name
+                _call_and_check(sqlite_world, qualified, args, kwargs, bad)
 
 
 @settings(
