@@ -108,6 +108,31 @@ def _authorizer(unit: Unit) -> Authorizer:
     return policy_authorizer(lambda action, account_id: unit.require(action, account_id))
 
 
+def ledger_operation(
+    unit: Unit,
+    currency: str,
+    request: LedgerRequest,
+    before_write: Callable[[Plan], None] | None = None,
+) -> Plan:
+    """Plan and write ``request`` in ``unit`` (``plan_and_write``, ``before_write`` seeing
+    each plan first), emit its events and report the wallet lines it crosses. The alerts
+    are read before the plan is written: a store that sends the plan with its next
+    statement then sends it with the commit, holding the balances' locks for one round
+    trip, not two."""
+    alerts: list[dict[str, WalletAlerts]] = []
+
+    def checked(planned: Plan) -> None:
+        if before_write is not None:
+            before_write(planned)
+        alerts[:] = [_thresholds.ledger_alerts(unit, planned, currency)]
+
+    ledger = unit.uow.ledger(currency)
+    planned = plan_and_write(ledger, request, _authorizer(unit), before_write=checked)
+    unit.emit(*ledger_events(planned, unit.meta))
+    _thresholds.after_ledger(unit, planned, currency, alerts[0] if alerts else None)
+    return planned
+
+
 class Credits:
     """Prepaid credits on the double-entry ledger (``app.credits``)."""
 
@@ -179,8 +204,6 @@ class Credits:
             if isinstance(request, Expire):  # the sweep of due holds: a scheduler's job
                 unit.refuse_unless_system(_EXPIRE)
 
-            alerts: list[dict[str, WalletAlerts]] = []  # read before the plan is written
-
             def before_write(planned: Plan) -> None:  # a new operation, not its replay
                 if planned.receipt.replayed:
                     return
@@ -188,14 +211,8 @@ class Credits:
                     require_this_month(request, unit.now)
                 if sender is not None:
                     require_can_send(*unit.chain(sender))
-                alerts[:] = [_thresholds.ledger_alerts(unit, planned, cur)]
 
-            planned = plan_and_write(
-                unit.uow.ledger(cur), request, _authorizer(unit), before_write=before_write
-            )
-            unit.emit(*ledger_events(planned, unit.meta))
-            _thresholds.after_ledger(unit, planned, cur, alerts[0] if alerts else None)
-            return planned.receipt
+            return ledger_operation(unit, cur, request, before_write).receipt
 
         return self._runner.command(who, work, ledger=cur)
 

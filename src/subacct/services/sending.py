@@ -73,19 +73,17 @@ from subacct.pricing.billing_run import payer_in
 from subacct.pricing.channels import Dimensions, dimensions
 from subacct.pricing.charges import ChargeModel
 from subacct.pricing.holds import Hold, HoldStatus, SendVolume, send_bound
-from subacct.pricing.ledger import Commit, LedgerRequest, Plan, Release, Reserve, Spend
-from subacct.pricing.ledger.events import ledger_events
+from subacct.pricing.ledger import Commit, LedgerRequest, Release, Reserve, Spend
 from subacct.pricing.ledger.records import ReservationStatus
 from subacct.pricing.model import PriceModel
 from subacct.pricing.profiles import BillingProfile, scoped_key
-from subacct.pricing.thresholds import WalletAlerts
+from subacct.pricing.usage import fresh_usage
 from subacct.principals import SYSTEM, Actor
-from subacct.services import _args, _invoicing, _quotas, _thresholds
+from subacct.services import _args, _invoicing, _quotas
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
-from subacct.services.credits import _authorizer
+from subacct.services.credits import ledger_operation
 from subacct.storage.collections import BILLING_PROFILES, SEND_HOLDS, SEND_VOLUMES
-from subacct.storage.ledger_writes import plan_and_write
 
 __all__ = ["Sending"]
 
@@ -215,7 +213,8 @@ class Sending:
                     )
                 return stored
             stored.require_open(unit.now)
-            charged = _price_of_delivery(unit, stored, done)
+            volume = _captured(unit, stored) if stored.amount is not None else None
+            charged = stored.delivery_price(0 if volume is None else volume.counted, done)
             captured = stored.captured(done, charged, unit.now)
             # the order every send's unit writes in (on PostgreSQL, the order row locks
             # are taken in: the same everywhere, so concurrent sends wait, never deadlock):
@@ -224,7 +223,7 @@ class Sending:
                 _record(unit, captured)
             else:
                 _quotas.release(unit, stored.account_id, stored.period, stored.key)
-            _count(unit, stored, done)
+            _count(unit, stored, done, volume)
             _spend(unit, stored, charged)
             unit.uow.records(SEND_HOLDS).update(captured)
             unit.emit(
@@ -375,16 +374,6 @@ def _priced(unit: Unit, hold: Hold, profile: BillingProfile, ledger: str | None)
     )
 
 
-def _price_of_delivery(unit: Unit, hold: Hold, delivered: int) -> Money | None:
-    """What ``delivered`` of ``hold``'s messages cost (``None``: a hold of no credit): by
-    the model quoted at authorization, after what the payer's captured sends of the
-    charge delivered in the period."""
-    if hold.amount is None:
-        return None
-    found = _captured(unit, hold)
-    return hold.delivery_price(0 if found is None else found.counted, delivered)
-
-
 def _captured(unit: Unit, hold: Hold) -> SendVolume | None:
     """The volume of ``hold``'s charge its payer's captured sends delivered this period
     (``None``: none yet)."""
@@ -417,15 +406,7 @@ def _spend(unit: Unit, hold: Hold, charged: Money | None) -> None:
 
 
 def _ledger_write(unit: Unit, currency: str, request: LedgerRequest) -> None:
-    alerts: list[dict[str, WalletAlerts]] = []
-
-    def before_write(planned: Plan) -> None:  # read before the plan is sent (one trip)
-        alerts[:] = [_thresholds.ledger_alerts(unit, planned, currency)]
-
-    ledger = unit.uow.ledger(currency)
-    planned = plan_and_write(ledger, request, _authorizer(unit), before_write=before_write)
-    unit.emit(*ledger_events(planned, unit.meta))
-    _thresholds.after_ledger(unit, planned, currency, alerts[0] if alerts else None)
+    ledger_operation(unit, currency, request)  # events, low credit, auto top-up
 
 
 def _record(unit: Unit, hold: Hold) -> None:
@@ -434,17 +415,10 @@ def _record(unit: Unit, hold: Hold) -> None:
     record = hold.usage(hold.delivered)
     account, ancestors = unit.chain(hold.account_id)
     _invoicing.require_uninvoiced(unit, account, ancestors, hold.period)
-    found = unit.uow.usage.find(hold.period, [(record.account_id, record.idempotency_key)])
-    existing = found.get((record.account_id, record.idempotency_key))
-    if existing is not None:
-        if existing != record:
-            raise IdempotencyConflict(
-                f"usage under key {quoted(hold.key)} of account {quoted(hold.account_id)} "
-                "was recorded for another send",
-                key=hold.key,
-                account_id=hold.account_id,
-            )
-        return
+    identity = (record.account_id, record.idempotency_key)
+    found = unit.uow.usage.find(hold.period, [identity])
+    if not fresh_usage([record], lambda r: found.get(identity)):  # recorded already
+        return  # (other content under the key: IdempotencyConflict)
     unit.uow.usage.add([record])
     _quotas.count_usage(unit, {account.id: (account, ancestors)}, hold.period, [record])
     unit.emit(
@@ -457,12 +431,12 @@ def _record(unit: Unit, hold: Hold) -> None:
     )
 
 
-def _count(unit: Unit, hold: Hold, delivered: int) -> None:
+def _count(unit: Unit, hold: Hold, delivered: int, found: SendVolume | None = None) -> None:
     """A prepaid ``hold`` ends: its messages leave the payer's open holds, ``delivered``
-    of them join the captured volume."""
+    of them join the captured volume (``found``: the volume as read in this unit)."""
     if hold.amount is None:
         return
-    found = _captured(unit, hold)
+    found = found or _captured(unit, hold)
     if found is None:  # a volume a hold was counted in is never removed
         raise StorageError(f"the volume that hold {quoted(hold.id)} was counted in is missing")
     volume = found.moved(held=-min(hold.quantity, found.held), counted=delivered)
