@@ -46,6 +46,31 @@ def test_schema_is_created_versioned_with_wal_and_foreign_keys(store: SqliteStor
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
 
+def _schema_and_rows(conn: sqlite3.Connection) -> tuple[set[tuple[str, ...]], dict[str, list]]:
+    objects = set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+    tables = [name for kind, name, _, _ in objects if kind == "table"]
+    return objects, {t: conn.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}
+
+
+def test_a_new_database_gets_exactly_what_running_every_migration_makes(tmp_path: Path) -> None:
+    """The one-go schema of an empty database (``fresh_schema``) is the migrations' own:
+    the same tables, indexes and rows, as running each migration in turn on a database
+    that already holds an unrelated table (so it is not empty and takes the long way)."""
+    fresh = SqliteStore(tmp_path / "fresh.db")
+    fresh.close()
+    slow_path = tmp_path / "slow.db"
+    with sqlite3.connect(slow_path) as conn:
+        conn.execute("CREATE TABLE host_table (x INTEGER)")
+    slow = SqliteStore(slow_path)
+    slow.close()
+    with sqlite3.connect(tmp_path / "fresh.db") as a, sqlite3.connect(slow_path) as b:
+        b.execute("DROP TABLE host_table")
+        assert _schema_and_rows(a) == _schema_and_rows(b)
+        assert a.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+        assert b.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+        assert len(_schema_and_rows(a)[0]) > len(MIGRATIONS)  # not two empty schemas
+
+
 def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None:
     first = SqliteStore(tmp_path / "x.db")
     Subacct(first).accounts.create_master("Kept", account_id="m1", by=SYSTEM)

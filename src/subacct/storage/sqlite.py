@@ -1,7 +1,10 @@
 """SQLite adapter (standard library ``sqlite3``): the embedded default.
 
-* The schema is created on first use and versioned with ``PRAGMA user_version``; each
-  migration in ``MIGRATIONS`` runs once, in order, in its own transaction.
+* The schema is created on first use and versioned with ``PRAGMA user_version``; the
+  migrations in ``MIGRATIONS`` a database has not had yet run once, in order, in one
+  transaction. An empty database gets the schema those migrations make in one go: they
+  are run once per process on a private in-memory database, and its schema and rows are
+  copied (``fresh_schema``): a new database skips the migrations' intermediate steps.
 * WAL journal, foreign keys on, a busy timeout so writers queue instead of failing.
 * One transaction per unit of work, begun with ``BEGIN IMMEDIATE``: writers are serialized
   by SQLite's write lock, so a read-modify-write inside a unit can never lose an update.
@@ -31,7 +34,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cache, cached_property
 from os import PathLike
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
@@ -90,6 +93,35 @@ class _Migrating:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._conn.execute(sql, params).rowcount
+
+
+def _run_migrations(conn: sqlite3.Connection, current: int) -> None:
+    """Every migration after version ``current``, in the caller's transaction."""
+    for number in range(current, len(MIGRATIONS)):
+        for statement in MIGRATIONS[number]:
+            if isinstance(statement, str):
+                conn.execute(statement)
+            else:
+                statement(_Migrating(conn))
+        conn.execute(f"PRAGMA user_version = {number + 1}")
+
+
+@cache
+def fresh_schema() -> tuple[str, ...]:
+    """The SQL that gives an empty database what ``MIGRATIONS`` make of it: every table
+    with the rows the migrations insert, then every index and trigger (what
+    ``sqlite3.Connection.iterdump`` writes of an in-memory database migrated once per
+    process)."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("BEGIN")
+        _run_migrations(conn, 0)
+        conn.execute("COMMIT")
+        dumped = [s for s in conn.iterdump() if s not in ("BEGIN TRANSACTION;", "COMMIT;")]
+    finally:
+        conn.close()
+    return tuple(dumped)
 
 
 class SqliteUnitOfWork(PolicyVersion):
@@ -347,13 +379,13 @@ class SqliteStore:
                     f"({len(MIGRATIONS)}); upgrade subacct",
                     schema_version=current,
                 )
-            for number in range(current, len(MIGRATIONS)):
-                for statement in MIGRATIONS[number]:
-                    if isinstance(statement, str):
-                        conn.execute(statement)
-                    else:
-                        statement(_Migrating(conn))
-                conn.execute(f"PRAGMA user_version = {number + 1}")
+            empty = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+            if current == 0 and empty:
+                for statement in fresh_schema():
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+            else:
+                _run_migrations(conn, current)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
