@@ -45,22 +45,19 @@ class TestSqliteMemoryDatabase(StoreConformance):
 
 
 class TestPostgresStore(StoreConformance):
-    ledger_machine_examples = 4  # each example migrates a fresh schema
+    ledger_machine_examples = 4  # each example takes an empty schema of its own
     hierarchy_examples = 15
 
     @pytest.fixture
     def store_factory(
-        self, pg_cluster: TempCluster, pg_schema: str
+        self, pg_cluster: TempCluster, pg_clean_schemas: Callable[[], str]
     ) -> Iterator[Callable[[], Store]]:
         from subacct.storage.postgres import PostgresStore
 
         opened: list[PostgresStore] = []
-        counter = iter(range(1_000_000))
 
         def make() -> Store:
-            store = PostgresStore(
-                pg_cluster.conninfo(), schema=f"{pg_schema}_{next(counter)}", max_size=8
-            )
+            store = PostgresStore(pg_cluster.conninfo(), schema=pg_clean_schemas(), max_size=8)
             opened.append(store)
             return store
 
@@ -78,7 +75,7 @@ class TestSqlLedgerWithRowLocks(LedgerConformance):
 
     @pytest.fixture
     def store_factory(
-        self, pg_cluster: TempCluster, pg_schema: str
+        self, pg_cluster: TempCluster, pg_clean_schemas: Callable[[], str]
     ) -> Iterator[Callable[[], Store]]:
         from subacct.storage.postgres import PostgresStore, PostgresUnitOfWork
         from subacct.storage.sql_ledger import SqlLedger
@@ -98,12 +95,9 @@ class TestSqlLedgerWithRowLocks(LedgerConformance):
                 return RowLockUnitOfWork(self, read_only=read_only)
 
         opened: list[PostgresStore] = []
-        counter = iter(range(1_000_000))
 
         def make() -> Store:
-            store = RowLockStore(
-                pg_cluster.conninfo(), schema=f"{pg_schema}_{next(counter)}", max_size=8
-            )
+            store = RowLockStore(pg_cluster.conninfo(), schema=pg_clean_schemas(), max_size=8)
             opened.append(store)
             return store
 

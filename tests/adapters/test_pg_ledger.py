@@ -85,9 +85,9 @@ def _give(amount: int, key: str) -> Distribute:
 
 
 def test_a_warm_plan_sends_nothing_before_the_commit(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
-    a, b = _stores(pg_cluster, pg_schema)
+    a, b = _stores(pg_cluster, pg_clean_schema)
     assert _run(b, _give(5, "cold")) == ("written",)  # b read from the server, then cached
     assert b._ledger_cache("EUR").balances[LedgerAccount.wallet("m")] == "95"
     with b.unit_of_work() as uow:
@@ -98,9 +98,9 @@ def test_a_warm_plan_sends_nothing_before_the_commit(
 
 
 def test_a_stale_balance_that_still_covers_the_move_is_written_first_time(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
-    a, b = _stores(pg_cluster, pg_schema)
+    a, b = _stores(pg_cluster, pg_clean_schema)
     assert _run(a, _spend("m", 1, "a1")) == ("written",)  # a has seen 99
     assert _run(b, _spend("m", 90, "b1")) == ("written",)  # 9 left
     assert _run(a, _spend("m", 3, "a2")) == ("written",)  # planned from 99: 9 covers 3
@@ -109,9 +109,9 @@ def test_a_stale_balance_that_still_covers_the_move_is_written_first_time(
 
 
 def test_a_refusal_planned_from_a_stale_balance_is_checked_first(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
-    a, b = _stores(pg_cluster, pg_schema)
+    a, b = _stores(pg_cluster, pg_clean_schema)
     assert _run(a, _spend("m", 95, "a1")) == ("written",)  # a has seen 5
     assert _run(b, TopUp(account_id="m", amount=_eur(20), key="b1", at=T0)) == ("written",)
     assert _run(a, _spend("m", 10, "a2")) == ("written",)  # not refused: 25 covers 10
@@ -120,11 +120,11 @@ def test_a_refusal_planned_from_a_stale_balance_is_checked_first(
 
 
 def test_a_pinned_balance_that_moved_is_planned_again(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
     """Reclaiming everything rests on the exact balance: planned from a stale one, the
     server refuses the plan, reports the balance it found, and the next plan takes it."""
-    a, b = _stores(pg_cluster, pg_schema)
+    a, b = _stores(pg_cluster, pg_clean_schema)
     assert _run(a, _give(10, "a1")) == ("written",)  # a has seen s at 10
     assert _run(b, _give(5, "b1")) == ("written",)  # 15
     assert _run(a, Reclaim(sub_id="s", key="a2", at=T0)) == ("conflict", "written")
@@ -133,9 +133,9 @@ def test_a_pinned_balance_that_moved_is_planned_again(
 
 
 def test_a_key_another_process_used_is_answered_as_a_replay(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
-    a, b = _stores(pg_cluster, pg_schema)
+    a, b = _stores(pg_cluster, pg_clean_schema)
     assert _run(b, _spend("m", 7, "k")) == ("written",)
     assert _run(a, _spend("m", 7, "k")) == ("conflict", "replayed")
     assert _run(a, _spend("m", 8, "k")) == ("idempotency_conflict",)  # now known used
@@ -146,9 +146,9 @@ def test_a_key_another_process_used_is_answered_as_a_replay(
 
 
 def test_a_wallet_another_process_changed_is_read_again(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
-    a, b = _stores(pg_cluster, pg_schema)
+    a, b = _stores(pg_cluster, pg_clean_schema)
     assert _run(a, _spend("m", 95, "a1")) == ("written",)  # a has seen m without overdraft
     with b.unit_of_work() as uow:
         ledger = uow.ledger("EUR")
@@ -165,11 +165,11 @@ def test_a_wallet_another_process_changed_is_read_again(
 
 
 def test_a_plan_is_sent_with_the_next_statement_of_the_unit(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
     """``write_plan`` sends nothing yet: the next statement (or the commit) carries the
     plan, sees its writes, and reports a plan the server refused."""
-    a, b = _stores(pg_cluster, pg_schema)
+    a, b = _stores(pg_cluster, pg_clean_schema)
     with a.unit_of_work() as uow:
         ledger = uow.ledger("EUR")
         plan_and_write(ledger, _spend("m", 4, "x"), allow_all)
@@ -187,7 +187,7 @@ def test_a_plan_is_sent_with_the_next_statement_of_the_unit(
 
 
 def test_a_plan_the_server_refused_keeps_the_connection(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
     """A stale plan refused as the commit's pipeline closes (the server waited for a
     row lock meanwhile, so its answer came last) is a ``ConcurrentModification``; the
@@ -195,7 +195,7 @@ def test_a_plan_the_server_refused_keeps_the_connection(
     a busy ledger reconnect)."""
     from subacct import SYSTEM, Settings, Subacct
 
-    store = PostgresStore(pg_cluster.conninfo(), schema=pg_schema, max_size=1)
+    store = PostgresStore(pg_cluster.conninfo(), schema=pg_clean_schema, max_size=1)
     app = Subacct(store, Settings(currency="EUR", max_attempts=1))
     app.accounts.create_master("M", account_id="m", by=SYSTEM)
     app.credits.open_wallet(Wallet("m"), by=SYSTEM)
@@ -208,13 +208,14 @@ def test_a_plan_the_server_refused_keeps_the_connection(
     before = backend()
     holder = psycopg.connect(pg_cluster.conninfo())
     holder.execute(
-        f"SELECT 1 FROM {pg_schema}.ledger_balances WHERE account = 'wallet:m' FOR UPDATE"
+        f"SELECT 1 FROM {pg_clean_schema}.ledger_balances WHERE account = 'wallet:m' FOR UPDATE"
     )
 
     def release() -> None:  # another writer's commit: m now has 49
         time.sleep(0.5)  # the plan waits on the lock meanwhile
         holder.execute(
-            f"UPDATE {pg_schema}.ledger_balances SET balance = '49' WHERE account = 'wallet:m'"
+            f"UPDATE {pg_clean_schema}.ledger_balances SET balance = '49' "
+            "WHERE account = 'wallet:m'"
         )
         holder.commit()
 
@@ -232,23 +233,25 @@ def test_a_plan_the_server_refused_keeps_the_connection(
 
 
 def test_a_lone_read_leaves_the_unit_read_committed(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
     """A refusal's check runs on its own (autocommit); statements after it must still
     run in the unit's READ COMMITTED transaction."""
-    (a,) = _stores(pg_cluster, pg_schema, count=1)
+    (a,) = _stores(pg_cluster, pg_clean_schema, count=1)
     with a.unit_of_work() as uow:
         uow.ledger("EUR")
         assert uow.query_alone("SELECT 1") == [(1,)]
         assert uow.query("SHOW transaction_isolation") == [("read committed",)]
 
 
-def test_the_cache_forgets_everything_when_full(pg_cluster: TempCluster, pg_schema: str) -> None:
+def test_the_cache_forgets_everything_when_full(
+    pg_cluster: TempCluster, pg_clean_schema: str
+) -> None:
     cache = LedgerCache(limit=2)
     for n in range(3):
         cache.balance(LedgerAccount.wallet(f"w{n}"), "1")
     assert list(cache.balances) == [LedgerAccount.wallet("w2")]
-    store = PostgresStore(pg_cluster.conninfo(), schema=pg_schema, ledger_cache_size=1)
+    store = PostgresStore(pg_cluster.conninfo(), schema=pg_clean_schema, ledger_cache_size=1)
     with store.unit_of_work() as uow:
         ledger = uow.ledger("EUR")
         for wallet in (Wallet("m"), Wallet("s", master_id="m")):
@@ -276,12 +279,14 @@ def _workload(rng: random.Random, count: int, prefix: str) -> list[LedgerRequest
 
 
 def test_many_processes_on_shared_wallets_lose_nothing(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
     """Three stores (three processes' caches), two threads each, on one master and three
     subs: every acknowledged transfer is logged once, the balances are the log's sum,
     credit is conserved and no wallet ends below its floor."""
-    stores = [PostgresStore(pg_cluster.conninfo(), schema=pg_schema, max_size=2) for _ in "abc"]
+    stores = [
+        PostgresStore(pg_cluster.conninfo(), schema=pg_clean_schema, max_size=2) for _ in "abc"
+    ]
     with stores[0].unit_of_work() as uow:
         ledger = uow.ledger("EUR")
         ledger.put_wallet(Wallet("m", overdraft_limit=_eur(10)))
@@ -335,11 +340,11 @@ def test_many_processes_on_shared_wallets_lose_nothing(
 
 
 def test_plans_from_one_balance_both_apply_while_their_floors_hold(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
     """Two spends planned from the same balance (100): the server adds each delta to the
     balance as it finds it, so both commit without a retry while the floor holds."""
-    (a,) = _stores(pg_cluster, pg_schema, count=1)
+    (a,) = _stores(pg_cluster, pg_clean_schema, count=1)
     done: list[str] = []
     ready = threading.Barrier(2)
 
@@ -361,12 +366,12 @@ def test_plans_from_one_balance_both_apply_while_their_floors_hold(
 
 
 def test_a_plan_that_no_longer_fits_is_refused_at_commit_and_nothing_is_written(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
     """A spend planned from 100, then another commits first and leaves 10: the server
     finds the first below its floor, the whole unit rolls back, and run again it is
     refused."""
-    (a,) = _stores(pg_cluster, pg_schema, count=1)
+    (a,) = _stores(pg_cluster, pg_clean_schema, count=1)
     planned, spent = threading.Event(), threading.Event()
     outcome: list[str] = []
 
@@ -396,13 +401,13 @@ def test_a_plan_that_no_longer_fits_is_refused_at_commit_and_nothing_is_written(
 
 
 def test_a_lower_overdraft_limit_checked_against_a_spend_that_committed_first(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
     """A spend into the overdraft and lowering that overdraft, at once: each reads what
     the other writes. The spend commits first (down to -3); the new limit, checked under
     row locks against the balance it read (100), finds it moved (StalePlan), and checked
     again it is refused."""
-    a, b = _stores(pg_cluster, pg_schema)
+    a, b = _stores(pg_cluster, pg_clean_schema)
     with b.unit_of_work() as uow:
         uow.ledger("EUR").put_wallet(Wallet("m", overdraft_limit=_eur(5)))
         uow.commit()
@@ -447,12 +452,12 @@ def _until_waiting(cluster: TempCluster, timeout: float = 10.0) -> None:
 
 
 def test_a_spend_with_the_old_limit_waits_for_the_new_one_then_finds_it_changed(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
     """A spend planned with the old overdraft limit while the new one is written: the
     server's share lock on the wallet waits for the writer, then finds the wallet changed;
     run again under the new limit, the spend is refused (no write skew)."""
-    a, b = _stores(pg_cluster, pg_schema)
+    a, b = _stores(pg_cluster, pg_clean_schema)
     with b.unit_of_work() as uow:
         uow.ledger("EUR").put_wallet(Wallet("m", overdraft_limit=_eur(5)))
         uow.commit()
@@ -470,12 +475,12 @@ def test_a_spend_with_the_old_limit_waits_for_the_new_one_then_finds_it_changed(
 
 
 def test_a_balance_past_the_bound_planned_from_a_stale_cache_is_refused_by_the_server(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
     """Planned from the cache, a top-up looks fine; the server finds the stored balance
     it would pass ``MAX_AMOUNT`` (its ledger function checks the bound since version 8),
     the unit is re-run and planning refuses it. Nothing passes the bound."""
-    a, b = _stores(pg_cluster, pg_schema)
+    a, b = _stores(pg_cluster, pg_clean_schema)
     assert _run(a, TopUp(account_id="m", amount=_eur(1), key="a1", at=T0)) == ("written",)
     near = subtract(MAX_AMOUNT, Decimal(102))  # external:m ends one below the bound
     assert _run(b, TopUp(account_id="m", amount=_eur(near), key="b1", at=T0)) == ("written",)

@@ -59,9 +59,9 @@ def _world(cluster: TempCluster, schema: str) -> Subacct:
 
 
 def test_each_crossing_is_told_once_and_a_retry_tells_nothing(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
-    app = _world(pg_cluster, pg_schema)
+    app = _world(pg_cluster, pg_clean_schema)
     app.billing.reserve_send("agency1", JAN, 850, key="a", by=S)
     app.billing.reserve_send("agency1", JAN, 850, key="a", by=S)
     spend = Spend(account_id="agency1", amount=eur(31), key="x", at=T0)
@@ -72,11 +72,13 @@ def test_each_crossing_is_told_once_and_a_retry_tells_nothing(
 
 
 def test_concurrent_writers_in_several_stores_tell_each_crossing_once(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
-    setup = _world(pg_cluster, pg_schema)
+    setup = _world(pg_cluster, pg_clean_schema)
     setup.store.close()  # type: ignore[attr-defined]
-    stores = [PostgresStore(pg_cluster.conninfo(), schema=pg_schema, max_size=4) for _ in "ab"]
+    stores = [
+        PostgresStore(pg_cluster.conninfo(), schema=pg_clean_schema, max_size=4) for _ in "ab"
+    ]
     apps = [app_over(stores[n % 2]) for n in range(8)]
 
     def work(n: int) -> None:

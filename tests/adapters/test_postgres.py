@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from subacct import SYSTEM, Subacct
+from subacct import SYSTEM, FixedClock, Settings, Subacct
 from subacct.domain import AccountId
 from subacct.errors import CreditReservationClosed, StorageError
 from subacct.money import Money
@@ -280,3 +280,55 @@ def test_a_refusal_is_planned_again_when_its_reads_disagree(
     thread.join()
     assert seen == ["closed"]
     store.close()
+
+
+def _contents(pg_cluster: TempCluster, schema: str) -> dict[str, Any]:
+    """Every row of every table of ``schema``, and where each sequence stands."""
+    with psycopg.connect(pg_cluster.conninfo()) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (schema,)
+        ).fetchall()
+        found: dict[str, Any] = {
+            t: sorted(map(repr, conn.execute(f"SELECT * FROM {schema}.{t}"))) for (t,) in tables
+        }
+        for (sequence,) in conn.execute(
+            "SELECT sequence_name FROM information_schema.sequences WHERE sequence_schema = %s",
+            (schema,),
+        ).fetchall():
+            found[sequence] = conn.execute(
+                f"SELECT last_value, is_called FROM {schema}.{sequence}"
+            ).fetchone()
+        return found
+
+
+def test_a_clean_schema_handed_out_again_is_as_empty_as_a_new_one(
+    pg_cluster: TempCluster, pg_schema: str
+) -> None:
+    """The suite's ``pg_clean_schema``: a schema a test wrote to comes back holding what a
+    freshly migrated one holds; one whose shape a test changed is dropped, not reused."""
+    from tests.conftest import CleanSchemas
+
+    PostgresStore(pg_cluster.conninfo(), schema=pg_schema).close()
+    new = _contents(pg_cluster, pg_schema)
+    pool = CleanSchemas(pg_cluster)
+    used = pool.take()
+    store = PostgresStore(pg_cluster.conninfo(), schema=used)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    app = Subacct(store, Settings(clock=FixedClock(at)))
+    app.accounts.create_master("M", account_id="m", by=SYSTEM)
+    app.accounts.create_sub("m", "S", account_id="s", by=SYSTEM)
+    app.credits.open_wallet(Wallet("m"), by=SYSTEM, currency="EUR")
+    app.credits.execute(TopUp(account_id="m", amount=Money(5, "EUR"), key="k", at=at), by=SYSTEM)
+    app.billing.record_usage([UsageRecord("s", BillingPeriod(2026, 1), "sms", 3, "u")], by=SYSTEM)
+    store.close()
+    assert _contents(pg_cluster, used) != new
+    pool.give_back([used])
+    assert pool.take() == used
+    assert _contents(pg_cluster, used) == new
+    with psycopg.connect(pg_cluster.conninfo()) as conn:
+        conn.execute(f"DROP INDEX {used}.accounts_parent")
+    pool.give_back([used])
+    assert pool.take() != used
+    with psycopg.connect(pg_cluster.conninfo()) as conn:
+        gone = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (used,)).fetchall()
+    assert gone == []

@@ -48,7 +48,7 @@ def two_apps(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[S
 
     else:
         cluster: TempCluster = request.getfixturevalue("pg_cluster")
-        schema: str = request.getfixturevalue("pg_schema")
+        schema: str = request.getfixturevalue("pg_clean_schema")
         from subacct.storage.postgres import PostgresStore
 
         def make() -> Store:
@@ -174,13 +174,13 @@ def test_an_older_version_empties_the_cache_and_a_read_only_view_keeps_nothing()
 
 
 def test_a_read_committed_ledger_unit_keeps_its_reads_only_when_no_policy_change_came(
-    pg_cluster: TempCluster, pg_schema: str
+    pg_cluster: TempCluster, pg_clean_schema: str
 ) -> None:
     """PostgreSQL's ledger units read each statement at the latest commit: what they
     read is kept only when the policy version is unchanged afterwards."""
     from subacct.storage.postgres import PostgresStore
 
-    store = PostgresStore(pg_cluster.conninfo(), schema=pg_schema, max_size=2)
+    store = PostgresStore(pg_cluster.conninfo(), schema=pg_clean_schema, max_size=2)
     app = _app(store)
     _tree(app)
     app.accounts.create_sub("m", "U", account_id="u", by=SYSTEM)

@@ -92,7 +92,7 @@ def _store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         from subacct.storage.postgres import PostgresStore
 
         store = PostgresStore(
-            cluster.conninfo(), schema=request.getfixturevalue("pg_schema"), max_size=2
+            cluster.conninfo(), schema=request.getfixturevalue("pg_clean_schema"), max_size=2
         )
     yield store
     store.close()
@@ -402,7 +402,7 @@ def test_concurrent_sends_never_pass_the_quota_or_the_credit(
         cluster: TempCluster = request.getfixturevalue("pg_cluster")
         return PostgresStore(cluster.conninfo(), schema=schema, max_size=2)
 
-    schema = request.getfixturevalue("pg_schema") if kind == "postgres" else ""
+    schema = request.getfixturevalue("pg_clean_schema") if kind == "postgres" else ""
     first = open_store()
     app, _ = agency(first, prepaid=True, credit=4)
     app.billing.set_quota("agency1", Quota(60), by="owner")
@@ -556,7 +556,7 @@ def test_concurrent_retries_of_one_key_answer_one_hold(
     a timeout): one hold, counted once, and every caller gets it."""
     import threading
 
-    schema = request.getfixturevalue("pg_schema") if kind == "postgres" else ""
+    schema = request.getfixturevalue("pg_clean_schema") if kind == "postgres" else ""
 
     def open_store() -> Any:
         if kind == "sqlite":
