@@ -56,23 +56,6 @@ __all__ = ["Holder", "who_can"]
 _ORDER = {PrincipalKind.USER: 0, PrincipalKind.API_KEY: 1, PrincipalKind.IMPERSONATION: 2}
 
 
-def _principal(value: object) -> Principal:
-    if isinstance(value, str):
-        return UserId(value)
-    if isinstance(value, ApiKey | ImpersonationSession):
-        return value
-    raise InvalidInput(
-        f"principal must be a UserId, an ApiKey or an ImpersonationSession, not {quoted(value)}",
-        field="principal",
-    )
-
-
-def _allowing(value: object) -> Decision:
-    if not isinstance(value, Decision) or not value.allowed:
-        raise InvalidInput("a holder's decision is an allowing Decision", field="decision")
-    return value
-
-
 @attrs.frozen
 class Holder:
     """A principal that may do ``action`` in ``account_id``, with the engine's decision.
@@ -86,10 +69,20 @@ class Holder:
     grants decide, within its creator's rights for a personal key).
     """
 
-    principal: Principal = attrs.field(converter=_principal)
+    principal: Principal
     action: Action
     account_id: AccountId
-    decision: Decision = attrs.field(converter=_allowing)
+    decision: Decision
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.principal, str | ApiKey | ImpersonationSession):
+            raise InvalidInput(
+                "principal must be a UserId, an ApiKey or an ImpersonationSession, not "
+                f"{quoted(self.principal)}",
+                field="principal",
+            )
+        if not isinstance(self.decision, Decision) or not self.decision.allowed:
+            raise InvalidInput("a holder's decision is an allowing Decision", field="decision")
 
     @property
     def kind(self) -> PrincipalKind:
@@ -157,13 +150,18 @@ def who_can(
         raise InvalidInput(f"action {quoted(action)} is not in the catalog", field="action")
     if account_id not in index:
         raise AccountNotFound(account_id)
-    principals: list[Principal] = list(index.candidates(account_id))
-    principals += [k for k in keys if at is None or not k.expired(at)]
-    principals += sessions
-    out: dict[tuple[int, str], Holder] = {}
-    for principal in principals:
-        decision = index.check(principal, action, account_id)
+    check = index.check
+    out = [
+        Holder(user, action, account_id, d)
+        for user in index.candidates(account_id)  # in id order
+        if (d := check(user, action, account_id)).allowed
+    ]
+    live: dict[str, ApiKey] = {k.id: k for k in keys if at is None or not k.expired(at)}
+    acting: dict[str, ImpersonationSession] = {s.id: s for s in sessions}
+    others: list[Principal] = [live[i] for i in sorted(live)]
+    others += [acting[i] for i in sorted(acting)]
+    for principal in others:  # keys, then sessions, each in id order
+        decision = check(principal, action, account_id)
         if decision.allowed:
-            holder = Holder(principal, action, account_id, decision)
-            out[holder.sort_key()] = holder
-    return [out[k] for k in sorted(out)]
+            out.append(Holder(principal, action, account_id, decision))
+    return out
