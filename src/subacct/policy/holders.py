@@ -30,8 +30,10 @@ may do everything everywhere and is never listed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from types import MappingProxyType
+from typing import Final
 
 import attrs
 
@@ -53,7 +55,9 @@ from subacct.policy.index import PolicyIndex
 
 __all__ = ["Holder", "who_can"]
 
-_ORDER = {PrincipalKind.USER: 0, PrincipalKind.API_KEY: 1, PrincipalKind.IMPERSONATION: 2}
+_ORDER: Final[Mapping[PrincipalKind, int]] = MappingProxyType(
+    {PrincipalKind.USER: 0, PrincipalKind.API_KEY: 1, PrincipalKind.IMPERSONATION: 2}
+)
 
 
 @attrs.frozen
