@@ -5,6 +5,7 @@ Build a ``PolicyIndex`` from accounts, memberships, roles and ceilings, then ask
 
 * ``check(principal, action, account)`` -> ``Decision`` (``require`` raises instead);
 * ``actions_in(principal, account)`` and ``accounts_with(principal, action)`` for UIs;
+* ``who_can(index, action, account)``: every principal holding the action there, and why;
 * the ``plan_*`` functions before storing anything that hands out rights.
 
 See ``docs/permissions.md`` for the matrix, the rules and the benchmark.
@@ -91,6 +92,7 @@ from subacct.policy.grants import (
     plan_removal,
     plan_role_change,
 )
+from subacct.policy.holders import Holder, who_can
 from subacct.policy.impersonation import (
     ImpersonationId,
     ImpersonationSession,
@@ -175,6 +177,7 @@ __all__ = [
     "Ceiling",
     "Decision",
     "Grant",
+    "Holder",
     "ImpersonationId",
     "ImpersonationSession",
     "ImpersonationSetting",
@@ -215,4 +218,5 @@ __all__ = [
     "rights_cover",
     "standing",
     "status_authority",
+    "who_can",
 ]

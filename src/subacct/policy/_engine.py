@@ -81,7 +81,7 @@ class Engine:
         "_no_impersonation",
         "_verdicts",
     )
-    __slots__ = (*_TABLES, "_known", "_direct")
+    __slots__ = (*_TABLES, "_known", "_direct", "_by_account")
 
     def __init__(
         self,
@@ -124,6 +124,8 @@ class Engine:
         self._no_impersonation = no_impersonation
         # Pure values of their keys, so indexes derived with ``with_*`` share the memo.
         self._verdicts: dict[VerdictKey, Decision] = {} if verdicts is None else verdicts
+        # ``{account: users with a membership there}``, made on the first ``candidates``
+        self._by_account: dict[AccountId, tuple[UserId, ...]] | None = None
 
     def _verdict(
         self,
@@ -230,6 +232,24 @@ class Engine:
         if not d.allowed:
             raise denial_error(principal, action, account_id, d)
         return d
+
+    def candidates(self, account_id: AccountId) -> list[UserId]:
+        """Every user ``check`` could allow in the account, in id order: those with a
+        membership in it or in one of its ancestors, the only memberships ``_user`` reads
+        for it (a superset: ``check`` still decides each one). The account-to-users
+        table is made once per index, on the first call (a memo: it never changes an
+        answer); a call then costs O(depth + candidates)."""
+        by_account = self._by_account
+        if by_account is None:
+            table: dict[AccountId, list[UserId]] = {}
+            for user, held in self._members.items():
+                for account in held:
+                    table.setdefault(account, []).append(user)
+            by_account = self._by_account = {a: tuple(us) for a, us in table.items()}
+        found: set[UserId] = set()
+        for node in (account_id, *self._ancestors.get(account_id, ())):
+            found.update(by_account.get(node, ()))
+        return sorted(found)
 
     def _user(
         self,

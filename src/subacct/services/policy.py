@@ -4,6 +4,8 @@ Every decision is made from storage in the call's own unit of work, so a change 
 moment ago (a revoked key, an ended session, a new ceiling) counts at once.
 
 * ``check``, ``actions_in``, ``accounts_with``: what ``by`` may do (reads);
+  ``who_can``: every principal that may do an action in an account, and why
+  (``users.view`` there; API keys only for those who may list them);
   ``require`` also writes the allowed decision to the audit records (or the denial);
 * ``define_role``: custom roles are the system's; ``roles`` lists the role set;
 * ``set_ceiling`` / ``remove_ceiling``: ``sub_accounts.manage`` in ``set_by`` (a strict
@@ -57,12 +59,14 @@ from subacct.policy import (
     MANAGE_SETTINGS,
     MANAGE_SUB_ACCOUNTS,
     SUB_ADMIN_ID,
+    VIEW_USERS,
     Action,
     ApiKey,
     ApiKeyKind,
     Ceiling,
     Decision,
     Grant,
+    Holder,
     ImpersonationSession,
     ImpersonationSetting,
     PolicyIndex,
@@ -73,6 +77,7 @@ from subacct.policy import (
     plan_ceiling_removal,
     plan_impersonation_setting,
     plan_role_definition,
+    who_can,
 )
 from subacct.policy.api_keys import secret_hash
 from subacct.policy.ceilings import binds
@@ -83,6 +88,7 @@ from subacct.services._runner import Runner, Unit
 from subacct.storage.collections import (
     API_KEYS,
     CEILINGS,
+    IMPERSONATION_SESSIONS,
     IMPERSONATION_SETTINGS,
     ROLES,
 )
@@ -169,6 +175,41 @@ class Policy:
             below = [d.id for h in homes for d in unit.uow.accounts.descendants(h)]
             index = unit.policy([*homes, *below])
             return index.accounts_with(unit.principal, wanted)
+
+        return self._runner.query(who, work)
+
+    @query
+    def who_can(self, action: str, account_id: str, *, by: Actor) -> list[Holder]:
+        """Every user, API key and impersonation session that may do ``action`` in the
+        account, each with the engine's decision (``subacct.policy.who_can``): users
+        first, then keys, then sessions, each in id order; the system is never listed.
+        Needs ``users.view`` there; API keys are listed only to those who may list the
+        account's keys (``api_keys.manage`` or ``api_keys.manage_account``), as
+        ``api_keys`` does. Expired keys and ended sessions hold nothing."""
+        who, wanted = _args.actor(by), _args.action(action)
+        where = _args.ident(account_id, "account_id")
+
+        def work(unit: Unit) -> list[Holder]:
+            account, above = unit.chain(where)
+            unit.require(VIEW_USERS, where)
+            records = unit.uow.records
+            keys: list[ApiKey] = []
+            if unit.is_system or any(
+                unit.decide(right, where).allowed
+                for right in (MANAGE_API_KEYS, MANAGE_ACCOUNT_KEYS)
+            ):
+                keys = [k for k in records(API_KEYS).list_by("account_id", where) if k.is_active]
+            sessions = [
+                s
+                for s in records(IMPERSONATION_SESSIONS).list_by("account_id", where)
+                if s.is_active
+            ]
+            people = {
+                m.user_id for a in (account, *above) for m in unit.uow.memberships.for_account(a.id)
+            }
+            people |= {s.real_user_id for s in sessions} | {k.created_by for k in keys}
+            index = unit.policy([where], people)
+            return who_can(index, wanted, account.id, keys=keys, sessions=sessions, at=unit.now)
 
         return self._runner.query(who, work)
 
