@@ -79,7 +79,7 @@ from subacct.pricing.model import PriceModel
 from subacct.pricing.profiles import BillingProfile, scoped_key
 from subacct.pricing.usage import fresh_usage
 from subacct.principals import SYSTEM, Actor
-from subacct.services import _args, _invoicing, _quotas
+from subacct.services import _adjustments, _args, _quotas
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
 from subacct.services.credits import ledger_operation
@@ -414,11 +414,11 @@ def _record(unit: Unit, hold: Hold) -> None:
     assert hold.delivered is not None
     record = hold.usage(hold.delivered)
     account, ancestors = unit.chain(hold.account_id)
-    _invoicing.require_uninvoiced(unit, account, ancestors, hold.period)
     identity = (record.account_id, record.idempotency_key)
     found = unit.uow.usage.find(hold.period, [identity])
     if not fresh_usage([record], lambda r: found.get(identity)):  # recorded already
         return  # (other content under the key: IdempotencyConflict)
+    _adjustments.note_if_late(unit, account, ancestors, hold.period)  # a late capture
     unit.uow.usage.add([record])
     _quotas.count_usage(unit, {account.id: (account, ancestors)}, hold.period, [record])
     unit.emit(
