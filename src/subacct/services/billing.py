@@ -324,10 +324,12 @@ class Billing:
         rounding: Rounding | None = None,
     ) -> Invoice:
         """Price and store the payer's invoice for the period, once (the system's billing
-        run). Issuing it again returns the stored invoice and changes nothing; from then
-        on the period takes no more usage for the payer (``PeriodAlreadyInvoiced``). A payer
-        with no invoice in the period (closed before it, created after it, pooled into
-        another) is ``NotFound``."""
+        run). Issuing it again returns the stored invoice and changes nothing. What
+        arrives for the period afterwards (usage, a capture, a setup fee, an upgrade) is
+        billed on the payer's next invoice: that invoice re-rates each earlier period with
+        late arrivals and bills the difference as ``ADJUSTMENT`` lines
+        (``subacct.pricing.adjustments``). A payer with no invoice in the period (closed
+        before it, created after it, pooled into another) is ``NotFound``."""
         who, payer_key, when = (
             _args.actor(by),
             _args.ident(payer_id, "payer_id"),

@@ -5,18 +5,20 @@ A messaging platform calls ``authorize`` before a send goes out and ``capture`` 
 
 * ``authorize(account_id, channel, quantity, key=..., by=...)``: ``messages.send`` in the
   account (users, API keys and impersonation sessions alike); the account and all its
-  ancestors active; the period open (not invoiced); the quotas up the tree with room; for
+  ancestors active; the quotas up the tree with room; for
   a prepaid payer (``BillingProfile.prepaid``) the send's price held on the paying wallet
   (a pooled sub draws on the wallet the ledger's funding rules name). Returns a ``Hold``.
   Each refusal is typed (``ActionDenied``, ``AccountNotActive``, ``QuotaExceeded``,
-  ``InsufficientCredit``, ``WalletNotFound``, ``PeriodAlreadyInvoiced``,
-  ``UnknownChannel``, ``NoMatchingCharge``) and names what refused; nothing stays held
+  ``InsufficientCredit``, ``WalletNotFound``, ``UnknownChannel``,
+  ``NoMatchingCharge``) and names what refused; nothing stays held
   after one. The same key returns the same hold; the same key for another
   send raises ``IdempotencyConflict``.
 * ``capture(hold, delivered, by=...)``: records ``delivered`` messages as usage (the
   hold's account, channel, label and the user who sent), spends their price from the
   credit held and gives back the rest of both holds. Asked again with the same
-  ``delivered``, it returns the captured hold.
+  ``delivered``, it returns the captured hold. A month invoiced while the hold was open
+  takes the capture as an adjustment on the payer's next invoice
+  (``subacct.pricing.adjustments``).
 * ``release(hold, by=...)``: gives everything back (the send did not go out).
 * ``expire_holds(by=SYSTEM)``: the host's scheduler gives back every hold open past its
   expiry (``Settings.send_hold_ttl``, 15 minutes by default).
