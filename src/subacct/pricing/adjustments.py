@@ -31,6 +31,8 @@ what the adjustments billed, so a period is never billed twice.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from types import MappingProxyType
+from typing import Final
 
 import attrs
 
@@ -52,14 +54,17 @@ __all__ = [
     "noted",
 ]
 
-_WHAT = {
-    LineKind.USAGE: "usage",
-    LineKind.COMMITMENT: "commitment",
-    LineKind.UPGRADE: "upgrade",
-    LineKind.HOLD: "hold fee",
-    LineKind.PREPAID: "prepaid",
-    LineKind.SETUP_FEE: "setup fee",
-}
+_WHAT: Final = MappingProxyType(
+    {
+        LineKind.USAGE: "usage",
+        LineKind.COMMITMENT: "commitment",
+        LineKind.UPGRADE: "upgrade",
+        LineKind.HOLD: "hold fee",
+        LineKind.PREPAID: "prepaid",
+        LineKind.SETUP_FEE: "setup fee",
+    }
+)
+"""What the description of an adjustment for each kind of line names."""
 
 
 def _count(value: object) -> int:
