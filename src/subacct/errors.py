@@ -502,8 +502,11 @@ class QuotaCapExceedsParent(Conflict):
 
 
 class PeriodAlreadyInvoiced(Conflict):
-    """The payer's invoice for the period is issued: usage, sends and plan changes for
-    that period are refused, not left off the invoice silently."""
+    """The account's month is on the issued invoice of a payer that no longer pays for
+    it (a sub given its own profile, or moved, since): what arrives for that month
+    cannot be re-rated with the pool it was billed in, so it is refused, not left off
+    silently. (A month invoiced by the account's own payer takes late arrivals as
+    adjustments on the next invoice.)"""
 
     code = "period_already_invoiced"
 

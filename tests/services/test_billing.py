@@ -29,7 +29,7 @@ from subacct import (
     UsageRecord,
 )
 from subacct.errors import InvalidInput, PeriodAlreadyInvoiced, QuotaCapExceedsParent
-from subacct.pricing import BillingMode
+from subacct.pricing import BillingMode, LineKind
 from subacct.testing.conformance import store_state
 
 from .conftest import T0, event_log, make_app, seed_agency
@@ -367,21 +367,33 @@ def _raise(error: BaseException | None) -> None:
     raise error
 
 
-def test_an_issued_invoice_takes_nothing_more(app: Subacct) -> None:
-    """Issued mid-month (a final invoice, say), January takes no more usage or sends for
-    the payer's accounts: a typed refusal, never usage left off the invoice silently."""
+def test_what_arrives_after_an_issued_invoice_is_billed_on_the_next(
+    app: Subacct, clock: FixedClock
+) -> None:
+    """Issued mid-month (a final invoice, say), January still takes usage and sends for
+    the payer's accounts: the issued invoice never changes, and February's invoice bills
+    January re-rated, the difference per account line (the 10 messages move the pooled
+    shares by a cent, and the pool stays on the $90 plan)."""
     seed000_usage(app)
     issued = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
-    before = store_state(app.store)
-    with pytest.raises(PeriodAlreadyInvoiced) as err:
-        app.billing.record_usage([UsageRecord("agency2", JAN, "sms", 10, "late")], by=SYSTEM)
-    assert (err.value.details["payer_id"], err.value.details["period"]) == ("agencydemo", "2026-01")
-    with pytest.raises(PeriodAlreadyInvoiced):
-        app.billing.reserve_send("agency1", JAN, 10, key="late-send", by="sam")
-    assert store_state(app.store) == before
-    replay = [UsageRecord("agency1", JAN, "smtp", 5300, "x-1", "promo")]
-    assert app.billing.record_usage(replay, by=SYSTEM) == 0  # a replay is answered
-    assert app.billing.preview_invoices("agencydemo", JAN, by="owner") == (issued,)
+    late = [UsageRecord("agency2", JAN, "sms", 10, "late")]
+    assert app.billing.record_usage(late, by=SYSTEM) == 1
+    assert app.billing.record_usage(late, by=SYSTEM) == 0  # a replay is answered
+    assert app.billing.reserve_send("agency1", JAN, 10, key="late-send", by="sam").overage == 0
+    assert app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM) == issued
+    (rerated,) = app.billing.preview_invoices("agencydemo", JAN, by="owner")
+    assert rerated.total == issued.total == usd("90.00")
+    month_over(clock, JAN)
+    february = app.billing.issue_invoice("agencydemo", JAN.next(), by=SYSTEM)
+    adjustments = [line for line in february.lines if line.kind is LineKind.ADJUSTMENT]
+    assert {line.description for line in adjustments} == {"adjustment for 2026-01: usage"}
+    moved = {line.account_id: (line.quantity, str(line.amount)) for line in adjustments}
+    assert moved["agency2"][0] == 10
+    assert sum((line.amount for line in adjustments), usd("0")) == usd("0.00")
+    for line in issued.lines:  # issued + adjustments = January re-rated, per account
+        mine = [x.amount for x in adjustments if x.account_id == line.account_id]
+        assert sum(mine, line.amount) == rerated.lines_for(line.account_id)[0].amount
+    assert app.billing.invoices("agencydemo", by="owner") == [issued, february]
 
 
 def test_a_month_is_billed_once_whoever_pays_for_the_account_later(

@@ -25,8 +25,8 @@ from subacct import (
     UpgradeRule,
     UsageRecord,
 )
-from subacct.errors import InvalidBillingStructure, NotFound, PeriodAlreadyInvoiced, PlanChangeError
-from subacct.pricing import Tier, TieredPrice, TierMode, true_up
+from subacct.errors import InvalidBillingStructure, NotFound, PlanChangeError
+from subacct.pricing import LineKind, Tier, TieredPrice, TierMode, true_up
 from subacct.testing.conformance import store_state
 
 from .conftest import event_log, make_app, seed_agency
@@ -264,14 +264,20 @@ def test_a_new_price_must_keep_the_plans_the_subscription_is_billed_on(app: Suba
     app.billing.set_profile("agencydemo", bigger, by=SYSTEM)  # a ladder with more plans: fine
 
 
-def test_an_upgrade_is_not_approved_into_an_issued_month(app: Subacct, clock: FixedClock) -> None:
+def test_an_upgrade_approved_into_an_issued_month_is_billed_on_the_next(
+    app: Subacct, clock: FixedClock
+) -> None:
     verified(app)
     app.plans.request_change("agencydemo", "30,000", by="owner", request_id="up")
-    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)  # January billed already
-    with pytest.raises(PeriodAlreadyInvoiced):  # its upgrade line could never be billed
-        app.plans.approve_change("up", by=SYSTEM)
+    issued = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)  # January billed already
+    assert app.plans.approve_change("up", by=SYSTEM).effective_from == JAN
+    (rerated,) = app.billing.preview_invoices("agencydemo", JAN, by="owner")
     clock.advance(datetime(2026, 2, 1, tzinfo=UTC) - clock.now())
-    assert app.plans.approve_change("up", by=SYSTEM).effective_from == FEB
+    february = app.billing.issue_invoice("agencydemo", FEB, by=SYSTEM)
+    (adjustment,) = [line for line in february.lines if line.kind is LineKind.ADJUSTMENT]
+    assert adjustment.description == "adjustment for 2026-01: upgrade"
+    assert adjustment.amount == rerated.total - issued.total
+    assert adjustment.amount.amount > 0
 
 
 def test_a_months_subscription_reads_the_same_whenever_it_is_asked(

@@ -43,7 +43,6 @@ from subacct.errors import (
     InvalidPricing,
     InvalidQuantity,
     NoMatchingCharge,
-    PeriodAlreadyInvoiced,
     UnknownChannel,
     VolumeAboveLadder,
 )
@@ -514,17 +513,19 @@ def test_api_keys_and_impersonation_sessions_send_as_users_do(any_store: Store) 
     assert app.sending.capture(by_session, 1, by=session).delivered == 1
 
 
-def test_a_send_into_an_invoiced_period_is_refused(any_store: Store) -> None:
+def test_a_send_captured_after_its_month_is_invoiced_is_an_adjustment(any_store: Store) -> None:
     app, clock = agency(any_store)
     clock.advance(timedelta(days=16, hours=23, minutes=55))  # Jan 31, 23:55
     hold = app.sending.authorize("agency1", "sms", 5, key="late", by="bob")
     clock.advance(timedelta(minutes=10))  # February: January is billed
-    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
-    with pytest.raises(PeriodAlreadyInvoiced):
-        app.sending.capture(hold, 5, by="bob")
-    assert app.sending.hold("agency1", "late", by="bob").status is HoldStatus.HELD
-    fresh = app.sending.authorize("agency1", "sms", 5, key="feb", by="bob")
-    assert fresh.period == BillingPeriod(2026, 2)
+    issued = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    assert app.sending.capture(hold, 5, by="bob").status is HoldStatus.CAPTURED
+    assert app.sending.capture(hold, 5, by="bob").status is HoldStatus.CAPTURED  # a retry
+    assert app.billing.invoices("agencydemo", by=SYSTEM) == [issued]
+    (february,) = app.billing.preview_invoices("agencydemo", BillingPeriod(2026, 2), by=SYSTEM)
+    assert [(x.account_id, x.description, x.quantity) for x in february.lines[-1:]] == [
+        ("agency1", "adjustment for 2026-01: usage", 5)
+    ]
 
 
 def test_a_send_tells_each_threshold_it_crosses_once(any_store: Store) -> None:

@@ -51,7 +51,7 @@ from subacct._validators import instance_of
 from subacct.domain.accounts import Account, AccountKind
 from subacct.domain.ids import AccountId
 from subacct.domain.lifecycle import Standing, StatusHistory, standing
-from subacct.errors import InvalidBillingStructure, NotFound, PeriodAlreadyInvoiced, quoted
+from subacct.errors import InvalidBillingStructure, NotFound, quoted
 from subacct.pricing import _checks
 from subacct.pricing.charges import PriceList
 from subacct.pricing.fees import setup_fee_lines
@@ -71,7 +71,6 @@ __all__ = [
     "payer_in",
     "period_comparison",
     "period_invoices",
-    "require_uninvoiced",
 ]
 
 
@@ -205,22 +204,6 @@ def payer_in(chain: Sequence[str], payers: Collection[str]) -> AccountId | None:
     """Who pays for the first account of ``chain`` (it, then its ancestors, nearest
     first): the first of them in ``payers`` (those with a billing profile)."""
     return next((AccountId(a) for a in chain if a in payers), None)
-
-
-def require_uninvoiced(
-    account_id: str, period: BillingPeriod, payer_id: str | None, invoiced: bool
-) -> None:
-    """Refuse (``PeriodAlreadyInvoiced``) what would add to the invoice of ``payer_id``
-    for ``period`` once it is issued (``invoiced``): usage, a send, a plan change. An
-    issued invoice never changes, and nothing is left off it silently."""
-    if invoiced and payer_id is not None:
-        raise PeriodAlreadyInvoiced(
-            f"the invoice of {quoted(payer_id)} for {period} is issued: nothing more can be "
-            f"billed to it for {quoted(account_id)}",
-            account_id=account_id,
-            payer_id=payer_id,
-            period=str(period),
-        )
 
 
 def period_comparison(

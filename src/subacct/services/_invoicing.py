@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from subacct.domain import Account, AccountId
 from subacct.domain.lifecycle import StatusHistory
 from subacct.errors import InvalidBillingStructure, quoted
-from subacct.pricing import BillingPeriod, Invoice, PriceList, Rounding, UsageRecord, billing_run
+from subacct.pricing import BillingPeriod, Invoice, PriceList, Rounding, UsageRecord
+from subacct.pricing.adjustments import late_payer
 from subacct.pricing.advisor import Advice, advise_pooling, advise_pooling_charges
 from subacct.pricing.billing_run import (
     invoiced_accounts,
@@ -59,21 +60,22 @@ def usage_of(
     return totals, {str(a): parts for a, parts in slices.items()}
 
 
-def require_uninvoiced(
-    unit: Unit, account: Account, ancestors: Sequence[Account], period: BillingPeriod
-) -> None:
-    """Refuse to bill more for ``account``'s ``period`` once an issued invoice bills it,
-    or once its payer's invoice of the period is issued
-    (``subacct.pricing.billing_run.require_uninvoiced``)."""
-    Payers(unit, {account.id: (account, list(ancestors))}, [period]).require_uninvoiced(
-        account, ancestors, period
-    )
+def finalized(
+    unit: Unit, wanted: Iterable[tuple[str, BillingPeriod]]
+) -> dict[tuple[AccountId, BillingPeriod], Invoice]:
+    """The finalized invoice of each (payer, period) of ``wanted`` that has one: what
+    comes for that period afterwards is billed as an adjustment on the payer's next
+    invoice (``subacct.pricing.adjustments``). Today an invoice is final once issued
+    (stored); this is the one place that says so."""
+    pairs = list(dict.fromkeys((AccountId(p), period) for p, period in wanted))
+    found = unit.uow.records(INVOICES).find_many(f"{p}/{period}" for p, period in pairs)
+    return {(p, period): found[f"{p}/{period}"] for p, period in pairs if f"{p}/{period}" in found}
 
 
 class Payers:
-    """``require_uninvoiced`` for many accounts and periods, from a few reads: what
-    ``chains`` (each account and its ancestors) and ``periods`` can need is read at
-    once."""
+    """Who pays for each account's period, and whether its invoice is final, for many
+    accounts and periods from a few reads: what ``chains`` (each account and its
+    ancestors) and ``periods`` can need is read at once."""
 
     def __init__(
         self,
@@ -93,21 +95,21 @@ class Payers:
         payers = {
             payer_in([a.id for a in (c, *above)], self._paying) for c, above in chains.values()
         }
-        self._issued = set(
-            uow.records(INVOICES).find_many(
-                f"{payer}/{p}" for payer in payers if payer is not None for p in months
-            )
+        payers |= {on.payer_id for on in self._on.values()}
+        self._final = set(
+            finalized(unit, ((p, m) for p in payers if p is not None for m in months))
         )
 
-    def require_uninvoiced(
+    def late(
         self, account: Account, ancestors: Sequence[Account], period: BillingPeriod
-    ) -> None:
+    ) -> AccountId | None:
+        """The payer whose finalized invoice of ``period`` an arrival for ``account``
+        comes after (``None``: in time), or ``PeriodAlreadyInvoiced``
+        (``subacct.pricing.adjustments.late_payer``)."""
         on = self._on.get(f"{period}/{account.id}")
-        if on is not None:
-            billing_run.require_uninvoiced(account.id, period, on.payer_id, True)
         payer = payer_in([a.id for a in (account, *ancestors)], self._paying)
-        invoiced = payer is not None and f"{payer}/{period}" in self._issued
-        billing_run.require_uninvoiced(account.id, period, payer, invoiced)
+        final = {p for p, m in self._final if m == period}
+        return late_payer(account.id, period, None if on is None else on.payer_id, payer, final)
 
     def require_charged(
         self, record: UsageRecord, account: Account, ancestors: Sequence[Account]

@@ -22,7 +22,7 @@ from subacct.policy import MANAGE_SUB_ACCOUNTS, SEND_MESSAGES, VIEW_BILLING, Act
 from subacct.pricing import BillingPeriod, Quota, QuotaCheck, QuotaState, UsageRecord
 from subacct.pricing.profiles import QuotaCounter, QuotaReservation, QuotaSetting, scoped_key
 from subacct.pricing.usage import fresh_usage
-from subacct.services import _invoicing, _thresholds
+from subacct.services import _adjustments, _invoicing, _thresholds
 from subacct.services._runner import Unit
 from subacct.storage.collections import (
     QUOTA_COUNTERS,
@@ -184,9 +184,11 @@ def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
     chain_ids = {a.id for account, above in chains.values() for a in (account, *above)}
     histories = uow.records(STATUS_HISTORY).find_many(chain_ids)
     payers = _invoicing.Payers(unit, chains, [p for _, p in months])
+    late: list[tuple[AccountId, BillingPeriod]] = []
     for account_id, period in months:
         account, ancestors = chains[account_id]
-        payers.require_uninvoiced(account, ancestors, period)
+        if (payer := payers.late(account, ancestors, period)) is not None:
+            late.append((payer, period))  # billed as an adjustment on its next invoice
         require_billed(
             account.id, account.created_at, histories.get(account.id), period.start,
             period.end, label=str(period),
@@ -195,6 +197,7 @@ def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
     for record in fresh:  # a charge of its payer's price bills it (NoMatchingCharge)
         payers.require_charged(record, *chains[record.account_id])
     uow.usage.add(fresh)
+    _adjustments.note_late(unit, late)
     for period, records in _by_period(fresh).items():
         count_usage(unit, chains, period, records)
     grouped: dict[tuple[AccountId, str], list[UsageRecord]] = {}
@@ -284,7 +287,6 @@ def reserve(
         return QuotaCheck(stored.account_id, stored.quantity, stored.overage, None)
     require_can_send(account, chain[1:])
     period.require_begun(unit.now)
-    _invoicing.require_uninvoiced(unit, account, chain[1:], period)
     decision = state.check(account.id, quantity)
     refusal = told(unit, decision).refusal
     if refusal is not None:

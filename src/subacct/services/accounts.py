@@ -58,8 +58,9 @@ from subacct.policy import (
     MANAGE_SUB_ACCOUNTS,
     Action,
 )
+from subacct.pricing.period import BillingPeriod
 from subacct.principals import Actor
-from subacct.services import _args, _ceilings, _credentials, _quotas
+from subacct.services import _adjustments, _args, _ceilings, _credentials, _quotas
 from subacct.services._kinds import command, query
 from subacct.services._lifecycle import change_status_as
 from subacct.services._runner import Runner, Unit
@@ -122,15 +123,18 @@ class Accounts:
         def work(unit: Unit) -> Account:
             above = unit.uow.accounts.get(AccountId(parent))
             unit.require(CREATE_SUB_ACCOUNTS, above.id)
+            ancestors = unit.uow.accounts.ancestors(above.id)
             sub = plan_new_sub(
                 AccountId(unit.new_id(given, "account")),
                 label,
                 above,
-                unit.uow.accounts.ancestors(above.id),
+                ancestors,
                 unit.settings.hierarchy,
                 unit.now,
             )
             unit.uow.accounts.add(sub)
+            # its setup fee, in a month already invoiced: an adjustment
+            _adjustments.note_if_late(unit, sub, [above, *ancestors], BillingPeriod.of(unit.now))
             unit.emit(domain_changes.created(sub, unit.meta()))
             return sub
 

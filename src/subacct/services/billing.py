@@ -75,7 +75,7 @@ from subacct.pricing import (
 from subacct.pricing.plan_changes import check_price_keeps_plans
 from subacct.pricing.profiles import BillingProfile, PriceSpec, QuotaReservation
 from subacct.principals import Actor
-from subacct.services import _args, _invoicing, _quotas
+from subacct.services import _adjustments, _args, _invoicing, _quotas
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
 from subacct.storage.collections import (
@@ -309,7 +309,8 @@ class Billing:
         def work(unit: Unit) -> tuple[Invoice, ...]:
             root = _invoicing.root_of(unit, root_key)
             unit.require(VIEW_BILLING, root.id)
-            return _invoicing.invoices_of(unit, root, when, how)
+            found = _invoicing.invoices_of(unit, root, when, how)
+            return _adjustments.with_pending(unit, root, when, found, how)
 
         return self._runner.query(who, work)
 
@@ -323,10 +324,12 @@ class Billing:
         rounding: Rounding | None = None,
     ) -> Invoice:
         """Price and store the payer's invoice for the period, once (the system's billing
-        run). Issuing it again returns the stored invoice and changes nothing; from then
-        on the period takes no more usage for the payer (``PeriodAlreadyInvoiced``). A payer
-        with no invoice in the period (closed before it, created after it, pooled into
-        another) is ``NotFound``."""
+        run). Issuing it again returns the stored invoice and changes nothing. What
+        arrives for the period afterwards (usage, a capture, a setup fee, an upgrade) is
+        billed on the payer's next invoice: that invoice re-rates each earlier period with
+        late arrivals and bills the difference as ``ADJUSTMENT`` lines
+        (``subacct.pricing.adjustments``). A payer with no invoice in the period (closed
+        before it, created after it, pooled into another) is ``NotFound``."""
         who, payer_key, when = (
             _args.actor(by),
             _args.ident(payer_id, "payer_id"),
@@ -345,6 +348,8 @@ class Billing:
             root = [payer, *unit.uow.accounts.ancestors(payer.id)][-1]
             found = _invoicing.invoices_of(unit, root, when, how)
             invoice = next((i for i in found if i.payer_id == payer.id), None)
+            # what arrived for earlier periods after their invoices: adjustments
+            invoice = _adjustments.adjust(unit, root, payer, when, invoice, how)
             if invoice is None:
                 raise NotFound(
                     f"{quoted(payer.id)} has no invoice for {when}: it is not billed as a "

@@ -64,7 +64,7 @@ from subacct.pricing.plan_changes import (
 )
 from subacct.pricing.profiles import Prerequisites
 from subacct.principals import Actor, principal_label
-from subacct.services import _args, _invoicing
+from subacct.services import _adjustments, _args
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
 from subacct.storage.collections import (
@@ -260,9 +260,6 @@ class Plans:
             change = changes.get(wanted)
             unit.require_system(_REVIEW, change.account_id)
             current = BillingPeriod.of(unit.now)
-            _invoicing.require_uninvoiced(
-                unit, *unit.chain(change.account_id), current
-            )  # upgrade line
             satisfied = unit.uow.records(PREREQUISITES).find(change.account_id)
             approved = approve(
                 change,
@@ -276,6 +273,8 @@ class Plans:
             subs = unit.uow.records(SUBSCRIPTIONS)
             subs.update(apply_change(subs.get(change.account_id).in_period(current), approved))
             changes.update(approved)
+            # its upgrade line, for a month already invoiced: an adjustment
+            _adjustments.note_if_late(unit, *unit.chain(change.account_id), current)
             assert approved.effective_from is not None
             assert approved.reviewed_by is not None
             unit.emit(

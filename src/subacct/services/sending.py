@@ -5,18 +5,20 @@ A messaging platform calls ``authorize`` before a send goes out and ``capture`` 
 
 * ``authorize(account_id, channel, quantity, key=..., by=...)``: ``messages.send`` in the
   account (users, API keys and impersonation sessions alike); the account and all its
-  ancestors active; the period open (not invoiced); the quotas up the tree with room; for
+  ancestors active; the quotas up the tree with room; for
   a prepaid payer (``BillingProfile.prepaid``) the send's price held on the paying wallet
   (a pooled sub draws on the wallet the ledger's funding rules name). Returns a ``Hold``.
   Each refusal is typed (``ActionDenied``, ``AccountNotActive``, ``QuotaExceeded``,
-  ``InsufficientCredit``, ``WalletNotFound``, ``PeriodAlreadyInvoiced``,
-  ``UnknownChannel``, ``NoMatchingCharge``) and names what refused; nothing stays held
+  ``InsufficientCredit``, ``WalletNotFound``, ``UnknownChannel``,
+  ``NoMatchingCharge``) and names what refused; nothing stays held
   after one. The same key returns the same hold; the same key for another
   send raises ``IdempotencyConflict``.
 * ``capture(hold, delivered, by=...)``: records ``delivered`` messages as usage (the
   hold's account, channel, label and the user who sent), spends their price from the
   credit held and gives back the rest of both holds. Asked again with the same
-  ``delivered``, it returns the captured hold.
+  ``delivered``, it returns the captured hold. A month invoiced while the hold was open
+  takes the capture as an adjustment on the payer's next invoice
+  (``subacct.pricing.adjustments``).
 * ``release(hold, by=...)``: gives everything back (the send did not go out).
 * ``expire_holds(by=SYSTEM)``: the host's scheduler gives back every hold open past its
   expiry (``Settings.send_hold_ttl``, 15 minutes by default).
@@ -79,7 +81,7 @@ from subacct.pricing.model import PriceModel
 from subacct.pricing.profiles import BillingProfile, scoped_key
 from subacct.pricing.usage import fresh_usage
 from subacct.principals import SYSTEM, Actor
-from subacct.services import _args, _invoicing, _quotas
+from subacct.services import _adjustments, _args, _quotas
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
 from subacct.services.credits import ledger_operation
@@ -414,11 +416,11 @@ def _record(unit: Unit, hold: Hold) -> None:
     assert hold.delivered is not None
     record = hold.usage(hold.delivered)
     account, ancestors = unit.chain(hold.account_id)
-    _invoicing.require_uninvoiced(unit, account, ancestors, hold.period)
     identity = (record.account_id, record.idempotency_key)
     found = unit.uow.usage.find(hold.period, [identity])
     if not fresh_usage([record], lambda r: found.get(identity)):  # recorded already
         return  # (other content under the key: IdempotencyConflict)
+    _adjustments.note_if_late(unit, account, ancestors, hold.period)  # a late capture
     unit.uow.usage.add([record])
     _quotas.count_usage(unit, {account.id: (account, ancestors)}, hold.period, [record])
     unit.emit(

@@ -18,6 +18,7 @@ from subacct.policy.audit import AuditRecord
 from subacct.policy.ceilings import Ceiling
 from subacct.policy.impersonation import ImpersonationSession, ImpersonationSetting
 from subacct.policy.roles import Role
+from subacct.pricing.adjustments import LatePeriod
 from subacct.pricing.billing_run import InvoicedAccount
 from subacct.pricing.holds import Hold, SendVolume
 from subacct.pricing.invoices import Invoice
@@ -41,6 +42,7 @@ __all__ = [
     "BILLING_PROFILES",
     "INVOICED_ACCOUNTS",
     "INVOICES",
+    "LATE_PERIODS",
     "POLICY_COLLECTIONS",
     "QUOTAS",
     "QUOTA_COUNTERS",
@@ -123,6 +125,17 @@ INVOICED_ACCOUNTS: Final = Collection(
 )
 """Which issued invoice bills each account's month (written with the invoice), so a
 month is billed once whoever pays for the account later."""
+LATE_PERIODS: Final = Collection(
+    "late_periods",
+    LatePeriod,
+    ("payer_id", "period"),
+    indexes=("pending_for",),
+    versioned=True,
+    label="late period",
+)
+"""Each payer's finalized period that took usage, a setup fee or an upgrade afterwards,
+and what its adjustments billed (schema version 15): an invoice re-rates only the
+periods pending for its payer."""
 QUOTAS: Final = Collection("quotas", QuotaSetting, ("account_id",))
 QUOTA_COUNTERS: Final = Collection(
     "quota_counters", QuotaCounter, ("account_id", "period"), versioned=True
@@ -217,6 +230,7 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             BILLING_PROFILES,
             INVOICES,
             INVOICED_ACCOUNTS,
+            LATE_PERIODS,
             QUOTAS,
             QUOTA_COUNTERS,
             QUOTA_RESERVATIONS,

@@ -1023,6 +1023,8 @@ def _migrations() -> list[list[str | MigrationStep]]:
         [*tables(11), *USAGE_SLICES_DDL],
         [*tables(12)],
         [*USAGE_REPORT_DDL],
+        [],  # version 14: reserved for the invoice lifecycle (another branch)
+        [*tables(15)],
     ]
     return versions
 
@@ -1210,6 +1212,8 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
         "wallet_alerts",
         "wallet_alert_states",
     ),
+    # version 15: the finalized periods that took arrivals afterwards (adjustments)
+    15: ("late_periods",),
 }
 """Which migration creates each record collection's table. A collection added later goes
 into a new migration entry (a new version), never into an existing one."""

@@ -1019,6 +1019,7 @@ def _samples() -> dict[str, Any]:
     )
     from subacct.policy.api_keys import ApiKeyCredential, ApiKeyKind, ApiKeyUse
     from subacct.pricing import BillingPeriod, Channel, Invoice, Plan, PlanLadder, Quota
+    from subacct.pricing.adjustments import LatePeriod
     from subacct.pricing.billing_run import InvoicedAccount
     from subacct.pricing.holds import Hold, SendVolume
     from subacct.pricing.plan_changes import Subscription, request_change
@@ -1079,6 +1080,7 @@ def _samples() -> dict[str, Any]:
         "prerequisites": Prerequisites("agencydemo", {"spf_verified"}),
         "status_history": StatusHistory("agency1").with_change(T0, AccountStatus.PAUSED),
         "invoiced_accounts": InvoicedAccount(BillingPeriod(2026, 1), "agency1", "agencydemo"),
+        "late_periods": LatePeriod("agencydemo", BillingPeriod(2026, 1)),
         "resources": _resource("tpl_a", "agencydemo"),
         "shares": Share(
             "sh1", "tpl_a", "agencydemo", ShareMode.ALL_SUBS, (), SharePermission.USE, T0

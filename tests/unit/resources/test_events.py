@@ -15,6 +15,7 @@ from subacct.domain.events import (
     AccountMoved,
     AccountRenamed,
     AccountStatusChanged,
+    AdjustmentBilled,
     ApiKeyCreated,
     ApiKeyRevoked,
     ApiKeyRotated,
@@ -200,6 +201,14 @@ SAMPLES: list[BaseEvent] = [
         )
     ),
     InvoiceIssued(**base(invoice_id="inv-2026-01", period="2026-01", total=Money("90", "USD"))),
+    AdjustmentBilled(
+        **base(
+            invoice_id="m/2026-02",
+            period="2026-02",
+            adjusted_period="2026-01",
+            total=Money("15", "USD"),
+        )
+    ),
     QuotaThresholdsSet(**base(percents=[80, 100])),
     QuotaThresholdReached(**base(period="2026-01", percent=80, used=800, limit=1000)),
     WalletAlertsSet(

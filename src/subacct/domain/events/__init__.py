@@ -47,6 +47,7 @@ from subacct.domain.events.accounts import (
     UserRenamed,
 )
 from subacct.domain.events.billing import (
+    AdjustmentBilled,
     BillingProfileRemoved,
     BillingProfileSet,
     InvoiceIssued,
@@ -125,6 +126,7 @@ __all__ = [
     "ImpersonationEnded",
     "ImpersonationSettingChanged",
     "ImpersonationStarted",
+    "AdjustmentBilled",
     "InvoiceIssued",
     "PlanChangeApproved",
     "PlanChangeCancelled",
@@ -199,6 +201,7 @@ DomainEvent: TypeAlias = (
     | QuotaReserved
     | QuotaReleased
     | InvoiceIssued
+    | AdjustmentBilled
     | SubscriptionStarted
     | PrerequisiteRecorded
     | PlanChangeRequested

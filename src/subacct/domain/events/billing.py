@@ -20,6 +20,7 @@ from subacct.domain.events._base import (
 from subacct.money import Money
 
 __all__ = [
+    "AdjustmentBilled",
     "BillingProfileRemoved",
     "BillingProfileSet",
     "InvoiceIssued",
@@ -102,6 +103,18 @@ class InvoiceIssued(BaseEvent):
 
     event_type: ClassVar[str] = "invoice_issued"
     invoice_id: str = attrs.field(validator=valid_id)
+    period: str = attrs.field(converter=period)
+    total: Money = attrs.field(validator=instance_of(Money))
+
+
+@attrs.frozen(kw_only=True)
+class AdjustmentBilled(BaseEvent):
+    """Invoice ``invoice_id`` (of ``period``) bills ``total`` of adjustments for the
+    earlier ``adjusted_period``, re-rated after something arrived for it late."""
+
+    event_type: ClassVar[str] = "adjustment_billed"
+    invoice_id: str = attrs.field(validator=valid_id)
+    adjusted_period: str = attrs.field(converter=period)  # before ``period``, its converter
     period: str = attrs.field(converter=period)
     total: Money = attrs.field(validator=instance_of(Money))
 
