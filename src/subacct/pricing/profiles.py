@@ -158,17 +158,24 @@ def _key(value: object) -> str:
     return _checks.text(value, field="key")
 
 
+def _optional_account(value: object) -> AccountId | None:
+    return None if value is None else _checks.account(value)
+
+
 @attrs.frozen
 class QuotaReservation:
     """What the send with idempotency ``key`` reserved (and how much of it was overage).
     A send's key is its account's own: ``scoped_key`` names the reservation in its
-    period."""
+    period. ``payer_id`` and ``charge`` name the payer's volume it holds room in, when
+    the charge's price has a top (``subacct.pricing.holds.SendVolume``; else ``None``)."""
 
     period: BillingPeriod = attrs.field(validator=attrs.validators.instance_of(BillingPeriod))
     key: str = attrs.field(converter=_key)
     account_id: AccountId = attrs.field(converter=_checks.account)
     quantity: int = attrs.field(converter=_checks.quantity)
     overage: int = attrs.field(default=0, converter=_checks.quantity)
+    payer_id: AccountId | None = attrs.field(default=None, converter=_optional_account)
+    charge: str | None = None
 
     @property
     def scoped_key(self) -> str:
