@@ -25,7 +25,7 @@ import attrs
 
 from subacct.domain._validate import positive_version
 from subacct.domain.ids import AccountId
-from subacct.errors import InvalidInput, InvalidPricing
+from subacct.errors import InvalidInput, InvalidPricing, PaymentMethodRequired, quoted
 from subacct.money import Money, to_decimal
 from subacct.pricing import _checks
 from subacct.pricing.charges import PriceList, price_never_falls
@@ -39,6 +39,8 @@ from subacct.pricing.tiers import PackagePrice, TieredPrice
 
 __all__ = [
     "BillingProfile",
+    "pays_for_itself",
+    "require_pays_for_itself",
     "Prerequisites",
     "PriceSpec",
     "QuotaCounter",
@@ -134,6 +136,39 @@ class BillingProfile:
 
     def payer(self) -> Payer:
         return Payer(self.account_id, self.price, self.commitment)
+
+
+def pays_for_itself(parent_id: str | None, profile: BillingProfile | None) -> bool:
+    """Whether an account pays for itself (seed 003), the one rule behind its invoice and
+    its credit: a top-level account always does; a sub-account does exactly when it has
+    its own billing profile. Then it is a payer, gets its own invoice, may top up its own
+    wallet and its sends are charged from it. A sub-account without one is pooled into
+    its nearest payer, whose administrators distribute its credit.
+
+    >>> from subacct.money import Money
+    >>> from subacct.pricing import Plan, PlanLadder
+    >>> own = BillingProfile("berlin", PlanLadder([Plan("1,000", 1000, Money(9, "EUR"))]))
+    >>> pays_for_itself(None, None), pays_for_itself("main", own), pays_for_itself("main", None)
+    (True, True, False)
+    """
+    return parent_id is None or profile is not None
+
+
+def require_pays_for_itself(
+    account_id: str, parent_id: str | None, profile: BillingProfile | None, payer_id: str | None
+) -> None:
+    """Refuse (``PaymentMethodRequired``, ``reason`` ``pooled``) what only an account that
+    pays for itself may do (top up its own wallet) for a sub-account billed through
+    ``payer_id``'s invoice."""
+    if not pays_for_itself(parent_id, profile):
+        raise PaymentMethodRequired(
+            f"sub-account {quoted(account_id)} is billed on the invoice of "
+            f"{quoted(payer_id or parent_id)} (pooled): its credit is distributed from there; "
+            "give it a billing profile of its own to let it pay for itself",
+            account_id=account_id,
+            payer_id=payer_id or parent_id,
+            reason="pooled",
+        )
 
 
 @attrs.frozen
