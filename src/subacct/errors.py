@@ -629,7 +629,9 @@ class AllocationError(Conflict):
 
 
 class PaymentMethodRequired(Conflict):
-    """Only a master, or a sub with its own payment details, can top up its own credit."""
+    """Only an account that pays for itself (a top-level account, or a sub-account with
+    its own billing profile: ``subacct.pricing.profiles.pays_for_itself``) can top up its
+    own credit; ``details["payer_id"]`` names the payer a pooled sub is billed through."""
 
     code = "payment_method_required"
 

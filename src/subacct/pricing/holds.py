@@ -57,7 +57,14 @@ from subacct.pricing.profiles import scoped_key
 from subacct.pricing.tiers import PackagePrice
 from subacct.pricing.usage import UsageRecord
 
-__all__ = ["Hold", "HoldStatus", "SendVolume", "send_bound", "send_price"]
+__all__ = [
+    "Hold",
+    "HoldStatus",
+    "SendVolume",
+    "room_without_figures",
+    "send_bound",
+    "send_price",
+]
 
 
 class HoldStatus(enum.Enum):
@@ -260,9 +267,15 @@ class Hold:
 
 @attrs.frozen
 class SendVolume:
-    """The volume ``payer_id``'s captured prepaid sends delivered in ``period`` for
-    charge ``charge`` (``counted``: the base the next capture is priced on), and the
-    messages of its open holds (``held``)."""
+    """The volume of ``payer_id``'s pool in ``period`` for charge ``charge`` of its price,
+    the one a price with a top counts against (``require_room``):
+
+    * ``recorded``: the messages recorded as usage for the charge (``app.billing.
+      record_usage`` and captured sends alike), kept for a charge whose price has a top;
+    * ``held``: the messages of the open reservations and holds counted for the charge;
+    * ``counted``: the part of ``recorded`` the payer's captured prepaid sends delivered,
+      the base the next prepaid capture is priced on (``send_price``).
+    """
 
     payer_id: AccountId = attrs.field(converter=_checks.account)
     period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
@@ -270,26 +283,69 @@ class SendVolume:
     counted: int = attrs.field(converter=_checks.quantity)
     held: int = attrs.field(default=0, converter=_checks.quantity)
     version: int = attrs.field(default=1, converter=positive_version)
+    recorded: int = attrs.field(default=0, converter=_checks.quantity)
 
-    def moved(self, *, held: int = 0, counted: int = 0) -> SendVolume:
-        """This volume with ``held`` more messages on open holds and ``counted`` more
-        captured (either may be negative)."""
+    def moved(self, *, held: int = 0, counted: int = 0, recorded: int = 0) -> SendVolume:
+        """This volume with ``held`` more messages on open reservations, ``counted`` more
+        captured prepaid and ``recorded`` more recorded (each may be negative)."""
         return attrs.evolve(
             self,
             held=self.held + held,
             counted=self.counted + counted,
+            recorded=self.recorded + recorded,
             version=self.version + 1,
         )
 
-    def require_room(self, model: PriceModel, quantity: int) -> None:
-        """Refuse a send that, with the open holds, would take the charge past the top of
-        a price that prices no more (a plan ladder without an overage rate):
-        ``VolumeAboveLadder``, field ``quantity``."""
+    def room_refusal(self, model: PriceModel, quantity: int) -> VolumeAboveLadder | None:
+        """Why ``quantity`` more messages do not fit under the top of ``model`` with what is
+        recorded and held (``None``: they fit; a price without a top always has room)."""
         top = model.max_volume
-        if top is not None and self.counted + self.held + quantity > top:
-            raise VolumeAboveLadder(
-                f"{quantity} more messages would take the period past the {top:,} its "
-                f"price covers ({self.counted:,} sent, {self.held:,} on open holds)",
-                field="quantity",
-                top=top,
-            )
+        if top is None or self.recorded + self.held + quantity <= top:
+            return None
+        return VolumeAboveLadder(
+            f"{quantity:,} more messages would take {quoted(self.payer_id)}'s {self.period} "
+            f"past the {top:,} its price covers ({self.recorded:,} recorded, {self.held:,} "
+            f"on open sends) and the price has no overage rate",
+            field="quantity",
+            top=top,
+            payer_id=self.payer_id,
+            charge=self.charge,
+            period=str(self.period),
+            requested=quantity,
+            used=self.recorded + self.held,
+        )
+
+    def require_room(self, model: PriceModel, quantity: int) -> None:
+        """Refuse a send or usage that, with what is recorded and held, would take the
+        charge past the top of a price that prices no more (a plan ladder without an
+        overage rate): ``VolumeAboveLadder``, field ``quantity``. The one rule behind
+        ``app.billing.check_send``, ``reserve_send``, ``record_usage`` and
+        ``app.sending.authorize``.
+
+        >>> from subacct.money import Money
+        >>> from subacct.pricing import Plan, PlanLadder
+        >>> ladder = PlanLadder([Plan("18,000", 18000, Money(90, "USD"))])
+        >>> pool = SendVolume("agencydemo", BillingPeriod(2026, 1), "all", 0, recorded=16000)
+        >>> pool.room_refusal(ladder, 2000) is None
+        True
+        >>> pool.room_refusal(ladder, 2001).details["top"]
+        18000
+        """
+        refusal = self.room_refusal(model, quantity)
+        if refusal is not None:
+            raise refusal
+
+
+def room_without_figures(refusal: VolumeAboveLadder) -> VolumeAboveLadder:
+    """``refusal`` as told to a caller who may not see the payer's billing (a pooled
+    sub's user): which payer's price is used up, not its top or the volume under it."""
+    details = refusal.details
+    return VolumeAboveLadder(
+        f"{details.get('requested', 0):,} more messages do not fit in the price of "
+        f"{quoted(details.get('payer_id'))} for {details.get('period')}",
+        field="quantity",
+        payer_id=details.get("payer_id"),
+        charge=details.get("charge"),
+        period=details.get("period"),
+        requested=details.get("requested"),
+    )

@@ -25,7 +25,7 @@ import attrs
 
 from subacct.domain._validate import positive_version
 from subacct.domain.ids import AccountId
-from subacct.errors import InvalidInput, InvalidPricing
+from subacct.errors import InvalidInput, InvalidPricing, PaymentMethodRequired, quoted
 from subacct.money import Money, to_decimal
 from subacct.pricing import _checks
 from subacct.pricing.charges import PriceList, price_never_falls
@@ -39,6 +39,8 @@ from subacct.pricing.tiers import PackagePrice, TieredPrice
 
 __all__ = [
     "BillingProfile",
+    "pays_for_itself",
+    "require_pays_for_itself",
     "Prerequisites",
     "PriceSpec",
     "QuotaCounter",
@@ -136,6 +138,39 @@ class BillingProfile:
         return Payer(self.account_id, self.price, self.commitment)
 
 
+def pays_for_itself(parent_id: str | None, profile: BillingProfile | None) -> bool:
+    """Whether an account pays for itself (seed 003), the one rule behind its invoice and
+    its credit: a top-level account always does; a sub-account does exactly when it has
+    its own billing profile. Then it is a payer, gets its own invoice, may top up its own
+    wallet and its sends are charged from it. A sub-account without one is pooled into
+    its nearest payer, whose administrators distribute its credit.
+
+    >>> from subacct.money import Money
+    >>> from subacct.pricing import Plan, PlanLadder
+    >>> own = BillingProfile("berlin", PlanLadder([Plan("1,000", 1000, Money(9, "EUR"))]))
+    >>> pays_for_itself(None, None), pays_for_itself("main", own), pays_for_itself("main", None)
+    (True, True, False)
+    """
+    return parent_id is None or profile is not None
+
+
+def require_pays_for_itself(
+    account_id: str, parent_id: str | None, profile: BillingProfile | None, payer_id: str | None
+) -> None:
+    """Refuse (``PaymentMethodRequired``, ``reason`` ``pooled``) what only an account that
+    pays for itself may do (top up its own wallet) for a sub-account billed through
+    ``payer_id``'s invoice."""
+    if not pays_for_itself(parent_id, profile):
+        raise PaymentMethodRequired(
+            f"sub-account {quoted(account_id)} is billed on the invoice of "
+            f"{quoted(payer_id or parent_id)} (pooled): its credit is distributed from there; "
+            "give it a billing profile of its own to let it pay for itself",
+            account_id=account_id,
+            payer_id=payer_id or parent_id,
+            reason="pooled",
+        )
+
+
 @attrs.frozen
 class QuotaSetting:
     """The monthly quota of one account (a cap within its parent's limit, for a sub)."""
@@ -158,17 +193,24 @@ def _key(value: object) -> str:
     return _checks.text(value, field="key")
 
 
+def _optional_account(value: object) -> AccountId | None:
+    return None if value is None else _checks.account(value)
+
+
 @attrs.frozen
 class QuotaReservation:
     """What the send with idempotency ``key`` reserved (and how much of it was overage).
     A send's key is its account's own: ``scoped_key`` names the reservation in its
-    period."""
+    period. ``payer_id`` and ``charge`` name the payer's volume it holds room in, when
+    the charge's price has a top (``subacct.pricing.holds.SendVolume``; else ``None``)."""
 
     period: BillingPeriod = attrs.field(validator=attrs.validators.instance_of(BillingPeriod))
     key: str = attrs.field(converter=_key)
     account_id: AccountId = attrs.field(converter=_checks.account)
     quantity: int = attrs.field(converter=_checks.quantity)
     overage: int = attrs.field(default=0, converter=_checks.quantity)
+    payer_id: AccountId | None = attrs.field(default=None, converter=_optional_account)
+    charge: str | None = None
 
     @property
     def scoped_key(self) -> str:

@@ -40,6 +40,7 @@ from subacct.errors import (
     QuotaCapExceedsParent,
     QuotaExceeded,
     ReservationNotFound,
+    VolumeAboveLadder,
     quoted,
 )
 from subacct.pricing import _checks
@@ -71,7 +72,7 @@ class QuotaCheck:
     account_id: AccountId
     requested: int
     overage: int  # messages beyond a limit that allows overage (billed by the true-up)
-    refusal: QuotaExceeded | LifecycleError | None = attrs.field(eq=False)
+    refusal: QuotaExceeded | LifecycleError | VolumeAboveLadder | None = attrs.field(eq=False)
 
     @property
     def allowed(self) -> bool:

@@ -22,6 +22,8 @@ from subacct.policy.api_keys import ApiKey
 from subacct.policy.impersonation import ImpersonationSession
 from subacct.policy.system import System
 from subacct.pricing import _checks
+from subacct.pricing.channels import Dimensions
+from subacct.pricing.channels import dimensions as _dimensions
 from subacct.pricing.ledger import LedgerAccount
 from subacct.pricing.period import BillingPeriod
 from subacct.principals import Actor
@@ -207,3 +209,12 @@ def ledger_account(value: object, field: str = "account") -> LedgerAccount:
     raise InvalidInput(
         f"{field} must be a LedgerAccount or text like 'wallet:agency1'", field=field
     )
+
+
+def dimensions(value: object) -> Dimensions:
+    """A send's dimensions (``subacct.pricing.channels.dimensions``), field
+    ``dimensions``."""
+    try:
+        return _dimensions(value)
+    except InvalidInput as bad:
+        raise InvalidInput(str(bad), field="dimensions") from bad

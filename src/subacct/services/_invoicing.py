@@ -90,6 +90,8 @@ class Payers:
             f"{p}/{a}" for p in months for a in chains
         )
         self._profiles = uow.records(BILLING_PROFILES).find_many(ids)
+        self.profiles: Mapping[str, BillingProfile] = self._profiles
+        """The billing profiles of every account of the chains (the payers among them)."""
         self._paying = set(self._profiles)
         self._charged = any(isinstance(p.price, PriceList) for p in self._profiles.values())
         payers = {

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, TypeVar
 
 from subacct.domain import Account, AccountId, require_can_send
@@ -20,11 +20,19 @@ from subacct.errors import (
 )
 from subacct.policy import MANAGE_SUB_ACCOUNTS, SEND_MESSAGES, VIEW_BILLING, Action
 from subacct.pricing import BillingPeriod, Quota, QuotaCheck, QuotaState, UsageRecord
-from subacct.pricing.profiles import QuotaCounter, QuotaReservation, QuotaSetting, scoped_key
+from subacct.pricing.channels import Dimensions
+from subacct.pricing.profiles import (
+    BillingProfile,
+    QuotaCounter,
+    QuotaReservation,
+    QuotaSetting,
+    scoped_key,
+)
 from subacct.pricing.usage import fresh_usage
-from subacct.services import _adjustments, _invoicing, _thresholds
+from subacct.services import _adjustments, _invoicing, _thresholds, _volumes
 from subacct.services._runner import Unit
 from subacct.storage.collections import (
+    BILLING_PROFILES,
     QUOTA_COUNTERS,
     QUOTA_RESERVATIONS,
     QUOTAS,
@@ -199,7 +207,7 @@ def record_usage(unit: Unit, batch: Sequence[UsageRecord]) -> int:
     uow.usage.add(fresh)
     _adjustments.note_late(unit, late)
     for period, records in _by_period(fresh).items():
-        count_usage(unit, chains, period, records)
+        count_usage(unit, chains, period, records, profiles=payers.profiles)
     grouped: dict[tuple[AccountId, str], list[UsageRecord]] = {}
     for record in fresh:
         grouped.setdefault((record.account_id, str(record.period)), []).append(record)
@@ -235,10 +243,17 @@ def count_usage(
     chains: dict[str, tuple[Account, list[Account]]],
     period: BillingPeriod,
     records: Sequence[UsageRecord],
+    *,
+    profiles: Mapping[str, BillingProfile] | None = None,
+    captured: Iterable[tuple[str, str, int]] = (),
+    volumes: _volumes.Volumes | None = None,
 ) -> None:
     """Count ``records`` (all of ``period``) against the quotas up the tree, in one
-    state over every chain they touch; a record under the key of a reservation of the
-    same account settles that reservation."""
+    state over every chain they touch, and against the top of their payers' prices
+    (``_volumes.count``: ``VolumeAboveLadder``); a record under the key of a reservation
+    of the same account settles that reservation. ``profiles``: the billing profiles of
+    the chains, when read; ``captured`` and ``volumes``: a prepaid capture's delivered
+    messages and the volumes read for it (``_volumes.count``)."""
     uow = unit.uow
     touched = {
         a.id: a for r in records for a in (chains[r.account_id][0], *chains[r.account_id][1])
@@ -258,6 +273,23 @@ def count_usage(
         sends.append((record.account_id, record.quantity, settles))
     after = state.record_many(sends)
     save(unit, accounts, period, state, after, counters)
+    if profiles is None:
+        profiles = uow.records(BILLING_PROFILES).find_many(touched)
+    recorded = []
+    for record in records:
+        account, above = chains[record.account_id]
+        profile = _volumes.payer_profile(unit, [a.id for a in (account, *above)], profiles)
+        room = _volumes.room_of(profile, record.channel, record.dimensions)
+        if room is not None:
+            recorded.append((room, record.quantity))
+    _volumes.count(
+        unit,
+        period,
+        released=[(r.payer_id, r.charge, r.quantity) for r in settled],
+        recorded=recorded,
+        captured=captured,
+        found=volumes,
+    )
     repo = uow.records(QUOTA_RESERVATIONS)
     for reservation in settled:
         repo.remove(QUOTA_RESERVATIONS.key_of(reservation))
@@ -273,10 +305,19 @@ def count_usage(
 
 
 def reserve(
-    unit: Unit, account_id: str, period: BillingPeriod, quantity: int, key: str
+    unit: Unit,
+    account_id: str,
+    period: BillingPeriod,
+    quantity: int,
+    key: str,
+    *,
+    channel: str | None = None,
+    dims: Dimensions | None = None,
+    profiles: Mapping[str, BillingProfile] | None = None,
 ) -> QuotaCheck:
-    """Count a send of ``quantity`` under ``key`` against the quotas up the tree (a retry
-    of the key answers what it reserved), or refuse it."""
+    """Count a send of ``quantity`` under ``key`` on ``channel`` against the quotas up the
+    tree and the top of its payer's price (a retry of the key answers what it
+    reserved), or refuse it. ``profiles``: the chain's billing profiles, when read."""
     account, above = unit.chain(account_id)
     unit.require(SEND_MESSAGES, account.id)
     chain = [account, *above]
@@ -291,10 +332,20 @@ def reserve(
     refusal = told(unit, decision).refusal
     if refusal is not None:
         raise refusal
+    room = send_room(unit, chain, channel, dims, profiles)
     after = state.reserve(account.id, quantity, key=held_key(account.id, key))
-    reservation = QuotaReservation(period, key, account.id, quantity, decision.overage)
+    reservation = QuotaReservation(
+        period,
+        key,
+        account.id,
+        quantity,
+        decision.overage,
+        None if room is None else room.payer_id,
+        None if room is None else room.charge,
+    )
     add_first(unit.uow.records(QUOTA_RESERVATIONS).add, reservation)
     save(unit, chain, period, state, after, counters)
+    _volumes.take(unit, room, period, quantity)  # within the top of the payer's price
     unit.emit(
         QuotaReserved(
             **unit.meta().about(account.id),
@@ -321,6 +372,7 @@ def release(unit: Unit, account_id: str, period: BillingPeriod, key: str) -> Quo
             account_id=account.id,
         )
     save(unit, chain, period, state, state.release(held_key(account.id, key)), counters)
+    _volumes.count(unit, period, released=[(stored.payer_id, stored.charge, stored.quantity)])
     unit.uow.records(QUOTA_RESERVATIONS).remove(QUOTA_RESERVATIONS.key_of(stored))
     unit.emit(
         QuotaReleased(
@@ -332,6 +384,19 @@ def release(unit: Unit, account_id: str, period: BillingPeriod, key: str) -> Quo
         )
     )
     return stored
+
+
+def send_room(
+    unit: Unit,
+    chain: Sequence[Account],
+    channel: str | None,
+    dims: Dimensions | None,
+    profiles: Mapping[str, BillingProfile] | None = None,
+) -> _volumes.Room | None:
+    """The payer's volume a send from ``chain[0]`` on ``channel`` counts in, when its
+    price has a top (``_volumes.room_of``)."""
+    profile = _volumes.payer_profile(unit, [a.id for a in chain], profiles)
+    return _volumes.room_of(profile, channel, dims)
 
 
 def set_quota(unit: Unit, account_id: str, quota: Quota | None) -> Quota | None:

@@ -40,8 +40,10 @@ Money(amount=Decimal('90'), currency='USD')
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+
+import attrs
 
 from subacct.domain import AccountId, AccountKind, require_can_send
 from subacct.domain.events import (
@@ -60,6 +62,7 @@ from subacct.policy import SEND_MESSAGES, VIEW_BILLING, Action
 from subacct.pricing import (
     Advice,
     BillingPeriod,
+    Channel,
     CommissionStatement,
     Commitment,
     Comparison,
@@ -72,10 +75,11 @@ from subacct.pricing import (
     UsageRecord,
     commission_statement,
 )
+from subacct.pricing.channels import Dimensions
 from subacct.pricing.plan_changes import check_price_keeps_plans
 from subacct.pricing.profiles import BillingProfile, PriceSpec, QuotaReservation
 from subacct.principals import Actor
-from subacct.services import _adjustments, _args, _invoicing, _quotas
+from subacct.services import _adjustments, _args, _invoicing, _quotas, _volumes
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
 from subacct.storage.collections import (
@@ -247,12 +251,24 @@ class Billing:
 
     @query
     def check_send(
-        self, account_id: str, period: BillingPeriod | str, quantity: int, *, by: Actor
+        self,
+        account_id: str,
+        period: BillingPeriod | str,
+        quantity: int,
+        *,
+        by: Actor,
+        channel: Channel | str | None = None,
+        dimensions: Mapping[str, str] | None = None,
     ) -> QuotaCheck:
         """Would a send of ``quantity`` go through now? ``refusal`` says why not: the
-        account (or an ancestor) is not active, or a quota would be exceeded."""
+        account (or an ancestor) is not active, a quota would be exceeded, or the payer's
+        pooled volume of the period (recorded usage and open sends) would pass the top of
+        its price (``VolumeAboveLadder``: a plan ladder without an overage rate). A price
+        of several charges is checked on the charge that bills ``channel`` (and
+        ``dimensions``); named no channel, its usage is checked when recorded."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
         when, n = _args.period(period), _args.quantity(quantity)
+        chosen, dims = self._channel(channel, dimensions)
 
         def work(unit: Unit) -> QuotaCheck:
             account = unit.uow.accounts.get(AccountId(where))
@@ -262,22 +278,47 @@ class Billing:
             except LifecycleError as refusal:
                 return QuotaCheck(account.id, n, 0, refusal)
             when.require_begun(unit.now)
-            state, _ = _quotas.load(unit.uow, account, when)
-            return _quotas.told(unit, state.check(account.id, n))
+            state, chain = _quotas.load(unit.uow, account, when)
+            check = _quotas.told(unit, state.check(account.id, n))
+            if check.refusal is not None:
+                return check
+            room = _quotas.send_room(unit, chain, chosen, dims)
+            above = _volumes.refusal(unit, room, when, n)
+            return check if above is None else attrs.evolve(check, refusal=above)
 
         return self._runner.query(who, work)
 
+    def _channel(
+        self, channel: object, dimensions: object
+    ) -> tuple[Channel | None, Dimensions | None]:
+        """A send's channel (one of the settings' ``channels``) and dimensions, if named."""
+        chosen = None if channel is None else self._runner.settings.channels.require(channel)
+        return chosen, _args.dimensions(dimensions)
+
     @command
     def reserve_send(
-        self, account_id: str, period: BillingPeriod | str, quantity: int, *, key: str, by: Actor
+        self,
+        account_id: str,
+        period: BillingPeriod | str,
+        quantity: int,
+        *,
+        key: str,
+        by: Actor,
+        channel: Channel | str | None = None,
+        dimensions: Mapping[str, str] | None = None,
     ) -> QuotaCheck:
-        """Count a send against every quota up the tree, or raise ``QuotaExceeded`` (or
-        ``AccountNotActive``). Retrying with the same key changes nothing; the check says
+        """Count a send against every quota up the tree and the top of its payer's price,
+        or raise ``QuotaExceeded``, ``VolumeAboveLadder`` (or ``AccountNotActive``), as
+        ``check_send`` would. Retrying with the same key changes nothing; the check says
         any overage. Record the send's usage under the same key to settle it. The key is
         ``account_id``'s own: other accounts' sends may use the same key."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
         when, n, token = _args.period(period), _args.quantity(quantity), _args.text(key, "key")
-        return self._runner.command(who, lambda unit: _quotas.reserve(unit, where, when, n, token))
+        chosen, dims = self._channel(channel, dimensions)
+        return self._runner.command(
+            who,
+            lambda unit: _quotas.reserve(unit, where, when, n, token, channel=chosen, dims=dims),
+        )
 
     @command
     def release_send(

@@ -36,11 +36,20 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
-from subacct.domain import AccountId, require_can_send
+import attrs
+
+from subacct.domain import Account, AccountId, require_can_send
 from subacct.domain.events import WalletConfigured
-from subacct.errors import ConcurrentModification, InvalidInput, StalePlan, quoted
+from subacct.errors import (
+    ConcurrentModification,
+    InvalidInput,
+    PaymentMethodRequired,
+    StalePlan,
+    quoted,
+)
 from subacct.money import Money
 from subacct.policy import SEND_MESSAGES, VIEW_BILLING, Action
+from subacct.pricing.billing_run import payer_in
 from subacct.pricing.ledger import (
     Authorizer,
     LedgerAccount,
@@ -72,11 +81,13 @@ from subacct.pricing.ledger.requests import (
     sending_account,
 )
 from subacct.pricing.ledger.wallets import check_funding
+from subacct.pricing.profiles import BillingProfile, pays_for_itself, require_pays_for_itself
 from subacct.pricing.thresholds import WalletAlerts
 from subacct.principals import Actor
 from subacct.services import _args, _thresholds
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
+from subacct.storage.collections import BILLING_PROFILES
 from subacct.storage.ledger_writes import plan_and_write
 from subacct.storage.ports import LedgerRepository
 
@@ -133,6 +144,72 @@ def ledger_operation(
     return planned
 
 
+def _paying_account(request: LedgerRequest) -> AccountId | None:
+    """The account whose paying for itself ``request`` turns on (a top-up's, an
+    allocation's sub)."""
+    if isinstance(request, TopUp):
+        return request.account_id
+    if isinstance(request, SetAllocation):
+        return request.sub_id
+    return None
+
+
+def _payer_of(unit: Unit, account_id: str) -> tuple[Account, BillingProfile | None, str | None]:
+    """The account, its own billing profile and its payer (``None``: none yet)."""
+    account, above = unit.chain(account_id)
+    ids = [account.id, *(a.id for a in above)]
+    profiles = unit.uow.records(BILLING_PROFILES).find_many(ids)
+    return account, profiles.get(account.id), payer_in(ids, set(profiles))
+
+
+def _require_pays(unit: Unit, account_id: str) -> None:
+    """``require_pays_for_itself`` for the stored account."""
+    account, profile, payer = _payer_of(unit, account_id)
+    require_pays_for_itself(account.id, account.parent_id, profile, payer)
+
+
+def _paying_wallet(unit: Unit, wallet: Wallet, *, refuse: bool) -> Wallet:
+    """``wallet`` whose ``own_payment_method`` says whether its account pays for itself
+    (``pays_for_itself``: its billing profile decides, not the wallet); ``refuse``: a
+    wallet that asks to pay for itself for a pooled sub is ``PaymentMethodRequired``."""
+    account, profile, payer = _payer_of(unit, wallet.account_id)
+    if refuse:
+        require_pays_for_itself(account.id, account.parent_id, profile, payer)
+    pays = pays_for_itself(account.parent_id, profile)
+    return (
+        wallet
+        if wallet.own_payment_method is pays
+        else attrs.evolve(wallet, own_payment_method=pays)
+    )
+
+
+def _sync_payment(unit: Unit, currency: str, account_id: AccountId) -> None:
+    """Bring the stored wallet's ``own_payment_method`` to what the account's billing
+    profile says now (a sub given a profile since may top up; one whose profile was
+    removed is pooled again). A paying sub's wallet that still has an allocation keeps
+    it until the allocation is removed (``SetAllocation(allocation=None)``)."""
+    ledger = unit.uow.ledger(currency)
+    stored = ledger.wallet(account_id)
+    if stored is None:
+        return
+    account, profile, _payer = _payer_of(unit, account_id)
+    pays = pays_for_itself(account.parent_id, profile)
+    if stored.own_payment_method is pays or (pays and stored.allocation is not None):
+        return
+    try:
+        ledger.put_wallet(attrs.evolve(stored, own_payment_method=pays))
+    except StalePlan as stale:
+        raise ConcurrentModification(f"wallet {quoted(account_id)} changed; retry") from stale
+    unit.emit(
+        WalletConfigured(
+            **unit.meta().about(account_id),
+            currency=currency,
+            master_id=stored.master_id,
+            opened=False,
+        )
+    )
+
+
 class Credits:
     """Prepaid credits on the double-entry ledger (``app.credits``)."""
 
@@ -166,9 +243,10 @@ class Credits:
             account.require_open()
             check_funding(given, account.parent_id)
             authorize = _authorizer(unit)
+            wanted = _paying_wallet(unit, given, refuse=given.own_payment_method)
             for _ in range(10):  # as plan_and_write: a StalePlan wrote nothing, check again
                 opened = ledger.wallet(given.account_id) is None
-                stored = configure_wallet(ledger, given, authorize)
+                stored = configure_wallet(ledger, wanted, authorize)
                 try:
                     ledger.put_wallet(stored)
                 except StalePlan:
@@ -212,7 +290,15 @@ class Credits:
                 if sender is not None:
                     require_can_send(*unit.chain(sender))
 
-            return ledger_operation(unit, cur, request, before_write).receipt
+            paying = _paying_account(request)
+            if paying is not None:
+                _sync_payment(unit, cur, paying)
+            try:
+                return ledger_operation(unit, cur, request, before_write).receipt
+            except PaymentMethodRequired:
+                if isinstance(request, TopUp):  # say why: the sub is pooled
+                    _require_pays(unit, request.account_id)
+                raise
 
         return self._runner.command(who, work, ledger=cur)
 

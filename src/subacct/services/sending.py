@@ -53,26 +53,24 @@ Money(amount=Decimal('2.650'), currency='EUR')
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Final, cast
 
 import attrs
 
+from subacct.domain import Account
 from subacct.domain.events import SendAuthorized, SendCaptured, SendReleased, UsageRecorded
 from subacct.errors import (
     HoldNotFound,
     IdempotencyConflict,
     InvalidInput,
     InvalidQuantity,
-    StorageError,
     quoted,
 )
 from subacct.money import Money
 from subacct.policy import SEND_MESSAGES, Action
 from subacct.pricing import BillingPeriod, Channel, charge_for
-from subacct.pricing.billing_run import payer_in
-from subacct.pricing.channels import Dimensions, dimensions
 from subacct.pricing.charges import ChargeModel
 from subacct.pricing.holds import Hold, HoldStatus, SendVolume, send_bound
 from subacct.pricing.ledger import Commit, LedgerRequest, Release, Reserve, Spend
@@ -81,7 +79,7 @@ from subacct.pricing.model import PriceModel
 from subacct.pricing.profiles import BillingProfile, scoped_key
 from subacct.pricing.usage import fresh_usage
 from subacct.principals import SYSTEM, Actor
-from subacct.services import _adjustments, _args, _quotas
+from subacct.services import _adjustments, _args, _invoicing, _quotas, _volumes
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
 from subacct.services.credits import ledger_operation
@@ -90,13 +88,6 @@ from subacct.storage.collections import BILLING_PROFILES, SEND_HOLDS, SEND_VOLUM
 __all__ = ["Sending"]
 
 _EXPIRE: Final = Action("sending.expire_holds")  # the sweep of due holds: a scheduler's job
-
-
-def _dimensions(value: object) -> Dimensions:
-    try:
-        return dimensions(value)
-    except InvalidInput as bad:
-        raise InvalidInput(str(bad), field="dimensions") from bad
 
 
 def _positive(value: object) -> int:
@@ -144,7 +135,7 @@ class Sending:
         ``currency``; it must be the payer's price currency)."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
         chosen = self._runner.settings.channels.require(channel)
-        n, token, dims = _positive(quantity), _args.text(key, "key"), _dimensions(dimensions)
+        n, token, dims = _positive(quantity), _args.text(key, "key"), _args.dimensions(dimensions)
         tag = None if label is None else _args.text(label, "label")
         ledger = self._ledger(currency)
         ttl = self._runner.settings.send_hold_ttl
@@ -158,8 +149,13 @@ class Sending:
                 stored.require_same_send(chosen, n, tag, dims)
                 return stored
             period = BillingPeriod.of(unit.now)
-            # the lifecycle up the tree, the period open, the quotas: or a typed refusal
-            counted = _quotas.reserve(unit, account.id, period, n, token)
+            chain = [account.id, *(a.id for a in ancestors)]
+            profiles = unit.uow.records(BILLING_PROFILES).find_many(chain)
+            # the lifecycle up the tree, the period open, the quotas, the top of the
+            # payer's price: or a typed refusal
+            counted = _quotas.reserve(
+                unit, account.id, period, n, token, channel=chosen, dims=dims, profiles=profiles
+            )
             hold = Hold(
                 unit.new_id(None, "hold"),
                 account.id,
@@ -174,7 +170,7 @@ class Sending:
                 overage=counted.overage,
                 owner_id=unit.user,
             )
-            profile = _payer_profile(unit, [account.id, *(a.id for a in ancestors)])
+            profile = _volumes.payer_profile(unit, chain, profiles)
             if profile is not None:
                 hold = _priced(unit, hold, profile, ledger)
             _quotas.add_first(holds.add, hold)
@@ -222,10 +218,9 @@ class Sending:
             # are taken in: the same everywhere, so concurrent sends wait, never deadlock):
             # quota counters, the payer's volume, the ledger, the hold
             if done > 0:
-                _record(unit, captured)
+                _record(unit, captured, volume)
             else:
                 _quotas.release(unit, stored.account_id, stored.period, stored.key)
-            _count(unit, stored, done, volume)
             _spend(unit, stored, charged)
             unit.uow.records(SEND_HOLDS).update(captured)
             unit.emit(
@@ -316,21 +311,10 @@ def _stored(unit: Unit, account_id: str, key: str) -> Hold:
     return found
 
 
-def _payer_profile(unit: Unit, chain: Sequence[str]) -> BillingProfile | None:
-    """The billing profile of the nearest payer of ``chain`` (the account, then up)."""
-    profiles = unit.uow.records(BILLING_PROFILES).find_many(chain)
-    payer = payer_in(list(chain), set(profiles))
-    return None if payer is None else profiles[payer]
-
-
 def _model(profile: BillingProfile, hold: Hold) -> tuple[str, PriceModel]:
     """The charge of ``profile``'s price that bills ``hold``'s send (``NoMatchingCharge``
     when none does)."""
     return charge_for(profile.price, hold.channel, hold.dimensions)
-
-
-def _volume_key(payer_id: str, period: BillingPeriod, charge: str) -> str:
-    return f"{payer_id}/{period}/{charge}"
 
 
 def _priced(unit: Unit, hold: Hold, profile: BillingProfile, ledger: str | None) -> Hold:
@@ -345,16 +329,12 @@ def _priced(unit: Unit, hold: Hold, profile: BillingProfile, ledger: str | None)
             f"ledger named ({ledger})",
             field="currency",
         )
-    volumes = unit.uow.records(SEND_VOLUMES)
-    stored = volumes.find(_volume_key(profile.account_id, hold.period, charge))
-    volume = stored or SendVolume(profile.account_id, hold.period, charge, 0)
-    volume.require_room(model, hold.quantity)  # with the open holds, within the price
-    base = volume.counted  # captured so far: it only grows
+    # (the reservation held the send within the top of the price, if it has one)
+    stored = unit.uow.records(SEND_VOLUMES).find(
+        _volumes.volume_key(profile.account_id, hold.period, charge)
+    )
+    base = 0 if stored is None else stored.counted  # captured so far: it only grows
     amount = Money(send_bound(model, base, hold.quantity), model.currency)
-    if stored is None:
-        _quotas.add_first(volumes.add, attrs.evolve(volume, held=hold.quantity))
-    else:
-        volumes.update(stored.moved(held=hold.quantity))
     reservation = None
     if amount.amount > 0:
         reservation = hold.id
@@ -381,7 +361,7 @@ def _captured(unit: Unit, hold: Hold) -> SendVolume | None:
     (``None``: none yet)."""
     if hold.payer_id is None or hold.charge is None:
         return None
-    key = _volume_key(hold.payer_id, hold.period, hold.charge)
+    key = _volumes.volume_key(hold.payer_id, hold.period, hold.charge)
     return unit.uow.records(SEND_VOLUMES).find(key)
 
 
@@ -411,18 +391,36 @@ def _ledger_write(unit: Unit, currency: str, request: LedgerRequest) -> None:
     ledger_operation(unit, currency, request)  # events, low credit, auto top-up
 
 
-def _record(unit: Unit, hold: Hold) -> None:
-    """Store what ``hold`` delivered as usage, settling its quota reservation."""
+def _record(unit: Unit, hold: Hold, volume: SendVolume | None) -> None:
+    """Store what ``hold`` delivered as usage, settling its quota reservation, within the
+    top of its payer's price; a prepaid hold's delivered messages join the base of its
+    prices (``volume``: that base as read in this unit)."""
     assert hold.delivered is not None
     record = hold.usage(hold.delivered)
     account, ancestors = unit.chain(hold.account_id)
+    chains: dict[str, tuple[Account, list[Account]]] = {account.id: (account, ancestors)}
+    payers = _invoicing.Payers(unit, chains, [hold.period])
+    late = payers.late(account, ancestors, hold.period)  # or PeriodAlreadyInvoiced
     identity = (record.account_id, record.idempotency_key)
     found = unit.uow.usage.find(hold.period, [identity])
     if not fresh_usage([record], lambda r: found.get(identity)):  # recorded already
         return  # (other content under the key: IdempotencyConflict)
-    _adjustments.note_if_late(unit, account, ancestors, hold.period)  # a late capture
+    if late is not None:  # a late capture: billed as an adjustment on the next invoice
+        _adjustments.note_late(unit, [(late, hold.period)])
     unit.uow.usage.add([record])
-    _quotas.count_usage(unit, {account.id: (account, ancestors)}, hold.period, [record])
+    captured, known = [], None
+    if hold.amount is not None and hold.payer_id is not None and hold.charge is not None:
+        captured = [(hold.payer_id, hold.charge, hold.delivered)]
+        known = {_volumes.volume_key(hold.payer_id, hold.period, hold.charge): volume}
+    _quotas.count_usage(
+        unit,
+        chains,
+        hold.period,
+        [record],
+        profiles=payers.profiles,
+        captured=captured,
+        volumes=known,
+    )
     unit.emit(
         UsageRecorded(
             **unit.meta().about(account.id),
@@ -433,23 +431,10 @@ def _record(unit: Unit, hold: Hold) -> None:
     )
 
 
-def _count(unit: Unit, hold: Hold, delivered: int, found: SendVolume | None = None) -> None:
-    """A prepaid ``hold`` ends: its messages leave the payer's open holds, ``delivered``
-    of them join the captured volume (``found``: the volume as read in this unit)."""
-    if hold.amount is None:
-        return
-    found = found or _captured(unit, hold)
-    if found is None:  # a volume a hold was counted in is never removed
-        raise StorageError(f"the volume that hold {quoted(hold.id)} was counted in is missing")
-    volume = found.moved(held=-min(hold.quantity, found.held), counted=delivered)
-    unit.uow.records(SEND_VOLUMES).update(volume)
-
-
 def _end(unit: Unit, hold: Hold, status: HoldStatus) -> Hold:
     """Give back all ``hold`` took: the quota, the credit, the payer's volume."""
     ended = hold.ended(status, unit.now)
     _quotas.release(unit, hold.account_id, hold.period, hold.key)  # the order of capture
-    _count(unit, hold, 0)
     if hold.reservation_id is not None and hold.amount is not None:
         ledger = unit.uow.ledger(hold.amount.currency)
         reservation = ledger.reservation(hold.reservation_id)

@@ -95,6 +95,7 @@ from subacct.pricing.ledger import (
     allow_all,
     replay_balances,
 )
+from subacct.pricing.tiers import PackagePrice
 from subacct.principals import Actor
 from subacct.runtime import FixedClock, SequentialIds
 from subacct.settings import Settings
@@ -571,6 +572,9 @@ class ServiceLedger:
                 accounts.create_sub(
                     wallet.master_id, wallet.account_id, account_id=wallet.account_id, by=SYSTEM
                 )
+                if wallet.own_payment_method:  # a sub pays for itself by its billing profile
+                    price = PackagePrice(1, Decimal(0), self.currency)
+                    self.app.billing.set_profile(wallet.account_id, price, by=SYSTEM)
         return self.app.credits.open_wallet(wallet, by=self.principal, currency=self.currency)
 
     def execute(self, request: LedgerRequest) -> Receipt:

@@ -86,7 +86,7 @@ def _top_up(view: LedgerView, req: TopUp, authorize: Authorizer) -> Plan:
     amount = amount_of(view, req.amount)
     if not wallet.own_payment_method:
         raise PaymentMethodRequired(
-            f"account {quoted(req.account_id)} has no payment details of its own; its master "
+            f"account {quoted(req.account_id)} does not pay for itself; its master "
             "distributes its credit",
             account_id=req.account_id,
         )
