@@ -18,6 +18,7 @@ import pytest
 
 from subacct import SYSTEM, FixedClock, Settings, Subacct
 from subacct.pricing import BillingPeriod, Channel, Dimensions, UsageRecord
+from subacct.storage.sql import record_tables_after
 from subacct.storage.sqlite import MIGRATIONS
 
 from .old_databases import OldDatabase, database, undone
@@ -26,6 +27,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 JAN = BillingPeriod(2026, 1)
 
 UNDO_13: Final = [
+    *(f"DROP TABLE {table}" for table in record_tables_after(13)),  # the invoice lifecycle
     "DROP INDEX usage_records_totals",
     "CREATE INDEX usage_records_totals ON usage_records"
     "(period, account_id, channel, dimensions, quantity)",
@@ -47,7 +49,7 @@ def test_rows_stored_before_are_summed_per_label_and_owner(old: OldDatabase) -> 
         ("2026-01", "old-1", "m", "sms", 700, "promo", "{}", "bob"),
     )
     store = old.open()
-    assert old.version() == len(MIGRATIONS) == 13
+    assert old.version() == len(MIGRATIONS) == 14
     app = Subacct(store, Settings(clock=FixedClock(T0)))
     new = UsageRecord("m", JAN, "sms", 300, "new-1", label="promo", owner_id="bob")
     other = UsageRecord("m", JAN, "sms", 5, "new-2", dimensions={"country": "DE"})

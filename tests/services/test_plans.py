@@ -267,7 +267,7 @@ def test_a_new_price_must_keep_the_plans_the_subscription_is_billed_on(app: Suba
 def test_an_upgrade_is_not_approved_into_an_issued_month(app: Subacct, clock: FixedClock) -> None:
     verified(app)
     app.plans.request_change("agencydemo", "30,000", by="owner", request_id="up")
-    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)  # January billed already
+    app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)  # January billed already
     with pytest.raises(PeriodAlreadyInvoiced):  # its upgrade line could never be billed
         app.plans.approve_change("up", by=SYSTEM)
     clock.advance(datetime(2026, 2, 1, tzinfo=UTC) - clock.now())

@@ -519,7 +519,7 @@ def test_a_send_into_an_invoiced_period_is_refused(any_store: Store) -> None:
     clock.advance(timedelta(days=16, hours=23, minutes=55))  # Jan 31, 23:55
     hold = app.sending.authorize("agency1", "sms", 5, key="late", by="bob")
     clock.advance(timedelta(minutes=10))  # February: January is billed
-    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
     with pytest.raises(PeriodAlreadyInvoiced):
         app.sending.capture(hold, 5, by="bob")
     assert app.sending.hold("agency1", "late", by="bob").status is HoldStatus.HELD

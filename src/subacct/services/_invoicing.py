@@ -17,6 +17,7 @@ from subacct.pricing.billing_run import (
     period_invoices,
 )
 from subacct.pricing.charges import charge_for
+from subacct.pricing.invoices import InvoiceStatus
 from subacct.pricing.pooling import Comparison
 from subacct.pricing.profiles import BillingProfile
 from subacct.pricing.usage import UsageSlice
@@ -93,10 +94,8 @@ class Payers:
         payers = {
             payer_in([a.id for a in (c, *above)], self._paying) for c, above in chains.values()
         }
-        self._issued = set(
-            uow.records(INVOICES).find_many(
-                f"{payer}/{p}" for payer in payers if payer is not None for p in months
-            )
+        self._issued = finalized_among(
+            unit, [(payer, p) for payer in payers if payer is not None for p in months]
         )
 
     def require_uninvoiced(
@@ -121,6 +120,19 @@ class Payers:
             charge_for(self._profiles[payer].price, record.channel, record.dimensions)
 
 
+def finalized_among(unit: Unit, invoices: Iterable[tuple[str, BillingPeriod]]) -> set[str]:
+    """Which of the (payer, period) ``invoices`` have their invoice finalized (finalized,
+    paid or void: not a draft), as ``"payer/period"`` keys. The one place that answers
+    "is this period closed for this payer?": a finalized invoice is what closes it."""
+    found = unit.uow.records(INVOICES).find_many(f"{payer}/{p}" for payer, p in invoices)
+    return {key for key, invoice in found.items() if invoice.status is not InvoiceStatus.DRAFT}
+
+
+def finalized(unit: Unit, payer_id: str, period: BillingPeriod) -> bool:
+    """Whether the payer's invoice for ``period`` is finalized (``finalized_among``)."""
+    return bool(finalized_among(unit, [(payer_id, period)]))
+
+
 def invoiced_in(
     unit: Unit, accounts: Sequence[Account], period: BillingPeriod
 ) -> dict[AccountId, AccountId]:
@@ -130,7 +142,7 @@ def invoiced_in(
 
 
 def record_issued(unit: Unit, invoice: Invoice) -> None:
-    """Note which accounts the just-issued ``invoice`` bills (``invoiced_accounts``)."""
+    """Note which accounts the just-finalized ``invoice`` bills (``invoiced_accounts``)."""
     repo = unit.uow.records(INVOICED_ACCOUNTS)
     for on in invoiced_accounts(invoice):
         repo.add(on)
@@ -139,7 +151,9 @@ def record_issued(unit: Unit, invoice: Invoice) -> None:
 def invoices_of(
     unit: Unit, root: Account, period: BillingPeriod, rounding: Rounding | None
 ) -> tuple[Invoice, ...]:
-    """Every invoice of ``root``'s tree for ``period``, from what storage holds."""
+    """Every invoice of ``root``'s tree for ``period``, priced from what storage holds
+    now: the point where an invoice's lines are built (a preview, a draft and a
+    finalized invoice all come from here)."""
     accounts, profiles, histories = _tree(unit, root)
     uow = unit.uow
     held = uow.records(SUBSCRIPTIONS).find_many(profiles)

@@ -20,6 +20,7 @@ from subacct.policy.impersonation import ImpersonationSession, ImpersonationSett
 from subacct.policy.roles import Role
 from subacct.pricing.billing_run import InvoicedAccount
 from subacct.pricing.holds import Hold, SendVolume
+from subacct.pricing.invoice_lifecycle import CreditNote, InvoiceNumber, NumberSeries, Payment
 from subacct.pricing.invoices import Invoice
 from subacct.pricing.plan_changes import PlanChange, Subscription
 from subacct.pricing.profiles import (
@@ -39,6 +40,10 @@ from subacct.storage.records import Collection
 
 __all__ = [
     "BILLING_PROFILES",
+    "CREDIT_NOTES",
+    "INVOICE_NUMBERS",
+    "NUMBER_SERIES",
+    "PAYMENTS",
     "INVOICED_ACCOUNTS",
     "INVOICES",
     "POLICY_COLLECTIONS",
@@ -121,8 +126,29 @@ INVOICED_ACCOUNTS: Final = Collection(
     indexes=("payer_id",),
     label="invoiced account",
 )
-"""Which issued invoice bills each account's month (written with the invoice), so a
+"""Which finalized invoice bills each account's month (written with the invoice), so a
 month is billed once whoever pays for the account later."""
+
+# -- invoice lifecycle (schema version 14) -------------------------------------------------
+NUMBER_SERIES: Final = Collection(
+    "number_series", NumberSeries, ("payer_id", "series"), versioned=True, label="number series"
+)
+"""How many invoice and credit-note numbers each payer has been given (gapless: taken in
+the unit of work that uses the number)."""
+INVOICE_NUMBERS: Final = Collection(
+    "invoice_numbers", InvoiceNumber, ("number",), label="invoice number"
+)
+"""Which invoice (payer and period) each number is."""
+CREDIT_NOTES: Final = Collection(
+    "credit_notes", CreditNote, ("number",), indexes=("invoice_number",), append_only=True
+)
+PAYMENTS: Final = Collection(
+    "payments",
+    Payment,
+    ("invoice_number", "reference"),
+    indexes=("invoice_number",),
+    append_only=True,
+)
 QUOTAS: Final = Collection("quotas", QuotaSetting, ("account_id",))
 QUOTA_COUNTERS: Final = Collection(
     "quota_counters", QuotaCounter, ("account_id", "period"), versioned=True
@@ -232,6 +258,10 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             QUOTA_THRESHOLDS_REACHED,
             WALLET_ALERTS,
             WALLET_ALERT_STATES,
+            NUMBER_SERIES,
+            INVOICE_NUMBERS,
+            CREDIT_NOTES,
+            PAYMENTS,
         )
     }
 )

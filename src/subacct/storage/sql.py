@@ -1023,6 +1023,7 @@ def _migrations() -> list[list[str | MigrationStep]]:
         [*tables(11), *USAGE_SLICES_DDL],
         [*tables(12)],
         [*USAGE_REPORT_DDL],
+        [*tables(14), finalize_stored_invoices],
     ]
     return versions
 
@@ -1113,6 +1114,19 @@ USAGE_REPORT_DDL: Final = [
     "CREATE INDEX usage_records_totals ON usage_records"
     "(period, account_id, channel, dimensions, label, owner_id, quantity)",
 ]
+
+
+def finalize_stored_invoices(db: SqlRunner) -> None:
+    """Version 14's last step: every invoice stored before was issued (storing it closed
+    its period), so it becomes ``finalized``; it keeps no number (none was given)."""
+    table = "rec_invoices"  # by name: a later change to INVOICES must not change this
+    for key, body in db.query(f"SELECT k, body FROM {table}"):
+        data = json.loads(body)
+        if "status" in data:
+            continue
+        data["status"] = "finalized"
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        db.execute(f"UPDATE {table} SET body = ? WHERE k = ?", (text, key))
 
 
 def rekey_quota_reservations(field: str, slash: str) -> list[str]:
@@ -1210,6 +1224,8 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
         "wallet_alerts",
         "wallet_alert_states",
     ),
+    # version 14: the invoice lifecycle: number series, numbers, credit notes, payments
+    14: ("number_series", "invoice_numbers", "credit_notes", "payments"),
 }
 """Which migration creates each record collection's table. A collection added later goes
 into a new migration entry (a new version), never into an existing one."""

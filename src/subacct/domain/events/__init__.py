@@ -49,7 +49,6 @@ from subacct.domain.events.accounts import (
 from subacct.domain.events.billing import (
     BillingProfileRemoved,
     BillingProfileSet,
-    InvoiceIssued,
     PlanChangeApproved,
     PlanChangeCancelled,
     PlanChangeRejected,
@@ -68,6 +67,14 @@ from subacct.domain.events.credits import (
     CreditsMoved,
     CreditsReserved,
     WalletConfigured,
+)
+from subacct.domain.events.invoicing import (
+    CreditNoteIssued,
+    InvoiceDrafted,
+    InvoiceFinalized,
+    InvoicePaid,
+    InvoiceVoided,
+    PaymentRecorded,
 )
 from subacct.domain.events.policy import (
     ApiKeyCreated,
@@ -125,7 +132,12 @@ __all__ = [
     "ImpersonationEnded",
     "ImpersonationSettingChanged",
     "ImpersonationStarted",
-    "InvoiceIssued",
+    "InvoiceDrafted",
+    "InvoiceFinalized",
+    "InvoicePaid",
+    "InvoiceVoided",
+    "PaymentRecorded",
+    "CreditNoteIssued",
     "PlanChangeApproved",
     "PlanChangeCancelled",
     "PlanChangeRejected",
@@ -198,7 +210,12 @@ DomainEvent: TypeAlias = (
     | QuotaSet
     | QuotaReserved
     | QuotaReleased
-    | InvoiceIssued
+    | InvoiceDrafted
+    | InvoiceFinalized
+    | InvoicePaid
+    | InvoiceVoided
+    | CreditNoteIssued
+    | PaymentRecorded
     | SubscriptionStarted
     | PrerequisiteRecorded
     | PlanChangeRequested

@@ -17,12 +17,10 @@ from subacct.domain.events._base import (
     valid_key,
     valid_positive,
 )
-from subacct.money import Money
 
 __all__ = [
     "BillingProfileRemoved",
     "BillingProfileSet",
-    "InvoiceIssued",
     "PlanChangeApproved",
     "PlanChangeCancelled",
     "PlanChangeRejected",
@@ -94,16 +92,6 @@ class QuotaReleased(BaseEvent):
     key: str = attrs.field(validator=valid_key)
     quantity: int = attrs.field(validator=valid_count)
     settled: bool = attrs.field(validator=instance_of(bool))
-
-
-@attrs.frozen(kw_only=True)
-class InvoiceIssued(BaseEvent):
-    """Invoice ``invoice_id`` for ``period`` (``"YYYY-MM"``) was issued to ``account_id``."""
-
-    event_type: ClassVar[str] = "invoice_issued"
-    invoice_id: str = attrs.field(validator=valid_id)
-    period: str = attrs.field(converter=period)
-    total: Money = attrs.field(validator=instance_of(Money))
 
 
 @attrs.frozen(kw_only=True)
