@@ -23,7 +23,7 @@ same run, on the same machine and the same durability settings (SQLite: WAL,
   SQLite file; ``--records`` (1,000,000) usage records recorded through
   ``Subacct.billing.record_usage`` in batches of ``--batch`` (5,000), each of one
   master's tree (``usage_ingest_per_s``), in January. ``billing_month_s``: issuing every
-  master's January invoice through ``Subacct.billing.issue_invoice`` (one unit of work
+  master's January invoice through ``Subacct.billing.finalize_invoice`` (one unit of work
   each) in February; ``billing_preview_s``: previewing them first. The floor reads the
   same usage rows with one SQL query (joined to each account's master, streamed) and
   prices them in plain Python: sum per payer, ``bisect`` on the ladder, ``Decimal``
@@ -331,7 +331,7 @@ def month_through_app(
     totals = {}
     for master in masters:
         if issue:
-            invoice = app.billing.issue_invoice(master, period, by=SYSTEM)
+            invoice = app.billing.finalize_invoice(master, period, by=SYSTEM)
         else:
             (invoice,) = app.billing.preview_invoices(master, period, by=SYSTEM)
         totals[master] = invoice.total.amount

@@ -32,6 +32,7 @@ __all__ = [
     "ApiKeySecretRotated",
     "BalanceOutOfBounds",
     "ConcurrentModification",
+    "CreditExceedsInvoice",
     "Conflict",
     "CreditReservationClosed",
     "CreditReservationNotFound",
@@ -50,6 +51,9 @@ __all__ = [
     "InvalidInput",
     "InvalidPricing",
     "InvalidQuantity",
+    "InvoiceFinalized",
+    "InvoiceNotFound",
+    "InvoiceStateError",
     "LifecycleError",
     "LinkError",
     "LinkedAccountsCannotShare",
@@ -59,6 +63,7 @@ __all__ = [
     "NotFound",
     "NotResourceOwner",
     "OverdraftInUse",
+    "Overpayment",
     "PaymentMethodRequired",
     "PeriodAlreadyInvoiced",
     "PeriodMismatch",
@@ -509,6 +514,38 @@ class PeriodAlreadyInvoiced(Conflict):
     adjustments on the next invoice.)"""
 
     code = "period_already_invoiced"
+
+
+class InvoiceNotFound(NotFound):
+    """No invoice (or credit note) has that number."""
+
+    code = "invoice_not_found"
+
+
+class InvoiceStateError(Conflict):
+    """The invoice's status does not allow this: voiding a paid invoice, paying a void
+    one, crediting a draft (``details``: ``number``, ``status``, ``operation``)."""
+
+    code = "invoice_state"
+
+
+class InvoiceFinalized(InvoiceStateError):
+    """A finalized invoice never changes: it cannot be drafted or priced again."""
+
+    code = "invoice_finalized"
+
+
+class Overpayment(Conflict):
+    """A payment above what the invoice still owes (``details["balance"]``)."""
+
+    code = "overpayment"
+
+
+class CreditExceedsInvoice(Conflict):
+    """A credit note above what is left to credit of the invoice, or of one of its lines
+    (``details["left"]``, and ``line`` for a line)."""
+
+    code = "credit_exceeds_invoice"
 
 
 class PlanChangeError(Conflict):

@@ -19,7 +19,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final, TypeVar, cast
 
@@ -37,17 +37,27 @@ SCHEMA_VERSION: Final = 1
 _SCHEMA_KEY: Final = "schema"
 
 T = TypeVar("T")
+D = TypeVar("D", date, datetime)
 
 
-def _structure_datetime(value: Any, _: type) -> datetime:
-    if isinstance(value, datetime):
+def _iso(value: Any, cls: type[D]) -> D:
+    """A datetime or a date (``cls``) from its ISO 8601 text."""
+    if type(value) is cls:
         return value
     if not isinstance(value, str):
         raise SchemaError(f"expected an ISO 8601 string, got {quoted(value)}")
     try:
-        return datetime.fromisoformat(value)
+        return cls.fromisoformat(value)
     except ValueError:
-        raise SchemaError(f"{quoted(value)} is not an ISO 8601 datetime") from None
+        raise SchemaError(f"{quoted(value)} is not an ISO 8601 {cls.__name__}") from None
+
+
+def _structure_datetime(value: Any, _: type) -> datetime:
+    return _iso(value, datetime)
+
+
+def _structure_date(value: Any, _: type) -> date:
+    return _iso(value, date)
 
 
 def _structure_decimal(value: Any, _: type) -> Decimal:
@@ -61,6 +71,8 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook(Decimal, _structure_decimal)
     conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
     conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_unstructure_hook(date, lambda d: d.isoformat())  # an invoice's due date
+    conv.register_structure_hook(date, _structure_date)
     conv.register_unstructure_hook(
         Money, lambda m: {"amount": str(m.amount), "currency": m.currency}
     )

@@ -22,6 +22,7 @@ from subacct.money import Money
 from subacct.policy.actions import DEFAULT_CATALOG, ActionCatalog
 from subacct.policy.roles import DEFAULT_ROLES, Role
 from subacct.pricing.channels import DEFAULT_CHANNELS, ChannelCatalog
+from subacct.pricing.invoice_lifecycle import check_number_format
 from subacct.pricing.plan_changes import UpgradePolicy
 from subacct.runtime import SystemClock, UuidIds
 from subacct.storage.ports import Clock, IdFactory
@@ -93,6 +94,14 @@ def _hold_ttl(value: object) -> timedelta:
     return value
 
 
+def _invoice_format(value: object) -> str:
+    return check_number_format(value, "invoice_number_format")
+
+
+def _credit_note_format(value: object) -> str:
+    return check_number_format(value, "credit_note_number_format")
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """What one application runs with.
@@ -116,7 +125,13 @@ class Settings:
       written at most once per interval per key (5 minutes by default; 0: every use),
       in a record outside the policy data, so a key's use never empties the cache;
     * ``send_hold_ttl``: how long a send's hold (``app.sending.authorize``) stays open
-      before ``app.sending.expire_holds`` gives it back (15 minutes by default).
+      before ``app.sending.expire_holds`` gives it back (15 minutes by default);
+    * ``invoice_number_format`` and ``credit_note_number_format``: how finalized invoices
+      and credit notes are numbered, each payer's series gapless from 1: ``{payer}`` (the
+      payer's id) and ``{seq}`` (the place in the series, with a format spec such as
+      ``{seq:05d}``) are required, ``{year}`` and ``{month}`` (of the issue date) may be
+      used (``"{payer}-{seq:05d}"`` and ``"{payer}-CN-{seq:05d}"`` by default; see
+      ``docs/invoicing.md``).
     """
 
     clock: Clock = attrs.field(factory=SystemClock, validator=_has("now", "clock"))
@@ -139,6 +154,10 @@ class Settings:
     policy_cache_size: int = attrs.field(default=10_000, converter=_cache_size)
     api_key_use_interval: timedelta = attrs.field(default=timedelta(minutes=5), converter=_interval)
     send_hold_ttl: timedelta = attrs.field(default=timedelta(minutes=15), converter=_hold_ttl)
+    invoice_number_format: str = attrs.field(default="{payer}-{seq:05d}", converter=_invoice_format)
+    credit_note_number_format: str = attrs.field(
+        default="{payer}-CN-{seq:05d}", converter=_credit_note_format
+    )
 
     def __attrs_post_init__(self) -> None:
         for role in self.roles:

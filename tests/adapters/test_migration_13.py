@@ -27,7 +27,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 JAN = BillingPeriod(2026, 1)
 
 UNDO_13: Final = [
-    *(f"DROP TABLE {table}" for table in record_tables_after(13)),  # late periods (15)
+    *(f"DROP TABLE {table}" for table in record_tables_after(13)),  # tables of versions 14 and 15
     "DROP INDEX usage_records_totals",
     "CREATE INDEX usage_records_totals ON usage_records"
     "(period, account_id, channel, dimensions, quantity)",

@@ -42,9 +42,9 @@ def test_a_month_invoiced_before_takes_late_usage_after(old: OldDatabase) -> Non
     ladder = PlanLadder([Plan("100", 100, Money(1, "USD")), Plan("200", 200, Money(2, "USD"))])
     app.billing.set_profile("m", ladder, by=SYSTEM)
     app.billing.record_usage([UsageRecord("m", JAN, "email", 100, "a")], by=SYSTEM)
-    assert app.billing.issue_invoice("m", JAN, by=SYSTEM).total == Money("1.00", "USD")
+    assert app.billing.finalize_invoice("m", JAN, by=SYSTEM).total == Money("1.00", "USD")
     app.billing.record_usage([UsageRecord("m", JAN, "email", 50, "b")], by=SYSTEM)
-    february = app.billing.issue_invoice("m", FEB, by=SYSTEM)
+    february = app.billing.finalize_invoice("m", FEB, by=SYSTEM)
     (line,) = [x for x in february.lines if x.kind is LineKind.ADJUSTMENT]
     assert line.description == "adjustment for 2026-01: usage"
     assert line.amount == Money("1.00", "USD")

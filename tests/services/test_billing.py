@@ -101,7 +101,7 @@ def month_over(clock: FixedClock, period: BillingPeriod) -> None:
 def test_subs_cannot_see_the_masters_billing(app: Subacct, clock: FixedClock) -> None:
     seed000_usage(app)
     month_over(clock, JAN)
-    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
     for call in (
         lambda: app.billing.invoices("agencydemo", by="sam"),
         lambda: app.billing.preview_invoices("agencydemo", JAN, by="sam"),
@@ -161,17 +161,17 @@ def test_usage_is_recorded_by_senders_and_told_as_events(app: Subacct) -> None:
 def test_invoice_is_issued_once_with_one_event(app: Subacct, clock: FixedClock) -> None:
     seed000_usage(app)
     month_over(clock, JAN)
-    first = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
-    again = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    first = app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
+    again = app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
     assert first == again
     assert app.billing.invoices("agencydemo", by="owner") == [first]
-    issued = [e for e in event_log(app.store) if e.event_type == "invoice_issued"]  # type: ignore[attr-defined]
+    issued = [e for e in event_log(app.store) if e.event_type == "invoice_finalized"]  # type: ignore[attr-defined]
     assert len(issued) == 1
     assert issued[0].total == usd("90.00")  # type: ignore[attr-defined]
     with pytest.raises(ActionDenied):
-        app.billing.issue_invoice("agencydemo", JAN.next(), by="owner")  # the system's
+        app.billing.finalize_invoice("agencydemo", JAN.next(), by="owner")  # the system's
     with pytest.raises(NotFound):
-        app.billing.issue_invoice("agency1", JAN, by=SYSTEM)  # pooled, not a payer
+        app.billing.finalize_invoice("agency1", JAN, by=SYSTEM)  # pooled, not a payer
 
 
 def test_quotas_refuse_over_quota_sends_unless_overage_is_allowed(app: Subacct) -> None:
@@ -279,7 +279,7 @@ def test_agency_earns_25_percent_of_linked_client_subscription(
     app.billing.set_profile("client", SEED000_LADDER, by=SYSTEM)
     app.billing.record_usage([UsageRecord("client", JAN, "email", 8000, "c-1")], by=SYSTEM)
     month_over(clock, JAN)
-    assert app.billing.issue_invoice("client", JAN, by=SYSTEM).total == usd("45.00")
+    assert app.billing.finalize_invoice("client", JAN, by=SYSTEM).total == usd("45.00")
     statement = app.billing.commission_statement("agencydemo", JAN, by="owner")
     assert statement.total == usd("11.25")
     assert app.billing.preview_invoices("agencydemo", JAN, by="owner")[0].payer_id == "agencydemo"
@@ -326,7 +326,7 @@ def test_nothing_is_counted_in_a_month_that_has_not_begun(app: Subacct) -> None:
     for call in (
         lambda: app.billing.reserve_send("agency1", feb, 5, key="f", by="sam"),
         lambda: app.billing.check_send("agency1", feb, 5, by="sam"),
-        lambda: app.billing.issue_invoice("agencydemo", feb, by=SYSTEM),
+        lambda: app.billing.finalize_invoice("agencydemo", feb, by=SYSTEM),
     ):
         with pytest.raises(InvalidInput) as err:
             call()
@@ -375,16 +375,16 @@ def test_what_arrives_after_an_issued_invoice_is_billed_on_the_next(
     January re-rated, the difference per account line (the 10 messages move the pooled
     shares by a cent, and the pool stays on the $90 plan)."""
     seed000_usage(app)
-    issued = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    issued = app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
     late = [UsageRecord("agency2", JAN, "sms", 10, "late")]
     assert app.billing.record_usage(late, by=SYSTEM) == 1
     assert app.billing.record_usage(late, by=SYSTEM) == 0  # a replay is answered
     assert app.billing.reserve_send("agency1", JAN, 10, key="late-send", by="sam").overage == 0
-    assert app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM) == issued
+    assert app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM) == issued
     (rerated,) = app.billing.preview_invoices("agencydemo", JAN, by="owner")
     assert rerated.total == issued.total == usd("90.00")
     month_over(clock, JAN)
-    february = app.billing.issue_invoice("agencydemo", JAN.next(), by=SYSTEM)
+    february = app.billing.finalize_invoice("agencydemo", JAN.next(), by=SYSTEM)
     adjustments = [line for line in february.lines if line.kind is LineKind.ADJUSTMENT]
     assert {line.description for line in adjustments} == {"adjustment for 2026-01: usage"}
     moved = {line.account_id: (line.quantity, str(line.amount)) for line in adjustments}
@@ -405,19 +405,19 @@ def test_a_month_is_billed_once_whoever_pays_for_the_account_later(
     app.billing.set_profile("other", SEED000_LADDER, by=SYSTEM)
     seed000_usage(app)
     month_over(clock, JAN)
-    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
     app.billing.set_profile("agency2", SEED000_LADDER, by=SYSTEM)  # pays for itself now
     late = [UsageRecord("agency2", JAN, "sms", 10, "late")]
     with pytest.raises(PeriodAlreadyInvoiced) as err:
         app.billing.record_usage(late, by=SYSTEM)
     assert err.value.details["payer_id"] == "agencydemo"
     with pytest.raises(NotFound):  # nothing of agency2's January is left to bill
-        app.billing.issue_invoice("agency2", JAN, by=SYSTEM)
+        app.billing.finalize_invoice("agency2", JAN, by=SYSTEM)
     assert all(i.payer_id != "agency2" for i in app.billing.preview_invoices(
         "agencydemo", JAN, by=SYSTEM))  # fmt: skip
     app.billing.remove_profile("agency2", by=SYSTEM)
     app.accounts.move("agency2", "other", by=SYSTEM)
-    theirs = app.billing.issue_invoice("other", JAN, by=SYSTEM)  # agency2's January: billed
+    theirs = app.billing.finalize_invoice("other", JAN, by=SYSTEM)  # agency2's January: billed
     assert [line.account_id for line in theirs.lines] == ["other"]
     (again,) = app.billing.invoices("agencydemo", by="owner")
     assert again.total == usd("90.00")

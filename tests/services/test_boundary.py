@@ -42,7 +42,7 @@ from subacct import (
 )
 from subacct.errors import MAX_QUOTED, InvalidInput
 from subacct.policy import SEND_MESSAGES, VIEW_BILLING, ApiKeyKind
-from subacct.pricing import AutoTopUp
+from subacct.pricing import AutoTopUp, PaymentTerms
 from subacct.pricing.holds import Hold
 from subacct.pricing.reports import Grouping, UsageRow
 
@@ -152,6 +152,11 @@ GOOD: dict[str, list[Any]] = {
     "percents": [[80, 100]],
     "threshold": [Money(5, "EUR")],
     "rule": [AutoTopUp(Money(5, "EUR"), Money(20, "EUR"))],
+    "number": ["m-00001"],
+    "amount": [Money(1, "USD")],
+    "reference": ["ch_1"],
+    "lines": [None, {0: Money(1, "USD")}],
+    "payment_terms": [PaymentTerms(14)],
 }
 OVERRIDES: dict[str, dict[str, list[Any]]] = {
     "policy.define_role": {"role": [Role("clerk", "Clerk", [Grant(VIEW_BILLING)])]},

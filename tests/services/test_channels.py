@@ -169,6 +169,6 @@ def test_commission_on_a_client_priced_by_charges_is_on_every_charge(
         by=SYSTEM,
     )
     month_over(clock, JAN)
-    invoice = app.billing.issue_invoice("client", JAN, by=SYSTEM)
+    invoice = app.billing.finalize_invoice("client", JAN, by=SYSTEM)
     assert invoice.total == usd("19.00")  # the unused SMS charge costs nothing
     assert app.billing.commission_statement("m", JAN, by=SYSTEM).total == usd("4.75")

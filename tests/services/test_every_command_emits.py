@@ -43,7 +43,7 @@ from subacct import (
 )
 from subacct.domain.events import EVENT_TYPES
 from subacct.policy import SEND_MESSAGES, VIEW_BILLING
-from subacct.pricing import AutoTopUp
+from subacct.pricing import AutoTopUp, PaymentTerms
 from subacct.pricing.ledger import Allocation
 from subacct.services._kinds import kind_of
 
@@ -153,7 +153,19 @@ CALLS: dict[str, Callable[[Subacct], object]] = {
     "billing.set_quota": lambda a: a.billing.set_quota("s2", Quota(500), by="owner"),
     "billing.reserve_send": lambda a: a.billing.reserve_send("s1", JAN, 5, key="q2", by="sam"),
     "billing.release_send": lambda a: a.billing.release_send("s1", JAN, "q1", by="sam"),
-    "billing.issue_invoice": lambda a: a.billing.issue_invoice("m", JAN, by=S),
+    "billing.set_payment_terms": lambda a: a.billing.set_payment_terms("m", PaymentTerms(14), by=S),
+    "billing.draft_invoice": lambda a: a.billing.draft_invoice("m", JAN, by=S),
+    "billing.finalize_invoice": lambda a: a.billing.finalize_invoice("m", JAN, by=S),
+    "billing.close_period": lambda a: a.billing.close_period(JAN, by=S),
+    "billing.void_invoice": lambda a: a.billing.void_invoice(
+        a.billing.finalize_invoice("m", JAN, by=S).number, reason="billed in error", by=S
+    ),
+    "billing.issue_credit_note": lambda a: a.billing.issue_credit_note(
+        a.billing.finalize_invoice("m", JAN, by=S).number, reason="outage", by=S
+    ),
+    "billing.record_payment": lambda a: a.billing.record_payment(
+        a.billing.finalize_invoice("m", JAN, by=S).number, Money(1, "USD"), reference="p", by=S
+    ),
     "plans.subscribe": lambda a: a.plans.subscribe("client", "2,500", by=S),
     "plans.record_prerequisite": lambda a: a.plans.record_prerequisite("m", "spf_verified", by=S),
     "plans.request_change": lambda a: (

@@ -124,7 +124,7 @@ def test_with_an_overage_rate_the_volume_above_the_top_is_billed_at_it(store: St
     app.billing.record_usage([UsageRecord("agency2", JAN, "email", 2001, "big")], by=SYSTEM)
     (invoice,) = app.billing.preview_invoices("agencydemo", JAN, by=SYSTEM)
     assert invoice.total == usd("90.01")  # the 18,000 plan + 1 over at 0.01
-    assert app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM).total == usd("90.01")
+    assert app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM).total == usd("90.01")
 
 
 def test_a_pooled_subs_user_learns_the_payers_price_is_used_up_not_its_figures(
@@ -171,7 +171,7 @@ def test_a_price_list_applies_each_ladder_charge_to_its_own_volume(store: Store)
     app.billing.record_usage([UsageRecord("agency2", JAN, "email", 2000, "any")], by=SYSTEM)
     with pytest.raises(NoMatchingCharge):
         app.billing.check_send("agency1", JAN, 1, by=SYSTEM, channel="smtp")
-    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
 
 
 # -- whatever is accepted can be invoiced ---------------------------------------------------
@@ -242,7 +242,7 @@ def test_whatever_is_accepted_can_be_invoiced(
         except VolumeAboveLadder:
             continue
     app.billing.preview_invoices("agencydemo", JAN, by=SYSTEM)  # never VolumeAboveLadder
-    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
 
 
 # -- races: the check and the write are one unit of work --------------------------------------
@@ -307,6 +307,6 @@ def test_concurrent_usage_and_sends_never_pass_the_top(
     total = sum(book.total(a) for a in ("agencydemo", "agency1", "agency2"))
     assert total == 17700 + sum(accepted) <= 18000
     assert sum(accepted) > 0
-    assert app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM).total == usd(90)
+    assert app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM).total == usd(90)
     for store in [first, *stores]:
         store.close()

@@ -19,6 +19,8 @@ from subacct import (
     FixedClock,
     MemoryStore,
     Money,
+    Plan,
+    PlanLadder,
     SetupFeeSchedule,
     SqliteStore,
     Store,
@@ -26,8 +28,8 @@ from subacct import (
     UsageRecord,
 )
 from subacct.errors import AccountNotActive, IdempotencyConflict, InvalidInput
-from subacct.pricing import Invoice, InvoiceLine, LineKind
-from subacct.storage.collections import LATE_PERIODS
+from subacct.pricing import Invoice, InvoiceLine, LineKind, Rounding
+from subacct.storage.collections import INVOICE_TERMS, LATE_PERIODS
 
 from .conftest import event_log, make_app
 from .test_billing import SEED000_LADDER
@@ -77,10 +79,10 @@ def test_seed000_late_usage_crossing_a_step_is_billed_on_february(store: Store) 
         by=SYSTEM,
     )
     to(clock, datetime(2026, 2, 1, 6, tzinfo=UTC))
-    january = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    january = app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
     assert january.total == usd("45.00")
     assert app.billing.record_usage([UsageRecord("agency2", JAN, "email", 3000, "y-1")], by=SYSTEM)
-    february = app.billing.issue_invoice("agencydemo", FEB, by=SYSTEM)
+    february = app.billing.finalize_invoice("agencydemo", FEB, by=SYSTEM)
     assert adjustments(february) == [
         ("agencydemo", "adjustment for 2026-01: usage", 0, "-2.14"),
         ("agency1", "adjustment for 2026-01: usage", 0, "-0.86"),
@@ -100,21 +102,21 @@ def test_late_usage_is_billed_once_and_a_second_arrival_only_its_difference(
     app, clock = agency(store)
     app.billing.record_usage([UsageRecord("agencydemo", JAN, "email", 7000, "a")], by=SYSTEM)
     to(clock, datetime(2026, 2, 1, tzinfo=UTC))
-    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
     app.billing.record_usage([UsageRecord("agencydemo", JAN, "email", 3000, "b")], by=SYSTEM)
-    february = app.billing.issue_invoice("agencydemo", FEB, by=SYSTEM)
+    february = app.billing.finalize_invoice("agencydemo", FEB, by=SYSTEM)
     assert adjustments(february) == [("agencydemo", "adjustment for 2026-01: usage", 3000, "15.00")]
-    assert app.billing.issue_invoice("agencydemo", FEB, by=SYSTEM) == february
+    assert app.billing.finalize_invoice("agencydemo", FEB, by=SYSTEM) == february
     to(clock, datetime(2026, 3, 1, tzinfo=UTC))
     assert adjustments(app.billing.preview_invoices("agencydemo", MAR, by=SYSTEM)[0]) == []
     app.billing.record_usage([UsageRecord("agencydemo", JAN, "email", 4000, "c")], by=SYSTEM)
     app.billing.record_usage([UsageRecord("agencydemo", JAN, "email", 4000, "c")], by=SYSTEM)
     (preview,) = app.billing.preview_invoices("agencydemo", MAR, by=SYSTEM)
-    march = app.billing.issue_invoice("agencydemo", MAR, by=SYSTEM)
-    assert march == preview
+    march = app.billing.finalize_invoice("agencydemo", MAR, by=SYSTEM)
+    assert march.lines == preview.lines  # the preview is what finalizing bills
     assert adjustments(march) == [("agencydemo", "adjustment for 2026-01: usage", 4000, "30.00")]
     to(clock, datetime(2026, 4, 1, tzinfo=UTC))
-    assert adjustments(app.billing.issue_invoice("agencydemo", APR, by=SYSTEM)) == []
+    assert adjustments(app.billing.finalize_invoice("agencydemo", APR, by=SYSTEM)) == []
     with app.store.unit_of_work(read_only=True) as uow:
         (late,) = uow.records(LATE_PERIODS).all()
     assert (late.arrivals, late.covered, late.adjusted_on) == (2, 2, (FEB, MAR))
@@ -126,7 +128,7 @@ def test_a_sub_created_in_an_invoiced_month_has_its_setup_fee_billed(store: Stor
     fees = SetupFeeSchedule(usd("30"))
     app, clock = agency(store, setup_fees=fees)
     to(clock, datetime(2026, 1, 20, tzinfo=UTC))
-    january = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    january = app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
     assert [x.account_id for x in january.lines if x.kind is LineKind.SETUP_FEE] == [
         "agency1",
         "agency2",
@@ -134,7 +136,7 @@ def test_a_sub_created_in_an_invoiced_month_has_its_setup_fee_billed(store: Stor
     to(clock, datetime(2026, 1, 25, tzinfo=UTC))
     app.accounts.create_sub("agencydemo", "Company Z", account_id="agency3", by=SYSTEM)
     to(clock, datetime(2026, 2, 1, tzinfo=UTC))
-    february = app.billing.issue_invoice("agencydemo", FEB, by=SYSTEM)
+    february = app.billing.finalize_invoice("agencydemo", FEB, by=SYSTEM)
     assert adjustments(february) == [("agency3", "adjustment for 2026-01: setup fee", 1, "30.00")]
 
 
@@ -143,11 +145,11 @@ def test_an_account_first_billed_by_an_adjustment_is_billed_there_once(store: St
     adjustment; given its own profile afterwards, it has no January invoice of its own."""
     app, clock = agency(store)
     to(clock, datetime(2026, 1, 20, tzinfo=UTC))
-    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
     app.accounts.create_sub("agencydemo", "Company Z", account_id="agency3", by=SYSTEM)
     app.billing.record_usage([UsageRecord("agency3", JAN, "email", 100, "z")], by=SYSTEM)
     to(clock, datetime(2026, 2, 1, tzinfo=UTC))
-    february = app.billing.issue_invoice("agencydemo", FEB, by=SYSTEM)
+    february = app.billing.finalize_invoice("agencydemo", FEB, by=SYSTEM)
     assert adjustments(february) == [  # January's $15 plan: now all agency3's usage
         ("agencydemo", "adjustment for 2026-01: usage", 0, "-15.00"),
         ("agency3", "adjustment for 2026-01: usage", 100, "15.00"),
@@ -163,7 +165,7 @@ def test_late_arrivals_keep_every_other_check(store: Store) -> None:
     app, clock = agency(store)
     app.billing.record_usage([UsageRecord("agency1", JAN, "email", 10, "k")], by=SYSTEM)
     to(clock, datetime(2026, 2, 1, tzinfo=UTC))
-    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
     with pytest.raises(InvalidInput) as ahead:
         app.billing.record_usage([UsageRecord("agency1", MAR, "email", 1, "m")], by=SYSTEM)
     assert "has not begun" in ahead.value.message
@@ -174,6 +176,117 @@ def test_late_arrivals_keep_every_other_check(store: Store) -> None:
         app.billing.record_usage([UsageRecord("agency1", JAN, "email", 1, "p")], by=SYSTEM)
     with app.store.unit_of_work(read_only=True) as uow:
         assert uow.records(LATE_PERIODS).all() == []
+
+
+def _late_january(app: Subacct, clock: FixedClock, **finalized: object) -> Invoice:
+    """Seed 000's January pooled at 7,000 ($45 on the seed's ladder), finalized on
+    1 February (with ``finalized``: ``rounding=``), then 3,000 more for agency2: 10,000
+    is the $60 plan at January's prices."""
+    app.billing.record_usage(
+        [
+            UsageRecord("agencydemo", JAN, "email", 5000, "d-1"),
+            UsageRecord("agency1", JAN, "email", 2000, "x-1"),
+        ],
+        by=SYSTEM,
+    )
+    to(clock, datetime(2026, 2, 1, tzinfo=UTC))
+    january = app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM, **finalized)  # type: ignore[arg-type]
+    assert app.billing.record_usage([UsageRecord("agency2", JAN, "email", 3000, "y-1")], by=SYSTEM)
+    return january
+
+
+RAISED = PlanLadder(
+    [
+        Plan("2,500", 2500, usd("20")),
+        Plan("8,500", 8500, usd("60")),
+        Plan("12,000", 12000, usd("80")),
+        Plan("18,000", 18000, usd("120")),
+    ]
+)
+"""Seed 000's ladder with every price raised: what February is billed on."""
+
+
+def test_a_late_month_is_re_rated_on_the_prices_it_was_finalized_on(store: Store) -> None:
+    """January is finalized at the seed's ladder; the prices are raised on 1 February;
+    then January's late 3,000 arrive. February's invoice bills January's step at
+    January's prices ($60 - $45 = $15, not $80 - $45), and its own month at the new
+    ones (1,000 messages: the 2,500 plan, $20 now)."""
+    app, clock = agency(store)
+    january = _late_january(app, clock)
+    app.billing.set_profile("agencydemo", RAISED, by=SYSTEM)
+    app.billing.record_usage([UsageRecord("agencydemo", FEB, "email", 1000, "f-1")], by=SYSTEM)
+    to(clock, datetime(2026, 3, 1, tzinfo=UTC))
+    (preview,) = app.billing.preview_invoices("agencydemo", FEB, by=SYSTEM)
+    february = app.billing.finalize_invoice("agencydemo", FEB, by=SYSTEM)
+    assert february.lines == preview.lines
+    assert adjustments(february) == [
+        ("agencydemo", "adjustment for 2026-01: usage", 0, "-2.14"),
+        ("agency1", "adjustment for 2026-01: usage", 0, "-0.86"),
+        ("agency2", "adjustment for 2026-01: usage", 3000, "18.00"),
+    ]
+    own = [x for x in february.lines if x.kind is not LineKind.ADJUSTMENT]
+    assert [(x.account_id, x.quantity, str(x.amount.amount)) for x in own] == [
+        ("agencydemo", 1000, "20.00"),  # the new prices
+        ("agency1", 0, "0.00"),
+        ("agency2", 0, "0.00"),
+    ]
+    assert february.total == usd("35.00")  # $20 at the new prices + January's $15 step
+    assert app.billing.invoices("agencydemo", by=SYSTEM) == [january, february]
+    (billed,) = [e for e in event_log(app.store) if e.event_type == "adjustment_billed"]
+    assert (billed.invoice_number, billed.adjusted_period) == (february.number, "2026-01")  # type: ignore[attr-defined]
+    with app.store.unit_of_work(read_only=True) as uow:
+        terms = uow.records(INVOICE_TERMS).get("agencydemo/2026-01")
+    assert (terms.profile.price, terms.rounding) == (SEED000_LADDER, Rounding())
+
+
+def test_a_late_month_is_re_rated_with_the_rounding_it_was_finalized_with(
+    store: Store,
+) -> None:
+    """January finalized with whole-dollar lines (32 + 13 = $45) is adjusted in whole
+    dollars (30 - 32, 12 - 13, 18), whatever February's own rounding."""
+    app, clock = agency(store)
+    january = _late_january(app, clock, rounding=Rounding(digits=0))
+    assert [x.amount.amount for x in january.lines] == [32, 13, 0]  # agency2: none yet
+    february = app.billing.finalize_invoice("agencydemo", FEB, by=SYSTEM)
+    assert adjustments(february) == [
+        ("agencydemo", "adjustment for 2026-01: usage", 0, "-2"),
+        ("agency1", "adjustment for 2026-01: usage", 0, "-1"),
+        ("agency2", "adjustment for 2026-01: usage", 3000, "18"),
+    ]
+
+
+def test_a_draft_shows_adjustments_and_never_marks_them_billed(store: Store) -> None:
+    """Drafting February (twice) shows January's adjustments and bills none of them: no
+    ``adjustment_billed``, January still pending; finalizing bills them once."""
+    app, clock = agency(store)
+    _late_january(app, clock)
+    first = app.billing.draft_invoice("agencydemo", FEB, by=SYSTEM)
+    again = app.billing.draft_invoice("agencydemo", FEB, by=SYSTEM)
+    assert adjustments(first) == adjustments(again) != []
+    with app.store.unit_of_work(read_only=True) as uow:
+        (late,) = uow.records(LATE_PERIODS).all()
+    assert (late.pending_for, late.covered) == ("agencydemo", 0)
+    assert not [e for e in event_log(app.store) if e.event_type == "adjustment_billed"]
+    february = app.billing.finalize_invoice("agencydemo", FEB, by=SYSTEM)
+    assert adjustments(february) == adjustments(first)
+    with app.store.unit_of_work(read_only=True) as uow:
+        (late,) = uow.records(LATE_PERIODS).all()
+    assert (late.pending_for, late.adjusted_on) == (None, (FEB,))
+
+
+def test_close_period_bills_pending_adjustments_once(store: Store) -> None:
+    """``close_period`` finalizes February with January's step on it, as
+    ``finalize_invoice`` would; a second run changes nothing."""
+    app, clock = agency(store)
+    _late_january(app, clock)
+    to(clock, datetime(2026, 3, 1, tzinfo=UTC))
+    closed = app.billing.close_period(FEB, by=SYSTEM)
+    assert closed.numbers == ("agencydemo-00002",)
+    february = app.billing.invoice("agencydemo-00002", by=SYSTEM)
+    assert sum((Money(x[3], "USD") for x in adjustments(february)), usd("0")) == usd("15.00")
+    assert app.billing.close_period(FEB, by=SYSTEM).changed is False
+    billed = [e for e in event_log(app.store) if e.event_type == "adjustment_billed"]
+    assert [e.invoice_number for e in billed] == ["agencydemo-00002"]  # type: ignore[attr-defined]
 
 
 # -- property: money is conserved, whatever the order of arrivals and issues --------------
@@ -224,7 +337,7 @@ class LateUsageIsBilledOnce(RuleBasedStateMachine):
 
     @rule(period=st.sampled_from(_PERIODS))
     def issue(self, period: BillingPeriod) -> None:
-        invoice = self.app.billing.issue_invoice("agencydemo", period, by=SYSTEM)
+        invoice = self.app.billing.finalize_invoice("agencydemo", period, by=SYSTEM)
         assert self.issued.setdefault(period, invoice) == invoice  # re-issued: the same
 
     @invariant()
@@ -282,7 +395,7 @@ def test_an_issue_that_fails_midway_bills_its_adjustments_once(
     app, clock = agency(store)
     app.billing.record_usage([UsageRecord("agencydemo", JAN, "email", 7000, "a")], by=SYSTEM)
     to(clock, datetime(2026, 2, 1, tzinfo=UTC))
-    app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
     app.billing.record_usage([UsageRecord("agencydemo", JAN, "email", 3000, "b")], by=SYSTEM)
     real = _invoicing.record_issued
 
@@ -291,13 +404,13 @@ def test_an_issue_that_fails_midway_bills_its_adjustments_once(
 
     monkeypatch.setattr(_invoicing, "record_issued", crash)
     with pytest.raises(RuntimeError):
-        app.billing.issue_invoice("agencydemo", FEB, by=SYSTEM)
+        app.billing.finalize_invoice("agencydemo", FEB, by=SYSTEM)
     with app.store.unit_of_work(read_only=True) as uow:
         (late,) = uow.records(LATE_PERIODS).all()
     assert late.pending_for == "agencydemo"
     monkeypatch.setattr(_invoicing, "record_issued", real)
-    february = app.billing.issue_invoice("agencydemo", FEB, by=SYSTEM)
+    february = app.billing.finalize_invoice("agencydemo", FEB, by=SYSTEM)
     assert adjustments(february) == [("agencydemo", "adjustment for 2026-01: usage", 3000, "15.00")]
-    assert app.billing.issue_invoice("agencydemo", FEB, by=SYSTEM) == february
+    assert app.billing.finalize_invoice("agencydemo", FEB, by=SYSTEM) == february
     billed = [e for e in event_log(app.store) if e.event_type == "adjustment_billed"]
     assert len(billed) == 1

@@ -269,11 +269,11 @@ def test_an_upgrade_approved_into_an_issued_month_is_billed_on_the_next(
 ) -> None:
     verified(app)
     app.plans.request_change("agencydemo", "30,000", by="owner", request_id="up")
-    issued = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)  # January billed already
+    issued = app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)  # January billed already
     assert app.plans.approve_change("up", by=SYSTEM).effective_from == JAN
     (rerated,) = app.billing.preview_invoices("agencydemo", JAN, by="owner")
     clock.advance(datetime(2026, 2, 1, tzinfo=UTC) - clock.now())
-    february = app.billing.issue_invoice("agencydemo", FEB, by=SYSTEM)
+    february = app.billing.finalize_invoice("agencydemo", FEB, by=SYSTEM)
     (adjustment,) = [line for line in february.lines if line.kind is LineKind.ADJUSTMENT]
     assert adjustment.description == "adjustment for 2026-01: upgrade"
     assert adjustment.amount == rerated.total - issued.total

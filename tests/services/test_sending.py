@@ -518,7 +518,7 @@ def test_a_send_captured_after_its_month_is_invoiced_is_an_adjustment(any_store:
     clock.advance(timedelta(days=16, hours=23, minutes=55))  # Jan 31, 23:55
     hold = app.sending.authorize("agency1", "sms", 5, key="late", by="bob")
     clock.advance(timedelta(minutes=10))  # February: January is billed
-    issued = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    issued = app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
     assert app.sending.capture(hold, 5, by="bob").status is HoldStatus.CAPTURED
     assert app.sending.capture(hold, 5, by="bob").status is HoldStatus.CAPTURED  # a retry
     assert app.billing.invoices("agencydemo", by=SYSTEM) == [issued]

@@ -175,7 +175,7 @@ def test_seed001_fluctuating_volume_sends_past_the_limit_and_the_true_up_bills_i
 
     assert app.billing.usage_book(JAN, by=SYSTEM).total("acme") == 39_000
     clock.advance(timedelta(days=27))  # February 1
-    invoice = app.billing.issue_invoice("acme", JAN, by=SYSTEM)
+    invoice = app.billing.finalize_invoice("acme", JAN, by=SYSTEM)
     assert [line.amount for line in invoice.lines] == [usd(190), usd(-135)]
     assert invoice.total == usd(55)  # the 45,000 plan minus the 30,000 plan prepaid
 

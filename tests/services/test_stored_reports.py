@@ -317,7 +317,7 @@ def world_without_usage(store: Store) -> Subacct:
 def test_an_issued_month_is_priced_as_it_was_billed(app: Subacct) -> None:
     """Once January's invoice is issued, its report shows what was billed, even after
     the payer's price changes."""
-    billed = app.billing.issue_invoice("agencydemo", JAN, by=SYSTEM)
+    billed = app.billing.finalize_invoice("agencydemo", JAN, by=SYSTEM)
     dearer = PlanLadder([Plan("18,000", 18000, usd(180))])
     app.billing.set_profile("agencydemo", dearer, by=SYSTEM)
     (preview,) = app.billing.preview_invoices("agencydemo", JAN, by=SYSTEM)

@@ -30,9 +30,17 @@ from subacct.pricing.commitments import (
 )
 from subacct.pricing.fees import SetupDiscount, SetupFeeSchedule
 from subacct.pricing.holds import Hold, HoldStatus, SendVolume, send_bound, send_price
+from subacct.pricing.invoice_lifecycle import (
+    CreditNote,
+    CreditNoteLine,
+    Payment,
+    PaymentTerms,
+    PeriodClose,
+)
 from subacct.pricing.invoices import (
     Invoice,
     InvoiceLine,
+    InvoiceStatus,
     LineKind,
     Rounding,
     build_invoices,
@@ -89,8 +97,14 @@ __all__ = [
     "Dimensions",
     "Hold",
     "HoldStatus",
+    "CreditNote",
+    "CreditNoteLine",
     "Invoice",
     "InvoiceLine",
+    "InvoiceStatus",
+    "Payment",
+    "PaymentTerms",
+    "PeriodClose",
     "LineKind",
     "PackagePrice",
     "Payer",

@@ -5,7 +5,9 @@ month already invoiced, an upgrade approved for it: none of it changes the final
 invoice, and none of it is dropped. The arrival notes its payer's period
 (``LatePeriod``); the payer's next invoice re-rates that period from everything stored
 now (the same ``period_invoices`` as the original: pooling, ladders, commitments,
-setup fees, plan changes, rounding) and bills the difference from what the period was
+setup fees, plan changes), on the terms the period's invoice was priced on when it was
+finalized (``InvoiceTerms``: the payer's billing profile as it was, and the rounding), and
+bills the difference from what the period was
 billed already (its invoice and the adjustments before), per account and kind of line,
 as ``LineKind.ADJUSTMENT`` lines named after the period (``adjustment_lines``).
 
@@ -41,11 +43,13 @@ from subacct.domain.ids import AccountId
 from subacct.errors import InvalidBillingStructure, PeriodAlreadyInvoiced, quoted
 from subacct.money import Money, exact_sum, subtract
 from subacct.pricing import _checks
-from subacct.pricing.invoices import Invoice, InvoiceLine, LineKind
+from subacct.pricing.invoices import Invoice, InvoiceLine, LineKind, Rounding
 from subacct.pricing.period import BillingPeriod
+from subacct.pricing.profiles import BillingProfile
 
 __all__ = [
     "BilledPart",
+    "InvoiceTerms",
     "LatePeriod",
     "adjusted_invoice",
     "adjustment_lines",
@@ -130,6 +134,35 @@ class LatePeriod:
         """The payer while arrivals wait for an adjustment (what its next invoice lists
         the periods to re-rate by), else ``None``."""
         return self.payer_id if self.arrivals > self.covered else None
+
+
+@attrs.frozen
+class InvoiceTerms:
+    """What ``payer_id``'s invoice of ``period`` was priced on when it was finalized: its
+    billing ``profile`` as it was then, and the ``rounding`` used. A late arrival for the
+    period is re-rated on these, so a price changed after the month was finalized is not
+    billed back over the whole month.
+
+    >>> from subacct.pricing import Plan, PlanLadder
+    >>> ladder = PlanLadder([Plan("2,500", 2500, Money(15, "USD"))])
+    >>> terms = InvoiceTerms("m", BillingPeriod(2026, 1), BillingProfile("m", ladder))
+    >>> terms.rounding
+    Rounding(mode='ROUND_HALF_EVEN', digits=None)
+    """
+
+    payer_id: AccountId = attrs.field(converter=_checks.account)
+    period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
+    profile: BillingProfile = attrs.field(validator=instance_of(BillingProfile))
+    rounding: Rounding = attrs.field(factory=Rounding, validator=instance_of(Rounding))
+
+    def __attrs_post_init__(self) -> None:
+        if self.profile.account_id != self.payer_id:
+            raise InvalidBillingStructure(
+                f"the terms of {quoted(self.payer_id)}'s invoice hold the profile of "
+                f"{quoted(self.profile.account_id)}",
+                account_id=self.payer_id,
+                field="profile",
+            )
 
 
 def noted(stored: LatePeriod | None, payer_id: str, period: BillingPeriod) -> LatePeriod:

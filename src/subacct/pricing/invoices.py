@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from decimal import (
     ROUND_05UP,
     ROUND_CEILING,
@@ -69,7 +70,15 @@ from subacct.pricing.pooling import split_pro_rata
 from subacct.pricing.structure import BillingStructure, Payer
 from subacct.pricing.usage import UsageBook, UsageSlice, slice_totals
 
-__all__ = ["Invoice", "InvoiceLine", "LineKind", "PayerTerms", "Rounding", "build_invoices"]
+__all__ = [
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceStatus",
+    "LineKind",
+    "PayerTerms",
+    "Rounding",
+    "build_invoices",
+]
 
 _MODES: Final = frozenset(
     {
@@ -83,6 +92,9 @@ _MODES: Final = frozenset(
         ROUND_UP,
     }
 )
+
+
+_ZERO: Final = Decimal(0)
 
 
 def _mode(value: object) -> str:
@@ -175,18 +187,58 @@ def _lines(value: object) -> tuple[InvoiceLine, ...]:
     return lines
 
 
+class InvoiceStatus(enum.Enum):
+    """Where an invoice is in its lifecycle (``subacct.pricing.invoice_lifecycle``):
+    ``DRAFT`` (a stored preview, priced again when finalized), ``FINALIZED`` (numbered,
+    issued, never changes again), then ``PAID`` (its balance reached zero) or ``VOID``
+    (cancelled; it keeps its number)."""
+
+    DRAFT = "draft"
+    FINALIZED = "finalized"
+    PAID = "paid"
+    VOID = "void"
+
+
+def _amount(value: object) -> Decimal:
+    if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+        raise InvalidInput("settled amounts are non-negative Decimals", field="amount")
+    return value
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else _checks.text(value, field="number")
+
+
 def _sum_lines(invoice: Invoice) -> Money:
     return Money(exact_sum(line.amount.amount for line in invoice.lines), invoice.currency)
 
 
 @attrs.frozen
 class Invoice:
-    """A payer's invoice for ``period``; ``total`` is the exact sum of ``lines``."""
+    """A payer's invoice for ``period``; ``total`` is the exact sum of ``lines``.
+
+    Its lifecycle (``subacct.pricing.invoice_lifecycle``): ``status``, the ``number``
+    given when it is finalized (``None`` while a draft, and on an invoice finalized
+    before schema version 14), the ``issued_at`` time and the ``due_date``; ``credited``
+    and ``paid`` are the amounts of its credit notes and payments (net of refunds), so
+    ``balance`` is ``total - credited - paid``, exactly."""
 
     payer_id: AccountId = attrs.field(converter=_checks.account)
     period: BillingPeriod = attrs.field(validator=instance_of(BillingPeriod))
     currency: str = attrs.field(converter=_checks.currency)
     lines: tuple[InvoiceLine, ...] = attrs.field(converter=_lines)
+    status: InvoiceStatus = attrs.field(
+        default=InvoiceStatus.DRAFT, validator=instance_of(InvoiceStatus)
+    )
+    number: str | None = attrs.field(default=None, converter=_optional_text)
+    issued_at: datetime | None = attrs.field(
+        default=None, validator=attrs.validators.optional(instance_of(datetime))
+    )
+    due_date: date | None = attrs.field(
+        default=None, validator=attrs.validators.optional(instance_of(date))
+    )
+    credited: Decimal = attrs.field(default=Decimal(0), converter=_amount)
+    paid: Decimal = attrs.field(default=Decimal(0), converter=_amount)
     _total: Money = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
@@ -198,11 +250,31 @@ class Invoice:
                     field="currency",
                 )
         object.__setattr__(self, "_total", _sum_lines(self))
+        if self.status is InvoiceStatus.DRAFT and (
+            self.number is not None or self.credited or self.paid
+        ):
+            raise InvalidInput("a draft has no number, credit notes or payments", field="status")
 
     @property
     def total(self) -> Money:
         """The exact sum of the lines (derived, so it can never disagree with them)."""
         return self._total
+
+    @property
+    def final(self) -> bool:
+        """Whether the invoice closes its period for the payer: finalized, paid or void
+        (a void invoice keeps its month closed, so nothing of it is billed twice), not a
+        draft. What arrives for a closed period afterwards is billed as an adjustment on
+        the payer's next invoice (``subacct.pricing.adjustments``)."""
+        return self.status is not InvoiceStatus.DRAFT
+
+    @property
+    def balance(self) -> Money:
+        """What is still owed: ``total - credited - paid`` (zero on a void invoice)."""
+        if self.status is InvoiceStatus.VOID:
+            return Money.zero(self.currency)
+        left = subtract(subtract(self._total.amount, self.credited), self.paid)
+        return Money(left, self.currency)
 
     def lines_for(self, account_id: str) -> tuple[InvoiceLine, ...]:
         """The lines of one account (a department, a client) on this invoice."""
@@ -298,6 +370,12 @@ def _invoice(
     set_field(invoice, "period", period)
     set_field(invoice, "currency", currency)
     set_field(invoice, "lines", tuple(lines))
+    set_field(invoice, "status", InvoiceStatus.DRAFT)
+    set_field(invoice, "number", None)
+    set_field(invoice, "issued_at", None)
+    set_field(invoice, "due_date", None)
+    set_field(invoice, "credited", _ZERO)
+    set_field(invoice, "paid", _ZERO)
     set_field(invoice, "_total", total)
     return invoice
 

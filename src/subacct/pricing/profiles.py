@@ -23,6 +23,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from subacct._validators import instance_of
 from subacct.domain._validate import positive_version
 from subacct.domain.ids import AccountId
 from subacct.errors import InvalidInput, InvalidPricing, PaymentMethodRequired, quoted
@@ -31,6 +32,7 @@ from subacct.pricing import _checks
 from subacct.pricing.charges import PriceList, price_never_falls
 from subacct.pricing.commitments import Commitment
 from subacct.pricing.fees import SetupFeeSchedule
+from subacct.pricing.invoice_lifecycle import PaymentTerms
 from subacct.pricing.ladder import PlanLadder
 from subacct.pricing.period import BillingPeriod
 from subacct.pricing.quotas import Quota
@@ -89,7 +91,8 @@ class BillingProfile:
     clients' subscriptions (0.25 in seed 002), the fee of a month paused throughout
     (``hold_fee``; ``None``: nothing is billed), and whether its sends are paid from
     prepaid credit as they go out (``prepaid``: ``app.sending`` holds each send's price
-    on the paying wallet and spends it on capture; seed 003)."""
+    on the paying wallet and spends it on capture; seed 003), and when its invoices fall
+    due (``payment_terms``: net 30 days by default)."""
 
     account_id: AccountId = attrs.field(converter=_checks.account)
     price: PriceSpec = attrs.field(converter=_price)
@@ -103,6 +106,9 @@ class BillingProfile:
     version: int = attrs.field(default=1, converter=positive_version)
     hold_fee: Money | None = attrs.field(default=None, converter=_hold_fee)
     prepaid: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    payment_terms: PaymentTerms = attrs.field(
+        factory=PaymentTerms, validator=instance_of(PaymentTerms)
+    )
 
     def __attrs_post_init__(self) -> None:
         self.payer()  # a payer's own rules (a price of several charges takes no commitment)

@@ -63,13 +63,14 @@ def usage_of(
 def finalized(
     unit: Unit, wanted: Iterable[tuple[str, BillingPeriod]]
 ) -> dict[tuple[AccountId, BillingPeriod], Invoice]:
-    """The finalized invoice of each (payer, period) of ``wanted`` that has one: what
-    comes for that period afterwards is billed as an adjustment on the payer's next
-    invoice (``subacct.pricing.adjustments``). Today an invoice is final once issued
-    (stored); this is the one place that says so."""
+    """The final invoice (``Invoice.final``: finalized, paid or void, not a draft) of
+    each (payer, period) of ``wanted`` that has one. The one place services ask "is this
+    period closed for this payer?": what comes for it afterwards is billed as an
+    adjustment on the payer's next invoice (``subacct.pricing.adjustments``)."""
     pairs = list(dict.fromkeys((AccountId(p), period) for p, period in wanted))
     found = unit.uow.records(INVOICES).find_many(f"{p}/{period}" for p, period in pairs)
-    return {(p, period): found[f"{p}/{period}"] for p, period in pairs if f"{p}/{period}" in found}
+    final = {key: invoice for key, invoice in found.items() if invoice.final}
+    return {(p, period): final[f"{p}/{period}"] for p, period in pairs if f"{p}/{period}" in final}
 
 
 class Payers:
@@ -134,17 +135,28 @@ def invoiced_in(
 
 
 def record_issued(unit: Unit, invoice: Invoice) -> None:
-    """Note which accounts the just-issued ``invoice`` bills (``invoiced_accounts``)."""
+    """Note which accounts the just-finalized ``invoice`` bills (``invoiced_accounts``)."""
     repo = unit.uow.records(INVOICED_ACCOUNTS)
     for on in invoiced_accounts(invoice):
         repo.add(on)
 
 
 def invoices_of(
-    unit: Unit, root: Account, period: BillingPeriod, rounding: Rounding | None
+    unit: Unit,
+    root: Account,
+    period: BillingPeriod,
+    rounding: Rounding | None,
+    *,
+    terms: BillingProfile | None = None,
 ) -> tuple[Invoice, ...]:
-    """Every invoice of ``root``'s tree for ``period``, from what storage holds."""
+    """Every invoice of ``root``'s tree for ``period``, priced from what storage holds
+    now: the point where an invoice's lines are built (a preview, a draft, a finalized
+    invoice and a late period's re-rating all come from here). ``terms``: a payer's
+    profile to price with instead of its stored one (the one its finalized invoice of
+    ``period`` was priced on)."""
     accounts, profiles, histories = _tree(unit, root)
+    if terms is not None:
+        profiles[terms.account_id] = terms
     uow = unit.uow
     held = uow.records(SUBSCRIPTIONS).find_many(profiles)
     subscriptions = {a: held[a] for a in profiles if a in held}

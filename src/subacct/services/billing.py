@@ -15,9 +15,12 @@
 * ``preview_invoices``, ``invoices``, ``compare``, ``advise_pooling``,
   ``commission_statement``:
   ``billing.view`` in the account named (sub-accounts cannot see the master's billing,
-  seed 000); ``issue_invoice``: the system (a billing run).
+  seed 000), and ``invoice``, ``credit_notes``, ``payments``; ``draft_invoice``,
+  ``finalize_invoice``, ``close_period``, ``void_invoice``, ``issue_credit_note``,
+  ``record_payment``: the system (a billing run, the host's payment processor).
 
-Invoices follow the lifecycle and the plan (``subacct.pricing.billing_run``).
+Invoices follow the account lifecycle and the plan (``subacct.pricing.billing_run``) and
+have one of their own (``subacct.pricing.invoice_lifecycle``, ``docs/invoicing.md``).
 
 >>> import subacct
 >>> from datetime import datetime, UTC
@@ -46,17 +49,8 @@ from decimal import Decimal
 import attrs
 
 from subacct.domain import AccountId, AccountKind, require_can_send
-from subacct.domain.events import (
-    BillingProfileRemoved,
-    BillingProfileSet,
-    InvoiceIssued,
-)
-from subacct.errors import (
-    InvalidBillingStructure,
-    LifecycleError,
-    NotFound,
-    quoted,
-)
+from subacct.domain.events import BillingProfileRemoved, BillingProfileSet
+from subacct.errors import InvalidBillingStructure, InvalidInput, LifecycleError, quoted
 from subacct.money import Money
 from subacct.policy import SEND_MESSAGES, VIEW_BILLING, Action
 from subacct.pricing import (
@@ -76,15 +70,19 @@ from subacct.pricing import (
     commission_statement,
 )
 from subacct.pricing.channels import Dimensions
+from subacct.pricing.invoice_lifecycle import CreditNote, Payment, PaymentTerms, PeriodClose
+from subacct.pricing.invoices import InvoiceStatus
 from subacct.pricing.plan_changes import check_price_keeps_plans
 from subacct.pricing.profiles import BillingProfile, PriceSpec, QuotaReservation
 from subacct.principals import Actor
-from subacct.services import _adjustments, _args, _invoicing, _quotas, _volumes
+from subacct.services import _adjustments, _args, _invoice_lifecycle, _invoicing, _quotas, _volumes
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
 from subacct.storage.collections import (
     BILLING_PROFILES,
+    CREDIT_NOTES,
     INVOICES,
+    PAYMENTS,
     PLAN_CHANGES,
     QUOTAS,
     SUBSCRIPTIONS,
@@ -93,7 +91,13 @@ from subacct.storage.collections import (
 __all__ = ["Billing"]
 
 _SET_PROFILE = Action("billing.set_profile")
-_ISSUE = Action("billing.issue_invoice")
+_DRAFT = Action("billing.draft_invoice")
+_FINALIZE = Action("billing.finalize_invoice")
+_CLOSE = Action("billing.close_period")
+_VOID = Action("billing.void_invoice")
+_CREDIT = Action("billing.issue_credit_note")
+_PAY = Action("billing.record_payment")
+_BILLED = (InvoiceStatus.FINALIZED, InvoiceStatus.PAID)
 _USAGE_BOOK = Action("billing.usage_book")
 _MODELS = {
     "PlanLadder": "ladder",
@@ -128,7 +132,8 @@ class Billing:
         commitment, the setup fees of the subs created under it, the commission it earns
         on linked clients (seed 002), the fee of a month paused throughout, and whether
         its sends are paid from prepaid credit as they go out (``prepaid``, seed 003:
-        ``app.sending`` holds and spends each send's price)."""
+        ``app.sending`` holds and spends each send's price). Its payment terms stay
+        (``set_payment_terms``)."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
 
         def work(unit: Unit) -> BillingProfile:
@@ -151,22 +156,48 @@ class Billing:
                 1 if stored is None else stored.version + 1,
                 hold_fee,
                 prepaid,
+                PaymentTerms() if stored is None else stored.payment_terms,
             )
             if stored is None:
                 repo.add(profile)
             else:
                 repo.update(profile)
-            unit.emit(
-                BillingProfileSet(
-                    **unit.meta().about(account.id),
-                    model=_MODELS.get(type(profile.price).__name__, "custom"),
-                    currency=profile.price.currency,
-                    version=profile.version,
-                )
-            )
+            self._profile_set(unit, profile)
             return profile
 
         return self._runner.command(who, work)
+
+    @command
+    def set_payment_terms(
+        self, account_id: str, payment_terms: PaymentTerms, *, by: Actor
+    ) -> BillingProfile:
+        """When the payer's invoices fall due from now on (net 30 days until set): an
+        invoice finalized before keeps its due date."""
+        who, where = _args.actor(by), _args.ident(account_id, "account_id")
+        terms = _args.of(payment_terms, PaymentTerms, "payment_terms")
+
+        def work(unit: Unit) -> BillingProfile:
+            account = unit.uow.accounts.get(AccountId(where))
+            unit.require_system(_SET_PROFILE, account.id)
+            repo = unit.uow.records(BILLING_PROFILES)
+            stored = repo.get(account.id)
+            profile = attrs.evolve(stored, payment_terms=terms, version=stored.version + 1)
+            repo.update(profile)
+            self._profile_set(unit, profile)
+            return profile
+
+        return self._runner.command(who, work)
+
+    @staticmethod
+    def _profile_set(unit: Unit, profile: BillingProfile) -> None:
+        unit.emit(
+            BillingProfileSet(
+                **unit.meta().about(profile.account_id),
+                model=_MODELS.get(type(profile.price).__name__, "custom"),
+                currency=profile.price.currency,
+                version=profile.version,
+            )
+        )
 
     @command
     def remove_profile(self, account_id: str, *, by: Actor) -> BillingProfile:
@@ -356,7 +387,7 @@ class Billing:
         return self._runner.query(who, work)
 
     @command
-    def issue_invoice(
+    def draft_invoice(
         self,
         payer_id: str,
         period: BillingPeriod | str,
@@ -364,57 +395,176 @@ class Billing:
         by: Actor,
         rounding: Rounding | None = None,
     ) -> Invoice:
-        """Price and store the payer's invoice for the period, once (the system's billing
-        run). Issuing it again returns the stored invoice and changes nothing. What
-        arrives for the period afterwards (usage, a capture, a setup fee, an upgrade) is
-        billed on the payer's next invoice: that invoice re-rates each earlier period with
-        late arrivals and bills the difference as ``ADJUSTMENT`` lines
-        (``subacct.pricing.adjustments``). A payer with no invoice in the period (closed
-        before it, created after it, pooled into another) is ``NotFound``."""
-        who, payer_key, when = (
-            _args.actor(by),
-            _args.ident(payer_id, "payer_id"),
-            _args.period(period),
-        )
-        how = _args.optional_of(rounding, Rounding, "rounding")
+        """Price the payer's invoice for the period and store it as a draft, for review
+        (the system's billing run). Drafting again prices it again; a draft does not
+        close the period (usage keeps coming in) and gets no number. A finalized
+        invoice is refused (``InvoiceFinalized``); a payer with no invoice in the period
+        is ``NotFound``."""
+        who, payer_key, when, how = self._invoice_args(by, payer_id, period, rounding)
 
         def work(unit: Unit) -> Invoice:
             payer = unit.uow.accounts.get(AccountId(payer_key))
-            unit.require_system(_ISSUE, payer.id)
-            when.require_begun(unit.now)  # a month ahead has nothing to bill yet
-            repo = unit.uow.records(INVOICES)
-            stored = repo.find(f"{payer.id}/{when}")
-            if stored is not None:
-                return stored
-            root = [payer, *unit.uow.accounts.ancestors(payer.id)][-1]
-            found = _invoicing.invoices_of(unit, root, when, how)
-            invoice = next((i for i in found if i.payer_id == payer.id), None)
-            # what arrived for earlier periods after their invoices: adjustments
-            invoice = _adjustments.adjust(unit, root, payer, when, invoice, how)
-            if invoice is None:
-                raise NotFound(
-                    f"{quoted(payer.id)} has no invoice for {when}: it is not billed as a "
-                    f"payer then",
-                    account_id=payer.id,
-                    period=str(when),
-                )
-            repo.add(invoice)
-            _invoicing.record_issued(unit, invoice)
-            unit.emit(
-                InvoiceIssued(
-                    **unit.meta().about(payer.id),
-                    invoice_id=INVOICES.key_of(invoice),
-                    period=str(when),
-                    total=invoice.total,
-                )
-            )
-            return invoice
+            unit.require_system(_DRAFT, payer.id)
+            return _invoice_lifecycle.draft(unit, payer, when, how)
+
+        return self._runner.command(who, work)
+
+    @command
+    def finalize_invoice(
+        self,
+        payer_id: str,
+        period: BillingPeriod | str,
+        *,
+        by: Actor,
+        rounding: Rounding | None = None,
+    ) -> Invoice:
+        """Issue the payer's invoice for the period (the system's billing run): priced
+        again from what storage holds now (usage recorded after a draft is on it), given
+        the next number of the payer's series (``Settings.invoice_number_format``), the
+        issue time and a due date from the profile's ``payment_terms``. From then on it
+        never changes and the period takes no more usage for the payer
+        (``PeriodAlreadyInvoiced``). Finalizing again returns it unchanged."""
+        who, payer_key, when, how = self._invoice_args(by, payer_id, period, rounding)
+
+        def work(unit: Unit) -> Invoice:
+            payer = unit.uow.accounts.get(AccountId(payer_key))
+            unit.require_system(_FINALIZE, payer.id)
+            return _invoice_lifecycle.finalize(unit, payer, when, how)[0]
+
+        return self._runner.command(who, work)
+
+    @command
+    def close_period(
+        self, period: BillingPeriod | str, *, by: Actor, rounding: Rounding | None = None
+    ) -> PeriodClose:
+        """Finalize every payer's invoice of the period: each top-level tree's payers
+        (its master, its standalone sub-accounts) in one unit of work of their own, so a
+        run cut short leaves whole invoices and running it again finishes the rest. A
+        second run changes nothing and says so (``PeriodClose.changed``)."""
+        who = _args.actor(by)
+        when = _args.period(period)
+        how = _args.optional_of(rounding, Rounding, "rounding")
+
+        def roots(unit: Unit) -> list[AccountId]:
+            unit.require_system(_CLOSE)
+            when.require_begun(unit.now)
+            return sorted(a.id for a in unit.uow.accounts.all() if a.parent_id is None)
+
+        numbers: list[str] = []
+        already = 0
+        for root_id in self._runner.query(who, roots):
+
+            def work(unit: Unit, root_id: AccountId = root_id) -> tuple[list[Invoice], int]:
+                unit.require_system(_CLOSE, root_id)
+                root = unit.uow.accounts.get(root_id)
+                return _invoice_lifecycle.close_tree(unit, root, when, how)
+
+            done, before = self._runner.command(who, work)
+            numbers += [i.number for i in done if i.number is not None]
+            already += before
+        return PeriodClose(when, tuple(numbers), already)
+
+    @query
+    def invoice(self, number: str, *, by: Actor) -> Invoice:
+        """The invoice numbered ``number`` (``billing.view`` in its payer;
+        ``InvoiceNotFound``)."""
+        who, key = _args.actor(by), _args.text(number, "number")
+
+        def work(unit: Unit) -> Invoice:
+            return _invoice_lifecycle.viewed(unit, key)
+
+        return self._runner.query(who, work)
+
+    @command
+    def void_invoice(self, number: str, *, reason: str, by: Actor) -> Invoice:
+        """Cancel a finalized invoice with no payment (the system): it keeps its number,
+        owes nothing and takes no credit note or payment; its period stays closed."""
+        who, key, why = _args.actor(by), _args.text(number, "number"), _args.text(reason, "reason")
+
+        def work(unit: Unit) -> Invoice:
+            invoice = _invoice_lifecycle.acted_on(unit, _VOID, key)
+            return _invoice_lifecycle.void(unit, invoice, why)
+
+        return self._runner.command(who, work)
+
+    @command
+    def issue_credit_note(
+        self,
+        number: str,
+        *,
+        reason: str,
+        by: Actor,
+        lines: Mapping[int, Money] | None = None,
+    ) -> CreditNote:
+        """Correct a finalized (or paid) invoice (the system): ``lines`` maps its line
+        numbers (from 0) to the amount credited on each, at most what is left of the
+        line; without ``lines`` all that is left of the invoice is credited. Numbered in
+        the payer's credit-note series; the part above the balance owed is a refund
+        (``CreditNote.refund``). More than is left is ``CreditExceedsInvoice``."""
+        who, key, why = _args.actor(by), _args.text(number, "number"), _args.text(reason, "reason")
+        if lines is not None and not isinstance(lines, Mapping):
+            raise InvalidInput("lines must map line numbers to Money", field="lines")
+        wanted = None if lines is None else dict(lines)
+
+        def work(unit: Unit) -> CreditNote:
+            invoice = _invoice_lifecycle.acted_on(unit, _CREDIT, key)
+            return _invoice_lifecycle.credit(unit, invoice, why, wanted)
+
+        return self._runner.command(who, work)
+
+    @command
+    def record_payment(self, number: str, amount: Money, *, reference: str, by: Actor) -> Invoice:
+        """Record a payment against a finalized invoice (the system: the host's payment
+        processor); returns the invoice, ``PAID`` once its balance is zero. The same
+        ``reference`` again changes nothing (another amount under it is
+        ``IdempotencyConflict``); more than the balance is ``Overpayment``."""
+        who, key = _args.actor(by), _args.text(number, "number")
+        paid, ref = _args.of(amount, Money, "amount"), _args.text(reference, "reference")
+
+        def work(unit: Unit) -> Invoice:
+            invoice = _invoice_lifecycle.acted_on(unit, _PAY, key)
+            return _invoice_lifecycle.pay(unit, invoice, paid, ref)
 
         return self._runner.command(who, work)
 
     @query
+    def credit_notes(self, number: str, *, by: Actor) -> list[CreditNote]:
+        """The credit notes of invoice ``number``, by number (``billing.view``)."""
+        who, key = _args.actor(by), _args.text(number, "number")
+
+        def work(unit: Unit) -> list[CreditNote]:
+            _invoice_lifecycle.viewed(unit, key)
+            return unit.uow.records(CREDIT_NOTES).list_by("invoice_number", key)
+
+        return self._runner.query(who, work)
+
+    @query
+    def payments(self, number: str, *, by: Actor) -> list[Payment]:
+        """The payments recorded against invoice ``number`` (``billing.view``)."""
+        who, key = _args.actor(by), _args.text(number, "number")
+
+        def work(unit: Unit) -> list[Payment]:
+            _invoice_lifecycle.viewed(unit, key)
+            found = unit.uow.records(PAYMENTS).list_by("invoice_number", key)
+            return sorted(found, key=lambda p: (p.recorded_at, p.reference))
+
+        return self._runner.query(who, work)
+
+    @staticmethod
+    def _invoice_args(
+        by: object, payer_id: object, period: object, rounding: object
+    ) -> tuple[Actor, str, BillingPeriod, Rounding | None]:
+        return (
+            _args.actor(by),
+            _args.ident(payer_id, "payer_id"),
+            _args.period(period),
+            _args.optional_of(rounding, Rounding, "rounding"),
+        )
+
+    @query
     def invoices(self, payer_id: str, *, by: Actor) -> list[Invoice]:
-        """The payer's issued invoices, oldest period first (``billing.view`` there)."""
+        """The payer's stored invoices (drafts, finalized, paid, void), oldest period
+        first (``billing.view`` there)."""
         who, payer_key = _args.actor(by), _args.ident(payer_id, "payer_id")
 
         def work(unit: Unit) -> list[Invoice]:
@@ -462,7 +612,8 @@ class Billing:
         by: Actor,
         rounding: Rounding | None = None,
     ) -> CommissionStatement:
-        """The agency's commission on its linked clients' issued invoices of the period,
+        """The agency's commission on its linked clients' finalized (or paid) invoices of
+        the period,
         at the ``commission_rate`` of its billing profile (``billing.view`` there)."""
         who, agency_key, when = (
             _args.actor(by),
@@ -481,11 +632,8 @@ class Billing:
                     account_id=agency.id,
                 )
             clients = [link.client_id for link in unit.uow.links.for_agency(agency.id)]
-            invoices = [
-                inv
-                for c in clients
-                if (inv := unit.uow.records(INVOICES).find(f"{c}/{when}")) is not None
-            ]
+            found = unit.uow.records(INVOICES).find_many(f"{c}/{when}" for c in clients)
+            invoices = [inv for inv in found.values() if inv.status in _BILLED]
             return commission_statement(
                 agency.id,
                 when,

@@ -18,9 +18,10 @@ from subacct.policy.audit import AuditRecord
 from subacct.policy.ceilings import Ceiling
 from subacct.policy.impersonation import ImpersonationSession, ImpersonationSetting
 from subacct.policy.roles import Role
-from subacct.pricing.adjustments import LatePeriod
+from subacct.pricing.adjustments import InvoiceTerms, LatePeriod
 from subacct.pricing.billing_run import InvoicedAccount
 from subacct.pricing.holds import Hold, SendVolume
+from subacct.pricing.invoice_lifecycle import CreditNote, InvoiceNumber, NumberSeries, Payment
 from subacct.pricing.invoices import Invoice
 from subacct.pricing.plan_changes import PlanChange, Subscription
 from subacct.pricing.profiles import (
@@ -40,6 +41,11 @@ from subacct.storage.records import Collection
 
 __all__ = [
     "BILLING_PROFILES",
+    "CREDIT_NOTES",
+    "INVOICE_NUMBERS",
+    "INVOICE_TERMS",
+    "NUMBER_SERIES",
+    "PAYMENTS",
     "INVOICED_ACCOUNTS",
     "INVOICES",
     "LATE_PERIODS",
@@ -123,8 +129,34 @@ INVOICED_ACCOUNTS: Final = Collection(
     indexes=("payer_id",),
     label="invoiced account",
 )
-"""Which issued invoice bills each account's month (written with the invoice), so a
+"""Which finalized invoice bills each account's month (written with the invoice), so a
 month is billed once whoever pays for the account later."""
+
+# -- invoice lifecycle (schema version 14) -------------------------------------------------
+NUMBER_SERIES: Final = Collection(
+    "number_series", NumberSeries, ("payer_id", "series"), versioned=True, label="number series"
+)
+"""How many invoice and credit-note numbers each payer has been given (gapless: taken in
+the unit of work that uses the number)."""
+INVOICE_NUMBERS: Final = Collection(
+    "invoice_numbers", InvoiceNumber, ("number",), label="invoice number"
+)
+"""Which invoice (payer and period) each number is."""
+INVOICE_TERMS: Final = Collection(
+    "invoice_terms", InvoiceTerms, ("payer_id", "period"), label="invoice terms"
+)
+"""What each finalized invoice was priced on (the payer's billing profile then, and the
+rounding), keyed like the invoice: a late arrival for its period is re-rated on them."""
+CREDIT_NOTES: Final = Collection(
+    "credit_notes", CreditNote, ("number",), indexes=("invoice_number",), append_only=True
+)
+PAYMENTS: Final = Collection(
+    "payments",
+    Payment,
+    ("invoice_number", "reference"),
+    indexes=("invoice_number",),
+    append_only=True,
+)
 LATE_PERIODS: Final = Collection(
     "late_periods",
     LatePeriod,
@@ -246,6 +278,11 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             QUOTA_THRESHOLDS_REACHED,
             WALLET_ALERTS,
             WALLET_ALERT_STATES,
+            NUMBER_SERIES,
+            INVOICE_NUMBERS,
+            INVOICE_TERMS,
+            CREDIT_NOTES,
+            PAYMENTS,
         )
     }
 )

@@ -1023,7 +1023,7 @@ def _migrations() -> list[list[str | MigrationStep]]:
         [*tables(11), *USAGE_SLICES_DDL],
         [*tables(12)],
         [*USAGE_REPORT_DDL],
-        [],  # version 14: reserved for the invoice lifecycle (another branch)
+        [*tables(14), finalize_stored_invoices],
         [*tables(15)],
     ]
     return versions
@@ -1115,6 +1115,19 @@ USAGE_REPORT_DDL: Final = [
     "CREATE INDEX usage_records_totals ON usage_records"
     "(period, account_id, channel, dimensions, label, owner_id, quantity)",
 ]
+
+
+def finalize_stored_invoices(db: SqlRunner) -> None:
+    """Version 14's last step: every invoice stored before was issued (storing it closed
+    its period), so it becomes ``finalized``; it keeps no number (none was given)."""
+    table = "rec_invoices"  # by name: a later change to INVOICES must not change this
+    for key, body in db.query(f"SELECT k, body FROM {table}"):
+        data = json.loads(body)
+        if "status" in data:
+            continue
+        data["status"] = "finalized"
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        db.execute(f"UPDATE {table} SET body = ? WHERE k = ?", (text, key))
 
 
 def rekey_quota_reservations(field: str, slash: str) -> list[str]:
@@ -1212,6 +1225,9 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
         "wallet_alerts",
         "wallet_alert_states",
     ),
+    # version 14: the invoice lifecycle: number series, numbers, the terms each finalized
+    # invoice was priced on, credit notes, payments
+    14: ("number_series", "invoice_numbers", "invoice_terms", "credit_notes", "payments"),
     # version 15: the finalized periods that took arrivals afterwards (adjustments)
     15: ("late_periods",),
 }

@@ -1022,6 +1022,14 @@ def _samples() -> dict[str, Any]:
     from subacct.pricing.adjustments import LatePeriod
     from subacct.pricing.billing_run import InvoicedAccount
     from subacct.pricing.holds import Hold, SendVolume
+    from subacct.pricing.invoice_lifecycle import (
+        CreditNote,
+        CreditNoteLine,
+        InvoiceNumber,
+        NumberSeries,
+        Payment,
+        Series,
+    )
     from subacct.pricing.plan_changes import Subscription, request_change
     from subacct.pricing.profiles import (
         BillingProfile,
@@ -1115,6 +1123,25 @@ def _samples() -> dict[str, Any]:
             auto_top_up=AutoTopUp(Money("5", "EUR"), Money("50", "EUR")),
         ),
         "wallet_alert_states": WalletAlertState("agency1", "EUR", low_below=Decimal("10")),
+        "number_series": NumberSeries("agencydemo", Series.INVOICE, 3),
+        "invoice_numbers": InvoiceNumber("agencydemo-00003", "agencydemo", BillingPeriod(2026, 1)),
+        "credit_notes": CreditNote(
+            "agencydemo-CN-00001",
+            "agencydemo-00003",
+            "agencydemo",
+            "outage",
+            Money("10.00", "USD"),
+            Money("0.00", "USD"),
+            [CreditNoteLine(0, Money("10.00", "USD"))],
+            datetime(2026, 2, 1, tzinfo=UTC),
+        ),
+        "payments": Payment(
+            "agencydemo-00003",
+            "ch_1",
+            "agencydemo",
+            Money("80.00", "USD"),
+            datetime(2026, 2, 2, tzinfo=UTC),
+        ),
     }
 
 

@@ -1,5 +1,5 @@
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
@@ -28,6 +28,7 @@ from subacct.domain.events import (
     ClientUnlinked,
     CreditAllocationSet,
     CreditLow,
+    CreditNoteIssued,
     CreditOperationRecorded,
     CreditReservationEnded,
     CreditsMoved,
@@ -36,7 +37,11 @@ from subacct.domain.events import (
     ImpersonationEnded,
     ImpersonationSettingChanged,
     ImpersonationStarted,
-    InvoiceIssued,
+    InvoiceDrafted,
+    InvoiceFinalized,
+    InvoicePaid,
+    InvoiceVoided,
+    PaymentRecorded,
     PlanChangeApproved,
     PlanChangeCancelled,
     PlanChangeRejected,
@@ -200,10 +205,35 @@ SAMPLES: list[BaseEvent] = [
             amount=Money("25.50", "EUR"),
         )
     ),
-    InvoiceIssued(**base(invoice_id="inv-2026-01", period="2026-01", total=Money("90", "USD"))),
+    InvoiceDrafted(**base(period="2026-01", total=Money("90", "USD"))),
+    InvoiceFinalized(
+        **base(
+            number="m-00001", period="2026-01", total=Money("90", "USD"), due_date=date(2026, 3, 3)
+        )
+    ),
+    InvoicePaid(**base(number="m-00001", period="2026-01")),
+    InvoiceVoided(**base(number="m-00001", period="2026-01", reason="billed in error")),
+    CreditNoteIssued(
+        **base(
+            number="m-CN-00001",
+            invoice_number="m-00001",
+            amount=Money("10", "USD"),
+            refund=Money("0", "USD"),
+            lines=1,
+            reason="outage",
+        )
+    ),
+    PaymentRecorded(
+        **base(
+            invoice_number="m-00001",
+            reference="ch_1",
+            amount=Money("80", "USD"),
+            balance=Money("0", "USD"),
+        )
+    ),
     AdjustmentBilled(
         **base(
-            invoice_id="m/2026-02",
+            invoice_number="m-00002",
             period="2026-02",
             adjusted_period="2026-01",
             total=Money("15", "USD"),
@@ -333,7 +363,7 @@ def test_events_validate_at_construction() -> None:
         lambda: AccountRenamed(**base(old_name=" padded", new_name="x")),
         lambda: ResourceUpdated(**base(resource_id="r", owner_id="o", version=0)),
         lambda: ResourceCreated(**base(resource_id="r", kind="template", name="x")),
-        lambda: InvoiceIssued(**base(invoice_id="i", period="2026-13", total=Money("1", "USD"))),
+        lambda: InvoiceDrafted(**base(period="2026-13", total=Money("1", "USD"))),
         lambda: CreditsMoved(
             **base(
                 operation="top_up",

@@ -47,10 +47,8 @@ from subacct.domain.events.accounts import (
     UserRenamed,
 )
 from subacct.domain.events.billing import (
-    AdjustmentBilled,
     BillingProfileRemoved,
     BillingProfileSet,
-    InvoiceIssued,
     PlanChangeApproved,
     PlanChangeCancelled,
     PlanChangeRejected,
@@ -69,6 +67,15 @@ from subacct.domain.events.credits import (
     CreditsMoved,
     CreditsReserved,
     WalletConfigured,
+)
+from subacct.domain.events.invoicing import (
+    AdjustmentBilled,
+    CreditNoteIssued,
+    InvoiceDrafted,
+    InvoiceFinalized,
+    InvoicePaid,
+    InvoiceVoided,
+    PaymentRecorded,
 )
 from subacct.domain.events.policy import (
     ApiKeyCreated,
@@ -126,8 +133,13 @@ __all__ = [
     "ImpersonationEnded",
     "ImpersonationSettingChanged",
     "ImpersonationStarted",
+    "InvoiceDrafted",
+    "InvoiceFinalized",
+    "InvoicePaid",
+    "InvoiceVoided",
+    "PaymentRecorded",
+    "CreditNoteIssued",
     "AdjustmentBilled",
-    "InvoiceIssued",
     "PlanChangeApproved",
     "PlanChangeCancelled",
     "PlanChangeRejected",
@@ -200,7 +212,12 @@ DomainEvent: TypeAlias = (
     | QuotaSet
     | QuotaReserved
     | QuotaReleased
-    | InvoiceIssued
+    | InvoiceDrafted
+    | InvoiceFinalized
+    | InvoicePaid
+    | InvoiceVoided
+    | CreditNoteIssued
+    | PaymentRecorded
     | AdjustmentBilled
     | SubscriptionStarted
     | PrerequisiteRecorded

@@ -17,13 +17,10 @@ from subacct.domain.events._base import (
     valid_key,
     valid_positive,
 )
-from subacct.money import Money
 
 __all__ = [
-    "AdjustmentBilled",
     "BillingProfileRemoved",
     "BillingProfileSet",
-    "InvoiceIssued",
     "PlanChangeApproved",
     "PlanChangeCancelled",
     "PlanChangeRejected",
@@ -95,28 +92,6 @@ class QuotaReleased(BaseEvent):
     key: str = attrs.field(validator=valid_key)
     quantity: int = attrs.field(validator=valid_count)
     settled: bool = attrs.field(validator=instance_of(bool))
-
-
-@attrs.frozen(kw_only=True)
-class InvoiceIssued(BaseEvent):
-    """Invoice ``invoice_id`` for ``period`` (``"YYYY-MM"``) was issued to ``account_id``."""
-
-    event_type: ClassVar[str] = "invoice_issued"
-    invoice_id: str = attrs.field(validator=valid_id)
-    period: str = attrs.field(converter=period)
-    total: Money = attrs.field(validator=instance_of(Money))
-
-
-@attrs.frozen(kw_only=True)
-class AdjustmentBilled(BaseEvent):
-    """Invoice ``invoice_id`` (of ``period``) bills ``total`` of adjustments for the
-    earlier ``adjusted_period``, re-rated after something arrived for it late."""
-
-    event_type: ClassVar[str] = "adjustment_billed"
-    invoice_id: str = attrs.field(validator=valid_id)
-    adjusted_period: str = attrs.field(converter=period)  # before ``period``, its converter
-    period: str = attrs.field(converter=period)
-    total: Money = attrs.field(validator=instance_of(Money))
 
 
 @attrs.frozen(kw_only=True)
