@@ -1018,8 +1018,8 @@ def _samples() -> dict[str, Any]:
         audit_record,
     )
     from subacct.policy.api_keys import ApiKeyCredential, ApiKeyKind, ApiKeyUse
-    from subacct.pricing import BillingPeriod, Channel, Invoice, Plan, PlanLadder, Quota
-    from subacct.pricing.adjustments import LatePeriod
+    from subacct.pricing import BillingPeriod, Channel, Invoice, Plan, PlanLadder, Quota, Rounding
+    from subacct.pricing.adjustments import InvoiceTerms, LatePeriod
     from subacct.pricing.billing_run import InvoicedAccount
     from subacct.pricing.holds import Hold, SendVolume
     from subacct.pricing.invoice_lifecycle import (
@@ -1125,6 +1125,12 @@ def _samples() -> dict[str, Any]:
         "wallet_alert_states": WalletAlertState("agency1", "EUR", low_below=Decimal("10")),
         "number_series": NumberSeries("agencydemo", Series.INVOICE, 3),
         "invoice_numbers": InvoiceNumber("agencydemo-00003", "agencydemo", BillingPeriod(2026, 1)),
+        "invoice_terms": InvoiceTerms(
+            "agencydemo",
+            BillingPeriod(2026, 1),
+            BillingProfile("agencydemo", PlanLadder([Plan("18,000", 18000, Money("90", "USD"))])),
+            Rounding("ROUND_HALF_UP", 0),
+        ),
         "credit_notes": CreditNote(
             "agencydemo-CN-00001",
             "agencydemo-00003",
