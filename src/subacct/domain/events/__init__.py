@@ -35,7 +35,9 @@ from subacct.domain.events.accounts import (
     AccountMoved,
     AccountRenamed,
     AccountStatusChanged,
+    ClientLinkDeclined,
     ClientLinked,
+    ClientLinkRequested,
     ClientUnlinked,
     ImpersonationEnded,
     ImpersonationStarted,
@@ -111,6 +113,8 @@ __all__ = [
     "BillingProfileSet",
     "CeilingRemoved",
     "CeilingSet",
+    "ClientLinkDeclined",
+    "ClientLinkRequested",
     "ClientLinked",
     "ClientUnlinked",
     "CreditAllocationSet",
@@ -169,6 +173,8 @@ DomainEvent: TypeAlias = (
     | AccountMoved
     | AccountStatusChanged
     | AccountClosed
+    | ClientLinkRequested
+    | ClientLinkDeclined
     | ClientLinked
     | ClientUnlinked
     | UserCreated
