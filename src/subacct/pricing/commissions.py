@@ -116,7 +116,7 @@ def subscription_amount(
     >>> from subacct.pricing import BillingPeriod, Plan, PlanLadder, Subscription
     >>> ladder = PlanLadder([Plan("Pro", 10000, Money("80", "USD"))])
     >>> str(subscription_amount(Subscription("client", "Pro"), ladder, BillingPeriod(2026, 1)))
-    '80.00 USD'
+    '80 USD'
     """
     current = subscription.in_period(period)
     if not current.billable or not isinstance(price, PlanLadder):

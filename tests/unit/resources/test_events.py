@@ -105,7 +105,6 @@ SAMPLES: list[BaseEvent] = [
     ),
     ClientLinkDeclined(**base(client_id="client", request_id="lr1")),
     ClientLinked(**base(client_id="client", alias="Client Co")),
-    ClientLinked(**base(client_id="client", alias="Client Co", request_id="lr1")),
     ClientUnlinked(**base(client_id="client")),
     UserCreated(**system(user_id="bob", login="bob@example.com")),
     UserRenamed(**system(user_id="bob", display_name="Bob")),
