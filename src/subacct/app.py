@@ -15,6 +15,7 @@ from subacct.services import (
     Billing,
     Credits,
     Events,
+    Links,
     Members,
     Plans,
     Policy,
@@ -37,7 +38,8 @@ class Subacct:
     an ``ApiKey``, an ``ImpersonationSession``, or ``subacct.SYSTEM`` for trusted host
     code):
 
-    * ``accounts``: the account tree, its lifecycle, agency links;
+    * ``accounts``: the account tree and its lifecycle;
+    * ``links``: agency links to client accounts, by the client's consent (seed 002);
     * ``members``: users and their memberships;
     * ``policy``: decisions, roles, ceilings, API keys, impersonation;
     * ``billing``: payer profiles, usage, quotas, invoices, commissions;
@@ -57,6 +59,7 @@ class Subacct:
         "billing",
         "credits",
         "events",
+        "links",
         "members",
         "plans",
         "policy",
@@ -71,6 +74,7 @@ class Subacct:
     store: Store
     settings: Settings
     accounts: Accounts
+    links: Links
     members: Members
     policy: Policy
     billing: Billing
@@ -92,6 +96,7 @@ class Subacct:
         self.settings = settings if settings is not None else Settings()
         runner = Runner(store, self.settings)
         self.accounts = Accounts(runner)
+        self.links = Links(runner)
         self.members = Members(runner)
         self.policy = Policy(runner)
         self.billing = Billing(runner)

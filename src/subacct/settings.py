@@ -17,10 +17,11 @@ from typing import Any
 import attrs
 
 from subacct.domain.hierarchy import HierarchyRules
+from subacct.domain.ids import RoleId, check_id
 from subacct.errors import InvalidInput, quoted
 from subacct.money import Money
 from subacct.policy.actions import DEFAULT_CATALOG, ActionCatalog
-from subacct.policy.roles import DEFAULT_ROLES, Role
+from subacct.policy.roles import AGENCY_MANAGER_ID, DEFAULT_ROLES, Role
 from subacct.pricing.channels import DEFAULT_CHANNELS, ChannelCatalog
 from subacct.pricing.plan_changes import UpgradePolicy
 from subacct.runtime import SystemClock, UuidIds
@@ -75,22 +76,34 @@ def _cache_size(value: object) -> int:
     return value
 
 
-def _interval(value: object) -> timedelta:
-    if not isinstance(value, timedelta) or not timedelta(0) <= value <= timedelta(days=1):
-        raise InvalidInput(
-            "api_key_use_interval must be a timedelta from 0 to one day",
-            field="api_key_use_interval",
-        )
+def _duration(value: object, field: str, low: timedelta, high: timedelta, bounds: str) -> timedelta:
+    """``value`` if it is a ``timedelta`` from ``low`` to ``high``."""
+    if not isinstance(value, timedelta) or not low <= value <= high:
+        raise InvalidInput(f"{field} must be a timedelta from {bounds}", field=field)
     return value
+
+
+def _interval(value: object) -> timedelta:
+    return _duration(value, "api_key_use_interval", timedelta(0), timedelta(days=1), "0 to one day")
 
 
 def _hold_ttl(value: object) -> timedelta:
-    if not isinstance(value, timedelta) or not timedelta(seconds=1) <= value <= timedelta(days=7):
-        raise InvalidInput(
-            "send_hold_ttl must be a timedelta from one second to seven days",
-            field="send_hold_ttl",
-        )
-    return value
+    week, second = timedelta(days=7), timedelta(seconds=1)
+    return _duration(value, "send_hold_ttl", second, week, "one second to seven days")
+
+
+def _link_ttl(value: object) -> timedelta:
+    low, high = timedelta(minutes=1), timedelta(days=90)
+    return _duration(value, "link_request_ttl", low, high, "one minute to 90 days")
+
+
+def _impersonation_ttl(value: object) -> timedelta:
+    low, high = timedelta(minutes=1), timedelta(days=7)
+    return _duration(value, "impersonation_ttl", low, high, "one minute to seven days")
+
+
+def _role_id(value: object) -> RoleId:
+    return RoleId(check_id(value, field="agency_access_role"))
 
 
 @attrs.frozen(kw_only=True)
@@ -116,7 +129,14 @@ class Settings:
       written at most once per interval per key (5 minutes by default; 0: every use),
       in a record outside the policy data, so a key's use never empties the cache;
     * ``send_hold_ttl``: how long a send's hold (``app.sending.authorize``) stays open
-      before ``app.sending.expire_holds`` gives it back (15 minutes by default).
+      before ``app.sending.expire_holds`` gives it back (15 minutes by default);
+    * ``link_request_ttl``: how long an agency's link request (``app.links.request``) can
+      be accepted (7 days by default);
+    * ``agency_access_role``: the role an agency's administrators act with in a linked
+      client when the request names none (``agency_manager`` by default);
+    * ``impersonation_ttl``: how long an impersonation session grants anything after it
+      starts (1 hour by default); an expired session is refused as
+      ``impersonation_expired``.
     """
 
     clock: Clock = attrs.field(factory=SystemClock, validator=_has("now", "clock"))
@@ -139,6 +159,11 @@ class Settings:
     policy_cache_size: int = attrs.field(default=10_000, converter=_cache_size)
     api_key_use_interval: timedelta = attrs.field(default=timedelta(minutes=5), converter=_interval)
     send_hold_ttl: timedelta = attrs.field(default=timedelta(minutes=15), converter=_hold_ttl)
+    link_request_ttl: timedelta = attrs.field(default=timedelta(days=7), converter=_link_ttl)
+    agency_access_role: RoleId = attrs.field(default=AGENCY_MANAGER_ID, converter=_role_id)
+    impersonation_ttl: timedelta = attrs.field(
+        default=timedelta(hours=1), converter=_impersonation_ttl
+    )
 
     def __attrs_post_init__(self) -> None:
         for role in self.roles:

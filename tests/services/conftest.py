@@ -79,7 +79,9 @@ def seed_agency_with_roles(app: Subacct) -> Subacct:
     app.accounts.create_sub("agencydemo", "Agency 2", account_id="agency2", by=SYSTEM)
     app.accounts.create_master("Other Master", account_id="othermaster", by=SYSTEM)
     app.accounts.create_master("Client Co", account_id="client", by=SYSTEM)
-    app.accounts.link_client("agencydemo", "client", "Client", by=SYSTEM)
+    app.links.accept(
+        app.links.request("agencydemo", "Client", client_id="client", by=SYSTEM)[1], by=SYSTEM
+    )
     app.policy.define_role(DESIGNER, by=SYSTEM)
     for user, account, role in [
         ("owner", "agencydemo", "parent_admin"),

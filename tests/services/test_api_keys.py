@@ -427,7 +427,7 @@ def test_a_revoked_key_is_refused_as_revoked_whatever_the_call(app: Subacct) -> 
         lambda: app.accounts.create_master("Mine", by=key),
         lambda: app.members.create_user("k@example.test", "K", by=key),
         lambda: app.policy.create_api_key("agency1", "more", [Grant(SEND_MESSAGES)], by=key),
-        lambda: app.policy.start_impersonation("agency1", by=key),
+        lambda: app.policy.start_impersonation("agency1", reason="support", by=key),
         lambda: app.policy.actions_in("agency1", by=key),
         lambda: app.policy.accounts_with(SEND_MESSAGES, by=key),
         lambda: app.policy.require(SEND_MESSAGES, "agency1", by=key),

@@ -141,6 +141,8 @@ GOOD: dict[str, list[Any]] = {
     "allowed": [False],
     "reason": ["no"],
     "secret": ["sk_unknown"],
+    "token": ["lt_unknown"],
+    "access_role": ["agency_manager"],
     "seq": [0],
     "since": [0],
     "limit": [10],

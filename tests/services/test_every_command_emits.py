@@ -51,7 +51,7 @@ from .conftest import event_log, make_app
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 JAN = BillingPeriod(2026, 1)
-SUB_APIS = ("accounts", "members", "policy", "billing", "plans", "sharing", "credits",
+SUB_APIS = ("accounts", "links", "members", "policy", "billing", "plans", "sharing", "credits",
             "sending", "thresholds", "reports", "events", "audit")  # fmt: skip
 LADDER = PlanLadder(
     [Plan("2,500", 2500, Money(15, "USD")), Plan("18,000", 18000, Money(90, "USD"))]
@@ -96,7 +96,7 @@ def world() -> Subacct:
     app.billing.set_quota("s1", Quota(1000), by=S)
     app.billing.reserve_send("s1", JAN, 10, key="q1", by=S)
     app.sending.authorize("s1", "sms", 5, key="h1", by="sam")
-    app.policy.start_impersonation("s1", by="owner", session_id="imp")
+    app.policy.start_impersonation("s1", reason="support", by="owner", session_id="imp")
     return app
 
 
@@ -112,10 +112,16 @@ CALLS: dict[str, Callable[[Subacct], object]] = {
     "accounts.suspend": lambda a: a.accounts.suspend("s1", by=S),
     "accounts.resume": lambda a: (a.accounts.pause("s2", by=S), a.accounts.resume("s2", by=S)),
     "accounts.close": lambda a: a.accounts.close("s2", by="owner"),
-    "accounts.link_client": lambda a: a.accounts.link_client("m", "client", "Client", by=S),
-    "accounts.unlink_client": lambda a: (
-        a.accounts.link_client("m", "client", "Client", by=S),
-        a.accounts.unlink_client("client", by=S),
+    "links.request": lambda a: a.links.request("m", "Client", client_id="client", by=S),
+    "links.accept": lambda a: a.links.accept(
+        a.links.request("m", "Client", client_id="client", by=S)[1], by=S
+    ),
+    "links.decline": lambda a: a.links.decline(
+        a.links.request("m", "Client", client_id="client", by=S)[1], by=S
+    ),
+    "links.unlink": lambda a: (
+        a.links.accept(a.links.request("m", "Client", client_id="client", by=S)[1], by=S),
+        a.links.unlink("client", by=S),
     ),
     "members.create_user": lambda a: a.members.create_user("z@x.test", "Z", by=S),
     "members.rename_user": lambda a: a.members.rename_user("sam", "Samuel", by="sam"),
@@ -140,7 +146,9 @@ CALLS: dict[str, Callable[[Subacct], object]] = {
     "policy.set_impersonation_allowed": lambda a: a.policy.set_impersonation_allowed(
         "s1", False, by="sam"
     ),
-    "policy.start_impersonation": lambda a: a.policy.start_impersonation("s1", by="owner"),
+    "policy.start_impersonation": lambda a: a.policy.start_impersonation(
+        "s1", reason="support", by="owner"
+    ),
     "policy.end_impersonation": lambda a: a.policy.end_impersonation("imp", by="owner"),
     "billing.set_profile": lambda a: a.billing.set_profile("s1", LADDER, by=S),
     "billing.remove_profile": lambda a: (

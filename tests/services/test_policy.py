@@ -113,12 +113,12 @@ ESCALATIONS: list[tuple[str, Callable[[Subacct], object], type[Exception]]] = [
     ),
     (
         "impersonate-upward",
-        lambda a: a.policy.start_impersonation("agencydemo", by="sam"),
+        lambda a: a.policy.start_impersonation("agencydemo", reason="support", by="sam"),
         ImpersonationRefused,
     ),
     (
         "impersonate-sideways",
-        lambda a: a.policy.start_impersonation("agency2", by="sam"),
+        lambda a: a.policy.start_impersonation("agency2", reason="support", by="sam"),
         ImpersonationRefused,
     ),
     (
@@ -206,7 +206,7 @@ def test_authentication_is_the_systems(app: Subacct) -> None:
 
 
 def test_impersonation_runs_as_sub_admin_and_audits_both_identities(app: Subacct) -> None:
-    session = app.policy.start_impersonation("agency1", by="owner")
+    session = app.policy.start_impersonation("agency1", reason="support", by="owner")
     start = next(r for r in app.audit.records("agency1", by=SYSTEM) if r.action == IMPERSONATE)
     assert (start.allowed, start.principal_kind, start.acting_user_id) == (
         True,
@@ -233,7 +233,7 @@ def test_impersonation_runs_as_sub_admin_and_audits_both_identities(app: Subacct
 
 def test_refused_impersonation_is_audited_with_the_real_user(app: Subacct) -> None:
     with pytest.raises(ImpersonationRefused):
-        app.policy.start_impersonation("agency2", by="sam")
+        app.policy.start_impersonation("agency2", reason="support", by="sam")
     refused = [r for r in audit_log(app.store) if r.action == IMPERSONATE]  # type: ignore[attr-defined]
     assert [(r.allowed, r.acting_user_id, r.account_id) for r in refused] == [
         (False, "sam", "agency2")
@@ -241,7 +241,7 @@ def test_refused_impersonation_is_audited_with_the_real_user(app: Subacct) -> No
 
 
 def test_only_the_impersonator_or_an_admin_above_ends_a_session(app: Subacct) -> None:
-    session = app.policy.start_impersonation("agency1", by="owner")
+    session = app.policy.start_impersonation("agency1", reason="support", by="owner")
     for intruder in ("sam", "bob", "yara"):
         with pytest.raises(ImpersonationRefused):
             app.policy.end_impersonation(session.id, by=intruder)
@@ -253,16 +253,16 @@ def test_only_the_impersonator_or_an_admin_above_ends_a_session(app: Subacct) ->
     assert ended.ended_at is not None
     with pytest.raises(Conflict):
         app.policy.end_impersonation(session.id, by="owner")
-    again = app.policy.start_impersonation("agency1", by="owner")
+    again = app.policy.start_impersonation("agency1", reason="support", by="owner")
     assert app.policy.end_impersonation(again.id, by=again).ended_at is not None  # itself
-    third = app.policy.start_impersonation("agency1", by="owner")
+    third = app.policy.start_impersonation("agency1", reason="support", by="owner")
     assert app.policy.end_impersonation(third.id, by=System("support:jane")).ended_at
 
 
 def test_an_account_can_forbid_impersonation(app: Subacct) -> None:
     app.policy.set_impersonation_allowed("agency1", False, by="sam")
     with pytest.raises(ImpersonationRefused):
-        app.policy.start_impersonation("agency1", by="owner")
+        app.policy.start_impersonation("agency1", reason="support", by="owner")
     with pytest.raises(ActionDenied):  # not a direct member
         app.policy.set_impersonation_allowed("agency1", True, by="owner")
     assert event_log(app.store)[-1].event_type == "impersonation_setting_changed"  # type: ignore[attr-defined]

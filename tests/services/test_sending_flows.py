@@ -268,7 +268,7 @@ def test_seed003_a_pooled_sub_draws_on_the_master_through_keys_and_sessions(
     assert balance(app, "wallet:shop") == eur(72)  # 100 - 10 distributed - 18 held
     assert balance(app, "reserved:hamburg") == eur(18)
 
-    session = app.policy.start_impersonation("hamburg", by="olga")
+    session = app.policy.start_impersonation("hamburg", reason="support", by="olga")
     app.sending.capture(hold, 200, by=session)
     again = app.sending.authorize("hamburg", "sms", 100, key="promo-2", by=session)
     assert (again.base, again.amount, again.owner_id) == (200, eur(9), "olga")

@@ -443,7 +443,7 @@ def test_every_mutating_call_emits_exactly_one_event_and_one_audit_record(
 def test_impersonation_acts_in_the_sub_only_and_is_audited(app: Subacct) -> None:
     store, sharing = app.store, app.sharing
     brand(app)
-    session = app.policy.start_impersonation("agency1", by="owner")
+    session = app.policy.start_impersonation("agency1", reason="support", by="owner")
     assert usable_ids(app, session, "agency1") == ["brand"]
     refused(store, ImpersonationRefused, lambda: sharing.usable_resources("agency2", by=session))
     # the session sees brand from agency1, so acting on it elsewhere is a plain refusal

@@ -123,7 +123,9 @@ def _name_calls(name: str, n: int = 0, client: str = "client") -> dict[str, Call
         ),
         "link_client": (
             "alias",
-            lambda a: a.accounts.link_client("agency", client, name, by=SYSTEM),
+            lambda a: a.links.accept(
+                a.links.request("agency", name, client_id=client, by=SYSTEM)[1], by=SYSTEM
+            ),
             attrgetter("alias"),
         ),
         "create_user": (

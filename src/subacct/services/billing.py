@@ -76,6 +76,7 @@ from subacct.pricing import (
     commission_statement,
 )
 from subacct.pricing.channels import Dimensions
+from subacct.pricing.commissions import subscription_amount
 from subacct.pricing.plan_changes import check_price_keeps_plans
 from subacct.pricing.profiles import BillingProfile, PriceSpec, QuotaReservation
 from subacct.principals import Actor
@@ -477,23 +478,44 @@ class Billing:
             profile = unit.uow.records(BILLING_PROFILES).find(agency.id)
             if profile is None or profile.commission_rate is None:
                 raise InvalidBillingStructure(
-                    f"{quoted(agency.id)} has no commission rate in its billing profile",
+                    f"{quoted(agency.id)} has no commission_rate in its billing profile "
+                    "(set_profile(..., commission_rate=...))",
+                    field="commission_rate",
                     account_id=agency.id,
                 )
             clients = [link.client_id for link in unit.uow.links.for_agency(agency.id)]
-            invoices = [
-                inv
-                for c in clients
-                if (inv := unit.uow.records(INVOICES).find(f"{c}/{when}")) is not None
-            ]
+            invoices, amounts = _commission_bases(unit, clients, when)
             return commission_statement(
                 agency.id,
                 when,
                 profile.commission_rate,
                 invoices,
                 linked_clients=clients,
-                currency=None if invoices else profile.price.currency,
+                currency=None if invoices or amounts else profile.price.currency,
                 rounding=how,
+                subscriptions=amounts,
             )
 
         return self._runner.query(who, work)
+
+
+def _commission_bases(
+    unit: Unit, clients: list[AccountId], period: BillingPeriod
+) -> tuple[list[Invoice], dict[str, Money]]:
+    """Each client's issued invoice of the period, or else its subscription's plan amount
+    (``subscription_amount``). The one place commissions read invoices: only issued ones
+    count."""
+    invoices: list[Invoice] = []
+    amounts: dict[str, Money] = {}
+    for client in clients:
+        invoice = unit.uow.records(INVOICES).find(f"{client}/{period}")
+        if invoice is not None:
+            invoices.append(invoice)
+            continue
+        subscription = unit.uow.records(SUBSCRIPTIONS).find(client)
+        profile = unit.uow.records(BILLING_PROFILES).find(client)
+        if subscription is not None and profile is not None:
+            amount = subscription_amount(subscription, profile.price, period)
+            if amount is not None:
+                amounts[client] = amount
+    return invoices, amounts

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from subacct.domain.lifecycle import StatusHistory
+from subacct.domain.links import LinkRequest
 from subacct.domain.resources import Resource, Share
 from subacct.policy.api_keys import ApiKey, ApiKeyCredential, ApiKeyUse
 from subacct.policy.audit import AuditRecord
@@ -43,6 +44,7 @@ __all__ = [
     "INVOICED_ACCOUNTS",
     "INVOICES",
     "LATE_PERIODS",
+    "LINK_REQUESTS",
     "POLICY_COLLECTIONS",
     "QUOTAS",
     "QUOTA_COUNTERS",
@@ -195,6 +197,15 @@ STATUS_HISTORY: Final = Collection(
     "status_history", StatusHistory, ("account_id",), label="status history"
 )
 """Every status change of each account, with its time (billing reads it per period)."""
+LINK_REQUESTS: Final = Collection(
+    "link_requests",
+    LinkRequest,
+    ("id",),
+    indexes=("token_hash", "agency_id", "client_id"),
+    label="link request",
+)
+"""Agency link requests (schema version 18): the token is stored as its SHA-256 digest,
+found by it when the client presents the token. Not policy data: the link is."""
 
 # -- sharing -----------------------------------------------------------------------------
 RESOURCES: Final = Collection("resources", Resource, ("id",), indexes=("owner_id",), versioned=True)
@@ -240,6 +251,7 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             RESOURCES,
             SHARES,
             STATUS_HISTORY,
+            LINK_REQUESTS,
             SEND_HOLDS,
             SEND_VOLUMES,
             QUOTA_THRESHOLDS,

@@ -40,6 +40,7 @@ from subacct.domain import (
     AccountStatus,
     AgencyLink,
     HierarchyRules,
+    LinkRequest,
     Membership,
     RoleId,
     Tree,
@@ -312,7 +313,10 @@ class StoreConformance(LedgerConformance):
     def test_links(self, store: Store) -> None:
         svc = _agency(store)
         svc.accounts.create_master("Client", account_id="client", by=SYSTEM)
-        link = svc.accounts.link_client("agencydemo", "client", "Acme", by=SYSTEM)
+        _, token = svc.links.request("agencydemo", "Acme", client_id="client", by=SYSTEM)
+        link = svc.links.accept(token, by=SYSTEM)
+        assert link.access_role == "agency_manager"
+        assert link.request_id is not None
         with store.unit_of_work() as uow:
             assert uow.links.for_client(AccountId("client")) == link
             assert uow.links.for_agency(AccountId("agencydemo")) == [link]
@@ -923,7 +927,7 @@ class StoreConformance(LedgerConformance):
             pytest.param(lambda s: s.accounts.resume("agency1", by=SYSTEM), id="active-to-active"),
             pytest.param(lambda s: s.accounts.detach("agencydemo", by=SYSTEM), id="detach-master"),
             pytest.param(
-                lambda s: s.accounts.link_client("agencydemo", "agency1", "x", by=SYSTEM),
+                lambda s: s.links.request("agencydemo", "x", client_id="agency1", by=SYSTEM),
                 id="link-sub",
             ),
             pytest.param(
@@ -1079,6 +1083,17 @@ def _samples() -> dict[str, Any]:
         ),
         "prerequisites": Prerequisites("agencydemo", {"spf_verified"}),
         "status_history": StatusHistory("agency1").with_change(T0, AccountStatus.PAUSED),
+        "link_requests": LinkRequest(
+            "lr1",
+            "agencydemo",
+            "client",
+            "Acme",
+            "agency_manager",
+            "u_owner",
+            "ab" * 32,
+            T0,
+            T0 + timedelta(days=7),
+        ),
         "invoiced_accounts": InvoicedAccount(BillingPeriod(2026, 1), "agency1", "agencydemo"),
         "late_periods": LatePeriod("agencydemo", BillingPeriod(2026, 1)),
         "resources": _resource("tpl_a", "agencydemo"),

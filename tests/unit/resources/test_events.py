@@ -24,7 +24,9 @@ from subacct.domain.events import (
     BillingProfileSet,
     CeilingRemoved,
     CeilingSet,
+    ClientLinkDeclined,
     ClientLinked,
+    ClientLinkRequested,
     ClientUnlinked,
     CreditAllocationSet,
     CreditLow,
@@ -93,6 +95,16 @@ SAMPLES: list[BaseEvent] = [
     AccountMoved(**base(from_parent_id="agencydemo", to_parent_id=None)),
     AccountStatusChanged(**base(from_status=AccountStatus.ACTIVE, to_status=AccountStatus.PAUSED)),
     AccountClosed(**base(from_status=AccountStatus.PAUSED)),
+    ClientLinkRequested(
+        **base(
+            client_id="client",
+            request_id="lr1",
+            alias="Client Co",
+            access_role="agency_manager",
+            expires_at=T0,
+        )
+    ),
+    ClientLinkDeclined(**base(client_id="client", request_id="lr1")),
     ClientLinked(**base(client_id="client", alias="Client Co")),
     ClientUnlinked(**base(client_id="client")),
     UserCreated(**system(user_id="bob", login="bob@example.com")),

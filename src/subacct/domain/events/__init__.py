@@ -35,7 +35,9 @@ from subacct.domain.events.accounts import (
     AccountMoved,
     AccountRenamed,
     AccountStatusChanged,
+    ClientLinkDeclined,
     ClientLinked,
+    ClientLinkRequested,
     ClientUnlinked,
     ImpersonationEnded,
     ImpersonationStarted,
@@ -112,6 +114,8 @@ __all__ = [
     "BillingProfileSet",
     "CeilingRemoved",
     "CeilingSet",
+    "ClientLinkDeclined",
+    "ClientLinkRequested",
     "ClientLinked",
     "ClientUnlinked",
     "CreditAllocationSet",
@@ -171,6 +175,8 @@ DomainEvent: TypeAlias = (
     | AccountMoved
     | AccountStatusChanged
     | AccountClosed
+    | ClientLinkRequested
+    | ClientLinkDeclined
     | ClientLinked
     | ClientUnlinked
     | UserCreated
