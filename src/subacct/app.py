@@ -15,6 +15,7 @@ from subacct.services import (
     Billing,
     Credits,
     Events,
+    Invitations,
     Members,
     Plans,
     Policy,
@@ -38,7 +39,8 @@ class Subacct:
     code):
 
     * ``accounts``: the account tree, its lifecycle, agency links;
-    * ``members``: users and their memberships;
+    * ``members``: users and their memberships, seat limits, ownership;
+    * ``invitations``: invitations by e-mail, accepted with a token;
     * ``policy``: decisions, roles, ceilings, API keys, impersonation;
     * ``billing``: payer profiles, usage, quotas, invoices, commissions;
     * ``plans``: subscriptions and reviewed plan changes;
@@ -57,6 +59,7 @@ class Subacct:
         "billing",
         "credits",
         "events",
+        "invitations",
         "members",
         "plans",
         "policy",
@@ -72,6 +75,7 @@ class Subacct:
     settings: Settings
     accounts: Accounts
     members: Members
+    invitations: Invitations
     policy: Policy
     billing: Billing
     plans: Plans
@@ -93,6 +97,7 @@ class Subacct:
         runner = Runner(store, self.settings)
         self.accounts = Accounts(runner)
         self.members = Members(runner)
+        self.invitations = Invitations(runner)
         self.policy = Policy(runner)
         self.billing = Billing(runner)
         self.plans = Plans(runner)

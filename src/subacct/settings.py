@@ -17,10 +17,11 @@ from typing import Any
 import attrs
 
 from subacct.domain.hierarchy import HierarchyRules
+from subacct.domain.ids import RoleId, check_id
 from subacct.errors import InvalidInput, quoted
 from subacct.money import Money
 from subacct.policy.actions import DEFAULT_CATALOG, ActionCatalog
-from subacct.policy.roles import DEFAULT_ROLES, Role
+from subacct.policy.roles import DEFAULT_ROLES, PARENT_ADMIN_ID, Role
 from subacct.pricing.channels import DEFAULT_CHANNELS, ChannelCatalog
 from subacct.pricing.plan_changes import UpgradePolicy
 from subacct.runtime import SystemClock, UuidIds
@@ -93,6 +94,19 @@ def _hold_ttl(value: object) -> timedelta:
     return value
 
 
+def _invitation_ttl(value: object) -> timedelta:
+    if not isinstance(value, timedelta) or not timedelta(minutes=1) <= value <= timedelta(days=90):
+        raise InvalidInput(
+            "invitation_ttl must be a timedelta from one minute to 90 days",
+            field="invitation_ttl",
+        )
+    return value
+
+
+def _owner_role(value: object) -> RoleId:
+    return RoleId(check_id(value, field="owner_role"))
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """What one application runs with.
@@ -116,7 +130,12 @@ class Settings:
       written at most once per interval per key (5 minutes by default; 0: every use),
       in a record outside the policy data, so a key's use never empties the cache;
     * ``send_hold_ttl``: how long a send's hold (``app.sending.authorize``) stays open
-      before ``app.sending.expire_holds`` gives it back (15 minutes by default).
+      before ``app.sending.expire_holds`` gives it back (15 minutes by default);
+    * ``invitation_ttl``: how long an invitation's token accepts it after it was sent or
+      re-sent (7 days by default; ``app.invitations``);
+    * ``owner_role``: the role that administers a top-level account (``parent_admin`` by
+      default, one of ``roles``): the last member holding it there cannot be removed or
+      demoted, and ``members.transfer_ownership`` hands it over.
     """
 
     clock: Clock = attrs.field(factory=SystemClock, validator=_has("now", "clock"))
@@ -139,8 +158,14 @@ class Settings:
     policy_cache_size: int = attrs.field(default=10_000, converter=_cache_size)
     api_key_use_interval: timedelta = attrs.field(default=timedelta(minutes=5), converter=_interval)
     send_hold_ttl: timedelta = attrs.field(default=timedelta(minutes=15), converter=_hold_ttl)
+    invitation_ttl: timedelta = attrs.field(default=timedelta(days=7), converter=_invitation_ttl)
+    owner_role: RoleId = attrs.field(default=PARENT_ADMIN_ID, converter=_owner_role)
 
     def __attrs_post_init__(self) -> None:
+        if self.owner_role not in {r.id for r in self.roles}:
+            raise InvalidInput(
+                f"owner_role {quoted(self.owner_role)} is not one of the roles", field="owner_role"
+            )
         for role in self.roles:
             unknown = sorted(a for a in role.rights if a not in self.catalog)
             if unknown:

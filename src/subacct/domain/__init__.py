@@ -18,6 +18,15 @@ from subacct.domain.hierarchy import (
     plan_new_sub,
 )
 from subacct.domain.ids import AccountId, RoleId, UserId
+from subacct.domain.invitations import (
+    Invitation,
+    InvitationId,
+    InvitationState,
+    InvitationToken,
+    SeatLimit,
+    SentInvitation,
+    normalize_email,
+)
 from subacct.domain.links import AgencyLink, plan_link, plan_unlink
 from subacct.domain.users import Membership, User, normalize_login
 
@@ -29,13 +38,20 @@ __all__ = [
     "AccountStatus",
     "AgencyLink",
     "HierarchyRules",
+    "Invitation",
+    "InvitationId",
+    "InvitationState",
+    "InvitationToken",
     "Membership",
     "RoleId",
+    "SeatLimit",
+    "SentInvitation",
     "Tree",
     "User",
     "UserId",
     "can_send",
     "new_master",
+    "normalize_email",
     "normalize_login",
     "plan_attach",
     "plan_detach",

@@ -1023,6 +1023,13 @@ def _migrations() -> list[list[str | MigrationStep]]:
         [*tables(11), *USAGE_SLICES_DDL],
         [*tables(12)],
         [*USAGE_REPORT_DDL],
+        # versions 14 to 18: taken by other work in progress (renumbered when merged)
+        [],
+        [],
+        [],
+        [],
+        [],
+        [*tables(19)],
     ]
     return versions
 
@@ -1210,6 +1217,8 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
         "wallet_alerts",
         "wallet_alert_states",
     ),
+    # version 19: invitations by e-mail, their tokens, seat limits
+    19: ("invitations", "invitation_tokens", "seat_limits"),
 }
 """Which migration creates each record collection's table. A collection added later goes
 into a new migration entry (a new version), never into an existing one."""

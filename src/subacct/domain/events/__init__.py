@@ -69,6 +69,14 @@ from subacct.domain.events.credits import (
     CreditsReserved,
     WalletConfigured,
 )
+from subacct.domain.events.invitations import (
+    InvitationAccepted,
+    InvitationResent,
+    InvitationRevoked,
+    InvitationSent,
+    OwnershipTransferred,
+    SeatLimitSet,
+)
 from subacct.domain.events.policy import (
     ApiKeyCreated,
     ApiKeyRevoked,
@@ -125,7 +133,12 @@ __all__ = [
     "ImpersonationEnded",
     "ImpersonationSettingChanged",
     "ImpersonationStarted",
+    "InvitationAccepted",
+    "InvitationResent",
+    "InvitationRevoked",
+    "InvitationSent",
     "InvoiceIssued",
+    "OwnershipTransferred",
     "PlanChangeApproved",
     "PlanChangeCancelled",
     "PlanChangeRejected",
@@ -146,6 +159,7 @@ __all__ = [
     "SendAuthorized",
     "SendCaptured",
     "SendReleased",
+    "SeatLimitSet",
     "ShareRevoked",
     "SubscriptionStarted",
     "TopUpRequested",
@@ -177,6 +191,12 @@ DomainEvent: TypeAlias = (
     | UserInvited
     | RoleChanged
     | UserRemoved
+    | InvitationSent
+    | InvitationResent
+    | InvitationRevoked
+    | InvitationAccepted
+    | SeatLimitSet
+    | OwnershipTransferred
     | ImpersonationStarted
     | ImpersonationEnded
     | RoleDefined
