@@ -2,10 +2,15 @@
 
 * ``create_user`` and ``remove_user``: the system only (signing up and deleting a login
   are the platform's); ``rename_user``: the user themself or the system;
-* ``invite``, ``change_role``, ``remove``: ``users.invite`` / ``users.remove`` in the
-  account, with no escalation (``subacct.policy.plan_invite``: what is granted must be
-  within the grantor's own rights there; nobody changes their own membership); the
-  system is bound only by the role set and the account's lifecycle;
+* ``add`` (formerly ``invite``, still an alias), ``change_role``, ``remove``:
+  ``users.invite`` / ``users.remove`` in the account, with no escalation
+  (``subacct.policy.plan_invite``: what is granted must be within the grantor's own
+  rights there; nobody changes their own membership); the system is bound only by the
+  role set and the account's lifecycle;
+* ``set_seat_limit``: from above (``sub_accounts.manage`` in the parent; the system for a
+  top-level account); ``transfer_ownership``: an owner of the top-level account or the
+  system. The last member holding ``Settings.owner_role`` in a top-level account is not
+  removed, demoted or deleted (``LastAdmin``); a new membership needs a free seat;
 * reads: a user sees themself; ``members_of`` needs ``users.view`` in the account;
   ``find_user_by_login`` is the system's (a login lookup is part of signing in).
 
@@ -19,7 +24,7 @@ stay.
 >>> S = subacct.SYSTEM
 >>> _ = app.accounts.create_master("Agency Demo", account_id="agencydemo", by=S)
 >>> _ = app.members.create_user("owner@agency.test", "Owner", user_id="owner", by=S)
->>> app.members.invite("owner", "agencydemo", "parent_admin", by=S).role
+>>> app.members.add("owner", "agencydemo", "parent_admin", by=S).role
 'parent_admin'
 >>> [m.user_id for m in app.members.members_of("agencydemo", by="owner")]
 ['owner']
@@ -37,11 +42,9 @@ from subacct.domain import (
     normalize_login,
 )
 from subacct.domain import changes as domain_changes
-from subacct.domain.events import OwnershipTransferred, SeatLimitSet
+from subacct.domain.events import SeatLimitSet
 from subacct.errors import (
-    Conflict,
     DuplicateLogin,
-    InvalidInput,
     MembershipNotFound,
     NotFound,
     UserNotFound,
@@ -55,7 +58,6 @@ from subacct.policy import (
     Action,
     System,
     plan_invite,
-    plan_ownership_transfer,
     plan_removal,
     plan_role_change,
 )
@@ -252,61 +254,7 @@ class Members:
         after = None if then_role is None else RoleId(_args.ident(then_role, "then_role"))
 
         def work(unit: Unit) -> Membership:
-            account = unit.uow.accounts.get(AccountId(where))
-            account.require_open()
-            owner = unit.settings.owner_role
-            if account.parent_id is not None:
-                raise Conflict(
-                    f"account {quoted(account.id)} is a sub-account: it is administered "
-                    "from above and has no owner of its own",
-                    account_id=account.id,
-                )
-            if isinstance(unit.actor, System):
-                unit.require(INVITE_USERS, account.id)
-                giver = None if named is None else UserId(named)
-            else:
-                index = unit.policy([account.id], [target])
-                giver = plan_ownership_transfer(index, unit.actor, account.id, owner)
-                if named is not None and named != giver:
-                    raise InvalidInput(
-                        "a user hands over their own ownership", field="from_user_id"
-                    )
-                unit.allowed(INVITE_USERS, account.id)
-            unit.uow.users.get(target)
-            if after is not None:
-                unit.role(after)
-            if giver == target:
-                raise InvalidInput("ownership goes to another user", field="to_user_id")
-            given = None if giver is None else _membership(unit, giver, account.id)
-            if given is not None and given.role != owner:
-                raise Conflict(
-                    f"user {quoted(giver)} does not hold the owner role of {quoted(account.id)}",
-                    account_id=account.id,
-                    user_id=giver,
-                )
-            found = unit.uow.memberships.find(target, account.id)
-            if found is None:
-                _seats.require_seat(unit, account.id)
-                taken = _seats.add_member(unit, Membership(target, account.id, owner, unit.now))
-            elif found.role != owner:
-                taken = _seats.change_role(unit, found, found.with_role(owner))
-            else:
-                taken = found
-            if given is not None and after is None:
-                _seats.remove_member(unit, given)
-            elif given is not None and after != owner:
-                assert after is not None
-                _seats.change_role(unit, given, given.with_role(after))
-            unit.emit(
-                OwnershipTransferred(
-                    **unit.meta().about(account.id),
-                    to_user_id=target,
-                    from_user_id=giver,
-                    role=owner,
-                    then_role=after if given is not None else None,
-                )
-            )
-            return taken
+            return _seats.transfer_ownership(unit, AccountId(where), target, named, after)
 
         return self._runner.command(who, work)
 
