@@ -18,6 +18,7 @@ import pytest
 
 from subacct import SYSTEM, FixedClock, Settings, Subacct
 from subacct.pricing import BillingPeriod, Channel, Dimensions, UsageRecord
+from subacct.storage.sql import record_tables_after
 from subacct.storage.sqlite import MIGRATIONS
 
 from .old_databases import OldDatabase, database, undone
@@ -26,12 +27,13 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 JAN = BillingPeriod(2026, 1)
 
 UNDO_13: Final = [
+    *(f"DROP TABLE {table}" for table in record_tables_after(13)),  # the later versions'
     "DROP INDEX usage_records_totals",
     "CREATE INDEX usage_records_totals ON usage_records"
     "(period, account_id, channel, dimensions, quantity)",
 ]
-"""What takes a database at version 13 back to version 12 (before its version is set
-back)."""
+"""What takes a database at the current version back to version 12 (before its version
+is set back): the tables of the later versions dropped, the index of version 13 undone."""
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
