@@ -15,6 +15,7 @@ from subacct.services import (
     Billing,
     Credits,
     Events,
+    Invitations,
     Links,
     Members,
     Plans,
@@ -40,7 +41,8 @@ class Subacct:
 
     * ``accounts``: the account tree and its lifecycle;
     * ``links``: agency links to client accounts, by the client's consent (seed 002);
-    * ``members``: users and their memberships;
+    * ``members``: users and their memberships, seat limits, ownership;
+    * ``invitations``: invitations by e-mail, accepted with a token;
     * ``policy``: decisions, roles, ceilings, API keys, impersonation;
     * ``billing``: payer profiles, usage, quotas, invoices, commissions;
     * ``plans``: subscriptions and reviewed plan changes;
@@ -59,6 +61,7 @@ class Subacct:
         "billing",
         "credits",
         "events",
+        "invitations",
         "links",
         "members",
         "plans",
@@ -76,6 +79,7 @@ class Subacct:
     accounts: Accounts
     links: Links
     members: Members
+    invitations: Invitations
     policy: Policy
     billing: Billing
     plans: Plans
@@ -98,6 +102,7 @@ class Subacct:
         self.accounts = Accounts(runner)
         self.links = Links(runner)
         self.members = Members(runner)
+        self.invitations = Invitations(runner)
         self.policy = Policy(runner)
         self.billing = Billing(runner)
         self.plans = Plans(runner)

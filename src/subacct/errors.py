@@ -51,6 +51,14 @@ __all__ = [
     "InvalidInput",
     "InvalidPricing",
     "InvalidQuantity",
+    "InvitationExpired",
+    "InvitationNotFound",
+    "InvitationPending",
+    "InvitationRefused",
+    "InvitationRevoked",
+    "InvitationTokenReplaced",
+    "InvitationUsed",
+    "LastAdmin",
     "LifecycleError",
     "LinkClientAmbiguous",
     "LinkClientNotFound",
@@ -82,6 +90,7 @@ __all__ = [
     "RoleNotFound",
     "SECRET_PATTERN",
     "SchemaError",
+    "SeatLimitReached",
     "SelfRoleChangeRefused",
     "ShareNotFound",
     "SharingError",
@@ -568,6 +577,66 @@ class PrerequisitesMissing(PlanChangeError):
     """An upgrade cannot be approved before its prerequisites (e.g. SPF, DKIM) are met."""
 
     code = "prerequisites_missing"
+
+
+# -- invitations, seats and ownership (subacct.domain.invitations, .ownership) ---------------
+
+
+class InvitationNotFound(NotFound):
+    """No invitation has this id, or none has this token (the token is never echoed)."""
+
+    code = "invitation_not_found"
+
+
+class InvitationRefused(Conflict):
+    """The invitation cannot be used (or changed) now: the family of the refusals below."""
+
+    code = "invitation_refused"
+
+
+class InvitationExpired(InvitationRefused):
+    """The invitation's time ran out (``Settings.invitation_ttl``); re-send it for a new
+    token."""
+
+    code = "invitation_expired"
+
+
+class InvitationUsed(InvitationRefused):
+    """The invitation was accepted already: its token works once."""
+
+    code = "invitation_used"
+
+
+class InvitationRevoked(InvitationRefused):
+    """The invitation was revoked."""
+
+    code = "invitation_revoked"
+
+
+class InvitationTokenReplaced(InvitationRefused):
+    """The invitation was re-sent: only the newest token accepts it."""
+
+    code = "invitation_token_replaced"
+
+
+class InvitationPending(Conflict):
+    """An open invitation for this e-mail to this account exists already (re-send it)."""
+
+    code = "invitation_pending"
+
+
+class SeatLimitReached(Conflict):
+    """The account's seats (``members.set_seat_limit``) are all taken: members plus open
+    invitations. ``details`` name ``account_id`` and ``limit``."""
+
+    code = "seat_limit_reached"
+
+
+class LastAdmin(Conflict):
+    """The change would leave a top-level account (a master or a linked client) without an
+    administrator (``Settings.owner_role``): transfer ownership first."""
+
+    code = "last_admin"
 
 
 # -- permission policy refusals (subacct.policy) ---------------------------------------------

@@ -21,7 +21,7 @@ from subacct.domain.ids import RoleId, check_id
 from subacct.errors import InvalidInput, quoted
 from subacct.money import Money
 from subacct.policy.actions import DEFAULT_CATALOG, ActionCatalog
-from subacct.policy.roles import AGENCY_MANAGER_ID, DEFAULT_ROLES, Role
+from subacct.policy.roles import AGENCY_MANAGER_ID, DEFAULT_ROLES, PARENT_ADMIN_ID, Role
 from subacct.pricing.channels import DEFAULT_CHANNELS, ChannelCatalog
 from subacct.pricing.plan_changes import UpgradePolicy
 from subacct.runtime import SystemClock, UuidIds
@@ -106,6 +106,19 @@ def _role_id(value: object) -> RoleId:
     return RoleId(check_id(value, field="agency_access_role"))
 
 
+def _invitation_ttl(value: object) -> timedelta:
+    if not isinstance(value, timedelta) or not timedelta(minutes=1) <= value <= timedelta(days=90):
+        raise InvalidInput(
+            "invitation_ttl must be a timedelta from one minute to 90 days",
+            field="invitation_ttl",
+        )
+    return value
+
+
+def _owner_role(value: object) -> RoleId:
+    return RoleId(check_id(value, field="owner_role"))
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """What one application runs with.
@@ -137,6 +150,11 @@ class Settings:
     * ``impersonation_ttl``: how long an impersonation session grants anything after it
       starts (1 hour by default); an expired session is refused as
       ``impersonation_expired``.
+    * ``invitation_ttl``: how long an invitation's token accepts it after it was sent or
+      re-sent (7 days by default; ``app.invitations``);
+    * ``owner_role``: the role that administers a top-level account (``parent_admin`` by
+      default, one of ``roles``): the last member holding it there cannot be removed or
+      demoted, and ``members.transfer_ownership`` hands it over.
     """
 
     clock: Clock = attrs.field(factory=SystemClock, validator=_has("now", "clock"))
@@ -164,8 +182,14 @@ class Settings:
     impersonation_ttl: timedelta = attrs.field(
         default=timedelta(hours=1), converter=_impersonation_ttl
     )
+    invitation_ttl: timedelta = attrs.field(default=timedelta(days=7), converter=_invitation_ttl)
+    owner_role: RoleId = attrs.field(default=PARENT_ADMIN_ID, converter=_owner_role)
 
     def __attrs_post_init__(self) -> None:
+        if self.owner_role not in {r.id for r in self.roles}:
+            raise InvalidInput(
+                f"owner_role {quoted(self.owner_role)} is not one of the roles", field="owner_role"
+            )
         for role in self.roles:
             unknown = sorted(a for a in role.rights if a not in self.catalog)
             if unknown:

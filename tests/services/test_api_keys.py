@@ -138,6 +138,7 @@ def test_a_move_that_takes_the_creator_away_revokes_the_personal_key(app: Subacc
 def test_deleting_the_user_revokes_every_personal_key_they_made(app: Subacct) -> None:
     here, _ = app.policy.create_api_key("agency1", "CRM", [Grant(SEND_MESSAGES)], by="owner")
     there, _ = app.policy.create_api_key("agency2", "Ops", [Grant(SEND_MESSAGES)], by="owner")
+    app.members.add("new", "agencydemo", "parent_admin", by=SYSTEM)  # not the last admin
     app.members.remove_user("owner", by=SYSTEM)
     assert {e.api_key_id for e in _events(app.store, "api_key_revoked")} == {here.id, there.id}  # type: ignore[attr-defined]
     for key in (here, there):
@@ -156,6 +157,7 @@ def test_a_membership_that_still_reaches_the_account_keeps_the_key(app: Subacct)
     app.members.remove("owner", "agency2", by=SYSTEM)
     assert _stored(app.store, key.id).revoked_at is None
     assert app.policy.check(SEND_MESSAGES, "agency1", by=key).allowed
+    app.members.add("new", "agencydemo", "parent_admin", by=SYSTEM)  # not the last admin
     app.members.remove("owner", "agencydemo", by=SYSTEM)
     assert _stored(app.store, key.id).revoked_at == T0
 

@@ -100,6 +100,10 @@ GOOD: dict[str, list[Any]] = {
     "alias": ["Alias"],
     "login": ["z@x.test"],
     "user_id": ["new", "sam"],
+    "to_user_id": ["new"],
+    "email": ["z@x.test"],
+    "token": ["inv_unknown"],
+    "invitation_id": ["inv9"],
     "role": ["basic_user"],
     "as_role": ["sub_admin"],
     "key_id": ["k1"],
@@ -141,7 +145,6 @@ GOOD: dict[str, list[Any]] = {
     "allowed": [False],
     "reason": ["no"],
     "secret": ["sk_unknown"],
-    "token": ["lt_unknown"],
     "access_role": ["agency_manager"],
     "seq": [0],
     "since": [0],
@@ -158,6 +161,8 @@ GOOD: dict[str, list[Any]] = {
 OVERRIDES: dict[str, dict[str, list[Any]]] = {
     "policy.define_role": {"role": [Role("clerk", "Clerk", [Grant(VIEW_BILLING)])]},
     "policy.create_api_key": {"kind": [ApiKeyKind.PERSONAL, ApiKeyKind.ACCOUNT]},
+    "links.accept": {"token": ["lt_unknown"]},
+    "links.decline": {"token": ["lt_unknown"]},
 }
 
 

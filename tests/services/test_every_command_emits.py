@@ -51,8 +51,9 @@ from .conftest import event_log, make_app
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 JAN = BillingPeriod(2026, 1)
-SUB_APIS = ("accounts", "links", "members", "policy", "billing", "plans", "sharing", "credits",
-            "sending", "thresholds", "reports", "events", "audit")  # fmt: skip
+SUB_APIS = ("accounts", "links", "members", "invitations", "policy", "billing", "plans",
+            "sharing", "credits", "sending", "thresholds", "reports", "events",
+            "audit")  # fmt: skip
 LADDER = PlanLadder(
     [Plan("2,500", 2500, Money(15, "USD")), Plan("18,000", 18000, Money(90, "USD"))]
 )
@@ -127,6 +128,21 @@ CALLS: dict[str, Callable[[Subacct], object]] = {
     "members.rename_user": lambda a: a.members.rename_user("sam", "Samuel", by="sam"),
     "members.remove_user": lambda a: a.members.remove_user("new", by=S),
     "members.invite": lambda a: a.members.invite("new", "s1", "basic_user", by="sam"),
+    "members.add": lambda a: a.members.add("new", "s1", "basic_user", by="sam"),
+    "members.set_seat_limit": lambda a: a.members.set_seat_limit("s1", 5, by="owner"),
+    "members.transfer_ownership": lambda a: a.members.transfer_ownership(
+        "m", "new", by="owner", then_role="advanced_user"
+    ),
+    "invitations.invite": lambda a: a.invitations.invite("z@x.test", "s1", "basic_user", by="sam"),
+    "invitations.resend": lambda a: a.invitations.resend(
+        a.invitations.invite("z@x.test", "s1", "basic_user", by=S).invitation.id, by="sam"
+    ),
+    "invitations.revoke": lambda a: a.invitations.revoke(
+        a.invitations.invite("z@x.test", "s1", "basic_user", by=S).invitation.id, by="sam"
+    ),
+    "invitations.accept": lambda a: a.invitations.accept(
+        a.invitations.invite("z@x.test", "s1", "basic_user", by=S).token, by="new"
+    ),
     "members.change_role": lambda a: a.members.change_role(
         "sam", "s1", "advanced_user", by="owner"
     ),

@@ -80,6 +80,8 @@ def test_a_removed_membership_and_a_new_one_are_seen_at_once_in_the_other_app(
 ) -> None:
     here, there = two_apps
     _tree(here)
+    here.members.create_user("p@x.test", "P", user_id="p", by=SYSTEM)
+    here.members.add("p", "m", "parent_admin", by=SYSTEM)  # o is not the last admin
     assert there.policy.check(VIEW_BILLING, "s", by="o").allowed
     here.members.remove("o", "m", by=SYSTEM)
     assert not there.policy.check(VIEW_BILLING, "s", by="o").allowed

@@ -18,6 +18,15 @@ from subacct.domain.hierarchy import (
     plan_new_sub,
 )
 from subacct.domain.ids import AccountId, RoleId, UserId
+from subacct.domain.invitations import (
+    Invitation,
+    InvitationId,
+    InvitationState,
+    InvitationToken,
+    SeatLimit,
+    SentInvitation,
+    normalize_email,
+)
 from subacct.domain.links import (
     AgencyLink,
     LinkRequest,
@@ -42,13 +51,20 @@ __all__ = [
     "LinkRequest",
     "LinkRequestId",
     "LinkRequestStatus",
+    "Invitation",
+    "InvitationId",
+    "InvitationState",
+    "InvitationToken",
     "Membership",
     "RoleId",
+    "SeatLimit",
+    "SentInvitation",
     "Tree",
     "User",
     "UserId",
     "can_send",
     "new_master",
+    "normalize_email",
     "normalize_login",
     "plan_acceptance",
     "plan_attach",

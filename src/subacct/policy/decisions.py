@@ -100,6 +100,7 @@ class Reason(enum.Enum):
     PRINCIPAL_CANNOT_GRANT = "principal_cannot_grant"
     NOT_A_DIRECT_MEMBER = "not_a_direct_member"
     PLATFORM_ONLY = "platform_only"
+    NOT_AN_OWNER = "not_an_owner"
 
 
 _EXPLAIN: Final[Mapping[Reason, str]] = MappingProxyType(
@@ -142,6 +143,7 @@ _EXPLAIN: Final[Mapping[Reason, str]] = MappingProxyType(
         Reason.PRINCIPAL_CANNOT_GRANT: "this kind of principal cannot do this",
         Reason.NOT_A_DIRECT_MEMBER: "only a direct member of the account can change this",
         Reason.PLATFORM_ONLY: "only the host platform can do this",
+        Reason.NOT_AN_OWNER: "only a member holding the account's owner role hands it over",
     }
 )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Final
 
+from subacct.domain.invitations import Invitation, InvitationToken, SeatLimit
 from subacct.domain.lifecycle import StatusHistory
 from subacct.domain.links import LinkRequest
 from subacct.domain.resources import Resource, Share
@@ -41,6 +42,8 @@ from subacct.storage.records import Collection
 
 __all__ = [
     "BILLING_PROFILES",
+    "INVITATIONS",
+    "INVITATION_TOKENS",
     "INVOICED_ACCOUNTS",
     "INVOICES",
     "LATE_PERIODS",
@@ -68,6 +71,7 @@ __all__ = [
     "IMPERSONATION_SETTINGS",
     "RESOURCES",
     "ROLES",
+    "SEAT_LIMITS",
     "SHARES",
     "STATUS_HISTORY",
 ]
@@ -207,6 +211,18 @@ LINK_REQUESTS: Final = Collection(
 """Agency link requests (schema version 18): the token is stored as its SHA-256 digest,
 found by it when the client presents the token. Not policy data: the link is."""
 
+# -- invitations and seats (schema version 19) --------------------------------------------
+INVITATIONS: Final = Collection(
+    "invitations", Invitation, ("id",), indexes=("account_id",), versioned=True
+)
+"""Invitations by e-mail (versioned: two acceptances of one never both win)."""
+INVITATION_TOKENS: Final = Collection(
+    "invitation_tokens", InvitationToken, ("token_hash",), label="invitation token"
+)
+"""The hash of every token an invitation was given (its newest is on the invitation)."""
+SEAT_LIMITS: Final = Collection("seat_limits", SeatLimit, ("account_id",))
+"""Each account's seat limit, if it has one."""
+
 # -- sharing -----------------------------------------------------------------------------
 RESOURCES: Final = Collection("resources", Resource, ("id",), indexes=("owner_id",), versioned=True)
 SHARES: Final = Collection("shares", Share, ("id",), indexes=("owner_id", "resource_id"))
@@ -258,6 +274,9 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             QUOTA_THRESHOLDS_REACHED,
             WALLET_ALERTS,
             WALLET_ALERT_STATES,
+            INVITATIONS,
+            INVITATION_TOKENS,
+            SEAT_LIMITS,
         )
     }
 )

@@ -1042,6 +1042,7 @@ def _migrations() -> list[list[str | MigrationStep]]:
         [],  # version 16: nothing (a number held for a change that needed none)
         [],  # version 17: reserved for credit grants (being merged)
         [*LINKS_18_DDL, *tables(18)],
+        [*tables(19)],
     ]
     return versions
 
@@ -1241,6 +1242,8 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
     15: ("late_periods",),
     # version 18: agency link requests (their tokens stored hashed)
     18: ("link_requests",),
+    # version 19: invitations by e-mail, their tokens, seat limits
+    19: ("invitations", "invitation_tokens", "seat_limits"),
 }
 """Which migration creates each record collection's table. A collection added later goes
 into a new migration entry (a new version), never into an existing one."""

@@ -873,6 +873,7 @@ class StoreConformance(LedgerConformance):
         svc = _agency(store)
         before = svc.accounts.tree(by=SYSTEM)
         svc.members.remove("u_ann", "agency1", by=SYSTEM)
+        svc.members.add("u_ann", "agencydemo", "parent_admin", by=SYSTEM)  # owner: not the last
         gone = svc.members.remove_user("u_owner", by=SYSTEM)
         assert [m.account_id for m in gone] == ["agencydemo"]
         assert list(svc.accounts.tree(by=SYSTEM)) == list(before)
@@ -1006,6 +1007,7 @@ def _resource(resource_id: str, owner: str) -> Resource:
 
 
 def _samples() -> dict[str, Any]:
+    from subacct.domain.invitations import Invitation, InvitationToken, SeatLimit
     from subacct.domain.lifecycle import StatusHistory
     from subacct.money import Money
     from subacct.policy import (
@@ -1130,6 +1132,11 @@ def _samples() -> dict[str, Any]:
             auto_top_up=AutoTopUp(Money("5", "EUR"), Money("50", "EUR")),
         ),
         "wallet_alert_states": WalletAlertState("agency1", "EUR", low_below=Decimal("10")),
+        "invitations": Invitation(
+            "inv1", "agency1", "ann@example.com", "basic_user", "u_owner", T0, T0, "a" * 64
+        ),
+        "invitation_tokens": InvitationToken("a" * 64, "inv1"),
+        "seat_limits": SeatLimit("agency1", 5),
     }
 
 

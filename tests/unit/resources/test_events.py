@@ -38,7 +38,12 @@ from subacct.domain.events import (
     ImpersonationEnded,
     ImpersonationSettingChanged,
     ImpersonationStarted,
+    InvitationAccepted,
+    InvitationResent,
+    InvitationRevoked,
+    InvitationSent,
     InvoiceIssued,
+    OwnershipTransferred,
     PlanChangeApproved,
     PlanChangeCancelled,
     PlanChangeRejected,
@@ -56,6 +61,7 @@ from subacct.domain.events import (
     ResourceUpdated,
     RoleChanged,
     RoleDefined,
+    SeatLimitSet,
     SendAuthorized,
     SendCaptured,
     SendReleased,
@@ -111,6 +117,18 @@ SAMPLES: list[BaseEvent] = [
     UserRenamed(**system(user_id="bob", display_name="Bob")),
     UserDeleted(**system(user_id="bob", removed_from=["agency2", "agency1"])),
     UserInvited(**base(user_id="bob", role="basic_user")),
+    InvitationSent(
+        **base(invitation_id="inv1", email="ann@example.com", role="basic_user", expires_at=T0)
+    ),
+    InvitationResent(**base(invitation_id="inv1", email="ann@example.com", expires_at=T0, sends=2)),
+    InvitationRevoked(**base(invitation_id="inv1")),
+    InvitationAccepted(
+        **base(invitation_id="inv1", user_id="ann", role="basic_user", new_user=True)
+    ),
+    SeatLimitSet(**base(limit=None)),
+    OwnershipTransferred(
+        **base(to_user_id="ann", from_user_id="owner", role="parent_admin", then_role=None)
+    ),
     RoleChanged(**base(user_id="bob", from_role="basic_user", to_role="advanced_user")),
     UserRemoved(**base(user_id="bob", role="advanced_user")),
     ImpersonationStarted(**base(session_id="imp1", as_role="sub_admin")),

@@ -72,6 +72,14 @@ from subacct.domain.events.credits import (
     CreditsReserved,
     WalletConfigured,
 )
+from subacct.domain.events.invitations import (
+    InvitationAccepted,
+    InvitationResent,
+    InvitationRevoked,
+    InvitationSent,
+    OwnershipTransferred,
+    SeatLimitSet,
+)
 from subacct.domain.events.policy import (
     ApiKeyCreated,
     ApiKeyRevoked,
@@ -131,7 +139,12 @@ __all__ = [
     "ImpersonationSettingChanged",
     "ImpersonationStarted",
     "AdjustmentBilled",
+    "InvitationAccepted",
+    "InvitationResent",
+    "InvitationRevoked",
+    "InvitationSent",
     "InvoiceIssued",
+    "OwnershipTransferred",
     "PlanChangeApproved",
     "PlanChangeCancelled",
     "PlanChangeRejected",
@@ -152,6 +165,7 @@ __all__ = [
     "SendAuthorized",
     "SendCaptured",
     "SendReleased",
+    "SeatLimitSet",
     "ShareRevoked",
     "SubscriptionStarted",
     "TopUpRequested",
@@ -185,6 +199,12 @@ DomainEvent: TypeAlias = (
     | UserInvited
     | RoleChanged
     | UserRemoved
+    | InvitationSent
+    | InvitationResent
+    | InvitationRevoked
+    | InvitationAccepted
+    | SeatLimitSet
+    | OwnershipTransferred
     | ImpersonationStarted
     | ImpersonationEnded
     | RoleDefined
