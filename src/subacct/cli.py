@@ -98,7 +98,7 @@ def build_demo(app: Subacct) -> None:
             app.accounts.create_sub(parent, name, account_id=account_id, by=SYSTEM)
     for user_id, login, display, account_id, role in DEMO_USERS:
         app.members.create_user(login, display, user_id=user_id, by=SYSTEM)
-        app.members.invite(user_id, account_id, role, by=SYSTEM)
+        app.members.add(user_id, account_id, role, by=SYSTEM)
 
 
 DEMO_CHECKS: list[tuple[str, Action, str]] = [

@@ -32,13 +32,10 @@ def old(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OldDatabase]
 
 def test_a_version_13_database_gets_invitations_and_keeps_its_accounts(old: OldDatabase) -> None:
     assert old.version() == 13
-    assert record_tables_after(13) == [
-        "rec_invitations",
-        "rec_invitation_tokens",
-        "rec_seat_limits",
-    ]
+    later = {"rec_invitations", "rec_invitation_tokens", "rec_seat_limits"}
+    assert later <= set(record_tables_after(13))
     store = old.open()
-    assert old.version() == len(MIGRATIONS) == 19
+    assert old.version() == len(MIGRATIONS)
     app = Subacct(store)
     assert app.accounts.get("m", by=SYSTEM).name == "Team X"
     app.members.set_seat_limit("m", 2, by=SYSTEM)

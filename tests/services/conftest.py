@@ -63,7 +63,7 @@ def seed_agency(app: Subacct) -> Subacct:
         ("yara", "agency2", "advanced_user"),
     ]:
         app.members.create_user(f"{user}@example.test", user.title(), user_id=user, by=SYSTEM)
-        app.members.invite(user, account, role, by=SYSTEM)
+        app.members.add(user, account, role, by=SYSTEM)
     app.members.create_user("new@example.test", "Newcomer", user_id="new", by=SYSTEM)
     return app
 
@@ -95,7 +95,7 @@ def seed_agency_with_roles(app: Subacct) -> Subacct:
         ("cleo", "client", "parent_admin"),
     ]:
         app.members.create_user(f"{user}@example.test", user.title(), user_id=user, by=SYSTEM)
-        app.members.invite(user, account, role, by=SYSTEM)
+        app.members.add(user, account, role, by=SYSTEM)
     return app
 
 

@@ -100,7 +100,7 @@ def test_moving_where_it_is_changes_nothing(app: Subacct) -> None:
 def test_agency_links_need_both_sides(app: Subacct) -> None:
     app.accounts.create_master("Client Co", account_id="client", by=SYSTEM)
     app.members.create_user("cleo@client.test", "Cleo", user_id="cleo", by=SYSTEM)
-    app.members.invite("cleo", "client", "parent_admin", by=SYSTEM)
+    app.members.add("cleo", "client", "parent_admin", by=SYSTEM)
     _, token = app.links.request("agencydemo", "Client", login="cleo@client.test", by="owner")
     with pytest.raises(ActionDenied):  # the agency cannot accept for the client
         app.links.accept(token, by="owner")

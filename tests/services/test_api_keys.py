@@ -151,8 +151,8 @@ def test_a_membership_that_still_reaches_the_account_keeps_the_key(app: Subacct)
     made a key in agency1 through their master membership; a membership of theirs in
     agency1 itself can go, and one in another account too, without revoking it."""
     key, _ = app.policy.create_api_key("agency1", "CRM", [Grant(SEND_MESSAGES)], by="owner")
-    app.members.invite("owner", "agency1", "basic_user", by=SYSTEM)
-    app.members.invite("owner", "agency2", "basic_user", by=SYSTEM)
+    app.members.add("owner", "agency1", "basic_user", by=SYSTEM)
+    app.members.add("owner", "agency2", "basic_user", by=SYSTEM)
     app.members.remove("owner", "agency1", by=SYSTEM)
     app.members.remove("owner", "agency2", by=SYSTEM)
     assert _stored(app.store, key.id).revoked_at is None
@@ -188,7 +188,7 @@ def test_an_account_key_needs_the_right_to_manage_account_keys(app: Subacct) -> 
         Role("key_clerk", "Key clerk", [Grant(SEND_MESSAGES), Grant(MANAGE_API_KEYS)]), by=SYSTEM
     )
     app.members.create_user("kc@example.test", "KC", user_id="kc", by=SYSTEM)
-    app.members.invite("kc", "agency1", "key_clerk", by=SYSTEM)
+    app.members.add("kc", "agency1", "key_clerk", by=SYSTEM)
     personal, _ = app.policy.create_api_key("agency1", "mine", [Grant(SEND_MESSAGES)], by="kc")
     err = refused(
         app.store,

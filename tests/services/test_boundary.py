@@ -102,7 +102,7 @@ GOOD: dict[str, list[Any]] = {
     "user_id": ["new", "sam"],
     "to_user_id": ["new"],
     "email": ["z@x.test"],
-    "token": ["inv_unknown"],
+    "token": ["inv_" + "u" * 43],
     "invitation_id": ["inv9"],
     "role": ["basic_user"],
     "as_role": ["sub_admin"],
@@ -161,8 +161,8 @@ GOOD: dict[str, list[Any]] = {
 OVERRIDES: dict[str, dict[str, list[Any]]] = {
     "policy.define_role": {"role": [Role("clerk", "Clerk", [Grant(VIEW_BILLING)])]},
     "policy.create_api_key": {"kind": [ApiKeyKind.PERSONAL, ApiKeyKind.ACCOUNT]},
-    "links.accept": {"token": ["lt_unknown"]},
-    "links.decline": {"token": ["lt_unknown"]},
+    "links.accept": {"token": ["lt_" + "u" * 43]},
+    "links.decline": {"token": ["lt_" + "u" * 43]},
 }
 
 

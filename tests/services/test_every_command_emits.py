@@ -74,7 +74,7 @@ def world() -> Subacct:
     app.accounts.create_master("Client", account_id="client", by=S)
     for user, account, role in [("owner", "m", "parent_admin"), ("sam", "s1", "sub_admin")]:
         app.members.create_user(f"{user}@x.test", user.title(), user_id=user, by=S)
-        app.members.invite(user, account, role, by=S)
+        app.members.add(user, account, role, by=S)
     app.members.create_user("new@x.test", "New", user_id="new", by=S)
     app.billing.set_profile("m", LADDER, by=S)
     app.billing.set_profile("client", LADDER, by=S)
@@ -127,7 +127,6 @@ CALLS: dict[str, Callable[[Subacct], object]] = {
     "members.create_user": lambda a: a.members.create_user("z@x.test", "Z", by=S),
     "members.rename_user": lambda a: a.members.rename_user("sam", "Samuel", by="sam"),
     "members.remove_user": lambda a: a.members.remove_user("new", by=S),
-    "members.invite": lambda a: a.members.invite("new", "s1", "basic_user", by="sam"),
     "members.add": lambda a: a.members.add("new", "s1", "basic_user", by="sam"),
     "members.set_seat_limit": lambda a: a.members.set_seat_limit("s1", 5, by="owner"),
     "members.transfer_ownership": lambda a: a.members.transfer_ownership(

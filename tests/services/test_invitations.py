@@ -122,7 +122,7 @@ def test_every_unusable_token_has_its_own_code_and_changes_nothing(app, store, c
     def accept(token: str):  # type: ignore[no-untyped-def]
         return lambda: app.invitations.accept(token, display_name="X", by=S)
 
-    refused(store, InvitationNotFound, accept("inv_not-a-token"))
+    refused(store, InvitationNotFound, accept("inv_" + "n" * 43))
     used = app.invitations.invite("u@example.test", "agency1", "basic_user", by="sam")
     app.invitations.accept(used.token, display_name="U", by=S)
     assert refused(store, InvitationUsed, accept(used.token)).code == "invitation_used"

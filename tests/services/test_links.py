@@ -53,7 +53,7 @@ def world(store: Store, clock: FixedClock | None = None) -> Subacct:
         ("cleo", "client", "parent_admin"),
     ]:
         app.members.create_user(f"{user}@{account}.test", user.title(), user_id=user, by=S)
-        app.members.invite(user, account, role, by=S)
+        app.members.add(user, account, role, by=S)
     return app
 
 
@@ -159,7 +159,7 @@ def test_the_login_must_name_one_standalone_account_it_administers(app: Subacct)
     with pytest.raises(LinkClientNotFound):  # Bob administers nothing
         app.links.request("agency", "C", login="bob@agency.test", by="ann")
     app.accounts.create_master("Client 2", account_id="client2", by=S)
-    app.members.invite("cleo", "client2", "parent_admin", by=S)
+    app.members.add("cleo", "client2", "parent_admin", by=S)
     with pytest.raises(LinkClientAmbiguous):
         app.links.request("agency", "C", login="cleo@client.test", by="ann")
     request, _ = app.links.request(
@@ -221,7 +221,7 @@ def test_impersonation_sessions_expire_and_record_a_reason(store: Store) -> None
     app.accounts.create_master("M", account_id="m", by=S)
     app.accounts.create_sub("m", "S1", account_id="s1", by=S)
     app.members.create_user("o@m.test", "O", user_id="owner", by=S)
-    app.members.invite("owner", "m", "parent_admin", by=S)
+    app.members.add("owner", "m", "parent_admin", by=S)
     with pytest.raises(InvalidInput):
         app.policy.start_impersonation("s1", by="owner", reason="  ")
     session = app.policy.start_impersonation("s1", by="owner", reason="ticket 42")

@@ -83,17 +83,17 @@ def test_require_audits_the_decision_both_ways(app: Subacct) -> None:
 ESCALATIONS: list[tuple[str, Callable[[Subacct], object], type[Exception]]] = [
     (
         "grant-above-own",
-        lambda a: a.members.invite("new", "agency1", "parent_admin", by="sam"),
+        lambda a: a.members.add("new", "agency1", "parent_admin", by="sam"),
         EscalationRefused,
     ),
     (
         "invite-into-sibling",
-        lambda a: a.members.invite("new", "agency2", "basic_user", by="sam"),
+        lambda a: a.members.add("new", "agency2", "basic_user", by="sam"),
         ActionDenied,
     ),
     (
         "invite-into-master",
-        lambda a: a.members.invite("new", "agencydemo", "basic_user", by="sam"),
+        lambda a: a.members.add("new", "agencydemo", "basic_user", by="sam"),
         ActionDenied,
     ),
     (
@@ -103,7 +103,7 @@ ESCALATIONS: list[tuple[str, Callable[[Subacct], object], type[Exception]]] = [
     ),
     (
         "basic-invites",
-        lambda a: a.members.invite("new", "agency1", "basic_user", by="bob"),
+        lambda a: a.members.add("new", "agency1", "basic_user", by="bob"),
         ActionDenied,
     ),
     (
@@ -161,12 +161,12 @@ def test_escalations_are_refused_and_write_only_the_denial(
 def test_unknown_role_is_not_found_and_writes_nothing(app: Subacct) -> None:
     audits = audit_log(app.store)
     with pytest.raises(RoleNotFound):
-        app.members.invite("new", "agency1", "wizard", by="owner")
+        app.members.add("new", "agency1", "wizard", by="owner")
     assert audit_log(app.store) == audits
 
 
 def test_allowed_grants_write_the_change_an_event_and_an_audit_record(app: Subacct) -> None:
-    membership = app.members.invite("new", "agency1", "basic_user", by="sam")
+    membership = app.members.add("new", "agency1", "basic_user", by="sam")
     assert membership.role == "basic_user"
     changed = app.members.change_role("new", "agency1", "advanced_user", by="owner")
     assert changed.version == 2
@@ -246,7 +246,7 @@ def test_only_the_impersonator_or_an_admin_above_ends_a_session(app: Subacct) ->
         with pytest.raises(ImpersonationRefused):
             app.policy.end_impersonation(session.id, by=intruder)
     app.members.create_user("boss@example.test", "Boss", user_id="boss", by=SYSTEM)
-    app.members.invite("boss", "agencydemo", "parent_admin", by=SYSTEM)
+    app.members.add("boss", "agencydemo", "parent_admin", by=SYSTEM)
     ended = app.policy.end_impersonation(session.id, by="boss")  # an administrator above
     last = event_log(app.store)[-1]
     assert (last.actor, last.real_user_id) == ("boss", "owner")  # type: ignore[attr-defined]
@@ -292,7 +292,7 @@ def test_ceiling_narrows_every_role_below_it(app: Subacct) -> None:
 def test_custom_roles_are_data(app: Subacct) -> None:
     clerk = Role("billing_clerk", "Billing clerk", (Grant(VIEW_BILLING),))
     app.policy.define_role(clerk, by=SYSTEM)
-    app.members.invite("new", "agency2", "billing_clerk", by=SYSTEM)
+    app.members.add("new", "agency2", "billing_clerk", by=SYSTEM)
     assert app.policy.check(VIEW_BILLING, "agency2", by="new").allowed
     assert not app.policy.check(SEND_MESSAGES, "agency2", by="new").allowed
     assert "billing_clerk" in [r.id for r in app.policy.roles(by="new")]

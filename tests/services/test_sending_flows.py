@@ -91,7 +91,7 @@ def jangomail(store: Store) -> tuple[Subacct, FixedClock]:
     app = make_app(store, clock=clock)
     app.accounts.create_master("Acme", account_id="acme", by=SYSTEM)
     app.members.create_user("ann@acme.test", "Ann", user_id="ann", by=SYSTEM)
-    app.members.invite("ann", "acme", "advanced_user", by=SYSTEM)
+    app.members.add("ann", "acme", "advanced_user", by=SYSTEM)
     commitment = Commitment(30_000, prepaid=True)
     app.billing.set_profile("acme", JANGO, commitment=commitment, by=SYSTEM)
     app.billing.set_quota("acme", Quota(30_000), by=SYSTEM)
@@ -196,7 +196,7 @@ def sms77(store: Store) -> Subacct:
         ("hana", "hamburg", "sub_admin"),
     ]:
         app.members.create_user(f"{user}@shop.test", user.title(), user_id=user, by=SYSTEM)
-        app.members.invite(user, account, role, by=SYSTEM)
+        app.members.add(user, account, role, by=SYSTEM)
     sms = PriceList(
         [
             Charge("sms", per_sms("0.09"), "sms"),

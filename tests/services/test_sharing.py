@@ -536,7 +536,7 @@ def test_usable_resources_never_cross_into_sibling_subtrees_or_other_masters(
             app.members.create_user(
                 f"{admin_id}@example.test", "Admin", user_id=admin_id, by=SYSTEM
             )
-            app.members.invite(admin_id, account.id, "parent_admin", by=SYSTEM)
+            app.members.add(admin_id, account.id, "parent_admin", by=SYSTEM)
         else:
             app.accounts.create_sub(
                 account.parent_id, account.name, account_id=account.id, by=SYSTEM

@@ -61,7 +61,7 @@ def app(store: Store) -> Subacct:
     app.accounts.create_master("Agency", account_id="agency", by=SYSTEM)
     app.accounts.create_master("Client", account_id="client", by=SYSTEM)
     app.members.create_user("pam@x.test", "Pam", user_id="pam", by=SYSTEM)
-    app.members.invite("pam", "agency", "parent_admin", by=SYSTEM)  # API keys are a user's
+    app.members.add("pam", "agency", "parent_admin", by=SYSTEM)  # API keys are a user's
     return app
 
 

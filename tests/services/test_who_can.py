@@ -154,7 +154,7 @@ class WhoCanAgreesWithCheck(RuleBasedStateMachine):
         for user in _USERS:
             app.members.create_user(f"{user}@x.test", user, user_id=user, by=SYSTEM)
         for user, account, role in zip(_USERS, _ACCOUNTS, _ROLES, strict=True):
-            app.members.invite(user, account, role, by=SYSTEM)  # u0 administers m, ...
+            app.members.add(user, account, role, by=SYSTEM)  # u0 administers m, ...
         self.app = app
         self.keys: list[ApiKey] = []
         self.sessions: list[ImpersonationSession] = []
@@ -163,7 +163,7 @@ class WhoCanAgreesWithCheck(RuleBasedStateMachine):
           role=st.sampled_from(_ROLES))  # fmt: skip
     def join(self, user: str, account: str, role: str) -> None:
         with contextlib.suppress(SubacctError):  # already a member
-            self.app.members.invite(user, account, role, by=SYSTEM)
+            self.app.members.add(user, account, role, by=SYSTEM)
 
     @rule(user=st.sampled_from(_USERS), account=st.sampled_from(_ACCOUNTS))
     def leave(self, user: str, account: str) -> None:

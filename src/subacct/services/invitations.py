@@ -28,8 +28,6 @@ the account full.
 
 from __future__ import annotations
 
-import secrets
-
 from subacct.domain import (
     AccountId,
     Invitation,
@@ -67,20 +65,6 @@ from subacct.services._runner import Runner, Unit
 from subacct.storage.collections import INVITATION_TOKENS, INVITATIONS
 
 __all__ = ["Invitations"]
-
-_MAX_TOKEN = 1000
-
-
-def _new_token() -> str:
-    return f"inv_{secrets.token_urlsafe(32)}"
-
-
-def _token(value: object) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= _MAX_TOKEN:
-        raise InvalidInput(
-            f"an invitation token is a string of 1 to {_MAX_TOKEN} characters", field="token"
-        )
-    return value
 
 
 def _invitation(unit: Unit, invitation_id: str) -> Invitation:
@@ -127,7 +111,7 @@ class Invitations:
         where = AccountId(_args.ident(account_id, "account_id"))
         role_id = RoleId(_args.ident(role, "role"))
         given = _args.optional_ident(invitation_id, "invitation_id")
-        token = _new_token()
+        token = _args.new_token("inv_")
 
         def work(unit: Unit) -> SentInvitation:
             unit.uow.accounts.get(where).require_open()
@@ -176,7 +160,7 @@ class Invitations:
         """A new token and expiry for a pending or expired invitation; the old token stops
         working. An expired one takes a seat again (``SeatLimitReached`` when full)."""
         who, target = _args.actor(by), _args.ident(invitation_id, "invitation_id")
-        token = _new_token()
+        token = _args.new_token("inv_")
 
         def work(unit: Unit) -> SentInvitation:
             stored = _invitation(unit, target)
@@ -233,7 +217,10 @@ class Invitations:
         given. ``by=`` a user id: that existing user (give none of the three). Refused:
         ``InvitationNotFound`` (unknown token), ``InvitationExpired``, ``InvitationUsed``,
         ``InvitationRevoked``, ``InvitationTokenReplaced``; nothing changes then."""
-        who, digest = _args.actor(by), secret_hash(_token(token))
+        who, digest = (
+            _args.actor(by),
+            secret_hash(_args.token(token, "inv_", "an invitation token")),
+        )
         label = None if display_name is None else _args.name(display_name, "display_name")
         key = None if login is None else normalize_login(login)
         given = _args.optional_ident(user_id, "user_id")

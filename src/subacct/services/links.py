@@ -35,9 +35,6 @@ Who may do what:
 
 from __future__ import annotations
 
-import secrets
-from typing import Final
-
 from subacct.domain import (
     Account,
     AccountId,
@@ -68,20 +65,6 @@ from subacct.services._runner import Runner, Unit
 from subacct.storage.collections import LINK_REQUESTS
 
 __all__ = ["Links"]
-
-_MAX_TOKEN: Final = 200
-
-
-def _new_token() -> str:
-    return f"lt_{secrets.token_urlsafe(32)}"
-
-
-def _token(value: object) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= _MAX_TOKEN:
-        raise InvalidInput(
-            f"a link token is a string of 1 to {_MAX_TOKEN} characters", field="token"
-        )
-    return value
 
 
 def _client(unit: Unit, agency: Account, login: str | None, client_id: str | None) -> Account:
@@ -158,7 +141,7 @@ class Links:
         name = None if login is None else _args.text(login, "login")
         wanted = _args.optional_ident(client_id, "client_id")
         role = _args.optional_ident(access_role, "access_role")
-        token = _new_token()
+        token = _args.new_token("lt_")
 
         def work(unit: Unit) -> tuple[LinkRequest, str]:
             agency = unit.uow.accounts.get(AccountId(agency_key))
@@ -201,7 +184,7 @@ class Links:
         """An administrator of the client accepts the request holding ``token``: the link
         exists from now on. Refused with ``link_token_invalid``, ``link_token_expired``,
         ``link_token_used`` or ``link_request_declined``; nothing changes then."""
-        who, secret = _args.actor(by), _token(token)
+        who, secret = _args.actor(by), _args.token(token, "lt_", "a link token")
 
         def work(unit: Unit) -> AgencyLink:
             request = _found(unit, secret)
@@ -222,7 +205,7 @@ class Links:
     @command
     def decline(self, token: str, *, by: Actor) -> LinkRequest:
         """An administrator of the client declines the request holding ``token``."""
-        who, secret = _args.actor(by), _token(token)
+        who, secret = _args.actor(by), _args.token(token, "lt_", "a link token")
 
         def work(unit: Unit) -> LinkRequest:
             request = _found(unit, secret)

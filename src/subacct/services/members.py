@@ -2,7 +2,8 @@
 
 * ``create_user`` and ``remove_user``: the system only (signing up and deleting a login
   are the platform's); ``rename_user``: the user themself or the system;
-* ``add`` (formerly ``invite``, still an alias), ``change_role``, ``remove``:
+* ``add`` (an existing user; a person without one: ``app.invitations``), ``change_role``,
+  ``remove``:
   ``users.invite`` / ``users.remove`` in the account, with no escalation
   (``subacct.policy.plan_invite``: what is granted must be within the grantor's own
   rights there; nobody changes their own membership); the system is bound only by the
@@ -184,10 +185,6 @@ class Members:
             return _seats.add_member(unit, membership)
 
         return self._runner.command(who, work)
-
-    invite = add
-    """The old name of ``add`` (kept while callers move; invitations by e-mail are
-    ``app.invitations.invite``)."""
 
     @command
     def change_role(self, user_id: str, account_id: str, role: str, *, by: Actor) -> Membership:

@@ -30,7 +30,7 @@ moment ago (a revoked key, an ended session, a new ceiling) counts at once.
 >>> _ = app.accounts.create_master("Agency Demo", account_id="agencydemo", by=S)
 >>> _ = app.accounts.create_sub("agencydemo", "Company X", account_id="agency1", by=S)
 >>> _ = app.members.create_user("owner@agency.test", "Owner", user_id="owner", by=S)
->>> _ = app.members.invite("owner", "agencydemo", "parent_admin", by=S)
+>>> _ = app.members.add("owner", "agencydemo", "parent_admin", by=S)
 >>> app.policy.check(VIEW_BILLING, "agency1", by="owner").code
 'allowed_by_inherited_role'
 """

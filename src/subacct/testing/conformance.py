@@ -112,8 +112,8 @@ def _agency(store: Store) -> Subacct:
     svc.accounts.create_sub("agencydemo", "Agency 2", account_id="agency2", by=SYSTEM)
     svc.members.create_user("owner@agency.test", "Owner", user_id="u_owner", by=SYSTEM)
     svc.members.create_user("ann@agency1.test", "Ann", user_id="u_ann", by=SYSTEM)
-    svc.members.invite("u_owner", "agencydemo", "parent_admin", by=SYSTEM)
-    svc.members.invite("u_ann", "agency1", "sub_admin", by=SYSTEM)
+    svc.members.add("u_owner", "agencydemo", "parent_admin", by=SYSTEM)
+    svc.members.add("u_ann", "agency1", "sub_admin", by=SYSTEM)
     return svc
 
 
@@ -286,8 +286,8 @@ class StoreConformance(LedgerConformance):
 
     def test_memberships_unique_and_ordered(self, store: Store) -> None:
         svc = _agency(store)
-        svc.members.invite("u_ann", "agency2", "basic_user", by=SYSTEM)
-        svc.members.invite("u_ann", "agencydemo", "advanced_user", by=SYSTEM)
+        svc.members.add("u_ann", "agency2", "basic_user", by=SYSTEM)
+        svc.members.add("u_ann", "agencydemo", "advanced_user", by=SYSTEM)
         with store.unit_of_work() as uow:
             mine = uow.memberships.for_user(UserId("u_ann"))
             assert [m.account_id for m in mine] == ["agency1", "agency2", "agencydemo"]
@@ -903,11 +903,11 @@ class StoreConformance(LedgerConformance):
                 lambda s: s.members.create_user("  ", "Nobody", by=SYSTEM), id="blank-login"
             ),
             pytest.param(
-                lambda s: s.members.invite("ghost", "agency1", "basic_user", by=SYSTEM),
+                lambda s: s.members.add("ghost", "agency1", "basic_user", by=SYSTEM),
                 id="no-user",
             ),
             pytest.param(
-                lambda s: s.members.invite("u_ann", "agency1", "basic_user", by=SYSTEM),
+                lambda s: s.members.add("u_ann", "agency1", "basic_user", by=SYSTEM),
                 id="dup-member",
             ),
             pytest.param(
@@ -956,7 +956,7 @@ class StoreConformance(LedgerConformance):
         for call in (
             lambda: svc.accounts.resume("agency2", by=SYSTEM),
             lambda: svc.accounts.rename("agency2", "Back", by=SYSTEM),
-            lambda: svc.members.invite("u_ann", "agency2", "basic_user", by=SYSTEM),
+            lambda: svc.members.add("u_ann", "agency2", "basic_user", by=SYSTEM),
             lambda: svc.accounts.move("agency2", "agencydemo", by=SYSTEM),
             lambda: svc.accounts.create_sub("agency2", "Child", by=SYSTEM),
         ):
