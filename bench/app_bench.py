@@ -153,7 +153,7 @@ def check_world(
     for k, role in enumerate(("parent_admin",) * 3 + ("analyst", "basic_user")):
         user = f"staff{k}"
         app.members.create_user(f"{user}@m.test", user, user_id=user, by=SYSTEM)
-        app.members.invite(user, "m", role, by=SYSTEM)
+        app.members.add(user, "m", role, by=SYSTEM)
         staff.append(user)
     names = [f"s{i:05d}" for i in range(subs)]
     people = []
@@ -162,7 +162,7 @@ def check_world(
         for j, role in enumerate(SUB_ROLES):
             user = f"{sub}u{j}"
             app.members.create_user(f"{user}@x.test", user, user_id=user, by=SYSTEM)
-            app.members.invite(user, sub, role, by=SYSTEM)
+            app.members.add(user, sub, role, by=SYSTEM)
             people.append((user, sub))
         if rng.random() < 0.05:
             app.policy.set_ceiling(Ceiling(sub, "m", [SEND_MESSAGES, VIEW_REPORTS]), by="staff0")

@@ -86,7 +86,7 @@ def shop(path: Path, *, credit: int, quota: int) -> Subacct:
     app.accounts.create_master("Shop", account_id="shop", by=SYSTEM)
     app.accounts.create_sub("shop", "Dept", account_id="dept", by=SYSTEM)
     app.members.create_user("ann@example.test", "Ann", user_id="ann", by=SYSTEM)
-    app.members.invite("ann", "dept", "sub_admin", by=SYSTEM)
+    app.members.add("ann", "dept", "sub_admin", by=SYSTEM)
     app.billing.set_profile("shop", SMS, prepaid=True, by=SYSTEM)
     app.billing.set_quota("dept", Quota(quota), by=SYSTEM)
     app.credits.open_wallet(Wallet("shop"), by=SYSTEM)

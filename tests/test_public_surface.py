@@ -36,7 +36,8 @@ DOCUMENTED = [
     "subacct.storage",
     "subacct.storage.ports",
 ]
-SUB_APIS = ("accounts", "members", "policy", "billing", "plans", "sharing", "credits",
+SUB_APIS = ("accounts", "members", "invitations", "policy", "billing", "plans", "sharing",
+            "credits",
             "reports", "events", "audit", "thresholds")  # fmt: skip
 
 

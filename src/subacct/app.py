@@ -15,6 +15,8 @@ from subacct.services import (
     Billing,
     Credits,
     Events,
+    Invitations,
+    Links,
     Members,
     Plans,
     Policy,
@@ -37,8 +39,10 @@ class Subacct:
     an ``ApiKey``, an ``ImpersonationSession``, or ``subacct.SYSTEM`` for trusted host
     code):
 
-    * ``accounts``: the account tree, its lifecycle, agency links;
-    * ``members``: users and their memberships;
+    * ``accounts``: the account tree and its lifecycle;
+    * ``links``: agency links to client accounts, by the client's consent (seed 002);
+    * ``members``: users and their memberships, seat limits, ownership;
+    * ``invitations``: invitations by e-mail, accepted with a token;
     * ``policy``: decisions, roles, ceilings, API keys, impersonation;
     * ``billing``: payer profiles, usage, quotas, invoices, commissions;
     * ``plans``: subscriptions and reviewed plan changes;
@@ -57,6 +61,8 @@ class Subacct:
         "billing",
         "credits",
         "events",
+        "invitations",
+        "links",
         "members",
         "plans",
         "policy",
@@ -71,7 +77,9 @@ class Subacct:
     store: Store
     settings: Settings
     accounts: Accounts
+    links: Links
     members: Members
+    invitations: Invitations
     policy: Policy
     billing: Billing
     plans: Plans
@@ -92,7 +100,9 @@ class Subacct:
         self.settings = settings if settings is not None else Settings()
         runner = Runner(store, self.settings)
         self.accounts = Accounts(runner)
+        self.links = Links(runner)
         self.members = Members(runner)
+        self.invitations = Invitations(runner)
         self.policy = Policy(runner)
         self.billing = Billing(runner)
         self.plans = Plans(runner)

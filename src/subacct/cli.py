@@ -98,7 +98,7 @@ def build_demo(app: Subacct) -> None:
             app.accounts.create_sub(parent, name, account_id=account_id, by=SYSTEM)
     for user_id, login, display, account_id, role in DEMO_USERS:
         app.members.create_user(login, display, user_id=user_id, by=SYSTEM)
-        app.members.invite(user_id, account_id, role, by=SYSTEM)
+        app.members.add(user_id, account_id, role, by=SYSTEM)
 
 
 DEMO_CHECKS: list[tuple[str, Action, str]] = [
@@ -118,7 +118,7 @@ def _print_decisions(app: Subacct) -> None:
     rows: list[tuple[str, Principal, Action, str]] = [
         (u, UserId(u), a, acc) for u, a, acc in DEMO_CHECKS
     ]
-    session = app.policy.start_impersonation("agency1", by="u_owner")
+    session = app.policy.start_impersonation("agency1", by="u_owner", reason="demo")
     rows.append(("u_owner as agency1", session, MANAGE_API_KEYS, "agency1"))
     rows.append(("u_owner as agency1", session, SEND_MESSAGES, "agency2"))
     for label, principal, action, account in rows:

@@ -45,6 +45,7 @@ __all__ = [
     "HoldClosed",
     "HoldNotFound",
     "IdempotencyConflict",
+    "ImpersonationExpired",
     "ImpersonationRefused",
     "InsufficientCredit",
     "InvalidBillingStructure",
@@ -54,8 +55,22 @@ __all__ = [
     "InvoiceFinalized",
     "InvoiceNotFound",
     "InvoiceStateError",
+    "InvitationExpired",
+    "InvitationNotFound",
+    "InvitationPending",
+    "InvitationRefused",
+    "InvitationRevoked",
+    "InvitationTokenReplaced",
+    "InvitationUsed",
+    "LastAdmin",
     "LifecycleError",
+    "LinkClientAmbiguous",
+    "LinkClientNotFound",
     "LinkError",
+    "LinkRequestDeclined",
+    "LinkTokenExpired",
+    "LinkTokenInvalid",
+    "LinkTokenUsed",
     "LinkedAccountsCannotShare",
     "MembershipNotFound",
     "NoMatchingCharge",
@@ -80,6 +95,7 @@ __all__ = [
     "RoleNotFound",
     "SECRET_PATTERN",
     "SchemaError",
+    "SeatLimitReached",
     "SelfRoleChangeRefused",
     "ShareNotFound",
     "SharingError",
@@ -101,11 +117,12 @@ __all__ = [
 #: The most characters of one input value an error message or detail ever shows.
 MAX_QUOTED: Final = 100
 
-#: The shape of the API key secrets subacct mints (``sk_`` and 43 URL-safe characters).
-#: Whatever an error says, a word of this shape is shown as ``sk_<redacted>``: a secret
+#: The shape of the API key secrets and link tokens subacct mints (``sk_`` or ``lt_`` and 43
+#: URL-safe characters). Whatever an error says, a word of this shape is shown as
+#: ``sk_<redacted>`` (``lt_<redacted>``): a secret
 #: passed in the wrong place (as a user id, say) never comes back in a message. (So is an
 #: id of that shape: ``sk_`` at the start of a word, then 43 or more such characters.)
-SECRET_PATTERN: Final = re.compile(r"(?<![A-Za-z0-9_-])sk_[A-Za-z0-9_-]{43,}")
+SECRET_PATTERN: Final = re.compile(r"(?<![A-Za-z0-9_-])(sk|lt)_[A-Za-z0-9_-]{43,}")
 
 
 def redacted(text: str) -> str:
@@ -118,7 +135,7 @@ def redacted(text: str) -> str:
     """
     if not isinstance(text, str):  # an id of another type, passed by a host: as it is
         return text
-    return SECRET_PATTERN.sub("sk_<redacted>", text)
+    return SECRET_PATTERN.sub(r"\1_<redacted>", text)
 
 
 def quoted(value: object, limit: int = 80) -> str:
@@ -336,6 +353,38 @@ class LinkError(Conflict):
     code = "link_error"
 
 
+class LinkClientNotFound(NotFound):
+    """No standalone account is administered by the login a link request names (or the
+    ``client_id`` given is not one of them)."""
+
+    code = "link_client_not_found"
+
+
+class LinkClientAmbiguous(InvalidInput):
+    """The login administers several standalone accounts: name one with ``client_id``."""
+
+    code = "link_client_ambiguous"
+
+
+class LinkTokenExpired(Conflict):
+    """The link request's token has expired (``Settings.link_request_ttl``): the agency
+    asks again."""
+
+    code = "link_token_expired"
+
+
+class LinkTokenUsed(Conflict):
+    """The link request was accepted already: a token links once."""
+
+    code = "link_token_used"
+
+
+class LinkRequestDeclined(Conflict):
+    """The client declined the link request: its token no longer links."""
+
+    code = "link_request_declined"
+
+
 class LifecycleError(Conflict):
     """The account's status does not allow this."""
 
@@ -374,6 +423,13 @@ class PermissionDenied(SubacctError):
     """The principal may not do this action here."""
 
     code = "permission_denied"
+
+
+class LinkTokenInvalid(PermissionDenied):
+    """No link request has this token (mistyped, made up, or of a request replaced by a
+    newer one)."""
+
+    code = "link_token_invalid"
 
 
 class QuotaExceeded(SubacctError):
@@ -560,6 +616,66 @@ class PrerequisitesMissing(PlanChangeError):
     code = "prerequisites_missing"
 
 
+# -- invitations, seats and ownership (subacct.domain.invitations, .ownership) ---------------
+
+
+class InvitationNotFound(NotFound):
+    """No invitation has this id, or none has this token (the token is never echoed)."""
+
+    code = "invitation_not_found"
+
+
+class InvitationRefused(Conflict):
+    """The invitation cannot be used (or changed) now: the family of the refusals below."""
+
+    code = "invitation_refused"
+
+
+class InvitationExpired(InvitationRefused):
+    """The invitation's time ran out (``Settings.invitation_ttl``); re-send it for a new
+    token."""
+
+    code = "invitation_expired"
+
+
+class InvitationUsed(InvitationRefused):
+    """The invitation was accepted already: its token works once."""
+
+    code = "invitation_used"
+
+
+class InvitationRevoked(InvitationRefused):
+    """The invitation was revoked."""
+
+    code = "invitation_revoked"
+
+
+class InvitationTokenReplaced(InvitationRefused):
+    """The invitation was re-sent: only the newest token accepts it."""
+
+    code = "invitation_token_replaced"
+
+
+class InvitationPending(Conflict):
+    """An open invitation for this e-mail to this account exists already (re-send it)."""
+
+    code = "invitation_pending"
+
+
+class SeatLimitReached(Conflict):
+    """The account's seats (``members.set_seat_limit``) are all taken: members plus open
+    invitations. ``details`` name ``account_id`` and ``limit``."""
+
+    code = "seat_limit_reached"
+
+
+class LastAdmin(Conflict):
+    """The change would leave a top-level account (a master or a linked client) without an
+    administrator (``Settings.owner_role``): transfer ownership first."""
+
+    code = "last_admin"
+
+
 # -- permission policy refusals (subacct.policy) ---------------------------------------------
 
 
@@ -615,6 +731,13 @@ class ApiKeyExpired(ActionDenied):
     """The API key's ``expires_at`` has passed; it no longer acts for its account."""
 
     code = "api_key_expired"
+
+
+class ImpersonationExpired(ImpersonationRefused):
+    """The impersonation session outlived ``Settings.impersonation_ttl``: it grants
+    nothing; start a new one."""
+
+    code = "impersonation_expired"
 
 
 class ApiKeySecretRotated(PermissionDenied):

@@ -17,10 +17,11 @@ from typing import Any
 import attrs
 
 from subacct.domain.hierarchy import HierarchyRules
+from subacct.domain.ids import RoleId, check_id
 from subacct.errors import InvalidInput, quoted
 from subacct.money import Money
 from subacct.policy.actions import DEFAULT_CATALOG, ActionCatalog
-from subacct.policy.roles import DEFAULT_ROLES, Role
+from subacct.policy.roles import AGENCY_MANAGER_ID, DEFAULT_ROLES, PARENT_ADMIN_ID, Role
 from subacct.pricing.channels import DEFAULT_CHANNELS, ChannelCatalog
 from subacct.pricing.invoice_lifecycle import check_number_format
 from subacct.pricing.plan_changes import UpgradePolicy
@@ -76,20 +77,41 @@ def _cache_size(value: object) -> int:
     return value
 
 
-def _interval(value: object) -> timedelta:
-    if not isinstance(value, timedelta) or not timedelta(0) <= value <= timedelta(days=1):
-        raise InvalidInput(
-            "api_key_use_interval must be a timedelta from 0 to one day",
-            field="api_key_use_interval",
-        )
+def _duration(value: object, field: str, low: timedelta, high: timedelta, bounds: str) -> timedelta:
+    """``value`` if it is a ``timedelta`` from ``low`` to ``high``."""
+    if not isinstance(value, timedelta) or not low <= value <= high:
+        raise InvalidInput(f"{field} must be a timedelta from {bounds}", field=field)
     return value
 
 
+def _interval(value: object) -> timedelta:
+    return _duration(value, "api_key_use_interval", timedelta(0), timedelta(days=1), "0 to one day")
+
+
 def _hold_ttl(value: object) -> timedelta:
-    if not isinstance(value, timedelta) or not timedelta(seconds=1) <= value <= timedelta(days=7):
+    week, second = timedelta(days=7), timedelta(seconds=1)
+    return _duration(value, "send_hold_ttl", second, week, "one second to seven days")
+
+
+def _link_ttl(value: object) -> timedelta:
+    low, high = timedelta(minutes=1), timedelta(days=90)
+    return _duration(value, "link_request_ttl", low, high, "one minute to 90 days")
+
+
+def _impersonation_ttl(value: object) -> timedelta:
+    low, high = timedelta(minutes=1), timedelta(days=7)
+    return _duration(value, "impersonation_ttl", low, high, "one minute to seven days")
+
+
+def _role_id(value: object) -> RoleId:
+    return RoleId(check_id(value, field="agency_access_role"))
+
+
+def _invitation_ttl(value: object) -> timedelta:
+    if not isinstance(value, timedelta) or not timedelta(minutes=1) <= value <= timedelta(days=90):
         raise InvalidInput(
-            "send_hold_ttl must be a timedelta from one second to seven days",
-            field="send_hold_ttl",
+            "invitation_ttl must be a timedelta from one minute to 90 days",
+            field="invitation_ttl",
         )
     return value
 
@@ -100,6 +122,10 @@ def _invoice_format(value: object) -> str:
 
 def _credit_note_format(value: object) -> str:
     return check_number_format(value, "credit_note_number_format")
+
+
+def _owner_role(value: object) -> RoleId:
+    return RoleId(check_id(value, field="owner_role"))
 
 
 @attrs.frozen(kw_only=True)
@@ -131,7 +157,19 @@ class Settings:
       payer's id) and ``{seq}`` (the place in the series, with a format spec such as
       ``{seq:05d}``) are required, ``{year}`` and ``{month}`` (of the issue date) may be
       used (``"{payer}-{seq:05d}"`` and ``"{payer}-CN-{seq:05d}"`` by default; see
-      ``docs/invoicing.md``).
+      ``docs/invoicing.md``);
+    * ``link_request_ttl``: how long an agency's link request (``app.links.request``) can
+      be accepted (7 days by default);
+    * ``agency_access_role``: the role an agency's administrators act with in a linked
+      client when the request names none (``agency_manager`` by default);
+    * ``impersonation_ttl``: how long an impersonation session grants anything after it
+      starts (1 hour by default); an expired session is refused as
+      ``impersonation_expired``.
+    * ``invitation_ttl``: how long an invitation's token accepts it after it was sent or
+      re-sent (7 days by default; ``app.invitations``);
+    * ``owner_role``: the role that administers a top-level account (``parent_admin`` by
+      default, one of ``roles``): the last member holding it there cannot be removed or
+      demoted, and ``members.transfer_ownership`` hands it over.
     """
 
     clock: Clock = attrs.field(factory=SystemClock, validator=_has("now", "clock"))
@@ -158,8 +196,19 @@ class Settings:
     credit_note_number_format: str = attrs.field(
         default="{payer}-CN-{seq:05d}", converter=_credit_note_format
     )
+    link_request_ttl: timedelta = attrs.field(default=timedelta(days=7), converter=_link_ttl)
+    agency_access_role: RoleId = attrs.field(default=AGENCY_MANAGER_ID, converter=_role_id)
+    impersonation_ttl: timedelta = attrs.field(
+        default=timedelta(hours=1), converter=_impersonation_ttl
+    )
+    invitation_ttl: timedelta = attrs.field(default=timedelta(days=7), converter=_invitation_ttl)
+    owner_role: RoleId = attrs.field(default=PARENT_ADMIN_ID, converter=_owner_role)
 
     def __attrs_post_init__(self) -> None:
+        if self.owner_role not in {r.id for r in self.roles}:
+            raise InvalidInput(
+                f"owner_role {quoted(self.owner_role)} is not one of the roles", field="owner_role"
+            )
         for role in self.roles:
             unknown = sorted(a for a in role.rights if a not in self.catalog)
             if unknown:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from subacct.storage import Store
+from subacct.storage.sql import undone_by_18
 from subacct.testing.pgcluster import TempCluster
 
 
@@ -62,6 +63,8 @@ class SqliteDatabase(OldDatabase):
         return int(self.run("PRAGMA user_version", ())[0][0])
 
     def set_version(self, version: int) -> None:
+        for statement in undone_by_18(version):  # the version every old database predates
+            self.run(statement, ())
         self.run(f"PRAGMA user_version = {version}", ())
 
 
@@ -87,6 +90,8 @@ class PostgresDatabase(OldDatabase):
         return int(self.run("SELECT max(version) FROM subacct_schema_version", ())[0][0])
 
     def set_version(self, version: int) -> None:
+        for statement in undone_by_18(version):
+            self.run(statement, ())
         self.run("DELETE FROM subacct_schema_version WHERE version > ?", (version,))
 
 

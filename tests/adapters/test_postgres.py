@@ -36,6 +36,7 @@ from subacct.storage.sql import (
     record_index_ddl,
     record_table_ddl,
     record_tables_after,
+    undone_by_18,
 )
 from subacct.testing.pgcluster import TempCluster
 
@@ -98,6 +99,8 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         conn.execute(f"DROP TABLE {pg_schema}.rec_invoiced_accounts")
         for table in record_tables_after(9):
             conn.execute(f"DROP TABLE {pg_schema}.{table}")
+        for statement in undone_by_18(9, f"{pg_schema}."):
+            conn.execute(statement)
         conn.execute(f"DROP TABLE {pg_schema}.policy_version")
         conn.execute(f"DROP TABLE {pg_schema}.usage_records")
         conn.execute(f"SET search_path TO {pg_schema}")
@@ -111,7 +114,7 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         )
         conn.execute(f"DELETE FROM {pg_schema}.subacct_schema_version WHERE version >= 4")
     second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
-    assert second.schema_version() == len(MIGRATIONS) == 15
+    assert second.schema_version() == len(MIGRATIONS) == 19
     with second.unit_of_work() as uow:  # version 7 moved the usage record into its table
         assert uow.usage.for_account(AccountId("m")) == [usage]
         assert uow.usage.totals(usage.period) == {"m": 10**15}

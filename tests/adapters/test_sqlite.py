@@ -26,6 +26,7 @@ from subacct.storage.sql import (
     record_index_ddl,
     record_table_ddl,
     record_tables_after,
+    undone_by_18,
 )
 from subacct.storage.sql_ledger import LEDGER_DDL
 from subacct.storage.sqlite import MIGRATIONS, SqliteStore
@@ -87,6 +88,8 @@ def _back_to_version_9(path: Path) -> None:
     conn = sqlite3.connect(path)
     for table in record_tables_after(9):
         conn.execute(f"DROP TABLE {table}")
+    for statement in undone_by_18(9):
+        conn.execute(statement)
     conn.execute("PRAGMA user_version = 9")
     conn.commit()
     conn.close()
@@ -155,7 +158,7 @@ def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     second = SqliteStore(path)
-    assert second.schema_version() == len(MIGRATIONS) == 15
+    assert second.schema_version() == len(MIGRATIONS) == 19
     app = Subacct(second)
     assert app.accounts.get("m1", by=SYSTEM).name == "Kept"
     assert [r.action for r in app.audit.records("m1", by=SYSTEM)] == ["accounts.create_master"]

@@ -63,7 +63,7 @@ def seed_agency(app: Subacct) -> Subacct:
         ("yara", "agency2", "advanced_user"),
     ]:
         app.members.create_user(f"{user}@example.test", user.title(), user_id=user, by=SYSTEM)
-        app.members.invite(user, account, role, by=SYSTEM)
+        app.members.add(user, account, role, by=SYSTEM)
     app.members.create_user("new@example.test", "Newcomer", user_id="new", by=SYSTEM)
     return app
 
@@ -79,7 +79,9 @@ def seed_agency_with_roles(app: Subacct) -> Subacct:
     app.accounts.create_sub("agencydemo", "Agency 2", account_id="agency2", by=SYSTEM)
     app.accounts.create_master("Other Master", account_id="othermaster", by=SYSTEM)
     app.accounts.create_master("Client Co", account_id="client", by=SYSTEM)
-    app.accounts.link_client("agencydemo", "client", "Client", by=SYSTEM)
+    app.links.accept(
+        app.links.request("agencydemo", "Client", client_id="client", by=SYSTEM)[1], by=SYSTEM
+    )
     app.policy.define_role(DESIGNER, by=SYSTEM)
     for user, account, role in [
         ("owner", "agencydemo", "parent_admin"),
@@ -93,7 +95,7 @@ def seed_agency_with_roles(app: Subacct) -> Subacct:
         ("cleo", "client", "parent_admin"),
     ]:
         app.members.create_user(f"{user}@example.test", user.title(), user_id=user, by=SYSTEM)
-        app.members.invite(user, account, role, by=SYSTEM)
+        app.members.add(user, account, role, by=SYSTEM)
     return app
 
 

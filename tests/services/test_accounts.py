@@ -100,16 +100,16 @@ def test_moving_where_it_is_changes_nothing(app: Subacct) -> None:
 def test_agency_links_need_both_sides(app: Subacct) -> None:
     app.accounts.create_master("Client Co", account_id="client", by=SYSTEM)
     app.members.create_user("cleo@client.test", "Cleo", user_id="cleo", by=SYSTEM)
-    app.members.invite("cleo", "client", "parent_admin", by=SYSTEM)
-    with pytest.raises(ActionDenied):
-        app.accounts.link_client("agencydemo", "client", "Client", by="owner")
-    app.members.invite("owner", "client", "parent_admin", by=SYSTEM)
-    link = app.accounts.link_client("agencydemo", "client", "Client", by="owner")
-    assert app.accounts.linked_clients("agencydemo", by="owner") == [link]
-    assert app.accounts.agency_of("client", by="cleo") == link
-    assert app.accounts.unlink_client("client", by="cleo").kind.value == "master"
+    app.members.add("cleo", "client", "parent_admin", by=SYSTEM)
+    _, token = app.links.request("agencydemo", "Client", login="cleo@client.test", by="owner")
+    with pytest.raises(ActionDenied):  # the agency cannot accept for the client
+        app.links.accept(token, by="owner")
+    link = app.links.accept(token, by="cleo")
+    assert app.links.clients("agencydemo", by="owner") == [link]
+    assert app.links.agency_of("client", by="cleo") == link
+    assert app.links.unlink("client", by="cleo").kind.value == "master"
     with pytest.raises(LinkError):
-        app.accounts.unlink_client("client", by="cleo")
+        app.links.unlink("client", by="cleo")
 
 
 def test_members(app: Subacct) -> None:

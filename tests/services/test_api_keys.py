@@ -138,6 +138,7 @@ def test_a_move_that_takes_the_creator_away_revokes_the_personal_key(app: Subacc
 def test_deleting_the_user_revokes_every_personal_key_they_made(app: Subacct) -> None:
     here, _ = app.policy.create_api_key("agency1", "CRM", [Grant(SEND_MESSAGES)], by="owner")
     there, _ = app.policy.create_api_key("agency2", "Ops", [Grant(SEND_MESSAGES)], by="owner")
+    app.members.add("new", "agencydemo", "parent_admin", by=SYSTEM)  # not the last admin
     app.members.remove_user("owner", by=SYSTEM)
     assert {e.api_key_id for e in _events(app.store, "api_key_revoked")} == {here.id, there.id}  # type: ignore[attr-defined]
     for key in (here, there):
@@ -150,12 +151,13 @@ def test_a_membership_that_still_reaches_the_account_keeps_the_key(app: Subacct)
     made a key in agency1 through their master membership; a membership of theirs in
     agency1 itself can go, and one in another account too, without revoking it."""
     key, _ = app.policy.create_api_key("agency1", "CRM", [Grant(SEND_MESSAGES)], by="owner")
-    app.members.invite("owner", "agency1", "basic_user", by=SYSTEM)
-    app.members.invite("owner", "agency2", "basic_user", by=SYSTEM)
+    app.members.add("owner", "agency1", "basic_user", by=SYSTEM)
+    app.members.add("owner", "agency2", "basic_user", by=SYSTEM)
     app.members.remove("owner", "agency1", by=SYSTEM)
     app.members.remove("owner", "agency2", by=SYSTEM)
     assert _stored(app.store, key.id).revoked_at is None
     assert app.policy.check(SEND_MESSAGES, "agency1", by=key).allowed
+    app.members.add("new", "agencydemo", "parent_admin", by=SYSTEM)  # not the last admin
     app.members.remove("owner", "agencydemo", by=SYSTEM)
     assert _stored(app.store, key.id).revoked_at == T0
 
@@ -186,7 +188,7 @@ def test_an_account_key_needs_the_right_to_manage_account_keys(app: Subacct) -> 
         Role("key_clerk", "Key clerk", [Grant(SEND_MESSAGES), Grant(MANAGE_API_KEYS)]), by=SYSTEM
     )
     app.members.create_user("kc@example.test", "KC", user_id="kc", by=SYSTEM)
-    app.members.invite("kc", "agency1", "key_clerk", by=SYSTEM)
+    app.members.add("kc", "agency1", "key_clerk", by=SYSTEM)
     personal, _ = app.policy.create_api_key("agency1", "mine", [Grant(SEND_MESSAGES)], by="kc")
     err = refused(
         app.store,
@@ -427,7 +429,7 @@ def test_a_revoked_key_is_refused_as_revoked_whatever_the_call(app: Subacct) -> 
         lambda: app.accounts.create_master("Mine", by=key),
         lambda: app.members.create_user("k@example.test", "K", by=key),
         lambda: app.policy.create_api_key("agency1", "more", [Grant(SEND_MESSAGES)], by=key),
-        lambda: app.policy.start_impersonation("agency1", by=key),
+        lambda: app.policy.start_impersonation("agency1", reason="support", by=key),
         lambda: app.policy.actions_in("agency1", by=key),
         lambda: app.policy.accounts_with(SEND_MESSAGES, by=key),
         lambda: app.policy.require(SEND_MESSAGES, "agency1", by=key),

@@ -275,7 +275,9 @@ def test_agency_earns_25_percent_of_linked_client_subscription(
 ) -> None:
     app.billing.set_profile("agencydemo", SEED000_LADDER, commission_rate="0.25", by=SYSTEM)
     app.accounts.create_master("Client Co", account_id="client", by=SYSTEM)
-    app.accounts.link_client("agencydemo", "client", "Client Co", by=SYSTEM)
+    app.links.accept(
+        app.links.request("agencydemo", "Client Co", client_id="client", by=SYSTEM)[1], by=SYSTEM
+    )
     app.billing.set_profile("client", SEED000_LADDER, by=SYSTEM)
     app.billing.record_usage([UsageRecord("client", JAN, "email", 8000, "c-1")], by=SYSTEM)
     month_over(clock, JAN)
@@ -283,8 +285,11 @@ def test_agency_earns_25_percent_of_linked_client_subscription(
     statement = app.billing.commission_statement("agencydemo", JAN, by="owner")
     assert statement.total == usd("11.25")
     assert app.billing.preview_invoices("agencydemo", JAN, by="owner")[0].payer_id == "agencydemo"
-    with pytest.raises(ActionDenied):  # the agency does not see the client's billing
-        app.billing.invoices("client", by="owner")
+    # the agency's administrators see the client's invoices through the link, and do
+    # not manage its billing (agency_manager)
+    assert [inv.payer_id for inv in app.billing.invoices("client", by="owner")] == ["client"]
+    refused = app.policy.check("billing.manage", "client", by="owner")
+    assert (refused.code, refused.role_id) == ("role_lacks_action", "agency_manager")
 
 
 def test_profile_terms_are_checked_before_anything_is_stored(app: Subacct) -> None:

@@ -100,6 +100,10 @@ GOOD: dict[str, list[Any]] = {
     "alias": ["Alias"],
     "login": ["z@x.test"],
     "user_id": ["new", "sam"],
+    "to_user_id": ["new"],
+    "email": ["z@x.test"],
+    "token": ["inv_" + "u" * 43],
+    "invitation_id": ["inv9"],
     "role": ["basic_user"],
     "as_role": ["sub_admin"],
     "key_id": ["k1"],
@@ -141,6 +145,7 @@ GOOD: dict[str, list[Any]] = {
     "allowed": [False],
     "reason": ["no"],
     "secret": ["sk_unknown"],
+    "access_role": ["agency_manager"],
     "seq": [0],
     "since": [0],
     "limit": [10],
@@ -161,6 +166,8 @@ GOOD: dict[str, list[Any]] = {
 OVERRIDES: dict[str, dict[str, list[Any]]] = {
     "policy.define_role": {"role": [Role("clerk", "Clerk", [Grant(VIEW_BILLING)])]},
     "policy.create_api_key": {"kind": [ApiKeyKind.PERSONAL, ApiKeyKind.ACCOUNT]},
+    "links.accept": {"token": ["lt_" + "u" * 43]},
+    "links.decline": {"token": ["lt_" + "u" * 43]},
 }
 
 

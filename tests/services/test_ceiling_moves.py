@@ -28,8 +28,8 @@ def world(store: Store) -> Subacct:
     for sub, parent in (("a", "m"), ("b", "a"), ("c", "n")):
         app.accounts.create_sub(parent, sub.upper(), account_id=sub, by=SYSTEM)
     app.members.create_user("o@x.test", "O", user_id="o", by=SYSTEM)
-    app.members.invite("o", "m", "parent_admin", by=SYSTEM)
-    app.members.invite("o", "n", "parent_admin", by=SYSTEM)
+    app.members.add("o", "m", "parent_admin", by=SYSTEM)
+    app.members.add("o", "n", "parent_admin", by=SYSTEM)
     return app
 
 
@@ -155,7 +155,7 @@ class CeilingsFollowMoves(RuleBasedStateMachine):
             ("sa", "a", "sub_admin"),
             ("sb", "b", "parent_admin"),
         ):
-            app.members.invite(user, account, role, by=SYSTEM)
+            app.members.add(user, account, role, by=SYSTEM)
         self.app = app
 
     @rule(

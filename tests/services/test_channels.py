@@ -159,7 +159,9 @@ def test_commission_on_a_client_priced_by_charges_is_on_every_charge(
     app = agency(store, clock)
     app.billing.set_profile("m", SEED000_LADDER, commission_rate="0.25", by=SYSTEM)
     app.accounts.create_master("Client Co", account_id="client", by=SYSTEM)
-    app.accounts.link_client("m", "client", "Client Co", by=SYSTEM)
+    app.links.accept(
+        app.links.request("m", "Client Co", client_id="client", by=SYSTEM)[1], by=SYSTEM
+    )
     app.billing.set_profile("client", PRICE, by=SYSTEM)
     app.billing.record_usage(
         [

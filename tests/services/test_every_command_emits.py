@@ -51,8 +51,9 @@ from .conftest import event_log, make_app
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 JAN = BillingPeriod(2026, 1)
-SUB_APIS = ("accounts", "members", "policy", "billing", "plans", "sharing", "credits",
-            "sending", "thresholds", "reports", "events", "audit")  # fmt: skip
+SUB_APIS = ("accounts", "links", "members", "invitations", "policy", "billing", "plans",
+            "sharing", "credits", "sending", "thresholds", "reports", "events",
+            "audit")  # fmt: skip
 LADDER = PlanLadder(
     [Plan("2,500", 2500, Money(15, "USD")), Plan("18,000", 18000, Money(90, "USD"))]
 )
@@ -73,7 +74,7 @@ def world() -> Subacct:
     app.accounts.create_master("Client", account_id="client", by=S)
     for user, account, role in [("owner", "m", "parent_admin"), ("sam", "s1", "sub_admin")]:
         app.members.create_user(f"{user}@x.test", user.title(), user_id=user, by=S)
-        app.members.invite(user, account, role, by=S)
+        app.members.add(user, account, role, by=S)
     app.members.create_user("new@x.test", "New", user_id="new", by=S)
     app.billing.set_profile("m", LADDER, by=S)
     app.billing.set_profile("client", LADDER, by=S)
@@ -96,7 +97,7 @@ def world() -> Subacct:
     app.billing.set_quota("s1", Quota(1000), by=S)
     app.billing.reserve_send("s1", JAN, 10, key="q1", by=S)
     app.sending.authorize("s1", "sms", 5, key="h1", by="sam")
-    app.policy.start_impersonation("s1", by="owner", session_id="imp")
+    app.policy.start_impersonation("s1", reason="support", by="owner", session_id="imp")
     return app
 
 
@@ -112,15 +113,35 @@ CALLS: dict[str, Callable[[Subacct], object]] = {
     "accounts.suspend": lambda a: a.accounts.suspend("s1", by=S),
     "accounts.resume": lambda a: (a.accounts.pause("s2", by=S), a.accounts.resume("s2", by=S)),
     "accounts.close": lambda a: a.accounts.close("s2", by="owner"),
-    "accounts.link_client": lambda a: a.accounts.link_client("m", "client", "Client", by=S),
-    "accounts.unlink_client": lambda a: (
-        a.accounts.link_client("m", "client", "Client", by=S),
-        a.accounts.unlink_client("client", by=S),
+    "links.request": lambda a: a.links.request("m", "Client", client_id="client", by=S),
+    "links.accept": lambda a: a.links.accept(
+        a.links.request("m", "Client", client_id="client", by=S)[1], by=S
+    ),
+    "links.decline": lambda a: a.links.decline(
+        a.links.request("m", "Client", client_id="client", by=S)[1], by=S
+    ),
+    "links.unlink": lambda a: (
+        a.links.accept(a.links.request("m", "Client", client_id="client", by=S)[1], by=S),
+        a.links.unlink("client", by=S),
     ),
     "members.create_user": lambda a: a.members.create_user("z@x.test", "Z", by=S),
     "members.rename_user": lambda a: a.members.rename_user("sam", "Samuel", by="sam"),
     "members.remove_user": lambda a: a.members.remove_user("new", by=S),
-    "members.invite": lambda a: a.members.invite("new", "s1", "basic_user", by="sam"),
+    "members.add": lambda a: a.members.add("new", "s1", "basic_user", by="sam"),
+    "members.set_seat_limit": lambda a: a.members.set_seat_limit("s1", 5, by="owner"),
+    "members.transfer_ownership": lambda a: a.members.transfer_ownership(
+        "m", "new", by="owner", then_role="advanced_user"
+    ),
+    "invitations.invite": lambda a: a.invitations.invite("z@x.test", "s1", "basic_user", by="sam"),
+    "invitations.resend": lambda a: a.invitations.resend(
+        a.invitations.invite("z@x.test", "s1", "basic_user", by=S).invitation.id, by="sam"
+    ),
+    "invitations.revoke": lambda a: a.invitations.revoke(
+        a.invitations.invite("z@x.test", "s1", "basic_user", by=S).invitation.id, by="sam"
+    ),
+    "invitations.accept": lambda a: a.invitations.accept(
+        a.invitations.invite("z@x.test", "s1", "basic_user", by=S).token, by="new"
+    ),
     "members.change_role": lambda a: a.members.change_role(
         "sam", "s1", "advanced_user", by="owner"
     ),
@@ -140,7 +161,9 @@ CALLS: dict[str, Callable[[Subacct], object]] = {
     "policy.set_impersonation_allowed": lambda a: a.policy.set_impersonation_allowed(
         "s1", False, by="sam"
     ),
-    "policy.start_impersonation": lambda a: a.policy.start_impersonation("s1", by="owner"),
+    "policy.start_impersonation": lambda a: a.policy.start_impersonation(
+        "s1", reason="support", by="owner"
+    ),
     "policy.end_impersonation": lambda a: a.policy.end_impersonation("imp", by="owner"),
     "billing.set_profile": lambda a: a.billing.set_profile("s1", LADDER, by=S),
     "billing.remove_profile": lambda a: (

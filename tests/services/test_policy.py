@@ -83,17 +83,17 @@ def test_require_audits_the_decision_both_ways(app: Subacct) -> None:
 ESCALATIONS: list[tuple[str, Callable[[Subacct], object], type[Exception]]] = [
     (
         "grant-above-own",
-        lambda a: a.members.invite("new", "agency1", "parent_admin", by="sam"),
+        lambda a: a.members.add("new", "agency1", "parent_admin", by="sam"),
         EscalationRefused,
     ),
     (
         "invite-into-sibling",
-        lambda a: a.members.invite("new", "agency2", "basic_user", by="sam"),
+        lambda a: a.members.add("new", "agency2", "basic_user", by="sam"),
         ActionDenied,
     ),
     (
         "invite-into-master",
-        lambda a: a.members.invite("new", "agencydemo", "basic_user", by="sam"),
+        lambda a: a.members.add("new", "agencydemo", "basic_user", by="sam"),
         ActionDenied,
     ),
     (
@@ -103,7 +103,7 @@ ESCALATIONS: list[tuple[str, Callable[[Subacct], object], type[Exception]]] = [
     ),
     (
         "basic-invites",
-        lambda a: a.members.invite("new", "agency1", "basic_user", by="bob"),
+        lambda a: a.members.add("new", "agency1", "basic_user", by="bob"),
         ActionDenied,
     ),
     (
@@ -113,12 +113,12 @@ ESCALATIONS: list[tuple[str, Callable[[Subacct], object], type[Exception]]] = [
     ),
     (
         "impersonate-upward",
-        lambda a: a.policy.start_impersonation("agencydemo", by="sam"),
+        lambda a: a.policy.start_impersonation("agencydemo", reason="support", by="sam"),
         ImpersonationRefused,
     ),
     (
         "impersonate-sideways",
-        lambda a: a.policy.start_impersonation("agency2", by="sam"),
+        lambda a: a.policy.start_impersonation("agency2", reason="support", by="sam"),
         ImpersonationRefused,
     ),
     (
@@ -161,12 +161,12 @@ def test_escalations_are_refused_and_write_only_the_denial(
 def test_unknown_role_is_not_found_and_writes_nothing(app: Subacct) -> None:
     audits = audit_log(app.store)
     with pytest.raises(RoleNotFound):
-        app.members.invite("new", "agency1", "wizard", by="owner")
+        app.members.add("new", "agency1", "wizard", by="owner")
     assert audit_log(app.store) == audits
 
 
 def test_allowed_grants_write_the_change_an_event_and_an_audit_record(app: Subacct) -> None:
-    membership = app.members.invite("new", "agency1", "basic_user", by="sam")
+    membership = app.members.add("new", "agency1", "basic_user", by="sam")
     assert membership.role == "basic_user"
     changed = app.members.change_role("new", "agency1", "advanced_user", by="owner")
     assert changed.version == 2
@@ -206,7 +206,7 @@ def test_authentication_is_the_systems(app: Subacct) -> None:
 
 
 def test_impersonation_runs_as_sub_admin_and_audits_both_identities(app: Subacct) -> None:
-    session = app.policy.start_impersonation("agency1", by="owner")
+    session = app.policy.start_impersonation("agency1", reason="support", by="owner")
     start = next(r for r in app.audit.records("agency1", by=SYSTEM) if r.action == IMPERSONATE)
     assert (start.allowed, start.principal_kind, start.acting_user_id) == (
         True,
@@ -233,7 +233,7 @@ def test_impersonation_runs_as_sub_admin_and_audits_both_identities(app: Subacct
 
 def test_refused_impersonation_is_audited_with_the_real_user(app: Subacct) -> None:
     with pytest.raises(ImpersonationRefused):
-        app.policy.start_impersonation("agency2", by="sam")
+        app.policy.start_impersonation("agency2", reason="support", by="sam")
     refused = [r for r in audit_log(app.store) if r.action == IMPERSONATE]  # type: ignore[attr-defined]
     assert [(r.allowed, r.acting_user_id, r.account_id) for r in refused] == [
         (False, "sam", "agency2")
@@ -241,28 +241,28 @@ def test_refused_impersonation_is_audited_with_the_real_user(app: Subacct) -> No
 
 
 def test_only_the_impersonator_or_an_admin_above_ends_a_session(app: Subacct) -> None:
-    session = app.policy.start_impersonation("agency1", by="owner")
+    session = app.policy.start_impersonation("agency1", reason="support", by="owner")
     for intruder in ("sam", "bob", "yara"):
         with pytest.raises(ImpersonationRefused):
             app.policy.end_impersonation(session.id, by=intruder)
     app.members.create_user("boss@example.test", "Boss", user_id="boss", by=SYSTEM)
-    app.members.invite("boss", "agencydemo", "parent_admin", by=SYSTEM)
+    app.members.add("boss", "agencydemo", "parent_admin", by=SYSTEM)
     ended = app.policy.end_impersonation(session.id, by="boss")  # an administrator above
     last = event_log(app.store)[-1]
     assert (last.actor, last.real_user_id) == ("boss", "owner")  # type: ignore[attr-defined]
     assert ended.ended_at is not None
     with pytest.raises(Conflict):
         app.policy.end_impersonation(session.id, by="owner")
-    again = app.policy.start_impersonation("agency1", by="owner")
+    again = app.policy.start_impersonation("agency1", reason="support", by="owner")
     assert app.policy.end_impersonation(again.id, by=again).ended_at is not None  # itself
-    third = app.policy.start_impersonation("agency1", by="owner")
+    third = app.policy.start_impersonation("agency1", reason="support", by="owner")
     assert app.policy.end_impersonation(third.id, by=System("support:jane")).ended_at
 
 
 def test_an_account_can_forbid_impersonation(app: Subacct) -> None:
     app.policy.set_impersonation_allowed("agency1", False, by="sam")
     with pytest.raises(ImpersonationRefused):
-        app.policy.start_impersonation("agency1", by="owner")
+        app.policy.start_impersonation("agency1", reason="support", by="owner")
     with pytest.raises(ActionDenied):  # not a direct member
         app.policy.set_impersonation_allowed("agency1", True, by="owner")
     assert event_log(app.store)[-1].event_type == "impersonation_setting_changed"  # type: ignore[attr-defined]
@@ -292,7 +292,7 @@ def test_ceiling_narrows_every_role_below_it(app: Subacct) -> None:
 def test_custom_roles_are_data(app: Subacct) -> None:
     clerk = Role("billing_clerk", "Billing clerk", (Grant(VIEW_BILLING),))
     app.policy.define_role(clerk, by=SYSTEM)
-    app.members.invite("new", "agency2", "billing_clerk", by=SYSTEM)
+    app.members.add("new", "agency2", "billing_clerk", by=SYSTEM)
     assert app.policy.check(VIEW_BILLING, "agency2", by="new").allowed
     assert not app.policy.check(SEND_MESSAGES, "agency2", by="new").allowed
     assert "billing_clerk" in [r.id for r in app.policy.roles(by="new")]

@@ -100,7 +100,7 @@ def test_seed004_sibling_sub_admin_and_other_masters_are_denied(app: Subacct) ->
 
 
 def test_an_impersonating_parent_admin_reports_on_that_sub_only(app: Subacct) -> None:
-    session = app.policy.start_impersonation("agency1", by="owner")
+    session = app.policy.start_impersonation("agency1", reason="support", by="owner")
     report = app.reports.usage_report("agency1", ROWS, Grouping.SUBTREE, by=session)
     assert {x.account_id for x in report.lines} == {"agency1"}
     assert report.total == 5350

@@ -501,7 +501,7 @@ def test_api_keys_and_impersonation_sessions_send_as_users_do(any_store: Store) 
     key, _secret = app.policy.create_api_key("agency1", "ci", [Grant(SEND_MESSAGES)], by="sam")
     by_key = app.sending.authorize("agency1", "sms", 1, key="k", by=key)
     assert by_key.owner_id == "sam"  # a personal key acts for its creator
-    session = app.policy.start_impersonation("agency1", by="owner")
+    session = app.policy.start_impersonation("agency1", reason="support", by="owner")
     by_session = app.sending.authorize("agency1", "sms", 1, key="i", by=session)
     assert by_session.owner_id == "owner"
     app.sending.capture(by_key, 1, by=key)

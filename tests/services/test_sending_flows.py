@@ -91,7 +91,7 @@ def jangomail(store: Store) -> tuple[Subacct, FixedClock]:
     app = make_app(store, clock=clock)
     app.accounts.create_master("Acme", account_id="acme", by=SYSTEM)
     app.members.create_user("ann@acme.test", "Ann", user_id="ann", by=SYSTEM)
-    app.members.invite("ann", "acme", "advanced_user", by=SYSTEM)
+    app.members.add("ann", "acme", "advanced_user", by=SYSTEM)
     commitment = Commitment(30_000, prepaid=True)
     app.billing.set_profile("acme", JANGO, commitment=commitment, by=SYSTEM)
     app.billing.set_quota("acme", Quota(30_000), by=SYSTEM)
@@ -196,7 +196,7 @@ def sms77(store: Store) -> Subacct:
         ("hana", "hamburg", "sub_admin"),
     ]:
         app.members.create_user(f"{user}@shop.test", user.title(), user_id=user, by=SYSTEM)
-        app.members.invite(user, account, role, by=SYSTEM)
+        app.members.add(user, account, role, by=SYSTEM)
     sms = PriceList(
         [
             Charge("sms", per_sms("0.09"), "sms"),
@@ -268,7 +268,7 @@ def test_seed003_a_pooled_sub_draws_on_the_master_through_keys_and_sessions(
     assert balance(app, "wallet:shop") == eur(72)  # 100 - 10 distributed - 18 held
     assert balance(app, "reserved:hamburg") == eur(18)
 
-    session = app.policy.start_impersonation("hamburg", by="olga")
+    session = app.policy.start_impersonation("hamburg", reason="support", by="olga")
     app.sending.capture(hold, 200, by=session)
     again = app.sending.authorize("hamburg", "sms", 100, key="promo-2", by=session)
     assert (again.base, again.amount, again.owner_id) == (200, eur(9), "olga")

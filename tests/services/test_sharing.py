@@ -443,7 +443,7 @@ def test_every_mutating_call_emits_exactly_one_event_and_one_audit_record(
 def test_impersonation_acts_in_the_sub_only_and_is_audited(app: Subacct) -> None:
     store, sharing = app.store, app.sharing
     brand(app)
-    session = app.policy.start_impersonation("agency1", by="owner")
+    session = app.policy.start_impersonation("agency1", reason="support", by="owner")
     assert usable_ids(app, session, "agency1") == ["brand"]
     refused(store, ImpersonationRefused, lambda: sharing.usable_resources("agency2", by=session))
     # the session sees brand from agency1, so acting on it elsewhere is a plain refusal
@@ -536,7 +536,7 @@ def test_usable_resources_never_cross_into_sibling_subtrees_or_other_masters(
             app.members.create_user(
                 f"{admin_id}@example.test", "Admin", user_id=admin_id, by=SYSTEM
             )
-            app.members.invite(admin_id, account.id, "parent_admin", by=SYSTEM)
+            app.members.add(admin_id, account.id, "parent_admin", by=SYSTEM)
         else:
             app.accounts.create_sub(
                 account.parent_id, account.name, account_id=account.id, by=SYSTEM

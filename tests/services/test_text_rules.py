@@ -61,7 +61,7 @@ def app(store: Store) -> Subacct:
     app.accounts.create_master("Agency", account_id="agency", by=SYSTEM)
     app.accounts.create_master("Client", account_id="client", by=SYSTEM)
     app.members.create_user("pam@x.test", "Pam", user_id="pam", by=SYSTEM)
-    app.members.invite("pam", "agency", "parent_admin", by=SYSTEM)  # API keys are a user's
+    app.members.add("pam", "agency", "parent_admin", by=SYSTEM)  # API keys are a user's
     return app
 
 
@@ -123,7 +123,9 @@ def _name_calls(name: str, n: int = 0, client: str = "client") -> dict[str, Call
         ),
         "link_client": (
             "alias",
-            lambda a: a.accounts.link_client("agency", client, name, by=SYSTEM),
+            lambda a: a.links.accept(
+                a.links.request("agency", name, client_id=client, by=SYSTEM)[1], by=SYSTEM
+            ),
             attrgetter("alias"),
         ),
         "create_user": (

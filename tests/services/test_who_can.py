@@ -78,7 +78,9 @@ def test_keys_and_sessions_hold_rights_and_stop_at_once(app: Subacct, clock: Fix
         kind=ApiKeyKind.ACCOUNT, expires_at=T0 + timedelta(days=1),
     )  # fmt: skip
     app.policy.create_api_key("agency2", "Y", [Grant(SEND_MESSAGES)], by="yara", key_id="y")
-    session = app.policy.start_impersonation("agency1", by="owner", session_id="imp1")
+    session = app.policy.start_impersonation(
+        "agency1", reason="support", by="owner", session_id="imp1"
+    )
     others = [
         (h.kind.value, h.id, h.code, h.role_id, h.granted_in)
         for h in app.policy.who_can(SEND_MESSAGES, "agency1", by="sam")
@@ -98,6 +100,10 @@ def test_keys_and_sessions_hold_rights_and_stop_at_once(app: Subacct, clock: Fix
     left = app.policy.who_can(SEND_MESSAGES, "agency1", by="sam")
     assert {h.kind for h in left} == {PrincipalKind.USER}
     assert key.id not in {h.id for h in left}
+    app.policy.start_impersonation("agency1", reason="again", by="owner", session_id="imp2")
+    assert "imp2" in {h.id for h in app.policy.who_can(SEND_MESSAGES, "agency1", by="sam")}
+    clock.advance(timedelta(hours=1))  # Settings.impersonation_ttl: its time is up
+    assert "imp2" not in {h.id for h in app.policy.who_can(SEND_MESSAGES, "agency1", by="sam")}
 
 
 def test_changes_count_at_once(app: Subacct) -> None:
@@ -148,7 +154,7 @@ class WhoCanAgreesWithCheck(RuleBasedStateMachine):
         for user in _USERS:
             app.members.create_user(f"{user}@x.test", user, user_id=user, by=SYSTEM)
         for user, account, role in zip(_USERS, _ACCOUNTS, _ROLES, strict=True):
-            app.members.invite(user, account, role, by=SYSTEM)  # u0 administers m, ...
+            app.members.add(user, account, role, by=SYSTEM)  # u0 administers m, ...
         self.app = app
         self.keys: list[ApiKey] = []
         self.sessions: list[ImpersonationSession] = []
@@ -157,7 +163,7 @@ class WhoCanAgreesWithCheck(RuleBasedStateMachine):
           role=st.sampled_from(_ROLES))  # fmt: skip
     def join(self, user: str, account: str, role: str) -> None:
         with contextlib.suppress(SubacctError):  # already a member
-            self.app.members.invite(user, account, role, by=SYSTEM)
+            self.app.members.add(user, account, role, by=SYSTEM)
 
     @rule(user=st.sampled_from(_USERS), account=st.sampled_from(_ACCOUNTS))
     def leave(self, user: str, account: str) -> None:
@@ -190,7 +196,9 @@ class WhoCanAgreesWithCheck(RuleBasedStateMachine):
     def impersonate(self, user: str, account: str, role: str) -> None:
         with contextlib.suppress(SubacctError):  # not an administrator above, or escalation
             self.sessions.append(
-                self.app.policy.start_impersonation(account, by=user, as_role=role)
+                self.app.policy.start_impersonation(
+                    account, reason="support", by=user, as_role=role
+                )
             )
 
     @rule(data=st.data())

@@ -18,7 +18,26 @@ from subacct.domain.hierarchy import (
     plan_new_sub,
 )
 from subacct.domain.ids import AccountId, RoleId, UserId
-from subacct.domain.links import AgencyLink, plan_link, plan_unlink
+from subacct.domain.invitations import (
+    Invitation,
+    InvitationId,
+    InvitationState,
+    InvitationToken,
+    SeatLimit,
+    SentInvitation,
+    normalize_email,
+)
+from subacct.domain.links import (
+    AgencyLink,
+    LinkRequest,
+    LinkRequestId,
+    LinkRequestStatus,
+    plan_acceptance,
+    plan_decline,
+    plan_link,
+    plan_link_request,
+    plan_unlink,
+)
 from subacct.domain.users import Membership, User, normalize_login
 
 __all__ = [
@@ -29,17 +48,30 @@ __all__ = [
     "AccountStatus",
     "AgencyLink",
     "HierarchyRules",
+    "LinkRequest",
+    "LinkRequestId",
+    "LinkRequestStatus",
+    "Invitation",
+    "InvitationId",
+    "InvitationState",
+    "InvitationToken",
     "Membership",
     "RoleId",
+    "SeatLimit",
+    "SentInvitation",
     "Tree",
     "User",
     "UserId",
     "can_send",
     "new_master",
+    "normalize_email",
     "normalize_login",
+    "plan_acceptance",
     "plan_attach",
+    "plan_decline",
     "plan_detach",
     "plan_link",
+    "plan_link_request",
     "plan_move",
     "plan_new_sub",
     "plan_unlink",

@@ -84,7 +84,13 @@ def status_changed(
 
 
 def linked(link: AgencyLink, meta: EventMeta) -> ClientLinked:
-    return ClientLinked(**meta.about(link.agency_id), client_id=link.client_id, alias=link.alias)
+    return ClientLinked(
+        **meta.about(link.agency_id),
+        client_id=link.client_id,
+        alias=link.alias,
+        access_role=link.access_role,
+        request_id=link.request_id,
+    )
 
 
 def unlinked(link: AgencyLink, meta: EventMeta) -> ClientUnlinked:

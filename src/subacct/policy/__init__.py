@@ -22,6 +22,7 @@ See ``docs/permissions.md`` for the matrix, the rules and the benchmark.
 
 from subacct.policy.account_rights import VIEW_ACCOUNT, standing, status_authority
 from subacct.policy.actions import (
+    ACCESS_CLIENTS,
     ALL_BUILTIN_ACTIONS,
     CREATE_SUB_ACCOUNTS,
     DEFAULT_CATALOG,
@@ -88,7 +89,9 @@ from subacct.policy.grants import (
     plan_impersonation,
     plan_impersonation_end,
     plan_impersonation_setting,
+    plan_invitation,
     plan_invite,
+    plan_ownership_transfer,
     plan_removal,
     plan_role_change,
 )
@@ -97,12 +100,15 @@ from subacct.policy.impersonation import (
     ImpersonationId,
     ImpersonationSession,
     ImpersonationSetting,
+    ImpersonationStatus,
 )
 from subacct.policy.index import PolicyIndex
 from subacct.policy.resource_rights import MANAGE_ACTION, NO_STANDING, SHARE_ACTION, USE_ACTIONS
 from subacct.policy.roles import (
     ADVANCED_USER,
     ADVANCED_USER_ID,
+    AGENCY_MANAGER,
+    AGENCY_MANAGER_ID,
     BASIC_USER,
     BASIC_USER_ID,
     DEFAULT_ROLES,
@@ -121,7 +127,10 @@ from subacct.policy.scope import filter_records, record_visible
 from subacct.policy.system import SYSTEM, SYSTEM_DECISION, System
 
 __all__ = [
+    "ACCESS_CLIENTS",
     "ADVANCED_USER",
+    "AGENCY_MANAGER",
+    "AGENCY_MANAGER_ID",
     "ADVANCED_USER_ID",
     "ALL_BUILTIN_ACTIONS",
     "BASIC_USER",
@@ -181,6 +190,7 @@ __all__ = [
     "ImpersonationId",
     "ImpersonationSession",
     "ImpersonationSetting",
+    "ImpersonationStatus",
     "PolicyIndex",
     "Principal",
     "PrincipalKind",
@@ -209,7 +219,9 @@ __all__ = [
     "plan_impersonation",
     "plan_impersonation_end",
     "plan_impersonation_setting",
+    "plan_invitation",
     "plan_invite",
+    "plan_ownership_transfer",
     "plan_removal",
     "plan_role_change",
     "plan_role_definition",

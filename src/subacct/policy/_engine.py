@@ -14,7 +14,7 @@ from typing import ClassVar, Final
 
 from subacct.domain.ids import AccountId, RoleId, UserId
 from subacct.errors import InvalidInput, quoted
-from subacct.policy.actions import IMPERSONATE, Action, ActionCatalog, Scope
+from subacct.policy.actions import ACCESS_CLIENTS, IMPERSONATE, Action, ActionCatalog, Scope
 from subacct.policy.api_keys import ApiKey, ApiKeyKind
 from subacct.policy.ceilings import Ceiling
 from subacct.policy.decisions import Decision, Principal, Reason, acting_user_id, denial_error
@@ -37,6 +37,7 @@ _LACKS: Final = 6
 _CEILING: Final = 7
 _NOT_OWNER: Final = 8
 _NOT_AUTHORIZED: Final = 9
+_LINKED: Final = 10  # + 1 for Scope.OWN
 _KINDS: Final[tuple[tuple[Reason, Scope | None], ...]] = (
     (Reason.ALLOWED_BY_ROLE, Scope.ALL),
     (Reason.ALLOWED_BY_ROLE, Scope.OWN),
@@ -48,6 +49,8 @@ _KINDS: Final[tuple[tuple[Reason, Scope | None], ...]] = (
     (Reason.CEILING_EXCLUDES_ACTION, None),
     (Reason.NOT_RECORD_OWNER, None),
     (Reason.IMPERSONATOR_NOT_AUTHORIZED, None),
+    (Reason.ALLOWED_BY_AGENCY_LINK, Scope.ALL),
+    (Reason.ALLOWED_BY_AGENCY_LINK, Scope.OWN),
 )
 VerdictKey = tuple[int, RoleId | None, AccountId | None, AccountId | None]
 
@@ -79,6 +82,7 @@ class Engine:
         "_ceilings",
         "_masks",
         "_no_impersonation",
+        "_links",
         "_verdicts",
     )
     __slots__ = (*_TABLES, "_known", "_direct", "_by_account")
@@ -97,6 +101,7 @@ class Engine:
         ceilings: dict[AccountId, tuple[Ceiling, ...]],
         masks: dict[AccountId, frozenset[Action]],
         no_impersonation: frozenset[AccountId],
+        links: dict[AccountId, tuple[AccountId, RoleId]] | None = None,
         verdicts: dict[VerdictKey, Decision] | None = None,
     ) -> None:
         """Internal: use ``PolicyIndex.build``. The tables are never mutated afterwards."""
@@ -122,6 +127,8 @@ class Engine:
         self._ceilings = ceilings
         self._masks = masks
         self._no_impersonation = no_impersonation
+        # linked client -> (its agency, the link's access role)
+        self._links: dict[AccountId, tuple[AccountId, RoleId]] = {} if links is None else links
         # Pure values of their keys, so indexes derived with ``with_*`` share the memo.
         self._verdicts: dict[VerdictKey, Decision] = {} if verdicts is None else verdicts
         # ``{account: users with a membership there}``, made on the first ``candidates``
@@ -176,7 +183,7 @@ class Engine:
                             decision = self._verdict(_INHERIT, r, anc)
                         return decision
                 return self._user(principal, action, account_id, True, True)
-        if action in self._known:
+        if action in self._known and account_id not in self._links:
             if role is not None:  # a membership here (so a known account) that lacks it
                 return self._direct[role][2]
             if account_id in self._ancestors:
@@ -287,12 +294,21 @@ class Engine:
                             scope, role, via = s, r, anc
                             if s is _ALL:
                                 break
+            linked = False
+            if direct and scope is not _ALL and account_id in self._links:
+                agency, link_role = self._links[account_id]
+                if self._agency_admin(user, agency):
+                    if first_role is None:
+                        first_role, first_via = link_role, agency
+                    s = rights[link_role].get(action)
+                    if s is not None and (scope is None or s is _ALL):
+                        scope, role, via, linked = s, link_role, agency, True
             if scope is not None:
                 mask = self._masks.get(account_id)
                 if mask is None or action in mask:
                     if via is None:
                         return self._direct[role][scope is _OWN]  # type: ignore[index]
-                    kind = _INHERIT + (scope is _OWN)
+                    kind = (_LINKED if linked else _INHERIT) + (scope is _OWN)
                     decision = self._verdicts.get((kind, role, via, None))
                     if decision is None:
                         decision = self._verdict(kind, role, via)
@@ -307,6 +323,11 @@ class Engine:
         if first_via is None:
             return self._direct[first_role][2]
         return self._verdict(_LACKS, first_role, first_via)
+
+    def _agency_admin(self, user: UserId, agency: AccountId) -> bool:
+        """Whether ``user`` works in the agency's linked clients (``clients.access`` held
+        in the agency); links do not chain, so this never recurses further."""
+        return self._user(user, ACCESS_CLIENTS, agency, True, True).allowed
 
     def _key(self, key: ApiKey, action: Action, account_id: AccountId) -> Decision:
         reason = self._unknown(action, account_id)

@@ -83,6 +83,9 @@ class Queries(Engine):
         role = held.get(account_id)
         if direct and role is not None:
             _merge(out, self._rights[role])
+        link = self._links.get(account_id) if direct else None
+        if link is not None and self._agency_admin(user, link[0]):
+            _merge(out, self._rights[link[1]])
         if inherited:
             for anc in self._ancestors[account_id]:
                 role = held.get(anc)
@@ -140,6 +143,11 @@ class Queries(Engine):
                     continue  # masks only shrink downwards: the whole subtree is excluded
                 found.add(node)
                 stack.extend(self._children.get(node, ()))
+        for client, (agency, role) in self._links.items():
+            if action in self._rights[role] and client not in found:
+                mask = self._masks.get(client)
+                if (mask is None or action in mask) and self._agency_admin(principal, agency):
+                    found.add(client)
         return sorted(found)
 
     # -- accessors ----------------------------------------------------------------------------
@@ -196,6 +204,11 @@ class Queries(Engine):
         """The intersection of every ceiling on the account's path; ``None``: no ceiling."""
         self._require_account(account_id)
         return self._masks.get(account_id)
+
+    def agency_link_of(self, account_id: AccountId) -> tuple[AccountId, RoleId] | None:
+        """``(agency, access role)`` of a linked client account (``None``: not linked)."""
+        self._require_account(account_id)
+        return self._links.get(account_id)
 
     def impersonation_allowed(self, account_id: AccountId) -> bool:
         self._require_account(account_id)

@@ -29,6 +29,7 @@ from subacct._validators import instance_of
 from subacct.errors import InvalidInput, quoted
 
 __all__ = [
+    "ACCESS_CLIENTS",
     "ALL_BUILTIN_ACTIONS",
     "CREATE_SUB_ACCOUNTS",
     "DEFAULT_CATALOG",
@@ -121,6 +122,7 @@ MANAGE_ACCOUNT_KEYS: Final = Action("api_keys.manage_account")
 MANAGE_WEBHOOKS: Final = Action("webhooks.manage")
 MANAGE_AUTOMATION_RULES: Final = Action("automation_rules.manage")
 IMPERSONATE: Final = Action("accounts.impersonate")
+ACCESS_CLIENTS: Final = Action("clients.access")
 
 
 @attrs.frozen
@@ -169,6 +171,11 @@ _BUILTIN: Final = (
     ActionInfo(EXPORT_REPORTS, "Export reports"),
     ActionInfo(MANAGE_CONTACTS, "Create and manage contacts and contact groups"),
     ActionInfo(IMPERSONATE, "Log on as this account from an ancestor (assume its identity)"),
+    ActionInfo(
+        ACCESS_CLIENTS,
+        "Work in the agency's linked client accounts with each link's access role "
+        "(checked in the agency)",
+    ),
 )
 
 ALL_BUILTIN_ACTIONS: Final[frozenset[Action]] = frozenset(info.action for info in _BUILTIN)

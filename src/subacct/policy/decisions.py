@@ -31,6 +31,7 @@ from subacct.errors import (
     ActionDenied,
     ApiKeyExpired,
     ApiKeyRevoked,
+    ImpersonationExpired,
     ImpersonationRefused,
     InvalidInput,
     quoted,
@@ -75,6 +76,7 @@ class Reason(enum.Enum):
     ALLOWED_BY_IMPERSONATION = "allowed_by_impersonation"
     ALLOWED_AS_SYSTEM = "allowed_as_system"
     ALLOWED_AS_IMPERSONATOR = "allowed_as_impersonator"
+    ALLOWED_BY_AGENCY_LINK = "allowed_by_agency_link"
     UNKNOWN_ACTION = "unknown_action"
     UNKNOWN_ACCOUNT = "unknown_account"
     NO_MEMBERSHIP = "no_membership"
@@ -87,6 +89,7 @@ class Reason(enum.Enum):
     API_KEY_WRONG_ACCOUNT = "api_key_wrong_account"
     API_KEY_LACKS_ACTION = "api_key_lacks_action"
     IMPERSONATION_ENDED = "impersonation_ended"
+    IMPERSONATION_EXPIRED = "impersonation_expired"
     IMPERSONATION_WRONG_ACCOUNT = "impersonation_wrong_account"
     IMPERSONATION_FORBIDDEN = "impersonation_forbidden"
     IMPERSONATION_NOT_FROM_ANCESTOR = "impersonation_not_from_ancestor"
@@ -97,6 +100,7 @@ class Reason(enum.Enum):
     PRINCIPAL_CANNOT_GRANT = "principal_cannot_grant"
     NOT_A_DIRECT_MEMBER = "not_a_direct_member"
     PLATFORM_ONLY = "platform_only"
+    NOT_AN_OWNER = "not_an_owner"
 
 
 _EXPLAIN: Final[Mapping[Reason, str]] = MappingProxyType(
@@ -107,6 +111,9 @@ _EXPLAIN: Final[Mapping[Reason, str]] = MappingProxyType(
         Reason.ALLOWED_BY_IMPERSONATION: "allowed while impersonating the account",
         Reason.ALLOWED_AS_SYSTEM: "trusted host code acts as the system",
         Reason.ALLOWED_AS_IMPERSONATOR: "the impersonator ends their own session",
+        Reason.ALLOWED_BY_AGENCY_LINK: (
+            "allowed by the link's access role, held as an administrator of the agency"
+        ),
         Reason.UNKNOWN_ACTION: "the action is not in the catalog",
         Reason.UNKNOWN_ACCOUNT: "the account is not known to the policy index",
         Reason.NO_MEMBERSHIP: "no membership in the account and no administrator role above it",
@@ -123,6 +130,7 @@ _EXPLAIN: Final[Mapping[Reason, str]] = MappingProxyType(
         Reason.API_KEY_WRONG_ACCOUNT: "the API key belongs to another account",
         Reason.API_KEY_LACKS_ACTION: "the API key does not grant the action",
         Reason.IMPERSONATION_ENDED: "the impersonation has ended",
+        Reason.IMPERSONATION_EXPIRED: "the impersonation has expired",
         Reason.IMPERSONATION_WRONG_ACCOUNT: (
             "an impersonation acts only in the impersonated account"
         ),
@@ -135,6 +143,7 @@ _EXPLAIN: Final[Mapping[Reason, str]] = MappingProxyType(
         Reason.PRINCIPAL_CANNOT_GRANT: "this kind of principal cannot do this",
         Reason.NOT_A_DIRECT_MEMBER: "only a direct member of the account can change this",
         Reason.PLATFORM_ONLY: "only the host platform can do this",
+        Reason.NOT_AN_OWNER: "only a member holding the account's owner role hands it over",
     }
 )
 
@@ -186,7 +195,8 @@ class Decision:
     ``scope`` is set exactly when allowed. ``role_id`` is the role that decided: the role
     of the user's own membership in the account, or, when ``inherited_from`` is set, the
     inheriting role held in that ancestor (for an impersonation: the assumed role, with the
-    real user's administering ancestor; for an API key: neither). ``ceiling_account_id``
+    real user's administering ancestor; for an agency link, ``allowed_by_agency_link``:
+    the link's access role, with the agency; for an API key: neither). ``ceiling_account_id``
     names the account whose ceiling refused.
     """
 
@@ -249,6 +259,7 @@ def denial_details(
 _IMPERSONATION_REASONS: Final = frozenset(
     {
         Reason.IMPERSONATION_ENDED,
+        Reason.IMPERSONATION_EXPIRED,
         Reason.IMPERSONATION_WRONG_ACCOUNT,
         Reason.IMPERSONATION_FORBIDDEN,
         Reason.IMPERSONATION_NOT_FROM_ANCESTOR,
@@ -279,6 +290,8 @@ def denial_error(
             error = ApiKeyRevoked
         elif decision.reason is Reason.API_KEY_EXPIRED:
             error = ApiKeyExpired
+        elif decision.reason is Reason.IMPERSONATION_EXPIRED:
+            error = ImpersonationExpired
         elif decision.reason in _IMPERSONATION_REASONS:
             error = ImpersonationRefused
         else:

@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from subacct.domain.ids import AccountId, RoleId
+from subacct.domain.ids import AccountId, RoleId, UserId
 from subacct.domain.users import Membership
 from subacct.errors import (
     AccountNotFound,
@@ -79,7 +79,9 @@ __all__ = [
     "plan_impersonation_end",
     "plan_impersonation_setting",
     "check_ceiling",
+    "plan_invitation",
     "plan_invite",
+    "plan_ownership_transfer",
     "require_not_member",
     "plan_removal",
     "plan_role_change",
@@ -157,22 +159,51 @@ def require_not_member(membership: Membership, current_role: str | None) -> None
         )
 
 
-def plan_invite(index: PolicyIndex, principal: Principal, membership: Membership) -> Membership:
-    """Check an invitation (a new membership) and return it, ready to store."""
-    index.require(principal, INVITE_USERS, membership.account_id)
-    _refuse_self(principal, membership, INVITE_USERS)
-    require_not_member(membership, index.role_of(membership.user_id, membership.account_id))
-    role = index.role(membership.role)
+def _require_grantable(
+    index: PolicyIndex, principal: Principal, role_id: RoleId, account_id: AccountId
+) -> None:
+    role = index.role(role_id)
     _require_within(
         index,
         principal,
         role,
         INVITE_USERS,
-        membership.account_id,
+        account_id,
         Reason.GRANT_EXCEEDS_OWN_RIGHTS,
         reaches_descendants=role.inherits,
     )
+
+
+def plan_invite(index: PolicyIndex, principal: Principal, membership: Membership) -> Membership:
+    """Check a new membership of an existing user and return it, ready to store."""
+    index.require(principal, INVITE_USERS, membership.account_id)
+    _refuse_self(principal, membership, INVITE_USERS)
+    require_not_member(membership, index.role_of(membership.user_id, membership.account_id))
+    _require_grantable(index, principal, membership.role, membership.account_id)
     return membership
+
+
+def plan_invitation(
+    index: PolicyIndex, principal: Principal, account_id: AccountId, role_id: RoleId
+) -> None:
+    """Check inviting someone by e-mail to the account with ``role_id`` (or re-sending
+    such an invitation): ``users.invite`` there, and the role within the inviter's own
+    rights, as for a new membership (``plan_invite``)."""
+    index.require(principal, INVITE_USERS, account_id)
+    _require_grantable(index, principal, role_id, account_id)
+
+
+def plan_ownership_transfer(
+    index: PolicyIndex, principal: Principal, account_id: AccountId, owner_role: RoleId
+) -> UserId:
+    """Check that ``principal`` may hand over the top-level account's ownership: a user
+    (or their impersonation) holding ``owner_role`` there as a direct member. Returns
+    that user."""
+    index.require(principal, INVITE_USERS, account_id)
+    user = acting_user_id(principal)
+    if isinstance(principal, ApiKey) or index.role_of(user, account_id) != owner_role:
+        raise _refuse(ActionDenied, Reason.NOT_AN_OWNER, principal, INVITE_USERS, account_id)
+    return user
 
 
 def plan_role_change(

@@ -12,7 +12,7 @@ candidates), never a look at every user of the platform.
 
 API keys and sessions are not in the index: pass those of the account as loaded (revoked
 keys and ended sessions are refused by ``check`` and left out). The index has no clock:
-give ``at`` to leave out keys that have expired by then. The system (trusted host code)
+give ``at`` to leave out keys and sessions that have expired by then. The system (trusted host code)
 may do everything everywhere and is never listed.
 
 >>> from datetime import datetime, UTC
@@ -161,7 +161,9 @@ def who_can(
         if (d := check(user, action, account_id)).allowed
     ]
     live: dict[str, ApiKey] = {k.id: k for k in keys if at is None or not k.expired(at)}
-    acting: dict[str, ImpersonationSession] = {s.id: s for s in sessions}
+    acting: dict[str, ImpersonationSession] = {
+        s.id: s for s in sessions if at is None or not s.expired(at)
+    }
     others: list[Principal] = [live[i] for i in sorted(live)]
     others += [acting[i] for i in sorted(acting)]
     for principal in others:  # keys, then sessions, each in id order

@@ -6,30 +6,47 @@ ancestor of ``account_id`` assumes the identity of that account with the rights 
 principal passed to ``check``; decisions and audit records name both the real user and the
 impersonated account. It acts in that one account only, never up or sideways.
 
+A session records why it was started (``reason``) and expires at ``expires_at``
+(``Settings.impersonation_ttl`` after it starts, when started through ``app.policy``): from
+then on it grants nothing, as if ended, and reads as ``expired`` (``status_at``). The
+policy index has no clock, so the unit of work refuses an expired session before it
+asks the index (``impersonation_expired``); a host using the index directly checks
+``expired(now)`` itself.
+
 ``ImpersonationSetting`` lets an account forbid being impersonated at all.
 
->>> from datetime import datetime, UTC
+>>> from datetime import datetime, timedelta, UTC
 >>> from subacct.policy import ImpersonationSession
 >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
->>> s = ImpersonationSession("imp1", "ann", "agency1", t0)
+>>> s = ImpersonationSession("imp1", "ann", "agency1", t0, expires_at=t0 + timedelta(hours=1),
+...                          reason="ticket 4521: template broken")
 >>> s.as_role, s.is_active, s.ended(t0).is_active
 ('sub_admin', True, False)
+>>> s.status_at(t0).value, s.status_at(t0 + timedelta(hours=1)).value
+('active', 'expired')
 """
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import NewType
 
 import attrs
 
 from subacct._validators import instance_of
-from subacct.domain._validate import utc_timestamp
+from subacct.domain._validate import clean_name, utc_timestamp
 from subacct.domain.ids import AccountId, RoleId, UserId, check_id
 from subacct.errors import Conflict, InvalidInput, quoted
 from subacct.policy.roles import SUB_ADMIN_ID
 
-__all__ = ["ImpersonationId", "ImpersonationSession", "ImpersonationSetting", "end"]
+__all__ = [
+    "ImpersonationId",
+    "ImpersonationSession",
+    "ImpersonationSetting",
+    "ImpersonationStatus",
+    "end",
+]
 
 ImpersonationId = NewType("ImpersonationId", str)
 
@@ -54,9 +71,27 @@ def _role(value: object) -> RoleId:
     return RoleId(check_id(value, field="as_role"))
 
 
+def _expires(value: object) -> datetime | None:
+    return None if value is None else utc_timestamp(value, field="expires_at")
+
+
+def _reason(value: object) -> str | None:
+    return None if value is None else clean_name(value, field="reason")
+
+
+class ImpersonationStatus(enum.Enum):
+    """Where a session stands at a given time."""
+
+    ACTIVE = "active"
+    ENDED = "ended"
+    EXPIRED = "expired"
+
+
 @attrs.frozen
 class ImpersonationSession:
-    """``real_user_id`` acting as account ``account_id`` with the rights of ``as_role``."""
+    """``real_user_id`` acting as account ``account_id`` with the rights of ``as_role``,
+    for ``reason``, until ``expires_at`` (``None``: a session stored before schema version
+    18, which does not expire)."""
 
     id: ImpersonationId = attrs.field(converter=_session_id)
     real_user_id: UserId = attrs.field(converter=_user)
@@ -64,10 +99,26 @@ class ImpersonationSession:
     started_at: datetime = attrs.field(converter=utc_timestamp)
     as_role: RoleId = attrs.field(default=SUB_ADMIN_ID, converter=_role)
     ended_at: datetime | None = attrs.field(default=None, converter=_optional_time)
+    expires_at: datetime | None = attrs.field(default=None, converter=_expires, kw_only=True)
+    reason: str | None = attrs.field(default=None, converter=_reason, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if self.ended_at is not None and self.ended_at < self.started_at:
             raise InvalidInput("an impersonation cannot end before it starts", field="ended_at")
+        if self.expires_at is not None and self.expires_at <= self.started_at:
+            raise InvalidInput("an impersonation expires after it starts", field="expires_at")
+
+    def expired(self, at: datetime) -> bool:
+        """True when the session had not ended by its ``expires_at`` and ``at`` is past it."""
+        return self.status_at(at) is ImpersonationStatus.EXPIRED
+
+    def status_at(self, at: datetime) -> ImpersonationStatus:
+        """Ended (by someone), expired (its time is up, not ended), or active at ``at``."""
+        if self.ended_at is not None:
+            return ImpersonationStatus.ENDED
+        if self.expires_at is not None and at >= self.expires_at:
+            return ImpersonationStatus.EXPIRED
+        return ImpersonationStatus.ACTIVE
 
     @property
     def is_active(self) -> bool:

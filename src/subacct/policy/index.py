@@ -16,6 +16,9 @@ How a check decides (see ``docs/permissions.md``):
 1. unknown action or account: denied (``unknown_action`` / ``unknown_account``);
 2. role rights: the user's membership in the account, plus memberships in ancestors whose
    role ``inherits`` (parent administrators); the widest scope wins, the nearest on ties;
+   in a linked client account (seed 002), also the link's access role for the users
+   who hold ``clients.access`` in the agency (``allowed_by_agency_link``, naming the
+   agency in ``inherited_from``);
 3. every ceiling on the account and its ancestors must include the action. A ceiling
    binds only while its ``set_by`` is a strict ancestor of its account
    (``subacct.policy.ceilings.binds``): the index ignores one placed by an account that
@@ -42,7 +45,7 @@ How a check decides (see ``docs/permissions.md``):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from subacct.domain.ids import AccountId, RoleId, UserId
 from subacct.errors import AccountNotFound, AlreadyExists, InvalidInput, RoleNotFound, quoted
@@ -60,7 +63,18 @@ from subacct.policy.ceilings import Ceiling, binds
 from subacct.policy.impersonation import ImpersonationSetting
 from subacct.policy.roles import DEFAULT_ROLES, Role
 
-__all__ = ["PolicyIndex"]
+__all__ = ["LinkLike", "PolicyIndex"]
+
+
+class LinkLike(Protocol):
+    """What the index reads of an agency link (``subacct.domain.AgencyLink``)."""
+
+    @property
+    def agency_id(self) -> AccountId: ...
+    @property
+    def client_id(self) -> AccountId: ...
+    @property
+    def access_role(self) -> RoleId: ...
 
 
 def _role_tables(
@@ -99,8 +113,10 @@ class PolicyIndex(Queries):
         ceilings: Iterable[Ceiling] = (),
         impersonation_settings: Iterable[ImpersonationSetting] = (),
         catalog: ActionCatalog = DEFAULT_CATALOG,
+        links: Iterable[LinkLike] = (),
     ) -> PolicyIndex:
-        """Index the data; refuses unknown accounts and roles, duplicates and cycles."""
+        """Index the data; refuses unknown accounts and roles, duplicates and cycles
+        (links too: a client is linked once, and a client is no agency)."""
         parent = parent_table(accounts)
         ancestors = ancestor_table(parent)
         children = children_table(parent)
@@ -133,6 +149,7 @@ class PolicyIndex(Queries):
             else:
                 forbidden.add(setting.account_id)
         return cls(
+            links=_link_table(links, parent, role_by_id),
             catalog=catalog,
             roles=role_by_id,
             rights=rights,
@@ -245,6 +262,26 @@ class PolicyIndex(Queries):
         else:
             forbidden = self._no_impersonation | {setting.account_id}
         return self._replace(no_impersonation=forbidden)
+
+
+def _link_table(
+    links: Iterable[LinkLike],
+    parent: Mapping[AccountId, AccountId | None],
+    roles: Mapping[RoleId, Role],
+) -> dict[AccountId, tuple[AccountId, RoleId]]:
+    table: dict[AccountId, tuple[AccountId, RoleId]] = {}
+    for link in links:
+        for account in (link.agency_id, link.client_id):
+            if account not in parent:
+                raise AccountNotFound(account)
+        if link.access_role not in roles:
+            raise RoleNotFound(link.access_role)
+        if link.client_id in table:
+            raise InvalidInput(f"client {quoted(link.client_id)} linked twice", field="links")
+        table[link.client_id] = (link.agency_id, link.access_role)
+    if any(agency in table for agency, _ in table.values()):
+        raise InvalidInput("a linked client cannot be an agency: links do not chain", field="links")
+    return table
 
 
 def _ceiling_table(

@@ -5,6 +5,10 @@ them through the cattrs converter); ``inherits=True`` makes a membership in an a
 act in every descendant of that account (the parent administrator's reach).
 
 The default role set is the matrix of seed 004; ``docs/permissions.md`` has it as a table.
+It also holds ``AGENCY_MANAGER``, the role an agency's administrators act with in a linked
+client account (seed 002): everything a parent administrator does in one account except
+managing billing (``billing.manage``, ``credits.top_up``), impersonating, and reaching
+further clients (``clients.access``); it does not inherit.
 
 >>> from subacct.policy import BASIC_USER, SEND_MESSAGES, VIEW_INBOX, Scope
 >>> BASIC_USER.rights[SEND_MESSAGES], BASIC_USER.rights[VIEW_INBOX]
@@ -26,12 +30,15 @@ from subacct.domain._validate import clean_name
 from subacct.domain.ids import RoleId, check_id
 from subacct.errors import Conflict, InvalidInput, quoted
 from subacct.policy.actions import (
+    ACCESS_CLIENTS,
     ALL_BUILTIN_ACTIONS,
     EXPORT_REPORTS,
+    IMPERSONATE,
     INVITE_USERS,
     MANAGE_ACCOUNT_KEYS,
     MANAGE_API_KEYS,
     MANAGE_AUTOMATION_RULES,
+    MANAGE_BILLING,
     MANAGE_CONTACTS,
     MANAGE_EMAIL_TO_SMS,
     MANAGE_SETTINGS,
@@ -39,6 +46,7 @@ from subacct.policy.actions import (
     REMOVE_USERS,
     RESUBSCRIBE_CONTACTS,
     SEND_MESSAGES,
+    TOP_UP_CREDITS,
     VIEW_INBOX,
     VIEW_REPORTS,
     VIEW_USERS,
@@ -51,6 +59,8 @@ from subacct.policy.actions import (
 __all__ = [
     "ADVANCED_USER",
     "ADVANCED_USER_ID",
+    "AGENCY_MANAGER",
+    "AGENCY_MANAGER_ID",
     "BASIC_USER",
     "BASIC_USER_ID",
     "DEFAULT_ROLES",
@@ -144,6 +154,7 @@ PARENT_ADMIN_ID: Final = RoleId("parent_admin")
 SUB_ADMIN_ID: Final = RoleId("sub_admin")
 ADVANCED_USER_ID: Final = RoleId("advanced_user")
 BASIC_USER_ID: Final = RoleId("basic_user")
+AGENCY_MANAGER_ID: Final = RoleId("agency_manager")
 
 BASIC_USER: Final = _role(
     BASIC_USER_ID,
@@ -189,7 +200,15 @@ PARENT_ADMIN: Final = _role(
     inherits=True,
 )
 
-DEFAULT_ROLES: Final = (PARENT_ADMIN, SUB_ADMIN, ADVANCED_USER, BASIC_USER)
+_NOT_FOR_AGENCIES: Final = frozenset({MANAGE_BILLING, TOP_UP_CREDITS, IMPERSONATE, ACCESS_CLIENTS})
+
+AGENCY_MANAGER: Final = _role(
+    AGENCY_MANAGER_ID,
+    "Agency manager (in a linked client account)",
+    {action: Scope.ALL for action in ALL_BUILTIN_ACTIONS - _NOT_FOR_AGENCIES},
+)
+
+DEFAULT_ROLES: Final = (PARENT_ADMIN, SUB_ADMIN, ADVANCED_USER, BASIC_USER, AGENCY_MANAGER)
 
 
 def plan_role_definition(role: Role, catalog: ActionCatalog, builtin: Iterable[RoleId]) -> Role:

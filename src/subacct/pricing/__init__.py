@@ -21,6 +21,7 @@ from subacct.pricing.commissions import (
     CommissionLine,
     CommissionStatement,
     commission_statement,
+    subscription_amount,
 )
 from subacct.pricing.commitments import (
     Commitment,
@@ -136,6 +137,7 @@ __all__ = [
     "build_invoices",
     "charge_for",
     "commission_statement",
+    "subscription_amount",
     "commitment_charge",
     "advise_pooling",
     "advise_pooling_charges",

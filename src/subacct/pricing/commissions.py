@@ -2,8 +2,12 @@
 
 The commission base of a client is its subscription for the period: the ``USAGE`` and
 ``COMMITMENT`` lines of its invoice (setup fees, adjustments and prepaid credits are not
-subscription). Each client's commission is rounded on its own (half-even to the minor
-unit by default) and the statement total is the exact sum of the lines.
+subscription). A client billed without invoices (none issued for the period) is
+commissioned on its subscription's plan amount instead: the price of the plan it is
+subscribed to on its plan ladder, in the period (a due downgrade applied), when the
+subscription is billable (``subscription_amount``). Each client's commission is rounded
+on its own (half-even to the minor unit by default) and the statement total is the
+exact sum of the lines.
 
 >>> from subacct.money import Money
 >>> from subacct.pricing import (BillingPeriod, BillingStructure, Plan, PlanLadder,
@@ -18,7 +22,7 @@ unit by default) and the statement total is the exact sum of the lines.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from decimal import Decimal
 from typing import Final
 
@@ -30,9 +34,17 @@ from subacct.errors import InvalidInput, InvalidPricing, LinkError, PeriodMismat
 from subacct.money import Money
 from subacct.pricing import _checks
 from subacct.pricing.invoices import Invoice, LineKind, Rounding
+from subacct.pricing.ladder import PlanLadder
 from subacct.pricing.period import BillingPeriod
+from subacct.pricing.plan_changes import Subscription
 
-__all__ = ["SUBSCRIPTION_KINDS", "CommissionLine", "CommissionStatement", "commission_statement"]
+__all__ = [
+    "SUBSCRIPTION_KINDS",
+    "CommissionLine",
+    "CommissionStatement",
+    "commission_statement",
+    "subscription_amount",
+]
 
 SUBSCRIPTION_KINDS: Final = frozenset(
     {LineKind.USAGE, LineKind.COMMITMENT, LineKind.UPGRADE, LineKind.HOLD}
@@ -94,6 +106,24 @@ class CommissionStatement:
         return self._total
 
 
+def subscription_amount(
+    subscription: Subscription, price: object, period: BillingPeriod
+) -> Money | None:
+    """The plan amount of ``subscription`` in ``period``, from its plan ladder ``price``
+    (``None``: not billable then, or a price that is not a plan ladder).
+
+    >>> from subacct.money import Money
+    >>> from subacct.pricing import BillingPeriod, Plan, PlanLadder, Subscription
+    >>> ladder = PlanLadder([Plan("Pro", 10000, Money("80", "USD"))])
+    >>> str(subscription_amount(Subscription("client", "Pro"), ladder, BillingPeriod(2026, 1)))
+    '80 USD'
+    """
+    current = subscription.in_period(period)
+    if not current.billable or not isinstance(price, PlanLadder):
+        return None
+    return price.plan_named(current.plan).price
+
+
 def commission_statement(
     agency_id: str,
     period: BillingPeriod,
@@ -103,19 +133,23 @@ def commission_statement(
     linked_clients: Collection[str],
     currency: str | None = None,
     rounding: Rounding | None = None,
+    subscriptions: Mapping[str, Money] | None = None,
 ) -> CommissionStatement:
-    """The agency's statement from its linked clients' invoices of ``period``.
+    """The agency's statement from its linked clients' invoices of ``period``, and the
+    ``subscriptions`` amounts of the clients that have no invoice.
 
     Every invoice must belong to a client in ``linked_clients`` (``LinkError`` otherwise),
     be of ``period`` and in one currency (``currency`` if given; it is required when there
-    are no invoices); each client appears once.
+    are no invoices); each client appears once (an invoice wins over a subscription).
     """
     rounding = Rounding() if rounding is None else rounding
     agency = _checks.account(agency_id, field="agency_id")
     fraction = _rate(rate)
     invoices = list(client_invoices)
     seen: set[AccountId] = set()
+    amounts = dict(subscriptions or {})
     currencies = {inv.currency for inv in invoices if isinstance(inv, Invoice)}
+    currencies |= {amount.currency for amount in amounts.values()}
     if currency is not None:
         currencies.add(_checks.currency(currency))
     if not currencies:
@@ -139,11 +173,24 @@ def commission_statement(
             raise InvalidInput(f"two invoices for client {quoted(inv.payer_id)}")
         seen.add(inv.payer_id)
     (code,) = currencies
-    lines = []
-    for inv in sorted(invoices, key=lambda i: i.payer_id):
-        base = Money.sum(
+    bases = {
+        inv.payer_id: Money.sum(
             (line.amount for line in inv.lines if line.kind in SUBSCRIPTION_KINDS), code
         )
-        commission = base.multiplied(fraction, rounding.mode, rounding.places(code))
-        lines.append(CommissionLine(inv.payer_id, base, commission))
+        for inv in invoices
+    }
+    for client, amount in amounts.items():
+        if client not in linked_clients:
+            raise LinkError(
+                f"{quoted(client)} is not a client linked to agency {quoted(agency)}",
+                account_id=client,
+                agency_id=agency,
+            )
+        bases.setdefault(AccountId(client), amount)
+    lines = [
+        CommissionLine(
+            client, base, base.multiplied(fraction, rounding.mode, rounding.places(code))
+        )
+        for client, base in sorted(bases.items())
+    ]
     return CommissionStatement(agency, period, fraction, code, lines)

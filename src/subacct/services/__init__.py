@@ -1,8 +1,8 @@
 """The application layer behind ``subacct.Subacct`` (private modules).
 
-One module per sub-API (``accounts``, ``members``, ``policy``, ``billing``, ``plans``,
-``sharing``, ``credits``, ``sending``, ``thresholds``, ``reports``, ``events``,
-``audit``), none inheriting from another; every call goes through ``_runner`` (unit of
+One module per sub-API (``accounts``, ``links``, ``members``, ``invitations``, ``policy``,
+``billing``, ``plans``, ``sharing``, ``credits``, ``sending``, ``thresholds``, ``reports``,
+``events``, ``audit``), none inheriting from another; every call goes through ``_runner`` (unit of
 work, retries, the fresh principal, the policy check, events and audit records). Import
 the classes from here for type annotations; build them through ``subacct.Subacct``.
 """
@@ -12,6 +12,8 @@ from subacct.services.audit import Audit
 from subacct.services.billing import Billing
 from subacct.services.credits import Credits
 from subacct.services.events import Events
+from subacct.services.invitations import Invitations
+from subacct.services.links import Links
 from subacct.services.members import Members
 from subacct.services.plans import Plans
 from subacct.services.policy import Policy
@@ -26,6 +28,8 @@ __all__ = [
     "Billing",
     "Credits",
     "Events",
+    "Links",
+    "Invitations",
     "Members",
     "Plans",
     "Policy",

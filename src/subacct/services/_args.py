@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
+import secrets
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -218,3 +220,26 @@ def dimensions(value: object) -> Dimensions:
         return _dimensions(value)
     except InvalidInput as bad:
         raise InvalidInput(str(bad), field="dimensions") from bad
+
+
+_TOKEN_BODY = re.compile(r"[A-Za-z0-9_-]{16,200}")
+
+
+def new_token(prefix: str) -> str:
+    """A fresh single-use token: ``prefix`` then 43 URL-safe characters (256 random bits);
+    only its digest is stored, the caller is shown it once."""
+    return f"{prefix}{secrets.token_urlsafe(32)}"
+
+
+def token(value: object, prefix: str, what: str) -> str:
+    """A token as ``new_token(prefix)`` makes them, or ``InvalidInput`` naming ``token``
+    (the value is never echoed: it may be someone's live token)."""
+    if (
+        not isinstance(value, str)
+        or not value.startswith(prefix)
+        or not _TOKEN_BODY.fullmatch(value[len(prefix) :])
+    ):
+        raise InvalidInput(
+            f"{what} is {prefix!r} followed by 16 to 200 URL-safe characters", field="token"
+        )
+    return value

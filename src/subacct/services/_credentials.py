@@ -226,16 +226,23 @@ def last_used(unit: Unit, key_id: str) -> datetime | None:
 
 
 def start_session(
-    unit: Unit, account_id: str, as_role: RoleId, session_id: str | None
+    unit: Unit, account_id: str, as_role: RoleId, session_id: str | None, reason: str
 ) -> ImpersonationSession:
-    """The acting user logs on as the account; audited with the real user."""
+    """The acting user logs on as the account for ``reason``, until
+    ``Settings.impersonation_ttl`` from now; audited with the real user."""
     if not isinstance(unit.actor, str):
         raise InvalidInput("an impersonation is started by a user", field="by")
     user = UserId(unit.actor)
     unit.uow.accounts.get(AccountId(account_id)).require_open()
     index = unit.policy([account_id])
     session = ImpersonationSession(
-        ImpersonationId(unit.new_id(session_id, "imp")), user, account_id, unit.now, as_role
+        ImpersonationId(unit.new_id(session_id, "imp")),
+        user,
+        account_id,
+        unit.now,
+        as_role,
+        expires_at=unit.now + unit.settings.impersonation_ttl,
+        reason=reason,
     )
     session = plan_impersonation(index, session)
     gate = index.check_via(user, IMPERSONATE, session.account_id, direct=False)
@@ -246,8 +253,18 @@ def start_session(
             **unit.meta().about(session.account_id),
             session_id=session.id,
             as_role=session.as_role,
+            reason=reason,
+            expires_at=session.expires_at,
         )
     )
+    return session
+
+
+def session_state(unit: Unit, session_id: str) -> ImpersonationSession:
+    """The session as it stands now (an expired one reads ``status_at`` ``expired``), to
+    those with standing in the impersonated account."""
+    session = unit.uow.records(IMPERSONATION_SESSIONS).get(session_id)
+    unit.see(session.account_id)
     return session
 
 

@@ -3,7 +3,7 @@
 A ``Subacct`` keeps one ``PolicyCache``. Every unit of work that needs policy state reads
 the store's policy version (``UnitOfWork.policy_version``: one cheap read) and takes the
 ``Snapshot`` of that version: what earlier units read at the same version (accounts with
-their ancestors, memberships, roles, ceilings, impersonation settings, the acting
+their ancestors, memberships, roles, ceilings, impersonation settings, agency links, the acting
 principals, built policy indexes) is still what storage holds, because every write to
 any of it raises the version in its own transaction. A different version starts an empty
 snapshot, so a change committed anywhere (another thread, another process) is seen by
@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-from subacct.domain import Account, AccountId, Membership, UserId
+from subacct.domain import Account, AccountId, AgencyLink, Membership, UserId
 from subacct.policy import Ceiling, ImpersonationSetting, PolicyIndex, Role
 
 __all__ = ["PolicyCache", "Snapshot", "Table"]
@@ -90,6 +90,7 @@ class Snapshot:
         self.ceilings: Table[AccountId, list[Ceiling]] = Table(limit)
         self.settings: Table[AccountId, ImpersonationSetting | None] = Table(limit)
         self.principals: Table[tuple[str, str], Any] = Table(limit)
+        self.links: Table[AccountId, AgencyLink | None] = Table(limit)
         self.indexes: Table[tuple[frozenset[AccountId], frozenset[UserId]], PolicyIndex] = Table(
             limit
         )
@@ -114,7 +115,7 @@ class Snapshot:
 
 
 _TABLES = ("roles", "chains", "memberships", "ceilings", "settings", "principals", "indexes",
-           "decisions")  # fmt: skip
+           "decisions", "links")  # fmt: skip
 
 
 class PolicyCache:

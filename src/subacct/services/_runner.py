@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from subacct.domain import Account, AccountId, Membership, UserId
+from subacct.domain import Account, AccountId, AccountKind, AgencyLink, Membership, UserId
 from subacct.domain.events import DomainEvent, EventId, EventMeta
 from subacct.domain.ids import check_id
 from subacct.errors import (
@@ -35,6 +35,7 @@ from subacct.errors import (
     quoted,
 )
 from subacct.policy import (
+    IMPERSONATE,
     SYSTEM_DECISION,
     VIEW_ACCOUNT,
     Action,
@@ -86,6 +87,7 @@ _MEMBERSHIPS = _table("memberships")
 _CEILINGS = _table("ceilings")
 _SETTINGS = _table("settings")
 _INDEXES = _table("indexes")
+_LINKS = _table("links")
 
 
 class Unit:
@@ -111,21 +113,24 @@ class Unit:
         # a unit whose reads are not one snapshot: what it read, kept once confirmed
         self.staged: list[tuple[str, Any, Any]] = []
         self._kept: Snapshot | None = None
-        # why the acting API key cannot act at all now (revoked, expired), else None
+        # why the acting API key or session cannot act at all now (revoked, expired),
+        # else None
         self.key_refusal: Reason | None = None
         self.actor: Principal | System = self._fresh(by)
         if self.key_refusal is not None and not decides:
             # refused before anything else, whatever the call (only ``policy.check``
             # answers with the refusing decision instead: ``decides``)
-            key = self.actor
-            assert isinstance(key, ApiKey)
+            held = self.actor
+            assert isinstance(held, ApiKey | ImpersonationSession)
             refused = Decision(False, self.key_refusal)
-            raise denial_error(key, USE_API_KEY, key.account_id, refused)
+            used = USE_API_KEY if isinstance(held, ApiKey) else IMPERSONATE
+            raise denial_error(held, used, held.account_id, refused)
         self.events: list[DomainEvent] = []
         self.audits: list[tuple[Action, AccountId | None, Decision]] = []
         self._audited: set[tuple[Action, AccountId | None]] = set()
         self._index: PolicyIndex | None = None
         self._indexed: dict[AccountId, Account] = {}
+        self._links: dict[AccountId, AgencyLink] = {}
         self._chains: dict[AccountId, tuple[Account, list[Account]]] = {}
         self._users: set[UserId] = set()
         self._roles: list[Role] | None = None
@@ -195,6 +200,8 @@ class Unit:
             )
             if session is None:
                 raise NotFound(f"impersonation {quoted(by.id)} does not exist", session_id=by.id)
+            if session.expired(self.now):
+                self.key_refusal = Reason.IMPERSONATION_EXPIRED
             return session
         # a user the cache knows has a valid id (it was checked before it was kept)
         known = _MISSING if snapshot is None else snapshot.principals.get(("user", by))
@@ -290,10 +297,24 @@ class Unit:
             account, above = self.chain(account_id)
             for acc in (account, *above):
                 self._indexed.setdefault(acc.id, acc)
+            if account.kind is AccountKind.LINKED:  # its agency's administrators act here
+                link = self.link_of(account.id)
+                if link is not None:
+                    self._links[account.id] = link
+                    agency, agency_above = self.chain(link.agency_id)
+                    for acc in (agency, *agency_above):
+                        self._indexed.setdefault(acc.id, acc)
         self._users |= people
         key = (frozenset(self._indexed), frozenset(self._users))
         self._index = cached(self.snapshot(), _INDEXES, key, self._build)
         return self._index
+
+    def link_of(self, client_id: AccountId) -> AgencyLink | None:
+        """The client's agency link, read once per policy version."""
+        found: AgencyLink | None = cached(
+            self.snapshot(), _LINKS, client_id, lambda: self.uow.links.for_client(client_id)
+        )
+        return found
 
     def _build(self) -> PolicyIndex:
         """A policy index over the accounts and users named so far."""
@@ -331,6 +352,7 @@ class Unit:
             ceilings=[c for a in chosen for c in placed(a)],
             impersonation_settings=[s for a in chosen if (s := setting(a)) is not None],
             catalog=self.settings.catalog,
+            links=self._links.values(),
         )
 
     def decide(self, action: Action, account_id: str) -> Decision:

@@ -1,4 +1,4 @@
-"""``app.accounts``: the account tree, its lifecycle and agency links.
+"""``app.accounts``: the account tree and its lifecycle (agency links: ``app.links``).
 
 Who may do what (the rights are checked in the account named):
 
@@ -14,8 +14,7 @@ Who may do what (the rights are checked in the account named):
 * ``pause``, ``resume``, ``close``: for a sub-account ``sub_accounts.manage`` in its
   parent, for a top-level account the system; ``suspend`` (and resuming a suspended
   account): the system (``subacct.policy.status_authority``);
-* ``link_client``: ``settings.manage`` in both the agency and the client; ``unlink_client``:
-  in either;
+* agency links are ``app.links`` (``subacct.services.links``);
 * every read: standing in the account (some right in it): a sub-account's users see
   their own account, not their siblings; the parent's administrators see every sub.
 
@@ -37,21 +36,17 @@ from subacct.domain import (
     Account,
     AccountId,
     AccountStatus,
-    AgencyLink,
     HierarchyRules,
     Tree,
     can_send,
     new_master,
     plan_attach,
     plan_detach,
-    plan_link,
     plan_move,
     plan_new_sub,
-    plan_unlink,
 )
 from subacct.domain import changes as domain_changes
 from subacct.domain.lifecycle import StatusHistory
-from subacct.errors import LinkError, quoted
 from subacct.policy import (
     CREATE_SUB_ACCOUNTS,
     MANAGE_SETTINGS,
@@ -89,7 +84,7 @@ def _fit(
 
 
 class Accounts:
-    """The account tree, its lifecycle and agency links (``app.accounts``)."""
+    """The account tree and its lifecycle (``app.accounts``)."""
 
     def __init__(self, runner: Runner) -> None:
         self._runner = runner
@@ -258,60 +253,6 @@ class Accounts:
         cancelled."""
         return self._status(account_id, AccountStatus.CLOSED, by)
 
-    # -- agency links -----------------------------------------------------------------------
-
-    @command
-    def link_client(self, agency_id: str, client_id: str, alias: str, *, by: Actor) -> AgencyLink:
-        """Link the standalone account ``client_id`` to the agency ``agency_id`` under
-        ``alias`` (seed 002); needs ``settings.manage`` in both."""
-        who = _args.actor(by)
-        agency_key, client_key = (
-            _args.ident(agency_id, "agency_id"),
-            _args.ident(client_id, "client_id"),
-        )
-        label = _args.name(alias, "alias")
-
-        def work(unit: Unit) -> AgencyLink:
-            agency = unit.uow.accounts.get(AccountId(agency_key))
-            client = unit.uow.accounts.get(AccountId(client_key))
-            unit.require(MANAGE_SETTINGS, agency.id)
-            unit.require(MANAGE_SETTINGS, client.id)
-            linked, link = plan_link(
-                agency,
-                client,
-                label,
-                unit.now,
-                client_has_link=unit.uow.links.for_client(client.id) is not None,
-                client_is_agency=bool(unit.uow.links.for_agency(client.id)),
-            )
-            unit.uow.accounts.update(linked)
-            unit.uow.links.add(link)
-            unit.emit(domain_changes.linked(link, unit.meta()))
-            return link
-
-        return self._runner.command(who, work)
-
-    @command
-    def unlink_client(self, client_id: str, *, by: Actor) -> Account:
-        """End the client's agency link (either side may); it is a standalone master again."""
-        who, client_key = _args.actor(by), _args.ident(client_id, "client_id")
-
-        def work(unit: Unit) -> Account:
-            client = unit.uow.accounts.get(AccountId(client_key))
-            unlinked = plan_unlink(client)
-            link = unit.uow.links.for_client(client.id)
-            if link is None:
-                raise LinkError(
-                    f"account {quoted(client.id)} has no agency link", account_id=client.id
-                )
-            unit.require_in_either(MANAGE_SETTINGS, link.agency_id, client.id)
-            unit.uow.links.remove(client.id)
-            unit.uow.accounts.update(unlinked)
-            unit.emit(domain_changes.unlinked(link, unit.meta()))
-            return unlinked
-
-        return self._runner.command(who, work)
-
     # -- reads ----------------------------------------------------------------------------
 
     @query
@@ -421,27 +362,5 @@ class Accounts:
             account = unit.see(target)
             found = unit.uow.records(STATUS_HISTORY).find(account.id)
             return found if found is not None else StatusHistory(account.id)
-
-        return self._runner.query(who, work)
-
-    @query
-    def linked_clients(self, agency_id: str, *, by: Actor) -> list[AgencyLink]:
-        """The agency's links to its clients, in client id order."""
-        who, target = _args.actor(by), _args.ident(agency_id, "agency_id")
-
-        def work(unit: Unit) -> list[AgencyLink]:
-            agency = unit.see(target)
-            return unit.uow.links.for_agency(agency.id)
-
-        return self._runner.query(who, work)
-
-    @query
-    def agency_of(self, client_id: str, *, by: Actor) -> AgencyLink | None:
-        """The client's link to its agency, if it has one."""
-        who, target = _args.actor(by), _args.ident(client_id, "client_id")
-
-        def work(unit: Unit) -> AgencyLink | None:
-            client = unit.see(target)
-            return unit.uow.links.for_client(client.id)
 
         return self._runner.query(who, work)

@@ -70,6 +70,7 @@ from subacct.pricing import (
     commission_statement,
 )
 from subacct.pricing.channels import Dimensions
+from subacct.pricing.commissions import subscription_amount
 from subacct.pricing.invoice_lifecycle import CreditNote, Payment, PaymentTerms, PeriodClose
 from subacct.pricing.invoices import InvoiceStatus
 from subacct.pricing.plan_changes import check_price_keeps_plans
@@ -628,20 +629,47 @@ class Billing:
             profile = unit.uow.records(BILLING_PROFILES).find(agency.id)
             if profile is None or profile.commission_rate is None:
                 raise InvalidBillingStructure(
-                    f"{quoted(agency.id)} has no commission rate in its billing profile",
+                    f"{quoted(agency.id)} has no commission_rate in its billing profile "
+                    "(set_profile(..., commission_rate=...))",
+                    field="commission_rate",
                     account_id=agency.id,
                 )
             clients = [link.client_id for link in unit.uow.links.for_agency(agency.id)]
-            found = unit.uow.records(INVOICES).find_many(f"{c}/{when}" for c in clients)
-            invoices = [inv for inv in found.values() if inv.status in _BILLED]
+            invoices, amounts = _commission_bases(unit, clients, when)
             return commission_statement(
                 agency.id,
                 when,
                 profile.commission_rate,
                 invoices,
                 linked_clients=clients,
-                currency=None if invoices else profile.price.currency,
+                currency=None if invoices or amounts else profile.price.currency,
                 rounding=how,
+                subscriptions=amounts,
             )
 
         return self._runner.query(who, work)
+
+
+def _commission_bases(
+    unit: Unit, clients: list[AccountId], period: BillingPeriod
+) -> tuple[list[Invoice], dict[str, Money]]:
+    """Each client's finalized (or paid) invoice of the period, or else, while it has
+    none (no invoice or a draft), its subscription's plan amount
+    (``subscription_amount``); a void invoice earns nothing. The one place commissions
+    read invoices."""
+    invoices: list[Invoice] = []
+    amounts: dict[str, Money] = {}
+    found = unit.uow.records(INVOICES).find_many(f"{c}/{period}" for c in clients)
+    for client in clients:
+        invoice = found.get(f"{client}/{period}")
+        if invoice is not None and invoice.final:
+            if invoice.status in _BILLED:
+                invoices.append(invoice)
+            continue
+        subscription = unit.uow.records(SUBSCRIPTIONS).find(client)
+        profile = unit.uow.records(BILLING_PROFILES).find(client)
+        if subscription is not None and profile is not None:
+            amount = subscription_amount(subscription, profile.price, period)
+            if amount is not None:
+                amounts[client] = amount
+    return invoices, amounts

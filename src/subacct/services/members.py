@@ -2,10 +2,16 @@
 
 * ``create_user`` and ``remove_user``: the system only (signing up and deleting a login
   are the platform's); ``rename_user``: the user themself or the system;
-* ``invite``, ``change_role``, ``remove``: ``users.invite`` / ``users.remove`` in the
-  account, with no escalation (``subacct.policy.plan_invite``: what is granted must be
-  within the grantor's own rights there; nobody changes their own membership); the
-  system is bound only by the role set and the account's lifecycle;
+* ``add`` (an existing user; a person without one: ``app.invitations``), ``change_role``,
+  ``remove``:
+  ``users.invite`` / ``users.remove`` in the account, with no escalation
+  (``subacct.policy.plan_invite``: what is granted must be within the grantor's own
+  rights there; nobody changes their own membership); the system is bound only by the
+  role set and the account's lifecycle;
+* ``set_seat_limit``: from above (``sub_accounts.manage`` in the parent; the system for a
+  top-level account); ``transfer_ownership``: an owner of the top-level account or the
+  system. The last member holding ``Settings.owner_role`` in a top-level account is not
+  removed, demoted or deleted (``LastAdmin``); a new membership needs a free seat;
 * reads: a user sees themself; ``members_of`` needs ``users.view`` in the account;
   ``find_user_by_login`` is the system's (a login lookup is part of signing in).
 
@@ -19,7 +25,7 @@ stay.
 >>> S = subacct.SYSTEM
 >>> _ = app.accounts.create_master("Agency Demo", account_id="agencydemo", by=S)
 >>> _ = app.members.create_user("owner@agency.test", "Owner", user_id="owner", by=S)
->>> app.members.invite("owner", "agencydemo", "parent_admin", by=S).role
+>>> app.members.add("owner", "agencydemo", "parent_admin", by=S).role
 'parent_admin'
 >>> [m.user_id for m in app.members.members_of("agencydemo", by="owner")]
 ['owner']
@@ -27,11 +33,27 @@ stay.
 
 from __future__ import annotations
 
-from subacct.domain import AccountId, Membership, RoleId, User, UserId, normalize_login
+from subacct.domain import (
+    AccountId,
+    Membership,
+    RoleId,
+    SeatLimit,
+    User,
+    UserId,
+    normalize_login,
+)
 from subacct.domain import changes as domain_changes
-from subacct.errors import DuplicateLogin, MembershipNotFound, UserNotFound
+from subacct.domain.events import SeatLimitSet
+from subacct.errors import (
+    DuplicateLogin,
+    MembershipNotFound,
+    NotFound,
+    UserNotFound,
+    quoted,
+)
 from subacct.policy import (
     INVITE_USERS,
+    MANAGE_SUB_ACCOUNTS,
     REMOVE_USERS,
     VIEW_USERS,
     Action,
@@ -42,9 +64,10 @@ from subacct.policy import (
 )
 from subacct.policy.grants import require_not_member
 from subacct.principals import Actor
-from subacct.services import _args, _credentials
+from subacct.services import _args, _credentials, _seats
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
+from subacct.storage.collections import SEAT_LIMITS
 
 __all__ = ["Members"]
 
@@ -52,6 +75,7 @@ _CREATE_USER = Action("users.create")
 _DELETE_USER = Action("users.delete")
 _RENAME_USER = Action("users.rename")
 _FIND_USER = Action("users.find")
+_SET_SEAT_LIMIT = Action("users.set_seat_limit")
 
 
 def _membership(unit: Unit, user_id: str, account_id: str) -> Membership:
@@ -122,6 +146,8 @@ class Members:
             user = unit.uow.users.get(UserId(target))
             gone = unit.uow.memberships.for_user(user.id)
             for membership in gone:
+                _seats.require_admin_left(unit, membership)
+            for membership in gone:
                 unit.uow.memberships.remove(membership.user_id, membership.account_id)
             unit.uow.users.remove(user.id)
             unit.emit(domain_changes.user_deleted(user, gone, unit.meta()))
@@ -133,9 +159,10 @@ class Members:
     # -- memberships ----------------------------------------------------------------------
 
     @command
-    def invite(self, user_id: str, account_id: str, role: str, *, by: Actor) -> Membership:
+    def add(self, user_id: str, account_id: str, role: str, *, by: Actor) -> Membership:
         """Give an existing user ``role`` in the account (one membership per user and
-        account), if ``by`` may grant it there."""
+        account), if ``by`` may grant it there and a seat is free. (People without a
+        user are invited by e-mail: ``app.invitations``.)"""
         who = _args.actor(by)
         target, where = _args.ident(user_id, "user_id"), _args.ident(account_id, "account_id")
         role_id = RoleId(_args.ident(role, "role"))
@@ -154,15 +181,15 @@ class Members:
                 index = unit.policy([account.id], [target])
                 plan_invite(index, unit.actor, membership)
                 unit.allowed(INVITE_USERS, account.id)
-            unit.uow.memberships.add(membership)
-            unit.emit(domain_changes.invited(membership, unit.meta()))
-            return membership
+            _seats.require_seat(unit, account.id)
+            return _seats.add_member(unit, membership)
 
         return self._runner.command(who, work)
 
     @command
     def change_role(self, user_id: str, account_id: str, role: str, *, by: Actor) -> Membership:
-        """Move a member to another role; both roles must be within ``by``'s rights."""
+        """Move a member to another role; both roles must be within ``by``'s rights. The
+        last owner of a top-level account keeps the owner role (``LastAdmin``)."""
         who = _args.actor(by)
         target, where = _args.ident(user_id, "user_id"), _args.ident(account_id, "account_id")
         role_id = RoleId(_args.ident(role, "role"))
@@ -177,15 +204,15 @@ class Members:
                 index = unit.policy([current.account_id], [target])
                 changed = plan_role_change(index, unit.actor, current, role_id)
                 unit.allowed(INVITE_USERS, current.account_id)
-            unit.uow.memberships.update(changed)
-            unit.emit(domain_changes.role_changed(current, changed, unit.meta()))
-            return changed
+            _seats.require_admin_left(unit, current, role_id)
+            return _seats.change_role(unit, current, changed)
 
         return self._runner.command(who, work)
 
     @command
     def remove(self, user_id: str, account_id: str, *, by: Actor) -> Membership:
-        """Take a member out of the account (its data stays). Returns what was removed."""
+        """Take a member out of the account (its data stays). Returns what was removed.
+        The last owner of a top-level account stays (``LastAdmin``)."""
         who = _args.actor(by)
         target, where = _args.ident(user_id, "user_id"), _args.ident(account_id, "account_id")
 
@@ -197,12 +224,84 @@ class Members:
                 index = unit.policy([current.account_id], [target])
                 plan_removal(index, unit.actor, current)
                 unit.allowed(REMOVE_USERS, current.account_id)
-            unit.uow.memberships.remove(current.user_id, current.account_id)
-            unit.emit(domain_changes.removed(current, unit.meta()))
-            _credentials.revoke_orphaned_keys(unit, current.user_id)
-            return current
+            _seats.require_admin_left(unit, current)
+            return _seats.remove_member(unit, current)
 
         return self._runner.command(who, work)
+
+    @command
+    def transfer_ownership(
+        self,
+        account_id: str,
+        to_user_id: str,
+        *,
+        by: Actor,
+        from_user_id: str | None = None,
+        then_role: str | None = None,
+    ) -> Membership:
+        """Hand the owner role (``Settings.owner_role``) of a top-level account to
+        ``to_user_id`` (made a member if needed, in a free seat). The one handing it over
+        is the acting owner, or for the system ``from_user_id`` (``None``: nobody, the
+        system only gives it); they then hold ``then_role``, or leave the account when it
+        is ``None``. Returns the new owner's membership."""
+        who = _args.actor(by)
+        where = _args.ident(account_id, "account_id")
+        target = UserId(_args.ident(to_user_id, "to_user_id"))
+        named = _args.optional_ident(from_user_id, "from_user_id")
+        after = None if then_role is None else RoleId(_args.ident(then_role, "then_role"))
+
+        def work(unit: Unit) -> Membership:
+            return _seats.transfer_ownership(unit, AccountId(where), target, named, after)
+
+        return self._runner.command(who, work)
+
+    # -- seats ------------------------------------------------------------------------------
+
+    @command
+    def set_seat_limit(self, account_id: str, limit: int | None, *, by: Actor) -> SeatLimit | None:
+        """Cap the account's seats (members plus open invitations; ``None`` removes the
+        cap). Set from above, as quotas are: a sub-account's by ``sub_accounts.manage`` in
+        its parent, a top-level account's by the system."""
+        who, where = _args.actor(by), _args.ident(account_id, "account_id")
+        wanted = None if limit is None else SeatLimit(where, limit)
+
+        def work(unit: Unit) -> SeatLimit | None:
+            account = unit.uow.accounts.get(AccountId(where))
+            account.require_open()
+            if account.parent_id is None:
+                unit.require_system(_SET_SEAT_LIMIT, account.id)
+            else:
+                unit.require(MANAGE_SUB_ACCOUNTS, account.parent_id)
+            repo = unit.uow.records(SEAT_LIMITS)
+            stored = repo.find(account.id)
+            if wanted is None and stored is None:
+                raise NotFound(
+                    f"account {quoted(account.id)} has no seat limit", account_id=account.id
+                )
+            if wanted is None:
+                repo.remove(account.id)
+            elif stored is None:
+                repo.add(wanted)
+            else:
+                repo.update(wanted)
+            limit_now = None if wanted is None else wanted.limit
+            unit.emit(SeatLimitSet(**unit.meta().about(account.id), limit=limit_now))
+            return wanted
+
+        return self._runner.command(who, work)
+
+    @query
+    def seat_limit(self, account_id: str, *, by: Actor) -> SeatLimit | None:
+        """The account's seat limit, if it has one (``users.view`` there)."""
+        who, where = _args.actor(by), _args.ident(account_id, "account_id")
+
+        def work(unit: Unit) -> SeatLimit | None:
+            account = unit.uow.accounts.get(AccountId(where))
+            unit.require(VIEW_USERS, account.id)
+            found: SeatLimit | None = unit.uow.records(SEAT_LIMITS).find(account.id)
+            return found
+
+        return self._runner.query(who, work)
 
     # -- reads ----------------------------------------------------------------------------
 

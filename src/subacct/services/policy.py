@@ -30,7 +30,7 @@ moment ago (a revoked key, an ended session, a new ceiling) counts at once.
 >>> _ = app.accounts.create_master("Agency Demo", account_id="agencydemo", by=S)
 >>> _ = app.accounts.create_sub("agencydemo", "Company X", account_id="agency1", by=S)
 >>> _ = app.members.create_user("owner@agency.test", "Owner", user_id="owner", by=S)
->>> _ = app.members.invite("owner", "agencydemo", "parent_admin", by=S)
+>>> _ = app.members.add("owner", "agencydemo", "parent_admin", by=S)
 >>> app.policy.check(VIEW_BILLING, "agency1", by="owner").code
 'allowed_by_inherited_role'
 """
@@ -69,6 +69,7 @@ from subacct.policy import (
     Holder,
     ImpersonationSession,
     ImpersonationSetting,
+    ImpersonationStatus,
     PolicyIndex,
     Role,
     Scope,
@@ -471,19 +472,41 @@ class Policy:
         account_id: str,
         *,
         by: Actor,
+        reason: str,
         as_role: str = SUB_ADMIN_ID,
         session_id: str | None = None,
     ) -> ImpersonationSession:
         """``by`` (a user administering an ancestor) logs on as the account with the
-        rights of ``as_role``. Pass the session as ``by=`` of later calls; end it with
+        rights of ``as_role``, for ``reason`` (required: a support ticket, say). Pass the
+        session as ``by=`` of later calls until ``Settings.impersonation_ttl`` has passed
+        (then it is refused as ``impersonation_expired``); end it sooner with
         ``end_impersonation``. Audited with the real user, also when refused."""
         who, where = _args.actor(by), _args.ident(account_id, "account_id")
+        why = _args.name(reason, "reason")
         role = RoleId(_args.ident(as_role, "as_role"))
         given = _args.optional_ident(session_id, "session_id")
 
         return self._runner.command(
-            who, lambda unit: _credentials.start_session(unit, where, role, given)
+            who, lambda unit: _credentials.start_session(unit, where, role, given, why)
         )
+
+    @query
+    def impersonation(self, session_id: str, *, by: Actor) -> ImpersonationSession:
+        """The stored session (with standing in the impersonated account):
+        ``impersonation_status`` says whether it is active, ended or expired now."""
+        who, wanted = _args.actor(by), _args.ident(session_id, "session_id")
+
+        return self._runner.query(who, lambda unit: _credentials.session_state(unit, wanted))
+
+    @query
+    def impersonation_status(self, session_id: str, *, by: Actor) -> ImpersonationStatus:
+        """``active``, ``ended`` or ``expired`` (its time is up) at the app's clock."""
+        who, wanted = _args.actor(by), _args.ident(session_id, "session_id")
+
+        def work(unit: Unit) -> ImpersonationStatus:
+            return _credentials.session_state(unit, wanted).status_at(unit.now)
+
+        return self._runner.query(who, work)
 
     @command
     def end_impersonation(self, session_id: str, *, by: Actor) -> ImpersonationSession:

@@ -13,7 +13,7 @@ the account that cannot see the resource from anywhere it acts gets ``ResourceNo
 >>> _ = app.accounts.create_master("Agency Demo", account_id="agencydemo", by=S)
 >>> _ = app.accounts.create_sub("agencydemo", "Agency 1", account_id="agency1", by=S)
 >>> _ = app.members.create_user("owner@agency.test", "Owner", user_id="owner", by=S)
->>> _ = app.members.invite("owner", "agencydemo", "parent_admin", by=S)
+>>> _ = app.members.add("owner", "agencydemo", "parent_admin", by=S)
 >>> _ = app.sharing.create_resource("agencydemo", ResourceKind.TEMPLATE, "Branding",
 ...     b"<h1>Hi</h1>", by="owner", resource_id="brand")
 >>> _ = app.sharing.share("brand", ShareMode.ALL_SUBS, [], SharePermission.USE, by="owner")

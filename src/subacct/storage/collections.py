@@ -11,7 +11,9 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Final
 
+from subacct.domain.invitations import Invitation, InvitationToken, SeatLimit
 from subacct.domain.lifecycle import StatusHistory
+from subacct.domain.links import LinkRequest
 from subacct.domain.resources import Resource, Share
 from subacct.policy.api_keys import ApiKey, ApiKeyCredential, ApiKeyUse
 from subacct.policy.audit import AuditRecord
@@ -46,9 +48,12 @@ __all__ = [
     "INVOICE_TERMS",
     "NUMBER_SERIES",
     "PAYMENTS",
+    "INVITATIONS",
+    "INVITATION_TOKENS",
     "INVOICED_ACCOUNTS",
     "INVOICES",
     "LATE_PERIODS",
+    "LINK_REQUESTS",
     "POLICY_COLLECTIONS",
     "QUOTAS",
     "QUOTA_COUNTERS",
@@ -72,6 +77,7 @@ __all__ = [
     "IMPERSONATION_SETTINGS",
     "RESOURCES",
     "ROLES",
+    "SEAT_LIMITS",
     "SHARES",
     "STATUS_HISTORY",
 ]
@@ -227,6 +233,27 @@ STATUS_HISTORY: Final = Collection(
     "status_history", StatusHistory, ("account_id",), label="status history"
 )
 """Every status change of each account, with its time (billing reads it per period)."""
+LINK_REQUESTS: Final = Collection(
+    "link_requests",
+    LinkRequest,
+    ("id",),
+    indexes=("token_hash", "agency_id", "client_id"),
+    label="link request",
+)
+"""Agency link requests (schema version 18): the token is stored as its SHA-256 digest,
+found by it when the client presents the token. Not policy data: the link is."""
+
+# -- invitations and seats (schema version 19) --------------------------------------------
+INVITATIONS: Final = Collection(
+    "invitations", Invitation, ("id",), indexes=("account_id",), versioned=True
+)
+"""Invitations by e-mail (versioned: two acceptances of one never both win)."""
+INVITATION_TOKENS: Final = Collection(
+    "invitation_tokens", InvitationToken, ("token_hash",), label="invitation token"
+)
+"""The hash of every token an invitation was given (its newest is on the invitation)."""
+SEAT_LIMITS: Final = Collection("seat_limits", SeatLimit, ("account_id",))
+"""Each account's seat limit, if it has one."""
 
 # -- sharing -----------------------------------------------------------------------------
 RESOURCES: Final = Collection("resources", Resource, ("id",), indexes=("owner_id",), versioned=True)
@@ -272,6 +299,7 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             RESOURCES,
             SHARES,
             STATUS_HISTORY,
+            LINK_REQUESTS,
             SEND_HOLDS,
             SEND_VOLUMES,
             QUOTA_THRESHOLDS,
@@ -283,6 +311,9 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             INVOICE_TERMS,
             CREDIT_NOTES,
             PAYMENTS,
+            INVITATIONS,
+            INVITATION_TOKENS,
+            SEAT_LIMITS,
         )
     }
 )

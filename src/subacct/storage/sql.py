@@ -110,7 +110,14 @@ def _membership(row: Sequence[Any]) -> Membership:
 
 
 def _link(row: Sequence[Any]) -> AgencyLink:
-    return AgencyLink(AccountId(row[0]), AccountId(row[1]), row[2], datetime.fromisoformat(row[3]))
+    return AgencyLink(
+        AccountId(row[0]),
+        AccountId(row[1]),
+        row[2],
+        datetime.fromisoformat(row[3]),
+        access_role=RoleId(row[4]),
+        request_id=row[5],
+    )
 
 
 class SqlRunner(Protocol):
@@ -320,7 +327,7 @@ class SqlAccounts(_Repo):
 
 
 class SqlLinks(_Repo):
-    _COLS = "agency_id, client_id, alias, created_at"
+    _COLS = "agency_id, client_id, alias, created_at, access_role, request_id"
 
     def add(self, link: AgencyLink) -> None:
         if self.for_client(link.client_id) is not None:
@@ -332,8 +339,15 @@ class SqlLinks(_Repo):
                 raise AccountNotFound(account_id)
         self._db.touch_policy()
         self._x(
-            f"INSERT INTO agency_links ({self._COLS}) VALUES (?, ?, ?, ?)",
-            (link.agency_id, link.client_id, link.alias, _ts(link.created_at)),
+            f"INSERT INTO agency_links ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                link.agency_id,
+                link.client_id,
+                link.alias,
+                _ts(link.created_at),
+                link.access_role,
+                link.request_id,
+            ),
         )
 
     def remove(self, client_id: AccountId) -> None:
@@ -1025,8 +1039,20 @@ def _migrations() -> list[list[str | MigrationStep]]:
         [*USAGE_REPORT_DDL],
         [*tables(14), finalize_stored_invoices],
         [*tables(15)],
+        [],  # version 16: nothing (a number held for a change that needed none)
+        [],  # version 17: reserved for credit grants (being merged)
+        [*LINKS_18_DDL, *tables(18)],
+        [*tables(19)],
     ]
     return versions
+
+
+LINKS_18_DDL: Final = [
+    # version 18: links by consent (seed 002): each link's access role and the request
+    # it was accepted from; a link stored before acts with the default role
+    "ALTER TABLE agency_links ADD COLUMN access_role TEXT NOT NULL DEFAULT 'agency_manager'",
+    "ALTER TABLE agency_links ADD COLUMN request_id TEXT",
+]
 
 
 _INDEXED_BEFORE_7: Final = (
@@ -1230,6 +1256,10 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
     14: ("number_series", "invoice_numbers", "invoice_terms", "credit_notes", "payments"),
     # version 15: the finalized periods that took arrivals afterwards (adjustments)
     15: ("late_periods",),
+    # version 18: agency link requests (their tokens stored hashed)
+    18: ("link_requests",),
+    # version 19: invitations by e-mail, their tokens, seat limits
+    19: ("invitations", "invitation_tokens", "seat_limits"),
 }
 """Which migration creates each record collection's table. A collection added later goes
 into a new migration entry (a new version), never into an existing one."""
@@ -1245,6 +1275,19 @@ def record_tables_after(version: int) -> list[str]:
         for number, names in sorted(RECORD_TABLES_BY_MIGRATION.items())
         if number > version
         for name in names
+    ]
+
+
+def undone_by_18(version: int, schema: str = "") -> list[str]:
+    """What takes a database back from version 18 to ``version`` (below 18) in a
+    migration test: the link requests' table and the link columns it added (``schema``:
+    a prefix such as ``"s."``)."""
+    if version >= 18:
+        return []
+    return [
+        f"DROP TABLE IF EXISTS {schema}rec_link_requests",
+        f"ALTER TABLE {schema}agency_links DROP COLUMN request_id",
+        f"ALTER TABLE {schema}agency_links DROP COLUMN access_role",
     ]
 
 

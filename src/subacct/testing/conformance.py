@@ -40,6 +40,7 @@ from subacct.domain import (
     AccountStatus,
     AgencyLink,
     HierarchyRules,
+    LinkRequest,
     Membership,
     RoleId,
     Tree,
@@ -111,8 +112,8 @@ def _agency(store: Store) -> Subacct:
     svc.accounts.create_sub("agencydemo", "Agency 2", account_id="agency2", by=SYSTEM)
     svc.members.create_user("owner@agency.test", "Owner", user_id="u_owner", by=SYSTEM)
     svc.members.create_user("ann@agency1.test", "Ann", user_id="u_ann", by=SYSTEM)
-    svc.members.invite("u_owner", "agencydemo", "parent_admin", by=SYSTEM)
-    svc.members.invite("u_ann", "agency1", "sub_admin", by=SYSTEM)
+    svc.members.add("u_owner", "agencydemo", "parent_admin", by=SYSTEM)
+    svc.members.add("u_ann", "agency1", "sub_admin", by=SYSTEM)
     return svc
 
 
@@ -285,8 +286,8 @@ class StoreConformance(LedgerConformance):
 
     def test_memberships_unique_and_ordered(self, store: Store) -> None:
         svc = _agency(store)
-        svc.members.invite("u_ann", "agency2", "basic_user", by=SYSTEM)
-        svc.members.invite("u_ann", "agencydemo", "advanced_user", by=SYSTEM)
+        svc.members.add("u_ann", "agency2", "basic_user", by=SYSTEM)
+        svc.members.add("u_ann", "agencydemo", "advanced_user", by=SYSTEM)
         with store.unit_of_work() as uow:
             mine = uow.memberships.for_user(UserId("u_ann"))
             assert [m.account_id for m in mine] == ["agency1", "agency2", "agencydemo"]
@@ -312,7 +313,10 @@ class StoreConformance(LedgerConformance):
     def test_links(self, store: Store) -> None:
         svc = _agency(store)
         svc.accounts.create_master("Client", account_id="client", by=SYSTEM)
-        link = svc.accounts.link_client("agencydemo", "client", "Acme", by=SYSTEM)
+        _, token = svc.links.request("agencydemo", "Acme", client_id="client", by=SYSTEM)
+        link = svc.links.accept(token, by=SYSTEM)
+        assert link.access_role == "agency_manager"
+        assert link.request_id is not None
         with store.unit_of_work() as uow:
             assert uow.links.for_client(AccountId("client")) == link
             assert uow.links.for_agency(AccountId("agencydemo")) == [link]
@@ -869,6 +873,7 @@ class StoreConformance(LedgerConformance):
         svc = _agency(store)
         before = svc.accounts.tree(by=SYSTEM)
         svc.members.remove("u_ann", "agency1", by=SYSTEM)
+        svc.members.add("u_ann", "agencydemo", "parent_admin", by=SYSTEM)  # owner: not the last
         gone = svc.members.remove_user("u_owner", by=SYSTEM)
         assert [m.account_id for m in gone] == ["agencydemo"]
         assert list(svc.accounts.tree(by=SYSTEM)) == list(before)
@@ -898,11 +903,11 @@ class StoreConformance(LedgerConformance):
                 lambda s: s.members.create_user("  ", "Nobody", by=SYSTEM), id="blank-login"
             ),
             pytest.param(
-                lambda s: s.members.invite("ghost", "agency1", "basic_user", by=SYSTEM),
+                lambda s: s.members.add("ghost", "agency1", "basic_user", by=SYSTEM),
                 id="no-user",
             ),
             pytest.param(
-                lambda s: s.members.invite("u_ann", "agency1", "basic_user", by=SYSTEM),
+                lambda s: s.members.add("u_ann", "agency1", "basic_user", by=SYSTEM),
                 id="dup-member",
             ),
             pytest.param(
@@ -923,7 +928,7 @@ class StoreConformance(LedgerConformance):
             pytest.param(lambda s: s.accounts.resume("agency1", by=SYSTEM), id="active-to-active"),
             pytest.param(lambda s: s.accounts.detach("agencydemo", by=SYSTEM), id="detach-master"),
             pytest.param(
-                lambda s: s.accounts.link_client("agencydemo", "agency1", "x", by=SYSTEM),
+                lambda s: s.links.request("agencydemo", "x", client_id="agency1", by=SYSTEM),
                 id="link-sub",
             ),
             pytest.param(
@@ -951,7 +956,7 @@ class StoreConformance(LedgerConformance):
         for call in (
             lambda: svc.accounts.resume("agency2", by=SYSTEM),
             lambda: svc.accounts.rename("agency2", "Back", by=SYSTEM),
-            lambda: svc.members.invite("u_ann", "agency2", "basic_user", by=SYSTEM),
+            lambda: svc.members.add("u_ann", "agency2", "basic_user", by=SYSTEM),
             lambda: svc.accounts.move("agency2", "agencydemo", by=SYSTEM),
             lambda: svc.accounts.create_sub("agency2", "Child", by=SYSTEM),
         ):
@@ -1002,6 +1007,7 @@ def _resource(resource_id: str, owner: str) -> Resource:
 
 
 def _samples() -> dict[str, Any]:
+    from subacct.domain.invitations import Invitation, InvitationToken, SeatLimit
     from subacct.domain.lifecycle import StatusHistory
     from subacct.money import Money
     from subacct.policy import (
@@ -1087,6 +1093,17 @@ def _samples() -> dict[str, Any]:
         ),
         "prerequisites": Prerequisites("agencydemo", {"spf_verified"}),
         "status_history": StatusHistory("agency1").with_change(T0, AccountStatus.PAUSED),
+        "link_requests": LinkRequest(
+            "lr1",
+            "agencydemo",
+            "client",
+            "Acme",
+            "agency_manager",
+            "u_owner",
+            "ab" * 32,
+            T0,
+            T0 + timedelta(days=7),
+        ),
         "invoiced_accounts": InvoicedAccount(BillingPeriod(2026, 1), "agency1", "agencydemo"),
         "late_periods": LatePeriod("agencydemo", BillingPeriod(2026, 1)),
         "resources": _resource("tpl_a", "agencydemo"),
@@ -1148,6 +1165,11 @@ def _samples() -> dict[str, Any]:
             Money("80.00", "USD"),
             datetime(2026, 2, 2, tzinfo=UTC),
         ),
+        "invitations": Invitation(
+            "inv1", "agency1", "ann@example.com", "basic_user", "u_owner", T0, T0, "a" * 64
+        ),
+        "invitation_tokens": InvitationToken("a" * 64, "inv1"),
+        "seat_limits": SeatLimit("agency1", 5),
     }
 
 

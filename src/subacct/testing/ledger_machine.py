@@ -565,9 +565,7 @@ class ServiceLedger:
             if wallet.master_id is None:
                 accounts.create_master(wallet.account_id, account_id=wallet.account_id, by=SYSTEM)
                 if self.principal == self.ADMIN:
-                    self.app.members.invite(
-                        self.ADMIN, wallet.account_id, "parent_admin", by=SYSTEM
-                    )
+                    self.app.members.add(self.ADMIN, wallet.account_id, "parent_admin", by=SYSTEM)
             else:
                 accounts.create_sub(
                     wallet.master_id, wallet.account_id, account_id=wallet.account_id, by=SYSTEM

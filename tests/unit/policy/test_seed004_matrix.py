@@ -47,6 +47,7 @@ MATRIX: dict[str, tuple[Scope | None, ...]] = {
     "reports.export": (A, A, A, N),
     "contacts.manage": (A, A, A, N),
     "accounts.impersonate": (A, N, N, N),
+    "clients.access": (A, N, N, N),
 }
 
 CELLS = [

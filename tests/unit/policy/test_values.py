@@ -59,7 +59,7 @@ from .helpers import SUB1, T0, T1
 
 
 def test_catalog_has_every_seed_action_and_hosts_can_add_theirs() -> None:
-    assert len(DEFAULT_CATALOG) == len(ALL_BUILTIN_ACTIONS) == 25
+    assert len(DEFAULT_CATALOG) == len(ALL_BUILTIN_ACTIONS) == 26
     assert DEFAULT_CATALOG.describe(SEND_MESSAGES).startswith("Send messages")
     catalog = DEFAULT_CATALOG.with_actions(ActionInfo(Action("surveys.run"), "Run surveys"))
     assert Action("surveys.run") in catalog
@@ -82,7 +82,7 @@ def test_default_roles_nest_as_the_matrix_says() -> None:
     assert rights_cover(SUB_ADMIN.rights, ADVANCED_USER.rights)
     assert rights_cover(ADVANCED_USER.rights, BASIC_USER.rights)
     assert not rights_cover(BASIC_USER.rights, ADVANCED_USER.rights)
-    assert [r.inherits for r in DEFAULT_ROLES] == [True, False, False, False]
+    assert [r.inherits for r in DEFAULT_ROLES] == [True, False, False, False, False]
 
 
 def test_roles_refuse_bad_grants() -> None:

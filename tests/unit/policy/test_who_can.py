@@ -233,6 +233,10 @@ def test_keys_and_sessions_are_listed_with_their_reasons() -> None:
     ]
     later = who_can(index, VIEW_REPORTS, "agency1", keys=keys, at=T0 + timedelta(days=1))
     assert all(h.kind is PrincipalKind.USER for h in later)  # k2 has expired by then
+    timed = ImpersonationSession("imp3", "pam", "agency1", T0, expires_at=T0 + timedelta(hours=1))
+    assert "imp3" in {h.id for h in who_can(index, SEND_MESSAGES, "agency1", sessions=[timed])}
+    at = T0 + timedelta(hours=1)  # its time is up: it grants nothing, like an ended one
+    assert who_can(index, SEND_MESSAGES, "agency1", sessions=[timed], at=at)[-1].id != "imp3"
     # a personal key acts within its creator's rights: bob's key cannot export
     bobs = ApiKey("k5", "agency1", "X", "bob", [Grant(EXPORT_REPORTS)], T0)
     assert all(h.id != "k5" for h in who_can(index, EXPORT_REPORTS, "agency1", keys=[bobs]))

@@ -24,7 +24,9 @@ from subacct.domain.events import (
     BillingProfileSet,
     CeilingRemoved,
     CeilingSet,
+    ClientLinkDeclined,
     ClientLinked,
+    ClientLinkRequested,
     ClientUnlinked,
     CreditAllocationSet,
     CreditLow,
@@ -37,10 +39,15 @@ from subacct.domain.events import (
     ImpersonationEnded,
     ImpersonationSettingChanged,
     ImpersonationStarted,
+    InvitationAccepted,
+    InvitationResent,
+    InvitationRevoked,
+    InvitationSent,
     InvoiceDrafted,
     InvoiceFinalized,
     InvoicePaid,
     InvoiceVoided,
+    OwnershipTransferred,
     PaymentRecorded,
     PlanChangeApproved,
     PlanChangeCancelled,
@@ -59,6 +66,7 @@ from subacct.domain.events import (
     ResourceUpdated,
     RoleChanged,
     RoleDefined,
+    SeatLimitSet,
     SendAuthorized,
     SendCaptured,
     SendReleased,
@@ -98,12 +106,34 @@ SAMPLES: list[BaseEvent] = [
     AccountMoved(**base(from_parent_id="agencydemo", to_parent_id=None)),
     AccountStatusChanged(**base(from_status=AccountStatus.ACTIVE, to_status=AccountStatus.PAUSED)),
     AccountClosed(**base(from_status=AccountStatus.PAUSED)),
+    ClientLinkRequested(
+        **base(
+            client_id="client",
+            request_id="lr1",
+            alias="Client Co",
+            access_role="agency_manager",
+            expires_at=T0,
+        )
+    ),
+    ClientLinkDeclined(**base(client_id="client", request_id="lr1")),
     ClientLinked(**base(client_id="client", alias="Client Co")),
     ClientUnlinked(**base(client_id="client")),
     UserCreated(**system(user_id="bob", login="bob@example.com")),
     UserRenamed(**system(user_id="bob", display_name="Bob")),
     UserDeleted(**system(user_id="bob", removed_from=["agency2", "agency1"])),
     UserInvited(**base(user_id="bob", role="basic_user")),
+    InvitationSent(
+        **base(invitation_id="inv1", email="ann@example.com", role="basic_user", expires_at=T0)
+    ),
+    InvitationResent(**base(invitation_id="inv1", email="ann@example.com", expires_at=T0, sends=2)),
+    InvitationRevoked(**base(invitation_id="inv1")),
+    InvitationAccepted(
+        **base(invitation_id="inv1", user_id="ann", role="basic_user", new_user=True)
+    ),
+    SeatLimitSet(**base(limit=None)),
+    OwnershipTransferred(
+        **base(to_user_id="ann", from_user_id="owner", role="parent_admin", then_role=None)
+    ),
     RoleChanged(**base(user_id="bob", from_role="basic_user", to_role="advanced_user")),
     UserRemoved(**base(user_id="bob", role="advanced_user")),
     ImpersonationStarted(**base(session_id="imp1", as_role="sub_admin")),

@@ -35,7 +35,9 @@ from subacct.domain.events.accounts import (
     AccountMoved,
     AccountRenamed,
     AccountStatusChanged,
+    ClientLinkDeclined,
     ClientLinked,
+    ClientLinkRequested,
     ClientUnlinked,
     ImpersonationEnded,
     ImpersonationStarted,
@@ -67,6 +69,14 @@ from subacct.domain.events.credits import (
     CreditsMoved,
     CreditsReserved,
     WalletConfigured,
+)
+from subacct.domain.events.invitations import (
+    InvitationAccepted,
+    InvitationResent,
+    InvitationRevoked,
+    InvitationSent,
+    OwnershipTransferred,
+    SeatLimitSet,
 )
 from subacct.domain.events.invoicing import (
     AdjustmentBilled,
@@ -119,6 +129,8 @@ __all__ = [
     "BillingProfileSet",
     "CeilingRemoved",
     "CeilingSet",
+    "ClientLinkDeclined",
+    "ClientLinkRequested",
     "ClientLinked",
     "ClientUnlinked",
     "CreditAllocationSet",
@@ -140,6 +152,11 @@ __all__ = [
     "PaymentRecorded",
     "CreditNoteIssued",
     "AdjustmentBilled",
+    "InvitationAccepted",
+    "InvitationResent",
+    "InvitationRevoked",
+    "InvitationSent",
+    "OwnershipTransferred",
     "PlanChangeApproved",
     "PlanChangeCancelled",
     "PlanChangeRejected",
@@ -160,6 +177,7 @@ __all__ = [
     "SendAuthorized",
     "SendCaptured",
     "SendReleased",
+    "SeatLimitSet",
     "ShareRevoked",
     "SubscriptionStarted",
     "TopUpRequested",
@@ -183,6 +201,8 @@ DomainEvent: TypeAlias = (
     | AccountMoved
     | AccountStatusChanged
     | AccountClosed
+    | ClientLinkRequested
+    | ClientLinkDeclined
     | ClientLinked
     | ClientUnlinked
     | UserCreated
@@ -191,6 +211,12 @@ DomainEvent: TypeAlias = (
     | UserInvited
     | RoleChanged
     | UserRemoved
+    | InvitationSent
+    | InvitationResent
+    | InvitationRevoked
+    | InvitationAccepted
+    | SeatLimitSet
+    | OwnershipTransferred
     | ImpersonationStarted
     | ImpersonationEnded
     | RoleDefined

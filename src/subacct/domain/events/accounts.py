@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 import attrs
 
 from subacct._validators import instance_of
+from subacct.domain._validate import utc_timestamp
 from subacct.domain.accounts import AccountKind, AccountStatus
 from subacct.domain.events._base import (
     BaseEvent,
@@ -24,6 +26,8 @@ __all__ = [
     "AccountMoved",
     "AccountRenamed",
     "AccountStatusChanged",
+    "ClientLinkDeclined",
+    "ClientLinkRequested",
     "ClientLinked",
     "ClientUnlinked",
     "ImpersonationEnded",
@@ -93,17 +97,55 @@ class AccountClosed(BaseEvent):
             raise InvalidInput("the account was closed already", field="from_status")
 
 
+def _time(value: object) -> datetime:
+    return utc_timestamp(value, field="expires_at")
+
+
+def _optional_time(value: object) -> datetime | None:
+    return None if value is None else _time(value)
+
+
+@attrs.frozen(kw_only=True)
+class ClientLinkRequested(BaseEvent):
+    """Agency ``account_id`` asked to link client ``client_id`` under ``alias``; its
+    administrators would act there as ``access_role``. The request's token is never in an
+    event."""
+
+    event_type: ClassVar[str] = "client_link_requested"
+    client_id: AccountId = attrs.field(validator=valid_id)
+    request_id: str = attrs.field(validator=valid_id)
+    alias: str = attrs.field(validator=valid_name)
+    access_role: RoleId = attrs.field(validator=valid_id)
+    expires_at: datetime = attrs.field(converter=_time)
+
+
+@attrs.frozen(kw_only=True)
+class ClientLinkDeclined(BaseEvent):
+    """An administrator of client ``client_id`` declined agency ``account_id``'s request."""
+
+    event_type: ClassVar[str] = "client_link_declined"
+    client_id: AccountId = attrs.field(validator=valid_id)
+    request_id: str = attrs.field(validator=valid_id)
+
+
 @attrs.frozen(kw_only=True)
 class ClientLinked(BaseEvent):
-    """Agency ``account_id`` linked client ``client_id`` under ``alias`` (seed 002)."""
+    """Client ``client_id`` accepted agency ``account_id``'s request ``request_id``: linked
+    under ``alias``, the agency's administrators acting there as ``access_role`` (seed 002)."""
 
     event_type: ClassVar[str] = "client_linked"
     client_id: AccountId = attrs.field(validator=valid_id)
     alias: str = attrs.field(validator=valid_name)
+    # defaults: an event logged before schema version 18 (the role links then acted with)
+    access_role: RoleId = attrs.field(default=RoleId("agency_manager"), validator=valid_id)
+    request_id: str | None = attrs.field(default=None, validator=valid_optional_id)
 
 
 @attrs.frozen(kw_only=True)
 class ClientUnlinked(BaseEvent):
+    """The link of client ``client_id`` to agency ``account_id`` ended (by either side):
+    the agency's access there ended with it."""
+
     event_type: ClassVar[str] = "client_unlinked"
     client_id: AccountId = attrs.field(validator=valid_id)
 
@@ -176,6 +218,8 @@ class ImpersonationStarted(_Impersonation):
 
     event_type: ClassVar[str] = "impersonation_started"
     as_role: RoleId = attrs.field(validator=valid_id)
+    reason: str | None = attrs.field(default=None)
+    expires_at: datetime | None = attrs.field(default=None, converter=_optional_time)
 
 
 @attrs.frozen(kw_only=True)
