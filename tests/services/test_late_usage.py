@@ -296,11 +296,12 @@ _PERIODS = (JAN, FEB, MAR)
 
 
 class LateUsageIsBilledOnce(RuleBasedStateMachine):
-    """Usage arrives for January to March in any order, retried at random, and invoices
-    are issued (and re-issued) in any order, on the seed 000 ladder pooled. An issued
-    invoice never changes; at the end, once April is issued, what every invoice billed
-    for each month (its own lines and every adjustment for it) is that month re-rated
-    from all its usage, and no adjustment is billed twice."""
+    """Usage arrives for January to March in any order, retried at random, invoices are
+    finalized (and finalized again) in any order, pooled, and the price moves between
+    the seed 000 ladder and a raised one. A finalized invoice never changes; at the end,
+    once April is finalized, what every invoice billed for each month (its own lines and
+    every adjustment for it) is that month re-rated from all its usage at the prices it
+    was finalized on, and no adjustment is billed twice."""
 
     store_kind = "memory"
 
@@ -316,6 +317,13 @@ class LateUsageIsBilledOnce(RuleBasedStateMachine):
         to(self.clock, datetime(2026, 4, 2, tzinfo=UTC))
         self.sent: list[UsageRecord] = []
         self.issued: dict[BillingPeriod, Invoice] = {}
+        self.ladder = SEED000_LADDER
+        self.priced_on: dict[BillingPeriod, PlanLadder] = {}
+
+    @rule(ladder=st.sampled_from([SEED000_LADDER, RAISED]))
+    def reprice(self, ladder: PlanLadder) -> None:
+        self.app.billing.set_profile("agencydemo", ladder, by=SYSTEM)
+        self.ladder = ladder
 
     @rule(
         account=st.sampled_from(_ACCOUNTS),
@@ -339,6 +347,7 @@ class LateUsageIsBilledOnce(RuleBasedStateMachine):
     def issue(self, period: BillingPeriod) -> None:
         invoice = self.app.billing.finalize_invoice("agencydemo", period, by=SYSTEM)
         assert self.issued.setdefault(period, invoice) == invoice  # re-issued: the same
+        self.priced_on.setdefault(period, self.ladder)
 
     @invariant()
     def issued_invoices_never_change(self) -> None:
@@ -352,6 +361,7 @@ class LateUsageIsBilledOnce(RuleBasedStateMachine):
             for period in _PERIODS:
                 own = [x for x in self.issued[period].lines if x.kind is not LineKind.ADJUSTMENT]
                 later = [x for i in self.issued.values() for x in _adjusting(i, period)]
+                self.reprice(self.priced_on[period])  # the month at the prices it was final on
                 (rerated,) = self.app.billing.preview_invoices("agencydemo", period, by=SYSTEM)
                 assert adjustments(rerated) == []  # nothing pending
                 assert _sum([*own, *later]) == rerated.total
