@@ -47,7 +47,7 @@ def test_rows_stored_before_are_summed_per_label_and_owner(old: OldDatabase) -> 
         ("2026-01", "old-1", "m", "sms", 700, "promo", "{}", "bob"),
     )
     store = old.open()
-    assert old.version() == len(MIGRATIONS) == 13
+    assert old.version() == len(MIGRATIONS) == 17
     app = Subacct(store, Settings(clock=FixedClock(T0)))
     new = UsageRecord("m", JAN, "sms", 300, "new-1", label="promo", owner_id="bob")
     other = UsageRecord("m", JAN, "sms", 5, "new-2", dimensions={"country": "DE"})

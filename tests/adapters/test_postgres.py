@@ -111,7 +111,7 @@ def test_a_version_3_database_upgrades_to_the_ledger_functions_and_lifecycle(
         )
         conn.execute(f"DELETE FROM {pg_schema}.subacct_schema_version WHERE version >= 4")
     second = PostgresStore(pg_cluster.conninfo(), schema=pg_schema)
-    assert second.schema_version() == len(MIGRATIONS) == 13
+    assert second.schema_version() == len(MIGRATIONS) == 17
     with second.unit_of_work() as uow:  # version 7 moved the usage record into its table
         assert uow.usage.for_account(AccountId("m")) == [usage]
         assert uow.usage.totals(usage.period) == {"m": 10**15}

@@ -130,7 +130,7 @@ def test_a_version_3_database_upgrades(tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     second = SqliteStore(path)
-    assert second.schema_version() == len(MIGRATIONS) == 13
+    assert second.schema_version() == len(MIGRATIONS) == 17
     app = Subacct(second)
     assert app.accounts.get("m1", by=SYSTEM).name == "Kept"
     assert [r.action for r in app.audit.records("m1", by=SYSTEM)] == ["accounts.create_master"]

@@ -21,6 +21,7 @@ from subacct.policy.roles import Role
 from subacct.pricing.billing_run import InvoicedAccount
 from subacct.pricing.holds import Hold, SendVolume
 from subacct.pricing.invoices import Invoice
+from subacct.pricing.ledger.grants import GrantBook
 from subacct.pricing.plan_changes import PlanChange, Subscription
 from subacct.pricing.profiles import (
     BillingProfile,
@@ -60,6 +61,7 @@ __all__ = [
     "AUDIT_RECORDS",
     "CEILINGS",
     "COLLECTIONS",
+    "GRANT_BOOKS",
     "IMPERSONATION_SESSIONS",
     "IMPERSONATION_SETTINGS",
     "RESOURCES",
@@ -177,6 +179,18 @@ WALLET_ALERT_STATES: Final = Collection(
 )
 """What each wallet's alerts last fired under (written with the balance change)."""
 
+# -- credit grants (schema version 17) ---------------------------------------------------
+GRANT_BOOKS: Final = Collection(
+    "grant_books",
+    GrantBook,
+    ("account_id", "currency"),
+    indexes=("currency",),
+    versioned=True,
+    label="grant book",
+)
+"""Each wallet's credit grants and what its open holds took of them (written with the
+ledger plan that changes them; ``subacct.pricing.ledger.grants``)."""
+
 # -- accounts ------------------------------------------------------------------------------
 STATUS_HISTORY: Final = Collection(
     "status_history", StatusHistory, ("account_id",), label="status history"
@@ -232,6 +246,7 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             QUOTA_THRESHOLDS_REACHED,
             WALLET_ALERTS,
             WALLET_ALERT_STATES,
+            GRANT_BOOKS,
         )
     }
 )

@@ -1023,6 +1023,11 @@ def _migrations() -> list[list[str | MigrationStep]]:
         [*tables(11), *USAGE_SLICES_DDL],
         [*tables(12)],
         [*USAGE_REPORT_DDL],
+        # versions 14 to 16: placeholders for the work merged before this (renumbered then)
+        [],
+        [],
+        [],
+        [*tables(17)],
     ]
     return versions
 
@@ -1210,6 +1215,8 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
         "wallet_alerts",
         "wallet_alert_states",
     ),
+    # version 17: each wallet's credit grants (versions 14 to 16 are other branches')
+    17: ("grant_books",),
 }
 """Which migration creates each record collection's table. A collection added later goes
 into a new migration entry (a new version), never into an existing one."""

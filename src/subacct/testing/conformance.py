@@ -1113,7 +1113,25 @@ def _samples() -> dict[str, Any]:
             auto_top_up=AutoTopUp(Money("5", "EUR"), Money("50", "EUR")),
         ),
         "wallet_alert_states": WalletAlertState("agency1", "EUR", low_below=Decimal("10")),
+        "grant_books": _grant_book(),
     }
+
+
+def _grant_book() -> Any:
+    from subacct.money import Money
+    from subacct.pricing.ledger import CreditGrant, GrantBook, GrantKind, GrantPart, HeldParts
+
+    promo = CreditGrant.new(
+        "promo",
+        "agency1",
+        Money(10, "EUR"),
+        T0,
+        kind=GrantKind.PROMOTIONAL,
+        priority=1,
+        expires_at=T0 + timedelta(days=30),
+    )
+    held = HeldParts("r1", (GrantPart("agency1", "promo", Decimal("2.5")),))
+    return GrantBook("agency1", "EUR", Decimal("-1.25"), (promo,), (held,), 1)
 
 
 def _event(event_id: str, account_id: str) -> ShareRevoked:

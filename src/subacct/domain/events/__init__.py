@@ -63,6 +63,8 @@ from subacct.domain.events.billing import (
 )
 from subacct.domain.events.credits import (
     CreditAllocationSet,
+    CreditGrantCreated,
+    CreditGrantExpired,
     CreditOperationRecorded,
     CreditReservationEnded,
     CreditsMoved,
@@ -114,6 +116,8 @@ __all__ = [
     "ClientLinked",
     "ClientUnlinked",
     "CreditAllocationSet",
+    "CreditGrantCreated",
+    "CreditGrantExpired",
     "CreditLow",
     "CreditOperationRecorded",
     "CreditReservationEnded",
@@ -210,6 +214,8 @@ DomainEvent: TypeAlias = (
     | CreditReservationEnded
     | CreditAllocationSet
     | CreditOperationRecorded
+    | CreditGrantCreated
+    | CreditGrantExpired
     | WalletConfigured
     | SendAuthorized
     | SendCaptured
