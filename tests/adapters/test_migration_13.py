@@ -18,6 +18,7 @@ import pytest
 
 from subacct import SYSTEM, FixedClock, Settings, Subacct
 from subacct.pricing import BillingPeriod, Channel, Dimensions, UsageRecord
+from subacct.storage.sql import record_tables_after
 from subacct.storage.sqlite import MIGRATIONS
 
 from .old_databases import OldDatabase, database, undone
@@ -29,6 +30,7 @@ UNDO_13: Final = [
     "DROP INDEX usage_records_totals",
     "CREATE INDEX usage_records_totals ON usage_records"
     "(period, account_id, channel, dimensions, quantity)",
+    *(f"DROP TABLE {table}" for table in record_tables_after(13)),  # credit grants (17)
 ]
 """What takes a database at version 13 back to version 12 (before its version is set
 back)."""

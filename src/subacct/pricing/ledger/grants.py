@@ -276,7 +276,7 @@ class _Wallet:
             if not amount:
                 break
             take = min(amount, grant.remaining.amount)
-            self._adjust(grant.ref, remaining=-take)
+            self._adjust(grant.ref, remaining=take.copy_negate())
             parts.append(GrantPart(grant.origin_id, grant.id, take))
             amount = subtract(amount, take)
         if amount:
@@ -355,7 +355,7 @@ class _Wallet:
         self.changed = True
         for part in taken:
             if part.grant_id is not None and part.origin_id is not None:
-                self._adjust((part.origin_id, part.grant_id), held=-part.amount)
+                self._adjust((part.origin_id, part.grant_id), held=part.amount.copy_negate())
         return taken
 
     def capture(self, reservation_id: str, amount: Decimal) -> None:
@@ -379,7 +379,7 @@ class _Wallet:
             if not amount:
                 break
             back = min(amount, grant.spent.amount)
-            self._adjust(grant.ref, spent=-back, remaining=back)
+            self._adjust(grant.ref, spent=back.copy_negate(), remaining=back)
             amount = subtract(amount, back)
         if amount:
             self.untracked = add(self.untracked, amount)
@@ -395,7 +395,7 @@ class _Wallet:
             if not debt:
                 break
             take = min(debt, grant.remaining.amount)
-            self._adjust(grant.ref, remaining=-take, spent=take)
+            self._adjust(grant.ref, remaining=take.copy_negate(), spent=take)
             self.untracked = add(self.untracked, take)
             debt = subtract(debt, take)
 
@@ -454,7 +454,7 @@ def apply_plan(planned: Plan, books: Mapping[AccountId, GrantBook]) -> GrantsAft
             if isinstance(request, ExpireGrant):
                 ref = (request.origin_id, request.grant_id)
                 part = GrantPart(request.origin_id, request.grant_id, amount.amount)
-                wallet._adjust(ref, remaining=-amount.amount)
+                wallet._adjust(ref, remaining=amount.amount.copy_negate())
                 wallet.expire([part])
                 continue
             parts = wallet.draw(amount.amount, at)
