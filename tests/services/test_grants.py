@@ -1,5 +1,6 @@
 """Credit grants over storage (``app.credits``): the spend order, holds, refunds,
-distributions and expiry, on the memory and SQLite stores (the ``store`` fixture)."""
+distributions and expiry, plain credit (top-ups) after every grant, and wallets of plain
+credit only keeping no book, on the memory and SQLite stores (the ``store`` fixture)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from subacct import (
     Commit,
     Distribute,
     Money,
+    Reclaim,
     Refund,
     Release,
     Reserve,
@@ -64,14 +66,28 @@ def parts(app, account: str = "agencydemo") -> list[tuple[str, str, str, str, st
     ]  # fmt: skip
 
 
+def plain(app, account: str = "agencydemo") -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """A booked wallet's plain credit and what was spent of it."""
+    book = stored_book(app.store, account)
+    assert book is not None
+    return (str(book.plain), str(book.plain_spent))
+
+
+def marked(app, account: str) -> bool:  # type: ignore[no-untyped-def]
+    return next(w for w in app.credits.wallets(by=S) if w.account_id == account).has_grants
+
+
 def test_a_15_dollar_spend_takes_the_10_dollar_promotion_then_5_paid(app) -> None:  # type: ignore[no-untyped-def]
     app.credits.execute(promo("promo", 10, priority=1, expires_at=jan(31)), by=S)
     app.credits.execute(TopUp(account_id="agencydemo", amount=usd(50), key="t1", at=jan(1)), by=S)
     app.credits.execute(Spend(account_id="agencydemo", amount=usd(15), key="s1", at=jan(2)), by=S)
-    assert parts(app) == [("promo", "0", "0", "10", "0"), ("t1", "45", "0", "5", "0")]
-    # what is left of a promotion moves to the expiry account when it expires
+    assert parts(app) == [("promo", "0", "0", "10", "0")]
+    assert plain(app) == ("45", "5")  # the top-up is plain credit, spent after every grant
+    # a refund goes back in the reverse order: 5 plain, then 3 of the promotion
     app.credits.execute(Refund(account_id="agencydemo", amount=usd(8), key="r1", at=jan(3)), by=S)
-    assert parts(app) == [("promo", "3", "0", "7", "0"), ("t1", "50", "0", "0", "0")]
+    assert parts(app) == [("promo", "3", "0", "7", "0")]
+    assert plain(app) == ("50", "0")
+    # what is left of a promotion moves to the expiry account when it expires
     expired = app.credits.expire_grants(by=S, at=jan(31))
     assert [(g.id, g.expired) for g in expired] == [("promo", usd(3))]
     assert app.credits.expire_grants(by=S, at=jan(31)) == []
@@ -88,10 +104,15 @@ def test_the_order_is_priority_then_soonest_expiry_then_oldest(app) -> None:  # 
     app.credits.execute(promo("old", 5, priority=7), by=S)
     app.credits.execute(promo("first", 5, priority=7, expires_at=jan(20)), by=S)
     app.credits.execute(TopUp(account_id="agencydemo", amount=usd(5), key="paid", at=jan(1)), by=S)
+    app.credits.execute(promo("least", 5, priority=100), by=S)
     order = [g.id for g in app.credits.grants("agencydemo", by=S)]
-    assert order == ["first", "old", "soon", "late", "never", "paid"]
+    assert order == ["first", "old", "soon", "late", "never", "least"]
     app.credits.execute(Spend(account_id="agencydemo", amount=usd(12), key="s", at=jan(2)), by=S)
     assert [p[3] for p in parts(app)] == ["5", "5", "2", "0", "0", "0"]
+    # plain credit (the top-up) comes after every grant, even one of priority 100
+    app.credits.execute(Spend(account_id="agencydemo", amount=usd(19), key="s2", at=jan(2)), by=S)
+    assert [p[3] for p in parts(app)] == ["5", "5", "5", "5", "5", "5"]
+    assert plain(app) == ("4", "1")
 
 
 def test_an_expired_grant_is_never_spent(app) -> None:  # type: ignore[no-untyped-def]
@@ -103,7 +124,8 @@ def test_an_expired_grant_is_never_spent(app) -> None:  # type: ignore[no-untype
         )
     assert app.credits.balance("wallet:agencydemo", by=S) == usd(14)  # refused: nothing moved
     app.credits.execute(Spend(account_id="agencydemo", amount=usd(3), key="s2", at=jan(5)), by=S)
-    assert parts(app) == [("promo", "0", "0", "0", "10"), ("t1", "1", "0", "3", "0")]
+    assert parts(app) == [("promo", "0", "0", "0", "10")]
+    assert plain(app) == ("1", "3")
     assert app.credits.balance("expired:agencydemo", by=S) == usd(10)
 
 
@@ -114,13 +136,15 @@ def test_a_held_part_stays_held_past_expiry_and_expires_when_released(app) -> No
         hold = Reserve(reservation_id=rid, account_id="agencydemo", amount=usd(6),
                        expires_at=jan(9), key=f"{rid}.reserve", at=jan(2))  # fmt: skip
         app.credits.execute(hold, by=S)
-    assert parts(app) == [("promo", "0", "10", "0", "0"), ("t1", "18", "2", "0", "0")]
+    assert parts(app) == [("promo", "0", "10", "0", "0")]
+    assert plain(app) == ("18", "0")  # h2 holds 4 of the promotion and 2 plain
     assert app.credits.expire_grants(by=S, at=jan(6)) == []  # all of it is held
     capture = Commit(reservation_id="h1", amount=usd(4), key="h1.capture", at=jan(6))
     app.credits.execute(capture, by=S)  # spends 4 of the promotion, gives 2 back: expired
-    assert parts(app) == [("promo", "0", "4", "4", "2"), ("t1", "18", "2", "0", "0")]
+    assert parts(app) == [("promo", "0", "4", "4", "2")]
     app.credits.execute(Release(reservation_id="h2", key="h2.release", at=jan(6)), by=S)
-    assert parts(app) == [("promo", "0", "0", "4", "6"), ("t1", "20", "0", "0", "0")]
+    assert parts(app) == [("promo", "0", "0", "4", "6")]
+    assert plain(app) == ("20", "0")
     assert app.credits.balance("expired:agencydemo", by=S) == usd(6)
     assert app.credits.balance("wallet:agencydemo", by=S) == usd(20)
 
@@ -133,30 +157,71 @@ def test_a_distribution_carries_its_grants_into_the_sub(app) -> None:  # type: i
     sub = app.credits.grants("agency1", by=S)
     assert [(g.id, g.origin_id, g.kind, g.remaining) for g in sub] == [
         ("promo", "agencydemo", GrantKind.PROMOTIONAL, usd(10)),
-        ("t1", "agencydemo", GrantKind.PAID, usd(2)),
     ]
+    assert plain(app, "agency1") == ("2", "0")  # and 2 of the master's plain credit
+    assert marked(app, "agency1")
     app.credits.expire_grants(by=S, at=jan(5))
     assert app.credits.balance("expired:agency1", by=S) == usd(10)
     assert app.credits.balance("wallet:agency1", by=S) == usd(2)
 
 
-def test_a_top_up_into_debt_pays_the_debt_first(app) -> None:  # type: ignore[no-untyped-def]
+def test_credit_into_debt_pays_the_debt_first(app) -> None:  # type: ignore[no-untyped-def]
     app.credits.open_wallet(Wallet("agencydemo", overdraft_limit=usd(10)), by=S)
     app.credits.execute(Spend(account_id="agencydemo", amount=usd(4), key="s1", at=jan(1)), by=S)
-    app.credits.execute(TopUp(account_id="agencydemo", amount=usd(10), key="t1", at=jan(2)), by=S)
-    assert parts(app) == [("t1", "6", "0", "4", "0")]
-    assert app.credits.balance("wallet:agencydemo", by=S) == usd(6)
+    app.credits.execute(TopUp(account_id="agencydemo", amount=usd(3), key="t1", at=jan(2)), by=S)
+    assert app.credits.balance("wallet:agencydemo", by=S) == usd(-1)
+    assert parts(app) == []
+    assert stored_book(app.store, "agencydemo") is None
+    app.credits.execute(promo("promo", 10), by=S)  # a grant into debt: 1 pays it
+    assert parts(app) == [("promo", "9", "0", "1", "0")]
+    assert plain(app) == ("0", "0")
+    assert app.credits.balance("wallet:agencydemo", by=S) == usd(9)
+    assert marked(app, "agencydemo")
+    app.credits.open_wallet(Wallet("agencydemo", overdraft_limit=usd(5)), by=S)
+    assert marked(app, "agencydemo")  # configuring a wallet keeps the ledger's mark
 
 
-def test_credit_held_before_grants_is_spent_after_every_grant(app) -> None:  # type: ignore[no-untyped-def]
+def test_plain_credit_only_keeps_no_book(app) -> None:  # type: ignore[no-untyped-def]
+    """Top-ups, spends, distributions, reclaims, holds: plain credit, no grant book."""
+    app.credits.execute(TopUp(account_id="agencydemo", amount=usd(50), key="t", at=jan(1)), by=S)
+    give = Distribute(sub_id="agency1", amount=usd(20), key="give", at=jan(1))
+    app.credits.execute(give, by=S)
+    app.credits.execute(Spend(account_id="agency1", amount=usd(3), key="s", at=jan(2)), by=S)
+    hold = Reserve(reservation_id="h", account_id="agency1", amount=usd(2), expires_at=jan(9),
+                   key="h.reserve", at=jan(2))  # fmt: skip
+    app.credits.execute(hold, by=S)
+    app.credits.execute(Commit(reservation_id="h", amount=usd(1), key="h.capture", at=jan(2)), by=S)
+    app.credits.execute(Refund(account_id="agency1", amount=usd(1), key="r", at=jan(3)), by=S)
+    back = Reclaim(sub_id="agency1", amount=usd(1), key="back", at=jan(3))
+    app.credits.execute(back, by=S)
+    for account in ("agencydemo", "agency1"):
+        assert stored_book(app.store, account) is None
+        assert not marked(app, account)
+        assert parts(app, account) == []
+    assert app.credits.balance("wallet:agency1", by=S) == usd(16)
+    # a master with a grant used up distributes plain credit: the sub keeps no book
+    app.credits.execute(promo("promo", 5, priority=1), by=S)
+    app.credits.execute(Spend(account_id="agencydemo", amount=usd(6), key="s2", at=jan(3)), by=S)
+    app.credits.execute(Distribute(sub_id="agency1", amount=usd(4), key="g2", at=jan(3)), by=S)
+    assert marked(app, "agencydemo")
+    assert not marked(app, "agency1")
+    assert stored_book(app.store, "agency1") is None
+    assert plain(app) == ("26", "1")
+
+
+def test_credit_held_before_a_first_grant_is_plain(app) -> None:  # type: ignore[no-untyped-def]
     app.credits.execute(TopUp(account_id="agencydemo", amount=usd(5), key="t0", at=jan(1)), by=S)
-    with app.store.unit_of_work() as uow:  # a wallet from before schema version 17
-        uow.records(GRANT_BOOKS).remove("agencydemo/USD")
-        uow.commit()
+    hold = Reserve(reservation_id="h", account_id="agencydemo", amount=usd(2), expires_at=jan(9),
+                   key="h.reserve", at=jan(1))  # fmt: skip
+    app.credits.execute(hold, by=S)
     app.credits.execute(promo("promo", 3), by=S)
+    assert plain(app) == ("3", "0")  # the wallet's balance when the book was made
     app.credits.execute(Spend(account_id="agencydemo", amount=usd(4), key="s", at=jan(2)), by=S)
     assert parts(app) == [("promo", "0", "0", "3", "0")]
-    assert app.credits.balance("wallet:agencydemo", by=S) == usd(4)  # 4 in no grant
+    assert plain(app) == ("2", "1")
+    app.credits.execute(Release(reservation_id="h", key="h.release", at=jan(2)), by=S)
+    assert plain(app) == ("4", "1")  # the hold held plain credit: it comes back as such
+    assert app.credits.balance("wallet:agencydemo", by=S) == usd(4)
 
 
 def test_who_may_grant_and_read(app) -> None:  # type: ignore[no-untyped-def]

@@ -3,13 +3,18 @@ touches, read before the plan is written and saved after it, in the same unit of
 
 ``credits.ledger_operation`` runs every ledger write through ``GrantWork``:
 
-* ``check(planned)`` (before the write) loads the books and refuses to let a plan draw
-  from a wallet holding an expired grant's remainder (``ExpireFirst``: expire it, then
-  plan again), so expired credit is never spent;
-* ``after(planned)`` applies the plan to the books (``subacct.pricing.ledger.grants``),
-  stores them (versioned records: a concurrent writer of the same wallet conflicts and
-  its unit runs again), emits ``CreditGrantCreated`` and ``CreditGrantExpired``, and
-  names the wallets that now hold an expired grant's remainder (a part given back to it).
+* ``check(planned)`` (before the write) finds the wallets whose books the plan needs
+  (``books_needed``: those marked ``Wallet.has_grants``, read by planning anyway, and
+  those getting a first grant; none for wallets of plain credit only, so they cost
+  nothing), loads them, refuses to let a plan draw from a wallet holding an expired
+  grant's remainder (``ExpireFirst``: expire it, then plan again), so expired credit is
+  never spent, applies the plan to the books (``subacct.pricing.ledger.grants``) and
+  returns the plan to write: the same one, or with the wallets that got their first
+  grant marked (``with_books``);
+* ``after(planned)`` stores the books (versioned records: a concurrent writer of the
+  same wallet conflicts and its unit runs again), emits ``CreditGrantCreated`` and
+  ``CreditGrantExpired``, and names the wallets that now hold an expired grant's
+  remainder (a part given back to it).
 """
 
 from __future__ import annotations
@@ -19,17 +24,27 @@ from datetime import datetime
 
 from subacct.domain import AccountId
 from subacct.domain.events import CreditGrantCreated, CreditGrantExpired
-from subacct.pricing.ledger import ExpireGrant, GrantBook, LedgerAccount, LedgerRequest, Plan
+from subacct.pricing.ledger import (
+    ExpireGrant,
+    GrantBook,
+    LedgerAccount,
+    LedgerRequest,
+    LedgerView,
+    Plan,
+)
 from subacct.pricing.ledger.grants import (
+    GrantsAfter,
     apply_plan,
+    books_needed,
     drawn_wallets,
     due_grants,
-    grant_wallets,
     new_book,
+    with_books,
 )
 from subacct.services._runner import Unit
 from subacct.services._thresholds import wallet_key
 from subacct.storage.collections import GRANT_BOOKS
+from subacct.storage.ledger_writes import planning_view
 
 __all__ = ["ExpireFirst", "GrantWork", "expiries", "load_book"]
 
@@ -66,45 +81,49 @@ def expiries(book: GrantBook, at: datetime) -> list[ExpireGrant]:
 class GrantWork:
     """The grant books of one ledger operation (see the module docstring)."""
 
-    __slots__ = ("_books", "_currency", "_new", "_request", "_unit")
+    __slots__ = ("_currency", "_new", "_request", "_result", "_unit")
 
     def __init__(self, unit: Unit, currency: str, request: LedgerRequest) -> None:
         self._unit, self._currency, self._request = unit, currency, request
-        self._books: dict[AccountId, GrantBook] = {}
         self._new: set[AccountId] = set()
+        self._result = GrantsAfter({}, (), ())
 
-    def check(self, planned: Plan) -> None:
-        """Load the books ``planned`` changes; ``ExpireFirst`` when it draws from a wallet
-        holding an expired grant's remainder."""
-        if planned.replayed:
-            return
-        wallets = grant_wallets(planned)
-        if not wallets:
-            return
+    def check(self, planned: Plan) -> Plan:
+        """Apply ``planned`` to the books it needs; the plan to write (see the module)."""
+        self._new, self._result = set(), GrantsAfter({}, (), ())
         cur, uow = self._currency, self._unit.uow
-        keys = {wallet_key(a, cur): a for a in wallets}
-        found = uow.records(GRANT_BOOKS).find_many(keys)
-        books: dict[AccountId, GrantBook] = {}
-        self._new = set()
-        for key, account in keys.items():
-            book = found.get(key)
-            if book is None:  # its balance so far is in no grant (the plan is not written)
-                self._new.add(account)
-                balance = uow.ledger(cur).balance(LedgerAccount.wallet(account))
-                book = new_book(account, cur, balance)
-            books[account] = book
-        self._books = books
-        if isinstance(self._request, ExpireGrant):
-            return
-        at = self._request.at
-        due = [a for a in drawn_wallets(planned) if due_grants(books[a], at)]
-        if due:
-            raise ExpireFirst(due)
+        view = planning_view(uow.ledger(cur))
+        kept, new = books_needed(planned, lambda account: _has_grants(view, account))
+        if not kept and not new:
+            return planned
+        keys = {wallet_key(a, cur): a for a in kept}
+        found = uow.records(GRANT_BOOKS).find_many(keys) if keys else {}
+        books = {a: found.get(k) or self._first(view, a) for k, a in keys.items()}
+        books.update((a, self._first(view, a)) for a in new)
+        request = self._request
+        if not isinstance(request, ExpireGrant):
+            due = [
+                a for a in drawn_wallets(planned) if a in kept and due_grants(books[a], request.at)
+            ]
+            if due:
+                raise ExpireFirst(due)
+        result = apply_plan(planned, books)
+        # a new book that took no grant stays unwritten: the wallet keeps plain credit only
+        stored = {a: b for a, b in result.books.items() if a not in new or b.grants}
+        self._new &= set(stored)
+        self._result = GrantsAfter(stored, result.created, result.due)
+        marked = [w for a in sorted(new & set(stored)) if (w := view.wallet(a)) is not None]
+        return with_books(planned, marked, {a: books[a].plain for a in new})
+
+    def _first(self, view: LedgerView, account: AccountId) -> GrantBook:
+        """A new book: the wallet's balance before the plan, all of it plain credit."""
+        self._new.add(account)
+        return new_book(account, self._currency, view.balance(LedgerAccount.wallet(account)))
 
     def after(self, planned: Plan) -> list[AccountId]:
         """Store what ``planned`` (written) did to the grants and emit its grant events;
         the wallets that now hold an expired grant's remainder."""
-        result = apply_plan(planned, self._books)
+        result = self._result
         unit = self._unit
         repo = unit.uow.records(GRANT_BOOKS)
         for account, book in result.books.items():
@@ -135,3 +154,8 @@ class GrantWork:
             )
             return []
         return sorted({g.account_id for g in result.due})
+
+
+def _has_grants(view: LedgerView, account_id: AccountId) -> bool:
+    wallet = view.wallet(account_id)
+    return wallet is not None and wallet.has_grants

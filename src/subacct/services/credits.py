@@ -132,11 +132,12 @@ def ledger_operation(
     alerts: list[dict[str, WalletAlerts]] = []
     grants = _grants.GrantWork(unit, currency, request)
 
-    def checked(planned: Plan) -> None:
+    def checked(planned: Plan) -> Plan:
         if before_write is not None:
             before_write(planned)
-        grants.check(planned)
+        planned = grants.check(planned)
         alerts[:] = [_thresholds.ledger_alerts(unit, planned, currency)]
+        return planned
 
     ledger = unit.uow.ledger(currency)
     check = authorize or _authorizer(unit)

@@ -1131,7 +1131,9 @@ def _grant_book() -> Any:
         expires_at=T0 + timedelta(days=30),
     )
     held = HeldParts("r1", (GrantPart("agency1", "promo", Decimal("2.5")),))
-    return GrantBook("agency1", "EUR", Decimal("-1.25"), (promo,), (held,), 1)
+    return GrantBook(
+        "agency1", "EUR", Decimal("-1.25"), Decimal("0.5"), (promo,), (held,), next_seq=1
+    )
 
 
 def _event(event_id: str, account_id: str) -> ShareRevoked:

@@ -1,46 +1,55 @@
 """Credit grants: the lots of credit a wallet holds, and the order they are spent in (pure).
 
-A grant is credit that came into a wallet together: a top-up (a ``paid`` grant) or a
-``GrantCredit`` (``promotional`` or ``paid``, with a priority and an optional expiry).
-Its id is the key of the operation that made it, in the account it was made for
-(``origin_id``). Every draw out of a wallet (a spend, a hold, a distribution to a sub,
-a reclaim, a reset) takes credit in the **spend order**:
+A grant is credit that came into a wallet together by a ``GrantCredit``
+(``promotional`` or ``paid``, with a priority and an optional expiry). Its id is the key
+of the operation that made it, in the account it was made for (``origin_id``). Credit in
+no grant is **plain credit** (``GrantBook.plain``): what top-ups bring in, what a wallet
+held before grants were kept, and plain credit a master distributes. Every draw out of
+a wallet (a spend, a hold, a distribution to a sub, a reclaim, a reset) takes credit in
+the **spend order**:
 
-1. lower ``priority`` first (0 before 50; top-ups have ``DEFAULT_PRIORITY``, 50);
-2. then the soonest ``expires_at`` (a grant that never expires comes after every one
-   that does);
+1. the live grants, lower ``priority`` first (0 before 100; ``DEFAULT_PRIORITY``, 50,
+   for a ``GrantCredit`` that names none);
+2. among equal priorities the soonest ``expires_at`` (a grant that never expires comes
+   after every one that does);
 3. then the oldest grant (``created_at``, then the order the wallet received it);
-4. credit in no grant (``GrantBook.untracked``: held before grants existed) comes last,
-   and the overdraft after that (``untracked`` then goes below zero).
+4. then plain credit, after every grant whatever its priority (it never expires: it
+   is the customer's own money), and the overdraft after that (``plain`` then goes
+   below zero).
 
-What a draw took from each grant is recorded: a spend adds to the grant's ``spent``, a
-hold to its ``held`` (per reservation, so its capture spends, and its release gives
-back, exactly those parts), a distribution moves the parts into the sub's wallet as
-parts of the same grants (same kind, priority and expiry). A refund gives credit back
-to the grants that were spent, the last spent first. Credit coming into a wallet in
-debt (``untracked`` below zero) first settles the debt, in the spend order.
+A wallet that never received a grant holds plain credit only and keeps no book
+(``Wallet.has_grants`` is false): its draws take plain credit, as the order says, at no
+cost. What a draw took from each grant is recorded: a spend adds to the grant's
+``spent`` (plain credit to the book's ``plain_spent``), a hold to its ``held`` (per
+reservation, so its capture spends, and its release gives back, exactly those parts), a
+distribution moves the parts into the sub's wallet as parts of the same grants (same
+kind, priority and expiry; the sub's wallet then keeps a book too). A refund gives
+credit back in the reverse of the spend order: first plain credit, as much as was spent
+of it since the wallet's book was made (``plain_spent``), then the grants spent, the
+last in the spend order first; any more is plain credit. Credit coming into a wallet in
+debt (``plain`` below zero) first settles the debt, in the spend order.
 
 A grant past its ``expires_at`` is never drawn from; its ``remaining`` part moves to
 ``expired:<account>`` (``ExpireGrant``). A part held by an open reservation when the grant
 expires stays held: its capture spends it; a release gives it back to the grant, where
-it expires at once. So a wallet's balance is always ``untracked`` plus the ``remaining``
-of its grants.
+it expires at once. So a wallet's balance is always ``plain`` plus the ``remaining`` of
+its grants (or all plain, for a wallet with no book).
 
 >>> from datetime import datetime, UTC
 >>> from subacct.money import Money
 >>> jan = lambda day: datetime(2026, 1, day, tzinfo=UTC)
 >>> promo = CreditGrant.new("promo", "acme", Money(10, "USD"), jan(1), kind=GrantKind.PROMOTIONAL,
 ...                         priority=1, expires_at=jan(31))
->>> paid = CreditGrant.new("t1", "acme", Money(50, "USD"), jan(2))
+>>> paid = CreditGrant.new("p1", "acme", Money(50, "USD"), jan(2), priority=90)
 >>> [g.id for g in spend_order([paid, promo], jan(15))]
-['promo', 't1']
+['promo', 'p1']
 >>> [g.id for g in spend_order([paid, promo], jan(31))]
-['t1']
+['p1']
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Final
@@ -50,7 +59,7 @@ import attrs
 from subacct.domain.ids import AccountId
 from subacct.money import Money, add, subtract
 from subacct.pricing.ledger import _validate as v
-from subacct.pricing.ledger.accounts import LedgerAccountKind
+from subacct.pricing.ledger.accounts import LedgerAccount, LedgerAccountKind
 from subacct.pricing.ledger.planning import Plan
 from subacct.pricing.ledger.records import (
     DEFAULT_PRIORITY,
@@ -60,7 +69,8 @@ from subacct.pricing.ledger.records import (
     Reservation,
     priority,
 )
-from subacct.pricing.ledger.requests import ExpireGrant, GrantCredit, LedgerRequest
+from subacct.pricing.ledger.requests import ExpireGrant, GrantCredit
+from subacct.pricing.ledger.wallets import Wallet
 
 __all__ = [
     "DEFAULT_PRIORITY",
@@ -73,10 +83,12 @@ __all__ = [
     "HeldParts",
     "apply_plan",
     "book_balance",
+    "books_needed",
     "drawn_wallets",
     "due_grants",
     "grant_wallets",
     "spend_order",
+    "with_books",
 ]
 
 _ZERO: Final = Decimal(0)
@@ -174,15 +186,18 @@ class HeldParts:
 
 @attrs.frozen
 class GrantBook:
-    """The grants of one wallet in one currency, stored as one versioned record.
+    """The grants of one wallet in one currency, stored as one versioned record (only
+    for a wallet that received a grant: ``Wallet.has_grants``).
 
-    ``untracked`` is the part of the wallet's balance in no grant: credit it held before
-    grants were kept (schema version 17), or below zero, the overdraft in use.
+    ``plain`` is the part of the wallet's balance in no grant (top-ups, credit held
+    before the book was made), below zero the overdraft in use; ``plain_spent`` is what
+    was spent of plain credit since the book was made, less what refunds gave back.
     """
 
     account_id: AccountId = attrs.field(converter=v.account_id)
     currency: str
-    untracked: Decimal
+    plain: Decimal
+    plain_spent: Decimal = _ZERO
     grants: tuple[CreditGrant, ...] = ()
     holds: tuple[HeldParts, ...] = ()
     next_seq: int = 0
@@ -190,8 +205,8 @@ class GrantBook:
 
 
 def book_balance(book: GrantBook) -> Decimal:
-    """The wallet balance the book accounts for: ``untracked`` plus every remainder."""
-    total = book.untracked
+    """The wallet balance the book accounts for: ``plain`` plus every remainder."""
+    total = book.plain
     for grant in book.grants:
         total = add(total, grant.remaining.amount)
     return total
@@ -215,7 +230,7 @@ def drawn_wallets(planned: Plan) -> set[AccountId]:
 
 
 def grant_wallets(planned: Plan) -> set[AccountId]:
-    """The wallets whose grants ``planned`` changes (none for a replay)."""
+    """The wallets whose grants ``planned`` may change (none for a replay)."""
     found = {
         a.owner
         for t in planned.transfers
@@ -229,12 +244,15 @@ def grant_wallets(planned: Plan) -> set[AccountId]:
 class _Wallet:
     """One book being changed by a plan (mutable working state; ``done`` freezes it)."""
 
-    __slots__ = ("book", "changed", "currency", "grants", "holds", "next_seq", "untracked")
+    __slots__ = (
+        "book", "changed", "currency", "grants", "holds", "next_seq", "plain", "plain_spent",
+    )  # fmt: skip
 
     def __init__(self, book: GrantBook) -> None:
         self.book = book
         self.currency = book.currency
-        self.untracked = book.untracked
+        self.plain = book.plain
+        self.plain_spent = book.plain_spent
         self.grants: dict[tuple[str, str], CreditGrant] = {g.ref: g for g in book.grants}
         self.holds: dict[str, list[GrantPart]] = {
             h.reservation_id: list(h.parts) for h in book.holds
@@ -270,7 +288,7 @@ class _Wallet:
         )
 
     def draw(self, amount: Decimal, at: datetime) -> list[GrantPart]:
-        """Take ``amount`` out of the remainders in the spend order, then untracked."""
+        """Take ``amount`` out of the remainders in the spend order, then plain credit."""
         parts: list[GrantPart] = []
         for grant in spend_order(self.grants.values(), at):
             if not amount:
@@ -280,7 +298,7 @@ class _Wallet:
             parts.append(GrantPart(grant.origin_id, grant.id, take))
             amount = subtract(amount, take)
         if amount:
-            self.untracked = subtract(self.untracked, amount)
+            self.plain = subtract(self.plain, amount)
             self.changed = True
             parts.append(GrantPart(None, None, amount))
         return parts
@@ -289,8 +307,7 @@ class _Wallet:
         """Credit drawn from ``source`` comes in as parts of the same grants."""
         for part in parts:
             if part.grant_id is None or part.origin_id is None or source is None:
-                self.untracked = add(self.untracked, part.amount)
-                self.changed = True
+                self.add_plain(part.amount)
                 continue
             ref = (part.origin_id, part.grant_id)
             if ref not in self.grants:
@@ -304,6 +321,10 @@ class _Wallet:
                 )  # fmt: skip
                 self.next_seq += 1
             self._adjust(ref, remaining=part.amount)
+
+    def add_plain(self, amount: Decimal) -> None:
+        self.plain = add(self.plain, amount)
+        self.changed = True
 
     def create(self, grant: CreditGrant) -> CreditGrant:
         found = self.grants.get(grant.ref)
@@ -321,6 +342,9 @@ class _Wallet:
         for part in parts:
             if part.grant_id is not None and part.origin_id is not None:
                 self._adjust((part.origin_id, part.grant_id), spent=part.amount)
+            else:
+                self.plain_spent = add(self.plain_spent, part.amount)
+                self.changed = True
 
     def expire(self, parts: Iterable[GrantPart]) -> None:
         for part in parts:
@@ -364,7 +388,7 @@ class _Wallet:
     def give_back(self, reservation_id: str, amount: Decimal) -> None:
         for part in self._held(reservation_id, amount):
             if part.grant_id is None or part.origin_id is None:
-                self.untracked = add(self.untracked, part.amount)
+                self.add_plain(part.amount)
             else:
                 self._adjust((part.origin_id, part.grant_id), remaining=part.amount)
 
@@ -373,7 +397,13 @@ class _Wallet:
             self.changed = True
 
     def refund(self, amount: Decimal) -> None:
-        """Give ``amount`` back to the grants spent, the last in the spend order first."""
+        """Give ``amount`` back in the reverse of the spend order: plain credit spent, then
+        the grants spent, the last first; the rest is plain credit."""
+        back = min(amount, max(self.plain_spent, _ZERO))
+        if back:
+            self.plain_spent = subtract(self.plain_spent, back)
+            self.add_plain(back)
+            amount = subtract(amount, back)
         spent = [g for g in self.grants.values() if g.spent.amount > 0]
         for grant in sorted(spent, key=CreditGrant.order_key, reverse=True):
             if not amount:
@@ -382,21 +412,22 @@ class _Wallet:
             self._adjust(grant.ref, spent=back.copy_negate(), remaining=back)
             amount = subtract(amount, back)
         if amount:
-            self.untracked = add(self.untracked, amount)
-            self.changed = True
+            self.add_plain(amount)
 
     def settle(self, at: datetime) -> None:
         """Credit that came into a wallet in debt pays the debt first, in the spend
-        order (the debt was spent: the grants that pay it count it as spent)."""
-        if self.untracked >= 0:
+        order (the debt was spent: the grants that pay it count it as spent, and plain
+        credit as much less spent)."""
+        if self.plain >= 0:
             return
-        debt = self.untracked.copy_negate()
+        debt = self.plain.copy_negate()
         for grant in spend_order(self.grants.values(), at):
             if not debt:
                 break
             take = min(debt, grant.remaining.amount)
             self._adjust(grant.ref, remaining=take.copy_negate(), spent=take)
-            self.untracked = add(self.untracked, take)
+            self.plain = add(self.plain, take)
+            self.plain_spent = max(subtract(self.plain_spent, take), _ZERO)
             debt = subtract(debt, take)
 
     def done(self) -> GrantBook:
@@ -404,7 +435,8 @@ class _Wallet:
         holds = tuple(HeldParts(r, tuple(p)) for r, p in sorted(self.holds.items()) if p)
         return attrs.evolve(
             self.book,
-            untracked=self.untracked,
+            plain=self.plain,
+            plain_spent=self.plain_spent,
             grants=tuple(grants),
             holds=holds,
             next_seq=self.next_seq,
@@ -423,20 +455,11 @@ class GrantsAfter:
     due: tuple[CreditGrant, ...]
 
 
-def _new_grant(request: LedgerRequest, account_id: AccountId, amount: Money) -> CreditGrant:
-    if isinstance(request, GrantCredit):
-        return CreditGrant.new(
-            request.key, account_id, amount, request.at, kind=request.kind,
-            priority=request.priority, expires_at=request.expires_at,
-        )  # fmt: skip
-    return CreditGrant.new(request.key, account_id, amount, request.at)
-
-
 def apply_plan(planned: Plan, books: Mapping[AccountId, GrantBook]) -> GrantsAfter:
-    """The grants after ``planned`` (a new plan, written) given the ``books`` of every
-    wallet it touches (``grant_wallets``)."""
+    """The grants after ``planned`` (a new plan) given the ``books`` it needs
+    (``books_needed``); a wallet with no book in ``books`` holds plain credit only."""
     request = planned.request
-    if request is None or planned.replayed:
+    if request is None or planned.replayed or not books:
         return GrantsAfter({}, (), ())
     at = request.at
     work = {account: _Wallet(book) for account, book in books.items()}
@@ -450,42 +473,49 @@ def apply_plan(planned: Plan, books: Mapping[AccountId, GrantBook]) -> GrantsAft
         source, destination, amount = transfer.source, transfer.destination, transfer.amount
         s, d = source.kind, destination.kind
         if s is LedgerAccountKind.WALLET:
-            wallet = work[source.owner]
-            if isinstance(request, ExpireGrant):
+            wallet = work.get(source.owner)
+            if wallet is not None and isinstance(request, ExpireGrant):
                 ref = (request.origin_id, request.grant_id)
                 part = GrantPart(request.origin_id, request.grant_id, amount.amount)
                 wallet._adjust(ref, remaining=amount.amount.copy_negate())
                 wallet.expire([part])
                 continue
-            parts = wallet.draw(amount.amount, at)
-            if d is LedgerAccountKind.RESERVED:
-                wallet.hold(opened[0].id, parts)
-            elif d is LedgerAccountKind.SPENT:
-                wallet.spend(parts)
-            elif d is LedgerAccountKind.EXPIRED:
-                wallet.expire(parts)
+            if wallet is None:  # plain credit only
+                parts = [GrantPart(None, None, amount.amount)]
             else:
-                work[destination.owner].receive(parts, wallet, at)
+                parts = wallet.draw(amount.amount, at)
+                if d is LedgerAccountKind.RESERVED:
+                    wallet.hold(opened[0].id, parts)
+                elif d is LedgerAccountKind.SPENT:
+                    wallet.spend(parts)
+                elif d is LedgerAccountKind.EXPIRED:
+                    wallet.expire(parts)
+            into = work.get(destination.owner) if d is LedgerAccountKind.WALLET else None
+            if into is not None:
+                into.receive(parts, wallet, at)
                 received.add(destination.owner)
         elif s is LedgerAccountKind.RESERVED:
             if current is None or transfer.operation is OperationKind.EXPIRE:
                 current = next(closing)
-            funding = work[current.funding_id]
+            funding = work.get(current.funding_id)
+            if funding is None:
+                continue
             if d is LedgerAccountKind.SPENT:
                 funding.capture(current.id, amount.amount)
             else:
                 funding.give_back(current.id, amount.amount)
                 received.add(current.funding_id)
-        elif d is LedgerAccountKind.WALLET:
-            wallet = work[destination.owner]
+        elif d is LedgerAccountKind.WALLET and (wallet := work.get(destination.owner)):
             if s is LedgerAccountKind.SPENT:
                 wallet.refund(amount.amount)
-            else:  # bought or granted from outside: a new grant
+            elif isinstance(request, GrantCredit):  # granted from outside: a new grant
                 created.append(wallet.create(_new_grant(request, destination.owner, amount)))
+            else:  # bought (a top-up): plain credit
+                wallet.add_plain(amount.amount)
             received.add(destination.owner)
     for hold in holds:
-        if not hold.is_open:
-            work[hold.funding_id].close_hold(hold.id)
+        if not hold.is_open and (funding := work.get(hold.funding_id)) is not None:
+            funding.close_hold(hold.id)
     for account in received:
         work[account].settle(at)
     after = {a: w.done() for a, w in work.items() if w.changed}
@@ -493,8 +523,60 @@ def apply_plan(planned: Plan, books: Mapping[AccountId, GrantBook]) -> GrantsAft
     return GrantsAfter(after, tuple(created), due)
 
 
+def _new_grant(request: GrantCredit, account_id: AccountId, amount: Money) -> CreditGrant:
+    return CreditGrant.new(
+        request.key, account_id, amount, request.at, kind=request.kind,
+        priority=request.priority, expires_at=request.expires_at,
+    )  # fmt: skip
+
+
+def books_needed(
+    planned: Plan, has_grants: Callable[[AccountId], bool]
+) -> tuple[set[AccountId], set[AccountId]]:
+    """The wallets whose grant books ``planned`` needs: ``(kept, new)``, those that keep
+    one already (``has_grants``: ``Wallet.has_grants`` as stored) and those that may get
+    their first grant (granted to, or receiving credit from a wallet with grants). A
+    plan that touches only wallets of plain credit needs none."""
+    request = planned.request
+    if request is None or planned.replayed:
+        return set(), set()
+    kept = {a for a in grant_wallets(planned) if has_grants(a)}
+    new: set[AccountId] = set()
+    if isinstance(request, GrantCredit) and request.account_id not in kept:
+        new.add(request.account_id)
+    for t in planned.transfers:
+        source, destination = t.source, t.destination
+        if (
+            source.kind is LedgerAccountKind.WALLET
+            and destination.kind is LedgerAccountKind.WALLET
+            and (source.owner in kept or source.owner in new)
+            and destination.owner not in kept
+        ):
+            new.add(destination.owner)
+    return kept, new
+
+
+def with_books(
+    planned: Plan, wallets: Sequence[Wallet], balances: Mapping[AccountId, Decimal]
+) -> Plan:
+    """``planned``, also marking ``wallets`` (as read) as holding grants (``has_grants``),
+    and resting on each one's balance being ``balances[account]``: its new book's plain
+    credit was read from it, so a concurrent writer of that balance makes the plan stale."""
+    if not wallets:
+        return planned
+    marking = {w.account_id for w in wallets}
+    written = [attrs.evolve(w, has_grants=True) if w.account_id in marking else w
+               for w in planned.wallets]  # fmt: skip
+    in_plan = {w.account_id for w in planned.wallets}
+    written += [attrs.evolve(w, has_grants=True) for w in wallets if w.account_id not in in_plan]
+    pinned = dict(planned.pinned)
+    for account in marking:
+        pinned.setdefault(LedgerAccount.wallet(account), balances[account])
+    return attrs.evolve(planned, wallets=tuple(written), pinned=tuple(pinned.items()))
+
+
 def new_book(account_id: AccountId, currency: str, balance: Decimal) -> GrantBook:
-    """The book of a wallet with no grants yet: its whole ``balance`` in no grant."""
+    """The book of a wallet with no grants yet: its whole ``balance`` plain credit."""
     return GrantBook(account_id, currency, balance)
 
 
