@@ -169,7 +169,7 @@ class CreditGrant:
 
 @attrs.frozen
 class GrantPart:
-    """``amount`` of grant ``(origin_id, grant_id)``; no grant id: credit in no grant."""
+    """``amount`` of grant ``(origin_id, grant_id)``; no grant id: plain credit."""
 
     origin_id: str | None
     grant_id: str | None
@@ -361,7 +361,7 @@ class _Wallet:
     def _held(self, reservation_id: str, amount: Decimal) -> list[GrantPart]:
         """Take ``amount`` off the hold's parts, in the order they were drawn."""
         parts = self.holds.get(reservation_id)
-        if parts is None:  # held before grants were kept: credit in no grant
+        if parts is None:  # held before the wallet kept a book: plain credit
             return [GrantPart(None, None, amount)]
         taken: list[GrantPart] = []
         while amount and parts:

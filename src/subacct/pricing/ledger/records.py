@@ -68,7 +68,8 @@ class OperationKind(enum.Enum):
 
 
 DEFAULT_PRIORITY: Final = 50
-"""The priority of a top-up's grant (and of a ``GrantCredit`` that names none)."""
+"""The priority of a ``GrantCredit`` that names none (plain credit, a top-up's, comes
+after every grant whatever its priority)."""
 MAX_PRIORITY: Final = 100
 
 
