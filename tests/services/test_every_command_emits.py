@@ -44,7 +44,7 @@ from subacct import (
 from subacct.domain.events import EVENT_TYPES
 from subacct.policy import SEND_MESSAGES, VIEW_BILLING
 from subacct.pricing import AutoTopUp, PaymentTerms
-from subacct.pricing.ledger import Allocation
+from subacct.pricing.ledger import Allocation, GrantCredit
 from subacct.services._kinds import kind_of
 
 from .conftest import event_log, make_app
@@ -232,6 +232,15 @@ CALLS: dict[str, Callable[[Subacct], object]] = {
     "credits.execute": lambda a: a.credits.execute(
         Reclaim(sub_id="s1", amount=eur(1), key="back", at=T0), by="owner"
     ),
+    "credits.expire_grants": lambda a: (
+        a.credits.execute(
+            GrantCredit(
+                account_id="m", amount=eur(5), expires_at=T0 + timedelta(days=1), key="promo", at=T0
+            ),
+            by=S,
+        ),
+        a.credits.expire_grants(by=S, at=T0 + timedelta(days=1)),
+    ),
     "sending.authorize": lambda a: a.sending.authorize("s1", "email", 3, key="h2", by="sam"),
     "sending.capture": lambda a: a.sending.capture(
         a.sending.hold("s1", "h1", by="sam"), 4, by="sam"
@@ -259,6 +268,7 @@ LEDGER_REQUESTS: list[Callable[[], object]] = [
     lambda: Expire(key="x9", at=T0),  # nothing due: still one event
     lambda: SetAllocation(sub_id="s2", allocation=Allocation.recurring(eur(4)), key="x10", at=T0),
     lambda: ResetPeriod(sub_id="s2", key="x11", at=T0),
+    lambda: GrantCredit(account_id="s1", amount=eur(2), priority=1, key="x12", at=T0),
 ]
 
 

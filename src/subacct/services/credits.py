@@ -52,6 +52,9 @@ from subacct.policy import SEND_MESSAGES, VIEW_BILLING, Action
 from subacct.pricing.billing_run import payer_in
 from subacct.pricing.ledger import (
     Authorizer,
+    CreditGrant,
+    GrantCredit,
+    GrantKind,
     LedgerAccount,
     LedgerRequest,
     Plan,
@@ -60,11 +63,13 @@ from subacct.pricing.ledger import (
     Statement,
     Transfer,
     Wallet,
+    allow_all,
     configure_wallet,
     period_statement,
     policy_authorizer,
 )
 from subacct.pricing.ledger.events import ledger_events
+from subacct.pricing.ledger.grants import due_grants, wallet_grants
 from subacct.pricing.ledger.requests import (
     Commit,
     Distribute,
@@ -84,10 +89,10 @@ from subacct.pricing.ledger.wallets import check_funding
 from subacct.pricing.profiles import BillingProfile, pays_for_itself, require_pays_for_itself
 from subacct.pricing.thresholds import WalletAlerts
 from subacct.principals import Actor
-from subacct.services import _args, _thresholds
+from subacct.services import _args, _grants, _thresholds
 from subacct.services._kinds import command, query
 from subacct.services._runner import Runner, Unit
-from subacct.storage.collections import BILLING_PROFILES
+from subacct.storage.collections import BILLING_PROFILES, GRANT_BOOKS
 from subacct.storage.ledger_writes import plan_and_write
 from subacct.storage.ports import LedgerRepository
 
@@ -97,10 +102,12 @@ T = TypeVar("T")
 
 _REQUESTS = (
     TopUp, Distribute, Reclaim, Spend, Refund, Reserve, Commit, Release, Expire,
-    SetAllocation, ResetPeriod,
+    SetAllocation, ResetPeriod, GrantCredit,
 )  # fmt: skip
 _WHOLE_LEDGER = Action("credits.read_ledger")
 _EXPIRE = Action("credits.expire")  # the sweep of due holds: a scheduler's job
+_EXPIRE_GRANTS = Action("credits.expire_grants")  # the sweep of expired grants: the same
+_PROMOTE = Action("credits.grant_promotional")  # promotional credit is the platform's
 
 
 def _money_in(value: object) -> Money | None:
@@ -124,22 +131,36 @@ def ledger_operation(
     currency: str,
     request: LedgerRequest,
     before_write: Callable[[Plan], None] | None = None,
+    authorize: Authorizer | None = None,
 ) -> Plan:
     """Plan and write ``request`` in ``unit`` (``plan_and_write``, ``before_write`` seeing
-    each plan first), emit its events and report the wallet lines it crosses. The alerts
-    are read before the plan is written: a store that sends the plan with its next
-    statement then sends it with the commit, holding the balances' locks for one round
-    trip, not two."""
+    each plan first), keep the wallets' credit grants (``_grants``: a draw from a wallet
+    holding an expired grant expires it first), emit its events and report the wallet
+    lines it crosses. The alerts and grant books are read before the plan is written: a
+    store that sends the plan with its next statement then sends it with that write.
+    ``authorize`` (default: ``by`` on each account) checks the acting principal."""
     alerts: list[dict[str, WalletAlerts]] = []
+    grants = _grants.GrantWork(unit, currency, request)
 
-    def checked(planned: Plan) -> None:
+    def checked(planned: Plan) -> Plan:
         if before_write is not None:
             before_write(planned)
+        planned = grants.check(planned)
         alerts[:] = [_thresholds.ledger_alerts(unit, planned, currency)]
+        return planned
 
     ledger = unit.uow.ledger(currency)
-    planned = plan_and_write(ledger, request, _authorizer(unit), before_write=checked)
+    check = authorize or _authorizer(unit)
+    while True:
+        try:
+            planned = plan_and_write(ledger, request, check, before_write=checked)
+            break
+        except _grants.ExpireFirst as first:
+            for account in first.wallets:
+                expire_wallet(unit, currency, account, request.at)
     unit.emit(*ledger_events(planned, unit.meta))
+    for account in grants.after(planned):
+        expire_wallet(unit, currency, account, request.at)
     _thresholds.after_ledger(unit, planned, currency, alerts[0] if alerts else None)
     return planned
 
@@ -208,6 +229,20 @@ def _sync_payment(unit: Unit, currency: str, account_id: AccountId) -> None:
             opened=False,
         )
     )
+
+
+def expire_wallet(unit: Unit, currency: str, account_id: AccountId, at: datetime) -> int:
+    """Move what remains of each grant of ``account_id``'s wallet expired by ``at`` to its
+    expiry account, one ``ExpireGrant`` each (a rule of the ledger, not a permission);
+    how many grants expired."""
+    count = 0
+    while True:
+        book = _grants.load_book(unit, currency, account_id)
+        due = [] if book is None else _grants.expiries(book, at)
+        if not due:
+            return count
+        ledger_operation(unit, currency, due[0], authorize=allow_all)
+        count += 1
 
 
 class Credits:
@@ -281,6 +316,8 @@ class Credits:
         def work(unit: Unit) -> Receipt:
             if isinstance(request, Expire):  # the sweep of due holds: a scheduler's job
                 unit.refuse_unless_system(_EXPIRE)
+            if isinstance(request, GrantCredit) and request.kind is GrantKind.PROMOTIONAL:
+                unit.require_system(_PROMOTE, request.account_id)
 
             def before_write(planned: Plan) -> None:  # a new operation, not its replay
                 if planned.receipt.replayed:
@@ -302,7 +339,61 @@ class Credits:
 
         return self._runner.command(who, work, ledger=cur)
 
+    @command
+    def expire_grants(
+        self,
+        *,
+        by: Actor,
+        at: datetime | None = None,
+        account_id: str | None = None,
+        currency: str | None = None,
+    ) -> list[CreditGrant]:
+        """Move what remains of every grant expired by ``at`` (default: now) to the expiry
+        account of its wallet (``expired:<account>``), in every wallet or only
+        ``account_id``'s; the system only (a scheduler's job). The grants that expired,
+        as they are after it; running it again expires nothing more."""
+        who, cur = _args.actor(by), self._currency(currency)
+        when = _args.optional_timestamp(at, "at")
+        only = None if account_id is None else AccountId(_args.ident(account_id, "account_id"))
+
+        def work(unit: Unit) -> list[CreditGrant]:
+            unit.refuse_unless_system(_EXPIRE_GRANTS)
+            moment = when or unit.now
+            unit.uow.ledger(cur)
+            repo = unit.uow.records(GRANT_BOOKS)
+            if only is not None:
+                found = repo.find(_thresholds.wallet_key(only, cur))
+                books = [] if found is None else [found]
+            else:
+                books = repo.list_by("currency", cur)
+            expired: list[CreditGrant] = []
+            for book in books:
+                due = {g.ref for g in due_grants(book, moment)}
+                if due and expire_wallet(unit, cur, book.account_id, moment):
+                    after = _grants.load_book(unit, cur, book.account_id)
+                    assert after is not None  # expiring a grant stores its book
+                    expired += [g for g in after.grants if g.ref in due]
+            return expired
+
+        return self._runner.command(who, work, ledger=cur)
+
     # -- reads ------------------------------------------------------------------------------
+
+    @query
+    def grants(
+        self, account_id: str, *, by: Actor, currency: str | None = None
+    ) -> list[CreditGrant]:
+        """The credit grants of ``account_id``'s wallet in the order a draw takes them
+        (``subacct.pricing.ledger.grants``): remaining, held, spent and expired parts,
+        used-up and expired grants included (``billing.view`` in the account)."""
+        where = AccountId(_args.ident(account_id, "account_id"))
+
+        def work(unit: Unit, ledger: LedgerRepository) -> list[CreditGrant]:
+            unit.require(VIEW_BILLING, where)
+            book = _grants.load_book(unit, ledger.currency, where)
+            return [] if book is None else wallet_grants([book])
+
+        return self._read(by, currency, work)
 
     @query
     def balance(

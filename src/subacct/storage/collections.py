@@ -25,6 +25,7 @@ from subacct.pricing.billing_run import InvoicedAccount
 from subacct.pricing.holds import Hold, SendVolume
 from subacct.pricing.invoice_lifecycle import CreditNote, InvoiceNumber, NumberSeries, Payment
 from subacct.pricing.invoices import Invoice
+from subacct.pricing.ledger.grants import GrantBook
 from subacct.pricing.plan_changes import PlanChange, Subscription
 from subacct.pricing.profiles import (
     BillingProfile,
@@ -73,6 +74,7 @@ __all__ = [
     "AUDIT_RECORDS",
     "CEILINGS",
     "COLLECTIONS",
+    "GRANT_BOOKS",
     "IMPERSONATION_SESSIONS",
     "IMPERSONATION_SETTINGS",
     "RESOURCES",
@@ -228,6 +230,18 @@ WALLET_ALERT_STATES: Final = Collection(
 )
 """What each wallet's alerts last fired under (written with the balance change)."""
 
+# -- credit grants (schema version 17) ---------------------------------------------------
+GRANT_BOOKS: Final = Collection(
+    "grant_books",
+    GrantBook,
+    ("account_id", "currency"),
+    indexes=("currency",),
+    versioned=True,
+    label="grant book",
+)
+"""Each wallet's credit grants and what its open holds took of them (written with the
+ledger plan that changes them; ``subacct.pricing.ledger.grants``)."""
+
 # -- accounts ------------------------------------------------------------------------------
 STATUS_HISTORY: Final = Collection(
     "status_history", StatusHistory, ("account_id",), label="status history"
@@ -314,6 +328,7 @@ COLLECTIONS: Final[MappingProxyType[str, Collection[Any]]] = MappingProxyType(
             INVITATIONS,
             INVITATION_TOKENS,
             SEAT_LIMITS,
+            GRANT_BOOKS,
         )
     }
 )

@@ -27,7 +27,15 @@ from subacct.errors import ConcurrentModification, StalePlan, SubacctError, quot
 from subacct.pricing.ledger import Authorizer, LedgerRequest, LedgerView, Plan, plan
 from subacct.storage.ports import LedgerRepository
 
-__all__ = ["plan_and_write"]
+__all__ = ["plan_and_write", "planning_view"]
+
+
+def planning_view(ledger: LedgerRepository) -> LedgerView:
+    """The view ``plan_and_write`` plans against: ``ledger.planning_view()`` where offered
+    (``PlansFromCache``), else the ledger itself. Reads through it are what a plan rests
+    on (an adapter checks them when the plan is written)."""
+    cached = getattr(ledger, "planning_view", None)  # PlansFromCache (isinstance is slow)
+    return cached() if cached is not None else ledger
 
 
 def plan_and_write(
@@ -36,7 +44,7 @@ def plan_and_write(
     authorize: Authorizer,
     *,
     attempts: int = 10,
-    before_write: Callable[[Plan], None] | None = None,
+    before_write: Callable[[Plan], Plan | None] | None = None,
 ) -> Plan:
     """Plan ``request`` against ``ledger`` and write the plan, in the caller's unit of work.
 
@@ -53,10 +61,11 @@ def plan_and_write(
     caller to re-run the whole unit of work.
 
     ``before_write`` sees each plan (the request authorized, its replay answered) before it
-    is written; raising there refuses the request with nothing written.
+    is written; raising there refuses the request with nothing written, and a plan it
+    returns is written instead (the same plan with more to write or rest on: the credit
+    grants mark a wallet's first grant so).
     """
-    cached = getattr(ledger, "planning_view", None)  # PlansFromCache (isinstance is slow)
-    view: LedgerView = cached() if cached is not None else ledger
+    view = planning_view(ledger)
     for _ in range(attempts):
         try:
             planned = plan(view, request, authorize)
@@ -67,7 +76,7 @@ def plan_and_write(
                 raise
             continue
         if before_write is not None:
-            before_write(planned)
+            planned = before_write(planned) or planned
         try:
             ledger.write_plan(planned)
         except StalePlan:

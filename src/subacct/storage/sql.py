@@ -1040,7 +1040,7 @@ def _migrations() -> list[list[str | MigrationStep]]:
         [*tables(14), finalize_stored_invoices],
         [*tables(15)],
         [],  # version 16: nothing (a number held for a change that needed none)
-        [],  # version 17: reserved for credit grants (being merged)
+        [*tables(17)],
         [*LINKS_18_DDL, *tables(18)],
         [*tables(19)],
     ]
@@ -1256,6 +1256,8 @@ RECORD_TABLES_BY_MIGRATION: Final[dict[int, tuple[str, ...]]] = {
     14: ("number_series", "invoice_numbers", "invoice_terms", "credit_notes", "payments"),
     # version 15: the finalized periods that took arrivals afterwards (adjustments)
     15: ("late_periods",),
+    # version 17: each wallet's credit grants
+    17: ("grant_books",),
     # version 18: agency link requests (their tokens stored hashed)
     18: ("link_requests",),
     # version 19: invitations by e-mail, their tokens, seat limits

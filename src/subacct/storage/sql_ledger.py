@@ -130,7 +130,7 @@ class SqlLedger(_Repo):
         return _ZERO if text is None else Decimal(text)
 
     def wallet(self, account_id: AccountId) -> Wallet | None:
-        if self._lock and account_id in self._wallets:  # read once per transaction
+        if account_id in self._wallets:  # read once per transaction (kept by its writes)
             body = self._wallets[account_id]
             return None if body is None else _wallet(body)
         rows = self._q(

@@ -1170,7 +1170,27 @@ def _samples() -> dict[str, Any]:
         ),
         "invitation_tokens": InvitationToken("a" * 64, "inv1"),
         "seat_limits": SeatLimit("agency1", 5),
+        "grant_books": _grant_book(),
     }
+
+
+def _grant_book() -> Any:
+    from subacct.money import Money
+    from subacct.pricing.ledger import CreditGrant, GrantBook, GrantKind, GrantPart, HeldParts
+
+    promo = CreditGrant.new(
+        "promo",
+        "agency1",
+        Money(10, "EUR"),
+        T0,
+        kind=GrantKind.PROMOTIONAL,
+        priority=1,
+        expires_at=T0 + timedelta(days=30),
+    )
+    held = HeldParts("r1", (GrantPart("agency1", "promo", Decimal("2.5")),))
+    return GrantBook(
+        "agency1", "EUR", Decimal("-1.25"), Decimal("0.5"), (promo,), (held,), next_seq=1
+    )
 
 
 def _event(event_id: str, account_id: str) -> ShareRevoked:

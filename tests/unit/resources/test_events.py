@@ -29,6 +29,8 @@ from subacct.domain.events import (
     ClientLinkRequested,
     ClientUnlinked,
     CreditAllocationSet,
+    CreditGrantCreated,
+    CreditGrantExpired,
     CreditLow,
     CreditNoteIssued,
     CreditOperationRecorded,
@@ -203,6 +205,16 @@ SAMPLES: list[BaseEvent] = [
     SendReleased(**base(hold_id="hold1", key="send-1", expired=True)),
     CreditOperationRecorded(**system(operation="expire", idempotency_key="sweep-1")),
     WalletConfigured(**base(currency="EUR", master_id="agencydemo", opened=True)),
+    CreditGrantCreated(
+        **base(
+            grant_id="promo",
+            kind="promotional",
+            priority=1,
+            amount=Money(10, "EUR"),
+            expires_at=datetime(2026, 1, 31, tzinfo=UTC),
+        ),
+    ),
+    CreditGrantExpired(**base(grant_id="promo", origin_id="agencydemo", amount=Money(4, "EUR"))),
     ResourceCreated(**base(resource_id="tpl", kind=ResourceKind.TEMPLATE, name="Brand")),
     ResourceUpdated(**base(resource_id="tpl", owner_id="agencydemo", version=2)),
     ResourceCopied(

@@ -64,6 +64,8 @@ from subacct.domain.events.billing import (
 )
 from subacct.domain.events.credits import (
     CreditAllocationSet,
+    CreditGrantCreated,
+    CreditGrantExpired,
     CreditOperationRecorded,
     CreditReservationEnded,
     CreditsMoved,
@@ -134,6 +136,8 @@ __all__ = [
     "ClientLinked",
     "ClientUnlinked",
     "CreditAllocationSet",
+    "CreditGrantCreated",
+    "CreditGrantExpired",
     "CreditLow",
     "CreditOperationRecorded",
     "CreditReservationEnded",
@@ -256,6 +260,8 @@ DomainEvent: TypeAlias = (
     | CreditReservationEnded
     | CreditAllocationSet
     | CreditOperationRecorded
+    | CreditGrantCreated
+    | CreditGrantExpired
     | WalletConfigured
     | SendAuthorized
     | SendCaptured

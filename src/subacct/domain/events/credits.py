@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 import attrs
@@ -20,6 +21,8 @@ from subacct.money import Money
 
 __all__ = [
     "CreditAllocationSet",
+    "CreditGrantCreated",
+    "CreditGrantExpired",
     "CreditOperationRecorded",
     "CreditReservationEnded",
     "CreditsMoved",
@@ -94,3 +97,28 @@ class WalletConfigured(BaseEvent):
     currency: str = attrs.field(validator=valid_id)
     master_id: AccountId | None = attrs.field(validator=valid_optional_id)
     opened: bool = attrs.field(validator=instance_of(bool))
+
+
+@attrs.frozen(kw_only=True)
+class CreditGrantCreated(BaseEvent):
+    """A top-up or a credit grant gave ``account_id``'s wallet the grant ``grant_id`` of
+    ``amount`` in ``currency`` (``kind`` ``"paid"`` or ``"promotional"``), spent in the
+    order of its ``priority`` and ``expires_at`` (``None``: it never expires)."""
+
+    event_type: ClassVar[str] = "credit_grant_created"
+    grant_id: str = attrs.field(validator=valid_key)
+    kind: str = attrs.field(validator=instance_of(str))
+    priority: int = attrs.field(validator=instance_of(int))
+    expires_at: datetime | None = attrs.field(validator=optional_instance_of(datetime))
+    amount: Money = attrs.field(validator=positive_money)
+
+
+@attrs.frozen(kw_only=True)
+class CreditGrantExpired(BaseEvent):
+    """What remained of grant ``grant_id`` (made in ``origin_id``) in ``account_id``'s
+    wallet, ``amount``, moved to the expiry account ``expired:<account_id>``."""
+
+    event_type: ClassVar[str] = "credit_grant_expired"
+    grant_id: str = attrs.field(validator=valid_key)
+    origin_id: AccountId = attrs.field(validator=valid_id)
+    amount: Money = attrs.field(validator=positive_money)

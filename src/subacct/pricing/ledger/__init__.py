@@ -1,12 +1,14 @@
 """The prepaid credit ledger (issue 5): double-entry, idempotent, pure.
 
 Every movement of credit is a ``Transfer`` between two ledger accounts (``external``,
-``wallet``, ``reserved``, ``spent``, ``expired``, each owned by a customer account);
+``wallet``, ``reserved``, ``spent``, ``expired``, ``promotions``, each owned by a customer
+account);
 balances derive from transfers and always sum to zero. Operations are request values
 (``TopUp``, ``Distribute``, ``Reclaim``, ``Spend``, ``Refund``, ``Reserve``, ``Commit``,
-``Release``, ``Expire``, ``SetAllocation``, ``ResetPeriod``); ``plan`` decides one against a
-``LedgerView`` and returns a ``Plan`` to write atomically. ``Ledger`` is the in-memory
-ledger. See ``docs/credits.md``.
+``Release``, ``Expire``, ``SetAllocation``, ``ResetPeriod``, ``GrantCredit``,
+``ExpireGrant``); ``plan`` decides one against a ``LedgerView`` and returns a ``Plan`` to
+write atomically. ``Ledger`` is the in-memory ledger. Credit grants (``grants``: which lot
+of credit a draw takes) are kept beside it by ``app.credits``. See ``docs/credits.md``.
 
 >>> from datetime import datetime, UTC
 >>> from subacct.money import Money
@@ -29,9 +31,18 @@ from subacct.pricing.ledger.authorization import (
     policy_authorizer,
 )
 from subacct.pricing.ledger.book import Ledger
+from subacct.pricing.ledger.grants import (
+    CreditGrant,
+    GrantBook,
+    GrantPart,
+    HeldParts,
+    spend_order,
+)
 from subacct.pricing.ledger.operations import plan
 from subacct.pricing.ledger.planning import BalanceChange, LedgerView, Plan, configure_wallet
 from subacct.pricing.ledger.records import (
+    DEFAULT_PRIORITY,
+    GrantKind,
     IdempotencyRecord,
     OperationKind,
     Receipt,
@@ -43,6 +54,8 @@ from subacct.pricing.ledger.requests import (
     Commit,
     Distribute,
     Expire,
+    ExpireGrant,
+    GrantCredit,
     LedgerRequest,
     Reclaim,
     Refund,
@@ -63,14 +76,22 @@ from subacct.pricing.ledger.statements import (
 from subacct.pricing.ledger.wallets import Allocation, AllocationKind, ResetMode, Wallet
 
 __all__ = [
+    "DEFAULT_PRIORITY",
     "POLICY_ACTIONS",
     "Allocation",
     "AllocationKind",
     "Authorizer",
     "BalanceChange",
     "Commit",
+    "CreditGrant",
     "Distribute",
     "Expire",
+    "ExpireGrant",
+    "GrantBook",
+    "GrantCredit",
+    "GrantKind",
+    "GrantPart",
+    "HeldParts",
     "IdempotencyRecord",
     "Ledger",
     "LedgerAccount",
@@ -103,5 +124,6 @@ __all__ = [
     "plan",
     "policy_authorizer",
     "replay_balances",
+    "spend_order",
     "statement",
 ]

@@ -7,7 +7,10 @@ A ledger account is a kind plus the customer account that owns it, written ``kin
 * ``wallet:<acc>`` spendable credit. Its floor is minus the wallet's overdraft limit.
 * ``reserved:<acc>`` credit held for queued sends of ``<acc>`` (two-phase reservations).
 * ``spent:<acc>`` credit consumed by ``<acc>``'s usage (the platform's revenue).
-* ``expired:<acc>`` unused recurring credit that lapsed at a period reset.
+* ``expired:<acc>`` credit of ``<acc>`` that lapsed: unused recurring credit at a period
+  reset, and the remainder of an expired credit grant (``ExpireGrant``).
+* ``promotions:<acc>`` the platform's promotional credit granted to ``<acc>``
+  (``GrantCredit``); its balance is minus everything the platform gave the account.
 
 A balance is credit received minus credit sent, so the balances of all ledger accounts
 always sum to zero.
@@ -38,6 +41,7 @@ class LedgerAccountKind(enum.StrEnum):
     RESERVED = "reserved"
     SPENT = "spent"
     EXPIRED = "expired"
+    PROMOTIONS = "promotions"
 
 
 class _Fields(NamedTuple):
@@ -93,8 +97,13 @@ class LedgerAccount(_Fields):
 
     @classmethod
     def expired(cls, owner: AccountId | str) -> Self:
-        """Recurring credit of ``owner`` that lapsed (``expired:<owner>``)."""
+        """Credit of ``owner`` that lapsed (``expired:<owner>``)."""
         return cls(LedgerAccountKind.EXPIRED, owner)
+
+    @classmethod
+    def promotions(cls, owner: AccountId | str) -> Self:
+        """The platform's promotional credit granted to ``owner`` (``promotions:<owner>``)."""
+        return cls(LedgerAccountKind.PROMOTIONS, owner)
 
     @classmethod
     def parse(cls, text: str) -> Self:

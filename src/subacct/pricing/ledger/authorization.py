@@ -11,7 +11,10 @@ request names and before it answers a replay or moves anything; the authorizer r
   replayed sweep is answered without a check);
 * distribute, reclaim, set allocation, reset period: the sub's master (it is the master's
   credit that moves), so a sub administrator cannot hand credit to their own sub;
-* configuring a wallet: its master if it has one, else the account itself.
+* configuring a wallet: its master if it has one, else the account itself;
+* granting credit: the account granted to (a paid grant as a top-up, ``credits.top_up``;
+  a promotional one ``credits.grant``, which ``app.credits`` leaves to the system);
+  expiring a grant: the account whose wallet holds it (``credits.expire``).
 
 Wiring to the policy engine (``subacct.policy``): ``POLICY_ACTIONS`` maps each ledger
 action to the engine's catalog (top-up, distribute and reclaim need ``credits.top_up``;
@@ -69,6 +72,7 @@ class LedgerAction(enum.Enum):
     REFUND = "credits.refund"
     EXPIRE = "credits.expire"
     MANAGE_WALLET = "credits.manage_wallet"
+    GRANT = "credits.grant"
 
 
 POLICY_ACTIONS: Final[Mapping[LedgerAction, str]] = MappingProxyType(
@@ -81,6 +85,7 @@ POLICY_ACTIONS: Final[Mapping[LedgerAction, str]] = MappingProxyType(
         LedgerAction.MANAGE_WALLET: MANAGE_BILLING,
         LedgerAction.SPEND: SEND_MESSAGES,
         LedgerAction.EXPIRE: SEND_MESSAGES,
+        LedgerAction.GRANT: MANAGE_BILLING,
     }
 )
 """Ledger actions -> the ``subacct.policy`` catalog's action names."""

@@ -48,7 +48,12 @@ __all__ = ["ledger_events", "request_account"]
 # Ledger accounts outside the system as events see them: payment sources, consumed and
 # lapsed credit.
 _OUTSIDE: Final = frozenset(
-    {LedgerAccountKind.EXTERNAL, LedgerAccountKind.SPENT, LedgerAccountKind.EXPIRED}
+    {
+        LedgerAccountKind.EXTERNAL,
+        LedgerAccountKind.SPENT,
+        LedgerAccountKind.EXPIRED,
+        LedgerAccountKind.PROMOTIONS,
+    }
 )
 
 

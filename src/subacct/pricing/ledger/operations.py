@@ -52,11 +52,13 @@ from subacct.pricing.ledger.planning import (
     replayed,
     wallet_of,
 )
-from subacct.pricing.ledger.records import Reservation, ReservationStatus
+from subacct.pricing.ledger.records import GrantKind, Reservation, ReservationStatus
 from subacct.pricing.ledger.requests import (
     Commit,
     Distribute,
     Expire,
+    ExpireGrant,
+    GrantCredit,
     LedgerRequest,
     Reclaim,
     Refund,
@@ -78,20 +80,34 @@ SWEEP_SCOPE: Final = "expiry sweep"
 have no spaces), nor the ledger-wide scope ``""`` of keys stored before schema version 8."""
 
 
-def _top_up(view: LedgerView, req: TopUp, authorize: Authorizer) -> Plan:
+def _top_up(view: LedgerView, req: TopUp | GrantCredit, authorize: Authorizer) -> Plan:
     wallet = wallet_of(view, req.account_id)
-    authorize(LedgerAction.TOP_UP, req.account_id)
+    promotional = isinstance(req, GrantCredit) and req.kind is GrantKind.PROMOTIONAL
+    authorize(LedgerAction.GRANT if promotional else LedgerAction.TOP_UP, req.account_id)
     if (replay := replayed(view, req, req.account_id)) is not None:
         return replay
     amount = amount_of(view, req.amount)
-    if not wallet.own_payment_method:
+    if not promotional and not wallet.own_payment_method:
         raise PaymentMethodRequired(
             f"account {quoted(req.account_id)} does not pay for itself; its master "
             "distributes its credit",
             account_id=req.account_id,
         )
+    source = LedgerAccount.promotions if promotional else LedgerAccount.external
     draft = Draft(view, req, req.account_id)
-    draft.move(LedgerAccount.external(req.account_id), wallet.wallet_account, amount, None)
+    draft.move(source(req.account_id), wallet.wallet_account, amount, None)
+    return draft.finish()
+
+
+def _expire_grant(view: LedgerView, req: ExpireGrant, authorize: Authorizer) -> Plan:
+    wallet = wallet_of(view, req.account_id)
+    authorize(LedgerAction.EXPIRE, req.account_id)
+    if (replay := replayed(view, req, req.account_id)) is not None:
+        return replay
+    amount = amount_of(view, req.amount)
+    draft = Draft(view, req, req.account_id)
+    expired = LedgerAccount.expired(req.account_id)
+    draft.move(wallet.wallet_account, expired, amount, wallet.floor)
     return draft.finish()
 
 
@@ -337,6 +353,8 @@ HANDLERS: Final[Mapping[type[Any], Callable[[LedgerView, Any, Authorizer], Plan]
             Expire: _expire,
             SetAllocation: _set_allocation,
             ResetPeriod: _reset_period,
+            GrantCredit: _top_up,
+            ExpireGrant: _expire_grant,
         }
     )
 )

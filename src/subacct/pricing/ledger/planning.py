@@ -384,6 +384,7 @@ def configure_wallet(view: LedgerView, wallet: Wallet, authorize: Authorizer) ->
     The master of a wallet is fixed when it opens and must already have a wallet.
     Allocations change only through ``SetAllocation`` (it moves credit); an overdraft
     limit cannot drop below the debt the wallet is already in (``OverdraftInUse``).
+    ``has_grants`` stays as stored (false for a new wallet).
     """
     owner = wallet.master_id or wallet.account_id
     authorize(LedgerAction.MANAGE_WALLET, owner)
@@ -420,4 +421,5 @@ def configure_wallet(view: LedgerView, wallet: Wallet, authorize: Authorizer) ->
             account_id=wallet.account_id,
             balance=str(balance),
         )
-    return wallet
+    kept = current is not None and current.has_grants  # the ledger's, never the host's
+    return wallet if wallet.has_grants is kept else attrs.evolve(wallet, has_grants=kept)

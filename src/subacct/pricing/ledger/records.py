@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Final
 
 import attrs
 
@@ -33,6 +34,9 @@ from subacct.pricing.ledger import _validate as v
 from subacct.pricing.ledger.accounts import LedgerAccount
 
 __all__ = [
+    "DEFAULT_PRIORITY",
+    "MAX_PRIORITY",
+    "GrantKind",
     "IdempotencyRecord",
     "OperationKind",
     "Receipt",
@@ -59,6 +63,32 @@ class OperationKind(enum.Enum):
     EXPIRE = "expire"
     SET_ALLOCATION = "set_allocation"
     RESET_PERIOD = "reset_period"
+    GRANT = "grant"
+    EXPIRE_GRANT = "expire_grant"
+
+
+DEFAULT_PRIORITY: Final = 50
+"""The priority of a ``GrantCredit`` that names none (plain credit, a top-up's, comes
+after every grant whatever its priority)."""
+MAX_PRIORITY: Final = 100
+
+
+class GrantKind(enum.Enum):
+    """Who paid for a credit grant: the customer (``paid``: a top-up) or the platform
+    (``promotional``: free credit, which only the system grants)."""
+
+    PAID = "paid"
+    PROMOTIONAL = "promotional"
+
+
+def priority(value: object) -> int:
+    """A grant priority: an integer from 0 to ``MAX_PRIORITY``; lower is spent first."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PRIORITY:
+        raise InvalidInput(
+            f"priority must be an integer from 0 to {MAX_PRIORITY}, got {quoted(value)}",
+            field="priority",
+        )
+    return value
 
 
 def _index(value: object) -> int:

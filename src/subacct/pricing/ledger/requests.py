@@ -29,13 +29,15 @@ from subacct.domain.ids import AccountId
 from subacct.errors import InvalidInput, quoted
 from subacct.money import Money, canonical_text
 from subacct.pricing.ledger import _validate as v
-from subacct.pricing.ledger.records import OperationKind
+from subacct.pricing.ledger.records import DEFAULT_PRIORITY, GrantKind, OperationKind, priority
 from subacct.pricing.ledger.wallets import Allocation
 
 __all__ = [
     "Commit",
     "Distribute",
     "Expire",
+    "ExpireGrant",
+    "GrantCredit",
     "LedgerRequest",
     "Reclaim",
     "Refund",
@@ -200,6 +202,48 @@ class ResetPeriod(_Request):
     sub_id: AccountId = attrs.field(converter=v.account_id)
 
 
+def _optional_grant_expiry(value: object) -> datetime | None:
+    return None if value is None else v.expiry(value)
+
+
+@attrs.frozen(kw_only=True)
+class GrantCredit(_Request):
+    """Grant ``amount`` of credit to ``account_id``'s wallet as one grant, spent in the
+    order of ``subacct.pricing.ledger.grants`` (lower ``priority`` first, then the
+    soonest ``expires_at``; ``None``: it never expires). ``promotional`` credit is the
+    platform's (``promotions:<account>`` -> ``wallet:<account>``); ``paid`` credit is
+    bought, as a top-up with a priority and an expiry (``external:<account>`` ->
+    ``wallet:<account>``, and the account needs its own payment method). The grant's id
+    is ``key``."""
+
+    operation: ClassVar[OperationKind] = OperationKind.GRANT
+    account_id: AccountId = attrs.field(converter=v.account_id)
+    amount: Money = attrs.field(converter=v.positive_money)
+    kind: GrantKind = attrs.field(
+        default=GrantKind.PROMOTIONAL, validator=attrs.validators.instance_of(GrantKind)
+    )
+    priority: int = attrs.field(default=DEFAULT_PRIORITY, converter=priority)
+    expires_at: datetime | None = attrs.field(default=None, converter=_optional_grant_expiry)
+
+    def __attrs_post_init__(self) -> None:
+        if self.expires_at is not None and self.expires_at <= self.at:
+            raise InvalidInput("a grant must expire after it is made", field="expires_at")
+
+
+@attrs.frozen(kw_only=True)
+class ExpireGrant(_Request):
+    """Move ``amount`` (what remains of grant ``(origin_id, grant_id)`` in
+    ``account_id``'s wallet, past its expiry) to ``expired:<account>``. The application
+    makes these (``app.credits.expire_grants``, and before a draw from a wallet holding
+    an expired grant); the grant's book says the amount."""
+
+    operation: ClassVar[OperationKind] = OperationKind.EXPIRE_GRANT
+    account_id: AccountId = attrs.field(converter=v.account_id)
+    origin_id: AccountId = attrs.field(converter=v.account_id)
+    grant_id: str = attrs.field(converter=v.key)
+    amount: Money = attrs.field(converter=v.positive_money)
+
+
 LedgerRequest = (
     TopUp
     | Distribute
@@ -212,6 +256,8 @@ LedgerRequest = (
     | Expire
     | SetAllocation
     | ResetPeriod
+    | GrantCredit
+    | ExpireGrant
 )
 """Any ledger operation ``plan`` accepts."""
 

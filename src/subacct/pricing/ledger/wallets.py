@@ -109,6 +109,9 @@ class Wallet:
     reclaims it (``None`` for a top-level account). ``own_payment_method`` says whether the
     account may top itself up (seed 003: a sub with its own payment details); it defaults to
     true for top-level accounts only. ``overdraft_limit`` lets sends go that far below zero.
+    ``has_grants`` is kept by the ledger, not set by hosts (``configure_wallet`` keeps the
+    stored value): true once a credit grant came into the wallet, so its grant book is read
+    with every operation on it; a wallet of plain credit only (top-ups) never reads one.
     ``wallet_account``, ``spent_account`` and ``reserved_account`` are the account's ledger
     accounts, derived once (not part of equality or the wire shape).
     """
@@ -123,6 +126,7 @@ class Wallet:
         default=None, converter=v.optional_non_negative_money
     )
     allocation: Allocation | None = attrs.field(default=None, converter=_optional_allocation)
+    has_grants: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     # this account's ledger accounts, made once (they key every balance the planner touches)
     wallet_account: LedgerAccount = attrs.field(init=False, eq=False, repr=False)
     spent_account: LedgerAccount = attrs.field(init=False, eq=False, repr=False)
