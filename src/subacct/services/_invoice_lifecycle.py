@@ -20,8 +20,6 @@ from subacct.domain.events import (
     PaymentRecorded,
 )
 from subacct.errors import (
-    AlreadyExists,
-    ConcurrentModification,
     IdempotencyConflict,
     InvoiceNotFound,
     NotFound,
@@ -41,7 +39,7 @@ from subacct.pricing.invoice_lifecycle import (
     render_number,
 )
 from subacct.pricing.invoices import InvoiceStatus
-from subacct.services import _adjustments, _invoicing
+from subacct.services import _adjustments, _invoicing, _quotas
 from subacct.services._runner import Unit
 from subacct.storage.collections import (
     BILLING_PROFILES,
@@ -148,12 +146,7 @@ def _take_number(unit: Unit, payer_id: AccountId, series: Series) -> str:
     current = repo.find(f"{payer_id}/{series.value}")
     if current is None:
         taken = NumberSeries(payer_id, series, 1)
-        try:
-            repo.add(taken)
-        except AlreadyExists:  # another unit began the series first: run again
-            raise ConcurrentModification(
-                f"the {series.value} series of {quoted(payer_id)} was begun meanwhile; retry"
-            ) from None
+        _quotas.add_first(repo.add, taken)  # another unit began the series first: run again
     else:
         taken = current.taken()
         repo.update(taken)

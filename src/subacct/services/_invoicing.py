@@ -90,11 +90,11 @@ class Payers:
         self._on = uow.records(INVOICED_ACCOUNTS).find_many(
             f"{p}/{a}" for p in months for a in chains
         )
-        self._profiles = uow.records(BILLING_PROFILES).find_many(ids)
-        self.profiles: Mapping[str, BillingProfile] = self._profiles
+        found = uow.records(BILLING_PROFILES).find_many(ids)
+        self.profiles: Mapping[str, BillingProfile] = found
         """The billing profiles of every account of the chains (the payers among them)."""
-        self._paying = set(self._profiles)
-        self._charged = any(isinstance(p.price, PriceList) for p in self._profiles.values())
+        self._paying = set(found)
+        self._charged = any(isinstance(p.price, PriceList) for p in found.values())
         payers = {
             payer_in([a.id for a in (c, *above)], self._paying) for c, above in chains.values()
         }
@@ -123,7 +123,7 @@ class Payers:
             return
         payer = payer_in([a.id for a in (account, *ancestors)], self._paying)
         if payer is not None:
-            charge_for(self._profiles[payer].price, record.channel, record.dimensions)
+            charge_for(self.profiles[payer].price, record.channel, record.dimensions)
 
 
 def invoiced_in(

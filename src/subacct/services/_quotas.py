@@ -18,7 +18,7 @@ from subacct.errors import (
     ReservationNotFound,
     quoted,
 )
-from subacct.policy import MANAGE_SUB_ACCOUNTS, SEND_MESSAGES, VIEW_BILLING, Action
+from subacct.policy import SEND_MESSAGES, VIEW_BILLING, Action
 from subacct.pricing import BillingPeriod, Quota, QuotaCheck, QuotaState, UsageRecord
 from subacct.pricing.channels import Dimensions
 from subacct.pricing.profiles import (
@@ -404,10 +404,7 @@ def set_quota(unit: Unit, account_id: str, quota: Quota | None) -> Quota | None:
     uow = unit.uow
     account = uow.accounts.get(AccountId(account_id))
     account.require_open()  # like a billing profile or a subscription
-    if account.parent_id is None:
-        unit.require_system(_SET_QUOTA, account.id)
-    else:
-        unit.require(MANAGE_SUB_ACCOUNTS, account.parent_id)
+    unit.require_from_above(_SET_QUOTA, account)
     tree = [account, *uow.accounts.ancestors(account.id), *uow.accounts.descendants(account.id)]
     state = QuotaState(
         BillingPeriod(2000, 1),  # caps do not depend on the period

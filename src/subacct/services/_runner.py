@@ -36,6 +36,7 @@ from subacct.errors import (
 )
 from subacct.policy import (
     IMPERSONATE,
+    MANAGE_SUB_ACCOUNTS,
     SYSTEM_DECISION,
     VIEW_ACCOUNT,
     Action,
@@ -432,6 +433,15 @@ class Unit:
         account = None if account_id is None else AccountId(account_id)
         self.audit(action, account, SYSTEM_DECISION)
         return SYSTEM_DECISION
+
+    def require_from_above(self, action: Action, account: Account) -> None:
+        """A setting that binds ``account`` from above (a quota, a seat limit): a
+        sub-account's is set by ``sub_accounts.manage`` in its parent, a top-level
+        account's by the system alone (``action``)."""
+        if account.parent_id is None:
+            self.require_system(action, account.id)
+        else:
+            self.require(MANAGE_SUB_ACCOUNTS, account.parent_id)
 
     def see(self, account_id: str) -> Account:
         """The account, if the acting principal has standing in it (some right there),

@@ -87,10 +87,15 @@ def refusal(
     """Why ``quantity`` more messages do not fit in ``room`` now (``None``: they do)."""
     if room is None:
         return None
-    stored = unit.uow.records(SEND_VOLUMES).find(room.key(period))
-    volume = stored or SendVolume(room.payer_id, period, room.charge, 0)
+    _, volume = _stored(unit, room, period)
     found = volume.room_refusal(room.model, quantity)
     return None if found is None else told(unit, found)
+
+
+def _stored(unit: Unit, room: Room, period: BillingPeriod) -> tuple[SendVolume | None, SendVolume]:
+    """``room``'s stored volume of ``period`` (``None``: none yet), and it or an empty one."""
+    stored = unit.uow.records(SEND_VOLUMES).find(room.key(period))
+    return stored, stored or SendVolume(room.payer_id, period, room.charge, 0)
 
 
 def take(unit: Unit, room: Room | None, period: BillingPeriod, quantity: int) -> None:
@@ -98,9 +103,7 @@ def take(unit: Unit, room: Room | None, period: BillingPeriod, quantity: int) ->
     (``VolumeAboveLadder``) with nothing held."""
     if room is None:
         return
-    key = room.key(period)
-    stored = unit.uow.records(SEND_VOLUMES).find(key)
-    volume = stored or SendVolume(room.payer_id, period, room.charge, 0)
+    stored, volume = _stored(unit, room, period)
     found = volume.room_refusal(room.model, quantity)
     if found is not None:
         raise told(unit, found)

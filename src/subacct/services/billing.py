@@ -422,9 +422,10 @@ class Billing:
         """Issue the payer's invoice for the period (the system's billing run): priced
         again from what storage holds now (usage recorded after a draft is on it), given
         the next number of the payer's series (``Settings.invoice_number_format``), the
-        issue time and a due date from the profile's ``payment_terms``. From then on it
-        never changes and the period takes no more usage for the payer
-        (``PeriodAlreadyInvoiced``). Finalizing again returns it unchanged."""
+        issue time and a due date from the profile's ``payment_terms``; it also bills the
+        adjustments pending for the payer's earlier months. From then on it never
+        changes: what arrives for the period afterwards is billed as an adjustment on the
+        payer's next invoice. Finalizing again returns it unchanged."""
         who, payer_key, when, how = self._invoice_args(by, payer_id, period, rounding)
 
         def work(unit: Unit) -> Invoice:

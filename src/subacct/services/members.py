@@ -53,7 +53,6 @@ from subacct.errors import (
 )
 from subacct.policy import (
     INVITE_USERS,
-    MANAGE_SUB_ACCOUNTS,
     REMOVE_USERS,
     VIEW_USERS,
     Action,
@@ -268,10 +267,7 @@ class Members:
         def work(unit: Unit) -> SeatLimit | None:
             account = unit.uow.accounts.get(AccountId(where))
             account.require_open()
-            if account.parent_id is None:
-                unit.require_system(_SET_SEAT_LIMIT, account.id)
-            else:
-                unit.require(MANAGE_SUB_ACCOUNTS, account.parent_id)
+            unit.require_from_above(_SET_SEAT_LIMIT, account)
             repo = unit.uow.records(SEAT_LIMITS)
             stored = repo.find(account.id)
             if wanted is None and stored is None:
