@@ -97,13 +97,19 @@ def money_amounts(
 
     def at_scale(scale: int) -> st.SearchStrategy[Decimal]:
         first, last = ends(scale)
-        near_zero = (max(first, -1000), min(last, 1000))
+        # each span once: hypothesis may merge equal branches on one draw and not on its
+        # replay, which it then reports as inconsistent data generation
+        spans = dict.fromkeys(
+            [
+                (first, min(first + 1000, last)),
+                (max(last - 1000, first), last),
+                (max(first, -1000), min(last, 1000)),  # near zero
+                (first, last),
+            ]
+        )
         units = st.one_of(
             st.sampled_from(sorted({first, last, min(max(0, first), last)})),
-            st.integers(first, min(first + 1000, last)),
-            st.integers(max(last - 1000, first), last),
-            st.integers(*near_zero) if near_zero[0] <= near_zero[1] else st.nothing(),
-            st.integers(first, last),
+            *(st.integers(a, b) for a, b in spans if a <= b),
         )
         return units.map(lambda n: Decimal(f"{n}E-{scale}"))
 
